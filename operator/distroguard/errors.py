@@ -1,0 +1,109 @@
+"""The one error hierarchy of distroguard.
+
+    DistroguardError                  anything we raise on purpose; `str()` is a message a person can act on
+    ├── InvalidReference              the image reference text is malformed (the *input* is bad)
+    ├── SourceError                   fetching image bytes failed
+    │   ├── RegistryError             a registry answered badly or not at all (names the registry)
+    │   │   ├── AuthenticationError   credentials missing or refused (401/403)
+    │   │   ├── NotFoundError         repository, tag, manifest or blob unknown (404)
+    │   │   ├── RegistryUnavailable   5xx, 429, connection failures after retries
+    │   │   └── InsecureRegistryError plain HTTP to a host not allowed to use it
+    │   ├── DigestMismatch            bytes do not match the digest that names them
+    │   ├── PlatformNotFound          an index has no manifest for the wanted platform
+    │   ├── UnsupportedMediaType      a manifest or layer in a format we do not read
+    │   └── LocalImageError           an `oci:` layout or `docker-archive:` tarball is unreadable
+    ├── ScanLimitExceeded             a hard bound was hit while reading an image (size, entries, hops...)
+    └── DeadlineExceeded              the caller's time budget ran out
+
+Errors about the *object* (a bad reference, a bad image) are distinct from errors about the *transport* (a
+registry that is down), because the first will never succeed on retry and the second may.
+"""
+
+from __future__ import annotations
+
+
+class DistroguardError(Exception):
+    """Base of every error distroguard raises on purpose."""
+
+    #: A short machine-readable reason, stable across releases (used in JSON output and metrics).
+    reason: str = "error"
+
+
+class InvalidReference(DistroguardError, ValueError):
+    reason = "invalid-reference"
+
+    def __init__(self, reference: str, problem: str) -> None:
+        self.reference = reference
+        self.problem = problem
+        super().__init__(f"invalid image reference {reference!r}: {problem}")
+
+
+class SourceError(DistroguardError):
+    reason = "source-error"
+
+
+class RegistryError(SourceError):
+    reason = "registry-error"
+
+    def __init__(self, registry: str, message: str) -> None:
+        self.registry = registry
+        super().__init__(f"registry {registry}: {message}")
+
+
+class AuthenticationError(RegistryError):
+    reason = "unauthorized"
+
+
+class NotFoundError(RegistryError):
+    reason = "not-found"
+
+
+class RegistryUnavailable(RegistryError):
+    reason = "registry-unavailable"
+
+
+class InsecureRegistryError(RegistryError):
+    reason = "insecure-registry"
+
+
+class DigestMismatch(SourceError):
+    reason = "digest-mismatch"
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{what}: content digest {actual} does not match the expected {expected}")
+
+
+class PlatformNotFound(SourceError):
+    reason = "platform-not-found"
+
+    def __init__(self, wanted: str, available: list[str]) -> None:
+        self.wanted = wanted
+        self.available = available
+        have = ", ".join(available) if available else "none"
+        super().__init__(f"the image index has no manifest for platform {wanted} (available: {have})")
+
+
+class UnsupportedMediaType(SourceError):
+    reason = "unsupported-media-type"
+
+
+class LocalImageError(SourceError):
+    reason = "local-image-error"
+
+
+class ScanLimitExceeded(DistroguardError):
+    """A hard bound protecting time or memory was reached; the image stays unresolved."""
+
+    reason = "limit-exceeded"
+
+    def __init__(self, bound: str, limit: int, detail: str = "") -> None:
+        self.bound = bound
+        self.limit = limit
+        extra = f" ({detail})" if detail else ""
+        super().__init__(f"scan bound {bound}={limit} exceeded{extra}")
+
+
+class DeadlineExceeded(DistroguardError, TimeoutError):
+    reason = "deadline-exceeded"

@@ -1,0 +1,42 @@
+"""The platform an image runs on: `os/architecture[/variant]`, as an OCI index entry names it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+# Variants that mean "the default" for their architecture, so `linux/arm64` and `linux/arm64/v8` match.
+_DEFAULT_VARIANTS = {"arm64": "v8", "arm": "v7"}
+
+
+class Platform(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """Parse `os/arch[/variant]`; raise ValueError naming the problem."""
+        parts = text.strip().split("/")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ValueError(
+                f"invalid platform {text!r}: expected os/architecture[/variant], e.g. linux/arm64/v8"
+            )
+        return cls(os=parts[0], architecture=parts[1], variant=parts[2] if len(parts) == 3 else None)
+
+    def matches(self, other: Platform) -> bool:
+        """Whether an index entry for `other` satisfies a request for `self`."""
+        if (self.os, self.architecture) != (other.os, other.architecture):
+            return False
+        default = _DEFAULT_VARIANTS.get(self.architecture)
+        mine = self.variant or default
+        theirs = other.variant or default
+        return self.variant is None or mine == theirs
+
+    def __str__(self) -> str:
+        base = f"{self.os}/{self.architecture}"
+        return f"{base}/{self.variant}" if self.variant else base
+
+
+DEFAULT_PLATFORM = Platform()

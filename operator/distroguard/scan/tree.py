@@ -1,0 +1,180 @@
+"""The squashed view of an image's filesystem, as far as distroguard keeps it.
+
+Only what can decide a fact is kept: the files that capture rules select (content bounded, or just their
+presence), and every symlink, because a link anywhere may stand between a well-known path and its file.
+Paths are resolved with chroot semantics: absolute link targets start at the image root, `..` stops at `/`,
+and a chain longer than `MAX_SYMLINK_HOPS` (a loop, or a hostile chain) resolves to nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+# Linux gives up after 40 links (MAXSYMLINKS); an image root should never need more.
+MAX_SYMLINK_HOPS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class FileNode:
+    """A regular file. `content` is None when only the file's presence was kept."""
+
+    content: bytes | None
+    layer: str | None = None
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkNode:
+    target: str
+    layer: str | None = None
+
+
+Node = FileNode | LinkNode
+
+
+@dataclass(frozen=True, slots=True)
+class FileRead:
+    """A file found through `RootView.read`: its resolved path, content and the layer it came from."""
+
+    path: str
+    content: bytes
+    layer: str | None
+
+
+class RootView(Protocol):
+    """Read-only access to an image root; what the detectors see."""
+
+    def read(self, path: str) -> FileRead | None:
+        """The file's content, following symlinks; None when missing, not captured, or a loop."""
+
+    def exists(self, path: str) -> bool:
+        """Whether a regular file is at `path` (after following symlinks), captured or not."""
+
+    def listdir(self, path: str) -> list[str]:
+        """Names of the kept entries directly in a directory (after following symlinks), sorted."""
+
+
+def normalize(path: str) -> str:
+    """`./etc//os-release/` → `/etc/os-release`; lexical only (no `..` handling: that needs the links)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return "/" + "/".join(parts)
+
+
+def _split(path: str) -> list[str]:
+    return [p for p in path.split("/") if p not in ("", ".")]
+
+
+class FileTree:
+    """A mutable map of kept nodes by absolute path; implements `RootView`."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, Node] = {}
+        self._children: dict[str, set[str]] | None = None
+
+    # -- building -------------------------------------------------------------------------------
+
+    def put(self, path: str, node: Node) -> None:
+        self._nodes[normalize(path)] = node
+        self._children = None
+
+    def put_file(self, path: str, content: bytes | None, layer: str | None = None) -> None:
+        size = len(content) if content is not None else 0
+        self.put(path, FileNode(content, layer, size))
+
+    def put_symlink(self, path: str, target: str, layer: str | None = None) -> None:
+        self.put(path, LinkNode(target, layer))
+
+    def remove(self, path: str) -> None:
+        """Remove the node at `path` and everything below it."""
+        path = normalize(path)
+        if path == "/":
+            self.clear()
+            return
+        prefix = path + "/"
+        doomed = [p for p in self._nodes if p == path or p.startswith(prefix)]
+        for p in doomed:
+            del self._nodes[p]
+        if doomed:
+            self._children = None
+
+    def remove_below(self, path: str) -> None:
+        """Remove everything below directory `path`, keeping `path` itself."""
+        path = normalize(path)
+        prefix = "/" if path == "/" else path + "/"
+        doomed = [p for p in self._nodes if p.startswith(prefix)]
+        for p in doomed:
+            del self._nodes[p]
+        if doomed:
+            self._children = None
+
+    def clear(self) -> None:
+        self._nodes.clear()
+        self._children = None
+
+    def get(self, path: str) -> Node | None:
+        return self._nodes.get(normalize(path))
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and normalize(path) in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def items(self) -> Iterator[tuple[str, Node]]:
+        return iter(self._nodes.items())
+
+    # -- resolving ------------------------------------------------------------------------------
+
+    def resolve(self, path: str, *, follow_last: bool = True) -> str | None:
+        """The path with every symlink replaced by its target, chroot-style; None for a loop."""
+        pending = list(reversed(_split(path)))
+        resolved: list[str] = []
+        hops = 0
+        while pending:
+            part = pending.pop()
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = "/" + "/".join([*resolved, part])
+            node = self._nodes.get(candidate)
+            if isinstance(node, LinkNode) and (pending or follow_last):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    return None
+                if node.target.startswith("/"):
+                    resolved = []
+                pending.extend(reversed(_split(node.target)))
+                continue
+            resolved.append(part)
+        return "/" + "/".join(resolved)
+
+    def _file(self, path: str) -> tuple[str, FileNode] | None:
+        real = self.resolve(path)
+        if real is None:
+            return None
+        node = self._nodes.get(real)
+        return (real, node) if isinstance(node, FileNode) else None
+
+    def read(self, path: str) -> FileRead | None:
+        found = self._file(path)
+        if found is None or found[1].content is None:
+            return None
+        return FileRead(found[0], found[1].content, found[1].layer)
+
+    def exists(self, path: str) -> bool:
+        return self._file(path) is not None
+
+    def listdir(self, path: str) -> list[str]:
+        real = self.resolve(path)
+        if real is None:
+            return []
+        if self._children is None:
+            children: dict[str, set[str]] = {}
+            for p in self._nodes:
+                parent, _, name = p.rpartition("/")
+                children.setdefault(parent or "/", set()).add(name)
+            self._children = children
+        return sorted(self._children.get(real, ()))
