@@ -113,6 +113,16 @@ class FileTree:
         self._nodes.clear()
         self._children = None
 
+    def directories(self) -> set[str]:
+        """Every directory that holds a kept node (so that replacing it hides something)."""
+        dirs: set[str] = set()
+        for path in self._nodes:
+            parent = path.rpartition("/")[0]
+            while parent and parent not in dirs:
+                dirs.add(parent)
+                parent = parent.rpartition("/")[0]
+        return dirs
+
     def get(self, path: str) -> Node | None:
         return self._nodes.get(normalize(path))
 

@@ -1,0 +1,77 @@
+"""The cache tiers, each with the lifetime its data deserves.
+
+| tier      | key                              | value          | lifetime                                  |
+|-----------|----------------------------------|----------------|-------------------------------------------|
+| tags      | registry/repo:tag + platform     | digest         | short TTL: tags move                      |
+| facts     | digest + platform + mode         | ImageFacts     | LRU only: a digest's content never changes |
+| bases     | diff_id chain + mode             | LayerFacts     | LRU only: images on a seen base cost 0 bytes|
+| failures  | what was asked                   | the error      | short TTL: stop a thundering herd, retry soon|
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from cachetools import LRUCache, TTLCache
+
+from distroguard.errors import DistroguardError
+from distroguard.model import ImageFacts
+from distroguard.scan.image import LayerFacts
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    tag_ttl: float = 60.0
+    """Seconds a tag → digest answer is trusted (a pushed tag is seen after at most this)."""
+    tag_entries: int = 10_000
+    """Tags remembered."""
+    facts_entries: int = 10_000
+    """Digests whose facts are remembered (a few KB each)."""
+    base_entries: int = 2_000
+    """Base-layer chains whose facts are remembered."""
+    failure_ttl: float = 30.0
+    """Seconds a failure is answered from cache before the next real attempt."""
+    failure_entries: int = 10_000
+    """Failures remembered."""
+
+
+class Tier(Generic[K, V]):
+    """A named cache that counts its hits and misses."""
+
+    def __init__(self, name: str, store: LRUCache[K, V] | TTLCache[K, V], stats: Counter[str]) -> None:
+        self.name = name
+        self._store = store
+        self._stats = stats
+
+    def get(self, key: K) -> V | None:
+        value = self._store.get(key)
+        self._stats[f"{self.name}.{'hit' if value is not None else 'miss'}"] += 1
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._store[key] = value
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+class FactsCache:
+    def __init__(self, settings: CacheSettings | None = None) -> None:
+        s = settings or CacheSettings()
+        self.settings = s
+        self.stats: Counter[str] = Counter()
+        self.tags: Tier[str, str] = Tier("tags", TTLCache(s.tag_entries, s.tag_ttl), self.stats)
+        self.facts: Tier[tuple[str, str, str], ImageFacts] = Tier(
+            "facts", LRUCache(s.facts_entries), self.stats
+        )
+        self.bases: Tier[tuple[tuple[str, ...], str], LayerFacts] = Tier(
+            "bases", LRUCache(s.base_entries), self.stats
+        )
+        self.failures: Tier[tuple[str, str, str], DistroguardError] = Tier(
+            "failures", TTLCache(s.failure_entries, s.failure_ttl), self.stats
+        )

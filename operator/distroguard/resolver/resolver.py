@@ -1,0 +1,182 @@
+"""Image → ImageFacts: cache tiers, single-flight, deadlines, and background completion.
+
+The one place where registry I/O and the pure scanner meet. Bytes flow bottom layer first; in `fast` mode
+reading stops as soon as the layers read so far decide the OS and the libc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from distroguard.errors import DeadlineExceeded, DistroguardError, SourceError
+from distroguard.model import Evidence, ImageFacts, ImageRef, Platform, ScanMode
+from distroguard.registry.client import RegistryClient
+from distroguard.registry.manifest import Descriptor, parse_config
+from distroguard.registry.source import ImageSource, RegistrySource, open_source
+from distroguard.resolver.cache import CacheSettings, FactsCache
+from distroguard.resolver.singleflight import SingleFlight
+from distroguard.scan.image import ImageScan, LayerFacts, with_config_runtimes
+from distroguard.scan.layers import ScanLimits
+
+
+@dataclass(frozen=True, slots=True)
+class ResolverSettings:
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    """Sizes and lifetimes of the cache tiers."""
+    limits: ScanLimits = field(default_factory=ScanLimits)
+    """Hard bounds of one image scan."""
+    max_config_bytes: int = 8 * 1024 * 1024
+    """Largest image config blob read (real ones are a few KB)."""
+    max_layers: int = 500
+    """Images with more layers are refused (the Docker limit is 127)."""
+
+
+def _local(image: str) -> bool:
+    return image.startswith(("oci:", "docker-archive:"))
+
+
+class Resolver:
+    """Resolve image references to facts; safe to share between concurrent callers."""
+
+    def __init__(self, client: RegistryClient, settings: ResolverSettings | None = None) -> None:
+        self.client = client
+        self.settings = settings or ResolverSettings()
+        self.cache = FactsCache(self.settings.cache)
+        self._tags: SingleFlight[str, str] = SingleFlight()
+        self._facts: SingleFlight[tuple[str, str, str], ImageFacts] = SingleFlight()
+
+    async def resolve(
+        self,
+        image: str,
+        platform: Platform | None = None,
+        mode: ScanMode = "fast",
+        timeout: float | None = None,
+    ) -> ImageFacts:
+        """Facts for `image` (a reference, `oci:PATH` or `docker-archive:PATH`).
+
+        When `timeout` passes first, DeadlineExceeded is raised and the work goes on in the background,
+        so that asking again later is answered from the cache.
+        """
+        platform = platform or Platform()
+        try:
+            return await asyncio.wait_for(self._resolve(image, platform, mode), timeout)
+        except TimeoutError:
+            raise DeadlineExceeded(f"{image}: not resolved within {timeout:g} s") from None
+
+    async def drain(self) -> None:
+        """Wait for background resolutions to finish."""
+        await self._tags.drain()
+        await self._facts.drain()
+
+    async def _resolve(self, image: str, platform: Platform, mode: ScanMode) -> ImageFacts:
+        failure_key = (image, str(platform), mode)
+        failure = self.cache.failures.get(failure_key)
+        if failure is not None:
+            raise failure
+        try:
+            return await self._lookup(image, platform, mode)
+        except DistroguardError as exc:
+            self.cache.failures.put(failure_key, exc)
+            raise
+
+    async def _lookup(self, image: str, platform: Platform, mode: ScanMode) -> ImageFacts:
+        if _local(image):
+            source = open_source(image, client=self.client)
+            resolved = await source.resolve(platform)
+            digest = resolved.digest
+        else:
+            ref = ImageRef.parse(image)
+            digest = ref.digest or await self._tag_digest(ref)
+            source = RegistrySource(self.client, ref.with_digest(digest))
+        key = (digest, str(platform), mode)
+        cached = self.cache.facts.get(key)
+        if cached is None:
+            cached = await self._facts.do(key, lambda: self._compute(source, image, platform, mode))
+        return cached if cached.reference == image else cached.model_copy(update={"reference": image})
+
+    async def _tag_digest(self, ref: ImageRef) -> str:
+        key = str(ref)
+        digest = self.cache.tags.get(key)
+        if digest is None:
+            digest = await self._tags.do(key, lambda: self.client.head_digest(ref))
+            self.cache.tags.put(key, digest)
+        return digest
+
+    async def _compute(
+        self, source: ImageSource, image: str, platform: Platform, mode: ScanMode
+    ) -> ImageFacts:
+        resolved = await source.resolve(platform)
+        manifest = resolved.manifest
+        if len(manifest.layers) > self.settings.max_layers:
+            raise SourceError(
+                f"{source.description}: {len(manifest.layers)} layers is over the limit of "
+                f"{self.settings.max_layers}"
+            )
+        config = parse_config(
+            await source.read_blob(manifest.config, max_bytes=self.settings.max_config_bytes)
+        )
+        if config.diff_ids and len(config.diff_ids) != len(manifest.layers):
+            raise SourceError(
+                f"{source.description}: config lists {len(config.diff_ids)} layers "
+                f"but the manifest has {len(manifest.layers)}"
+            )
+        layer_facts = await self._layer_facts(source, manifest.layers, config.diff_ids, mode)
+        runtimes, evidence = with_config_runtimes(layer_facts, config.env)
+        read, total = layer_facts.layers_read, len(manifest.layers)
+        note = (
+            f"fast mode: read {read} of {total} layers, bottom up, until OS and libc were decided"
+            if mode == "fast"
+            else f"thorough mode: read all {total} layers (exact squashed view)"
+        )
+        facts = ImageFacts(
+            reference=image,
+            digest=resolved.digest,
+            platform=str(resolved.platform),
+            os=layer_facts.os,
+            libc=layer_facts.libc,
+            runtimes=runtimes,
+            evidence=(*evidence, Evidence(fact="scan", source="scan", detail=note)),
+            bytes_fetched=source.meter.total,
+            image_size=manifest.config.size + sum(layer.size for layer in manifest.layers),
+            mode=mode,
+        )
+        self.cache.facts.put((resolved.digest, str(platform), mode), facts)
+        return facts
+
+    async def _layer_facts(
+        self,
+        source: ImageSource,
+        layers: tuple[Descriptor, ...],
+        diff_ids: tuple[str, ...],
+        mode: ScanMode,
+    ) -> LayerFacts:
+        """Facts from the layers: from the base tier when a prefix of this chain was seen, else read.
+
+        Layers are keyed by their diff_id chain (uncompressed digests, checked while reading), so an image
+        built on an already-seen base answers with zero layer bytes, however its layers were compressed.
+        """
+        chain = diff_ids if len(diff_ids) == len(layers) else ()
+        if chain:
+            for depth in range(1, len(chain) + 1) if mode == "fast" else (len(chain),):
+                hit = self.cache.bases.get((chain[:depth], mode))
+                if hit is not None:
+                    return hit
+        scan = ImageScan(self.settings.limits)
+        for index, descriptor in enumerate(layers):
+            layer = scan.layer(descriptor.digest, chain[index] if chain else None)
+            stream = source.open_blob(descriptor)
+            try:
+                async for chunk in stream:
+                    layer.feed(chunk)
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            layer.close()
+            if mode == "fast" and scan.decided():
+                break
+        facts = scan.facts()
+        if chain:
+            self.cache.bases.put((chain[: scan.layers_read], mode), facts)
+        return facts
