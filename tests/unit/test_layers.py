@@ -94,11 +94,11 @@ def test_file_replacing_a_directory_hides_the_directory_tree() -> None:
 
 def test_directory_replacing_a_symlink() -> None:
     tree = scan(
-        [("link", "etc", "usr/etc"), ("file", "usr/etc/os-release", DEBIAN)],
+        [("link", "etc", "usr/lib"), ("file", "usr/lib/os-release", DEBIAN)],
         [("dir", "etc", ""), ("file", "etc/os-release", ALPINE)],
     )
     assert os_release(tree) == ALPINE
-    assert tree.read("/usr/etc/os-release") is not None
+    assert tree.read("/usr/lib/os-release") is not None
 
 
 def test_symlink_and_target_in_different_layers() -> None:

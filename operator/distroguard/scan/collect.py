@@ -6,6 +6,7 @@ import re
 from typing import Protocol
 
 from distroguard.errors import ScanLimitExceeded
+from distroguard.scan.capture import Keep, Search, Stanzas
 
 
 class Collector(Protocol):
@@ -31,7 +32,11 @@ class KeepCollector:
 
 
 class SearchCollector:
-    """The first match of a pattern anywhere in the file, found with a window that spans chunk borders."""
+    """The first match of a pattern anywhere in the file, found with a window that spans chunk borders.
+
+    A match that reaches the end of the data seen so far may still grow (`\\d+` cut after "2.3" of
+    "2.36"), so it is only taken once more data follows it, or the file ends.
+    """
 
     def __init__(self, pattern: re.Pattern[bytes], max_match: int) -> None:
         self._pattern = pattern
@@ -44,13 +49,19 @@ class SearchCollector:
             return
         window = self._tail + bytes(chunk)
         match = self._pattern.search(window)
-        if match:
+        if match is None:
+            self._tail = window[-self._overlap :]
+        elif match.end() < len(window):
             self._found = match.group(0)
             self._tail = b""
         else:
-            self._tail = window[-self._overlap :]
+            self._tail = window[match.start() :][-self._overlap :]
 
     def result(self) -> bytes | None:
+        if self._found is None and self._tail:
+            match = self._pattern.search(self._tail)
+            self._found = match.group(0) if match else None
+            self._tail = b""
         return self._found
 
 
@@ -58,10 +69,13 @@ class StanzaCollector:
     """The stanzas (blank-line separated records) whose `key` line names one of `names`.
 
     Package databases (dpkg status, apk installed) run to megabytes; only a few stanzas matter, so the
-    rest is dropped as it streams past. A stanza longer than `max_stanza` is dropped whole.
+    rest is dropped as it streams past. A stanza longer than `max_stanza` is dropped whole, unless it is
+    one of the wanted ones: then the scan stops, since "no libc package" would be a wrong answer. Only
+    the first stanza of each name is kept, so a hostile database cannot grow what is kept.
     """
 
-    def __init__(self, key: bytes, names: frozenset[bytes], max_stanza: int) -> None:
+    def __init__(self, path: str, key: bytes, names: frozenset[bytes], max_stanza: int) -> None:
+        self._path = path
         self._key = key
         self._names = names
         self._max = max_stanza
@@ -69,7 +83,8 @@ class StanzaCollector:
         self._stanza: list[bytes] = []
         self._size = 0
         self._oversized = False
-        self._kept: list[bytes] = []
+        self._wanted_oversized = False
+        self._kept: dict[bytes, bytes] = {}
 
     def add(self, chunk: memoryview) -> None:
         data = bytes(chunk)
@@ -89,6 +104,7 @@ class StanzaCollector:
         self._size += len(piece)
         if self._size > self._max:
             self._oversized = True
+            self._wanted_oversized = self._name(self._stanza + [bytes(self._line)]) is not None
             self._line.clear()
             self._stanza.clear()
             return
@@ -100,16 +116,26 @@ class StanzaCollector:
         if line.strip():
             if not self._oversized:
                 self._stanza.append(line)
+            elif not self._wanted_oversized:
+                self._wanted_oversized = self._name([line]) is not None
             return
         self._end_stanza()
 
+    def _name(self, lines: list[bytes]) -> bytes | None:
+        """The stanza's name when it is a wanted one."""
+        for line in lines:
+            if line.startswith(self._key):
+                name = line[len(self._key) :].strip()
+                return name if name in self._names else None
+        return None
+
     def _end_stanza(self) -> None:
+        if self._wanted_oversized:
+            raise ScanLimitExceeded("max_stanza_bytes", self._max, f"a wanted record in {self._path}")
         if not self._oversized and self._stanza:
-            for line in self._stanza:
-                if line.startswith(self._key):
-                    if line[len(self._key) :].strip() in self._names:
-                        self._kept.append(b"\n".join(self._stanza))
-                    break
+            name = self._name(self._stanza)
+            if name is not None and name not in self._kept:
+                self._kept[name] = b"\n".join(self._stanza)
         self._stanza.clear()
         self._size = 0
         self._oversized = False
@@ -118,4 +144,14 @@ class StanzaCollector:
         if self._line:
             self._end_line()
         self._end_stanza()
-        return b"\n\n".join(self._kept) + (b"\n" if self._kept else b"")
+        kept = list(self._kept.values())
+        return b"\n\n".join(kept) + (b"\n" if kept else b"")
+
+
+def collector_for(path: str, rule: Keep | Search | Stanzas) -> Collector:
+    """The collector that stores what `rule` keeps of the file at `path`."""
+    if isinstance(rule, Keep):
+        return KeepCollector(path, rule.max_bytes)
+    if isinstance(rule, Search):
+        return SearchCollector(rule.pattern, rule.max_match)
+    return StanzaCollector(path, rule.key, rule.names, rule.max_stanza)

@@ -16,8 +16,8 @@ import posixpath
 from dataclasses import dataclass, field
 
 from distroguard.errors import DigestMismatch, ScanLimitExceeded
-from distroguard.scan.capture import Keep, Presence, Search, Stanzas, capture_rule
-from distroguard.scan.collect import Collector, KeepCollector, SearchCollector, StanzaCollector
+from distroguard.scan.capture import Presence, capture_rule
+from distroguard.scan.collect import Collector, collector_for
 from distroguard.scan.decompress import DecompressionLimits, Decompressor
 from distroguard.scan.tarstream import TarEntry, TarLimits, TarReader
 from distroguard.scan.tree import FileNode, FileTree, LinkNode, Node, normalize
@@ -36,6 +36,8 @@ class ScanLimits:
     """Per-layer tar bounds (entries, metadata records)."""
     max_kept_nodes: int = 200_000
     """Symlinks and captured files kept for the whole image."""
+    max_kept_bytes: int = 32 * 1024 * 1024
+    """Content kept for the whole image (each file is bounded by its capture rule, this bounds them all)."""
     max_path_length: int = 4096
     """Longer paths (PATH_MAX) cannot be a system file: such entries are skipped."""
 
@@ -65,6 +67,8 @@ class LayerScan:
         self._lower_dirs: set[str] | None = None
         self._path = ""
         self._collector: Collector | None = None
+        self._kept_bytes = 0
+        self._lower_kept_bytes = tree.kept_bytes
         self._closed = False
 
     @property
@@ -138,7 +142,7 @@ class LayerScan:
             self._keep(path, FileNode(None, self.layer, entry.size))
             return False
         self._path = path
-        self._collector = self._collector_for(path, rule)
+        self._collector = collector_for(path, rule)
         return True
 
     def on_data(self, chunk: memoryview) -> None:
@@ -152,14 +156,6 @@ class LayerScan:
         self._keep(self._path, FileNode(content, self.layer, len(content or b"")))
 
     # -- helpers ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _collector_for(path: str, rule: Keep | Search | Stanzas) -> Collector:
-        if isinstance(rule, Keep):
-            return KeepCollector(path, rule.max_bytes)
-        if isinstance(rule, Search):
-            return SearchCollector(rule.pattern, rule.max_match)
-        return StanzaCollector(rule.key, rule.names, rule.max_stanza)
 
     def _hides_lower(self, path: str) -> bool:
         if path in self.tree:
@@ -178,10 +174,13 @@ class LayerScan:
             self._keep(path, FileNode(None, self.layer, 0))
 
     def _keep(self, path: str, node: Node) -> None:
-        if len(self.tree) + len(self._nodes) >= self.limits.max_kept_nodes:
-            raise ScanLimitExceeded(
-                "max_kept_nodes", self.limits.max_kept_nodes, "symlinks and captured files"
-            )
+        limits = self.limits
+        if len(self.tree) + len(self._nodes) >= limits.max_kept_nodes:
+            raise ScanLimitExceeded("max_kept_nodes", limits.max_kept_nodes, "symlinks and captured files")
+        if isinstance(node, FileNode) and node.content:
+            self._kept_bytes += len(node.content)
+            if self._lower_kept_bytes + self._kept_bytes > limits.max_kept_bytes:
+                raise ScanLimitExceeded("max_kept_bytes", limits.max_kept_bytes, "captured file content")
         self._nodes[path] = node
 
     def _apply(self) -> None:

@@ -132,6 +132,11 @@ class FileTree:
     def __len__(self) -> int:
         return len(self._nodes)
 
+    @property
+    def kept_bytes(self) -> int:
+        """Content bytes held (counted on each call: asked once per layer)."""
+        return sum(len(n.content) for n in self._nodes.values() if isinstance(n, FileNode) and n.content)
+
     def items(self) -> Iterator[tuple[str, Node]]:
         return iter(self._nodes.items())
 
