@@ -2,6 +2,7 @@
 
     DistroguardError                  anything we raise on purpose; `str()` is a message a person can act on
     ├── InvalidReference              the image reference text is malformed (the *input* is bad)
+    ├── InvalidCredentials            a Docker config.json or pull secret is malformed (the *input* is bad)
     ├── SourceError                   fetching image bytes failed
     │   ├── RegistryError             a registry answered badly or not at all (names the registry)
     │   │   ├── AuthenticationError   credentials missing or refused (401/403)
@@ -13,10 +14,14 @@
     │   ├── UnsupportedMediaType      a manifest or layer in a format we do not read
     │   └── LocalImageError           an `oci:` layout or `docker-archive:` tarball is unreadable
     ├── ScanLimitExceeded             a hard bound was hit while reading an image (size, entries, hops...)
-    └── DeadlineExceeded              the caller's time budget ran out
+    ├── DeadlineExceeded              the caller's time budget ran out
+    ├── InvalidPolicy                 a DistroPolicy document is malformed (names the source and each field)
+    └── CatalogError                  the EOL catalog cannot be read (bundled snapshot or local cache)
+        └── CatalogUpdateError        refreshing the catalog failed; the previous catalog is kept
 
-Errors about the *object* (a bad reference, a bad image) are distinct from errors about the *transport* (a
-registry that is down), because the first will never succeed on retry and the second may.
+Errors about the *object* (a bad reference, a bad image, a bad policy) are distinct from errors about the
+*transport* (a registry or endoflife.date that is down), because the first will never succeed on retry and the
+second may.
 """
 
 from __future__ import annotations
@@ -36,6 +41,12 @@ class InvalidReference(DistroguardError, ValueError):
         self.reference = reference
         self.problem = problem
         super().__init__(f"invalid image reference {reference!r}: {problem}")
+
+
+class InvalidCredentials(DistroguardError, ValueError):
+    """A credentials file or pull secret cannot be read; the message names where, never the secret."""
+
+    reason = "invalid-credentials"
 
 
 class SourceError(DistroguardError):
@@ -107,3 +118,25 @@ class ScanLimitExceeded(DistroguardError):
 
 class DeadlineExceeded(DistroguardError, TimeoutError):
     reason = "deadline-exceeded"
+
+
+class InvalidPolicy(DistroguardError, ValueError):
+    """A policy document does not validate; `problems` holds one line per bad field (`spec.action: ...`)."""
+
+    reason = "invalid-policy"
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        super().__init__(f"invalid policy in {source}:\n{lines}")
+
+
+class CatalogError(DistroguardError):
+    reason = "catalog-error"
+
+
+class CatalogUpdateError(CatalogError):
+    """A refresh from endoflife.date failed; nothing was written, the catalog in use is unchanged."""
+
+    reason = "catalog-update-failed"

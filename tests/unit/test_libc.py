@@ -139,9 +139,7 @@ def test_trap_gcompat_on_alpine_without_the_apk_database_is_still_musl() -> None
     assert family == "musl"
     # The files say musl but not which musl; Alpine 3.19's table row does.
     assert version == "1.2.4"
-    assert any(
-        e.startswith("table:None:musl version shipped by Alpine Linux 3.19") for e in evidence
-    )
+    assert any(e.startswith("table:None:musl version shipped by Alpine Linux 3.19") for e in evidence)
     assert any("shim" in e for e in evidence)
 
 

@@ -208,10 +208,7 @@ def test_lsb_release_of_another_distribution_gives_no_codename() -> None:
 
 def test_suse_release_alone() -> None:
     tree = image(
-        {
-            "/etc/SuSE-release": b"SUSE Linux Enterprise Server 12 (x86_64)\nVERSION = 12\n"
-            b"PATCHLEVEL = 3\n"
-        }
+        {"/etc/SuSE-release": b"SUSE Linux Enterprise Server 12 (x86_64)\nVERSION = 12\nPATCHLEVEL = 3\n"}
     )
     os, _ = detect_os(tree)
     assert os is not None

@@ -176,9 +176,7 @@ _ipv6 = (
     .filter(lambda text: "." not in text)
 )  # dotted IPv4 tails are outside the grammar
 _host = st.one_of(
-    st.builds(
-        str.__add__, st.lists(_label, min_size=2, max_size=4).map(".".join), _port | st.just("")
-    ),
+    st.builds(str.__add__, st.lists(_label, min_size=2, max_size=4).map(".".join), _port | st.just("")),
     st.builds(str.__add__, _label, _port),  # one label is a host only with a port
     st.builds(str.__add__, st.just("localhost"), _port | st.just("")),
     st.builds(lambda address, port: f"[{address}]{port}", _ipv6, _port | st.just("")),

@@ -99,9 +99,7 @@ def test_python_binary_in_usr_local_bin_wins_over_the_distribution_python() -> N
 
 
 def test_the_newest_python_in_a_directory() -> None:
-    tree = image(
-        {"/usr/bin/python3.10": ELF, "/usr/bin/python3.12": ELF, "/usr/bin/python2.7": ELF}
-    )
+    tree = image({"/usr/bin/python3.10": ELF, "/usr/bin/python3.12": ELF, "/usr/bin/python2.7": ELF})
     runtimes, _ = detect_runtimes([], tree)
     assert runtimes == [Runtime(name="python", version="3.12")]
 

@@ -41,9 +41,7 @@ async def test_errors_reach_every_caller_and_the_next_call_retries() -> None:
             raise RuntimeError("registry down")
         return 7
 
-    results = await asyncio.gather(
-        *(flights.do("k", flaky) for _ in range(5)), return_exceptions=True
-    )
+    results = await asyncio.gather(*(flights.do("k", flaky) for _ in range(5)), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
     assert await flights.do("k", flaky) == 7
     assert attempts == 2

@@ -71,8 +71,6 @@ def render_table(results: Sequence[ImageFacts], console: Console, *, evidence: b
         console.print(f"[bold]{facts.reference}[/bold] {facts.digest or ''}")
         for item in facts.evidence:
             where = " ".join(
-                part
-                for part in (item.path or "", f"[layer {item.layer[:19]}]" if item.layer else "")
-                if part
+                part for part in (item.path or "", f"[layer {item.layer[:19]}]" if item.layer else "") if part
             )
             console.print(f"  {item.fact:<14} {item.source:<11} {where} {item.detail}".rstrip())

@@ -38,7 +38,9 @@ class Runtime(_Frozen):
 class Evidence(_Frozen):
     """Why distroguard believes a fact: which file in which layer, which config field, or which table."""
 
-    fact: str = Field(description="the fact this supports, e.g. 'os', 'libc', 'libc.version', 'runtime.python'")
+    fact: str = Field(
+        description="the fact this supports, e.g. 'os', 'libc', 'libc.version', 'runtime.python'"
+    )
     source: EvidenceSource
     path: str | None = Field(default=None, description="file path in the image, or config field name")
     layer: str | None = Field(default=None, description="digest of the layer the file came from")

@@ -38,9 +38,7 @@ _HEX_DIGITS = {"sha256": 64, "sha512": 128}
 # Bare 64 hex digits are an image ID; Docker refuses them as names so the two are never confused.
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}")
 
-_HOST_HELP = (
-    "a host is letters, digits and '-' in dot-separated labels, or an IPv6 address in brackets"
-)
+_HOST_HELP = "a host is letters, digits and '-' in dot-separated labels, or an IPv6 address in brackets"
 _COMPONENT_HELP = (
     "components are lowercase letters and digits, joined by '.', '_', '__' or dashes, "
     "and may not start or end with a separator"
@@ -112,9 +110,7 @@ def _split(text: str) -> tuple[str, str, str | None, str | None]:
         repository = _OFFICIAL_NAMESPACE + repository
     length = len(registry) + 1 + len(repository)
     if length > NAME_MAX:
-        raise _PartError(
-            f"the name is {length} characters with its registry; at most {NAME_MAX} allowed"
-        )
+        raise _PartError(f"the name is {length} characters with its registry; at most {NAME_MAX} allowed")
     if tag is None and not at:
         tag = DEFAULT_TAG
     return registry, repository, tag, digest if at else None
@@ -174,9 +170,7 @@ def _check_repository(repository: str) -> None:
         if not component:
             raise _PartError(f"empty path component in {repository!r} (leading, trailing or '//')")
         if ":" in component:
-            raise _PartError(
-                f"unexpected ':' in {component!r}: ':' may only start the tag or a port"
-            )
+            raise _PartError(f"unexpected ':' in {component!r}: ':' may only start the tag or a port")
         if not _PATH_COMPONENT.fullmatch(component):
             raise _PartError(f"invalid path component {component!r}: {_COMPONENT_HELP}")
 
@@ -200,9 +194,7 @@ def _check_digest(digest: str) -> None:
         raise _PartError("more than one '@': a reference has at most one digest")
     algorithm, colon, encoded = digest.partition(":")
     if not (colon and _DIGEST_ALGORITHM.fullmatch(algorithm) and encoded):
-        raise _PartError(
-            f"malformed digest {digest!r}: expected algorithm:hex, e.g. sha256:<64 hex>"
-        )
+        raise _PartError(f"malformed digest {digest!r}: expected algorithm:hex, e.g. sha256:<64 hex>")
     digits = _HEX_DIGITS.get(algorithm)
     if digits is None:
         raise _PartError(f"unsupported digest algorithm {algorithm!r}: sha256 or sha512 expected")

@@ -1,11 +1,11 @@
 """The cache tiers, each with the lifetime its data deserves.
 
-| tier      | key                              | value          | lifetime                                  |
-|-----------|----------------------------------|----------------|-------------------------------------------|
-| tags      | registry/repo:tag + platform     | digest         | short TTL: tags move                      |
-| facts     | digest + platform + mode         | ImageFacts     | LRU only: a digest's content never changes |
-| bases     | diff_id chain + mode             | LayerFacts     | LRU only: images on a seen base cost 0 bytes|
-| failures  | what was asked                   | the error      | short TTL: stop a thundering herd, retry soon|
+| tier     | key                      | value      | lifetime                                      |
+|----------|--------------------------|------------|-----------------------------------------------|
+| tags     | registry/repo:tag        | digest     | short TTL: tags move                          |
+| facts    | digest + platform + mode | ImageFacts | LRU only: a digest's content never changes    |
+| bases    | diff_id chain + mode     | LayerFacts | LRU only: images on a seen base cost 0 bytes  |
+| failures | what was asked           | the error  | short TTL: no thundering herd, retry soon     |
 """
 
 from __future__ import annotations

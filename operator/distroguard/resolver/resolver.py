@@ -51,18 +51,18 @@ class Resolver:
         image: str,
         platform: Platform | None = None,
         mode: ScanMode = "fast",
-        timeout: float | None = None,
+        budget: float | None = None,
     ) -> ImageFacts:
         """Facts for `image` (a reference, `oci:PATH` or `docker-archive:PATH`).
 
-        When `timeout` passes first, DeadlineExceeded is raised and the work goes on in the background,
+        When `budget` seconds pass first, DeadlineExceeded is raised and the work goes on in the background,
         so that asking again later is answered from the cache.
         """
         platform = platform or Platform()
         try:
-            return await asyncio.wait_for(self._resolve(image, platform, mode), timeout)
+            return await asyncio.wait_for(self._resolve(image, platform, mode), budget)
         except TimeoutError:
-            raise DeadlineExceeded(f"{image}: not resolved within {timeout:g} s") from None
+            raise DeadlineExceeded(f"{image}: not resolved within {budget:g} s") from None
 
     async def drain(self) -> None:
         """Wait for background resolutions to finish."""

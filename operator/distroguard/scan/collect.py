@@ -104,7 +104,7 @@ class StanzaCollector:
         self._size += len(piece)
         if self._size > self._max:
             self._oversized = True
-            self._wanted_oversized = self._name(self._stanza + [bytes(self._line)]) is not None
+            self._wanted_oversized = self._name([*self._stanza, bytes(self._line)]) is not None
             self._line.clear()
             self._stanza.clear()
             return

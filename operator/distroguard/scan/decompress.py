@@ -152,7 +152,12 @@ class Decompressor:
 
     def _start(self, head: bytes) -> None:
         self.compression = sniff(head)
-        self._codec = {"gzip": _Gzip, "zstd": _Zstd, "none": _Plain}[self.compression]()
+        codecs: dict[Compression, type[_Gzip | _Zstd | _Plain]] = {
+            "gzip": _Gzip,
+            "zstd": _Zstd,
+            "none": _Plain,
+        }
+        self._codec = codecs[self.compression]()
 
     def _bounded(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
         limits = self.limits
@@ -160,9 +165,8 @@ class Decompressor:
             self.bytes_out += len(out)
             if self.bytes_out > limits.max_output:
                 raise ScanLimitExceeded("max_layer_bytes", limits.max_output, "decompressed layer")
-            if (
-                self.bytes_out > limits.ratio_grace
-                and self.bytes_out > limits.max_ratio * max(self.bytes_in, 1)
+            if self.bytes_out > limits.ratio_grace and self.bytes_out > limits.max_ratio * max(
+                self.bytes_in, 1
             ):
                 raise ScanLimitExceeded(
                     "max_compression_ratio",

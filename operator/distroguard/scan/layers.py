@@ -122,9 +122,13 @@ class LayerScan:
             else:
                 self._whiteouts.add(posixpath.join(parent, name[len(WHITEOUT) :]))
             return False
-        if entry.kind != "dir" and self._hides_lower(path):
-            self._replaced.add(path)
-        elif entry.kind == "dir" and isinstance(self.tree.get(path), (FileNode, LinkNode)):
+        # A directory replaces only a lower non-directory; anything else replaces whatever was there.
+        replaces = (
+            isinstance(self.tree.get(path), (FileNode, LinkNode))
+            if entry.kind == "dir"
+            else self._hides_lower(path)
+        )
+        if replaces:
             self._replaced.add(path)
         self._nodes.pop(path, None)
         if entry.kind == "symlink":

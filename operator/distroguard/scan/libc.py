@@ -55,9 +55,7 @@ def detect_libc(view: RootView, os: OSRelease | None) -> tuple[Libc, list[Eviden
             if shipped is not None and shipped.family == verdict.family and shipped.version:
                 return Libc(family=verdict.family, version=shipped.version), [
                     *verdict.evidence,
-                    _table(
-                        f"{shipped.family} version shipped by {shipped.release}", "libc.version"
-                    ),
+                    _table(f"{shipped.family} version shipped by {shipped.release}", "libc.version"),
                 ]
         return Libc(family=verdict.family, version=verdict.version), list(verdict.evidence)
     if os is None:
@@ -76,13 +74,9 @@ def detect_libc(view: RootView, os: OSRelease | None) -> tuple[Libc, list[Eviden
                 detail=f"no C library file or package database, and no table entry for {os.id}",
             )
         ]
-    evidence = [
-        _table(f"no C library file or package database; {shipped.release} ships {shipped.family}")
-    ]
+    evidence = [_table(f"no C library file or package database; {shipped.release} ships {shipped.family}")]
     if shipped.version is not None:
-        evidence.append(
-            _table(f"{shipped.family} version shipped by {shipped.release}", "libc.version")
-        )
+        evidence.append(_table(f"{shipped.family} version shipped by {shipped.release}", "libc.version"))
     return Libc(family=shipped.family, version=shipped.version), evidence
 
 
@@ -124,9 +118,7 @@ def _table(detail: str, fact: str = "libc") -> Evidence:
 
 
 def _package_db(found: FileRead, detail: str) -> Evidence:
-    return Evidence(
-        fact="libc", source="package-db", path=found.path, layer=found.layer, detail=detail
-    )
+    return Evidence(fact="libc", source="package-db", path=found.path, layer=found.layer, detail=detail)
 
 
 # -- package databases ----------------------------------------------------------------------------
@@ -200,9 +192,7 @@ def _dpkg_verdict(files: list[FileRead]) -> _Verdict | None:
             # Distroless status.d files carry no Status field: their packages are installed.
             if name and status and status[-1] in _DPKG_PRESENT:
                 packages.setdefault(name, _Package(name, stanza.get("Version", ""), found))
-    glibc = next(
-        (packages[n] for n in ("libc6", "libc6.1", "libc0.1", "libc0.3") if n in packages), None
-    )
+    glibc = next((packages[n] for n in ("libc6", "libc6.1", "libc0.1", "libc0.3") if n in packages), None)
     musl = packages.get("musl")
     if glibc is not None:
         evidence = [_package_db(glibc.found, f"dpkg: {glibc.name} {glibc.version}")]
@@ -235,15 +225,11 @@ def _apk_verdict(found: FileRead) -> _Verdict | None:
         for shim in ("gcompat", "libc6-compat"):
             if shim in packages:
                 evidence.append(
-                    _package_db(
-                        found, f"apk: {shim} too; its glibc-named files are shims over musl"
-                    )
+                    _package_db(found, f"apk: {shim} too; its glibc-named files are shims over musl")
                 )
         if "glibc" in packages:
             evidence.append(
-                _package_db(
-                    found, f"apk: glibc {packages['glibc']} too, beside the system libc musl"
-                )
+                _package_db(found, f"apk: glibc {packages['glibc']} too, beside the system libc musl")
             )
         return _Verdict("musl", _upstream(packages["musl"]), tuple(evidence))
     if "glibc" in packages:
@@ -318,17 +304,13 @@ def _from_files(view: RootView) -> _Verdict | None:
             evidence = [_file(path, f"glibc {version} by its file name")]
         if files.musl:
             evidence.append(
-                _file(
-                    files.musl[0], "a musl loader too, for musl-built programs; system libc glibc"
-                )
+                _file(files.musl[0], "a musl loader too, for musl-built programs; system libc glibc")
             )
         return _Verdict("glibc", version, tuple(evidence))
     if files.musl:
         evidence = [_file(files.musl[0], "musl loader")]
         if files.glibc_named:
-            evidence.append(
-                _file(files.glibc_named[0], "glibc-named but no glibc banner: a shim over musl")
-            )
+            evidence.append(_file(files.glibc_named[0], "glibc-named but no glibc banner: a shim over musl"))
         return _Verdict("musl", None, tuple(evidence))
     if files.glibc_named:
         return _Verdict("glibc", None, (_file(files.glibc_named[0], "glibc loader or libc.so.6"),))

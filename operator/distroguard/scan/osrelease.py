@@ -187,9 +187,7 @@ _CODENAME_IN_VERSION = frozenset({"debian", "ubuntu", "raspbian"})
 _VERSION_CODENAME = re.compile(r"[(,]\s*([A-Za-z]+)")
 
 
-def _codename(
-    reader: _Reader, os_id: str, fields: dict[str, str]
-) -> tuple[str | None, list[Evidence]]:
+def _codename(reader: _Reader, os_id: str, fields: dict[str, str]) -> tuple[str | None, list[Evidence]]:
     """VERSION_CODENAME, else UBUNTU_CODENAME, else VERSION's word, else a matching lsb-release."""
     for key in ("VERSION_CODENAME", "UBUNTU_CODENAME"):
         value = fields.get(key, "").strip()
@@ -215,9 +213,7 @@ def _codename(
 _NUMERIC_VERSION = re.compile(r"\d+(?:\.\d+)*")
 
 
-def _debian_point_release(
-    reader: _Reader, version_id: str | None
-) -> tuple[str | None, list[Evidence]]:
+def _debian_point_release(reader: _Reader, version_id: str | None) -> tuple[str | None, list[Evidence]]:
     """/etc/debian_version holds the point release (12.5) that os-release's VERSION_ID (12) omits.
 
     VERSION_ID stays what os-release says, so a policy sees the same value for every 12.x image; the

@@ -37,9 +37,7 @@ _JAVA_8 = re.compile(r"(?:jdk-?)?(\d+)u(\d+)")
 _JAVA = re.compile(r"(?:jdk-?)?(\d+(?:\.\d+)*)")
 
 
-def detect_runtimes(
-    env: Sequence[str], view: RootView | None
-) -> tuple[list[Runtime], list[Evidence]]:
+def detect_runtimes(env: Sequence[str], view: RootView | None) -> tuple[list[Runtime], list[Evidence]]:
     """Runtimes and their evidence, one per name, sorted by name; Env over files."""
     found: dict[str, tuple[Runtime, Evidence]] = {}
     for name, item in _from_env(env).items():

@@ -1,0 +1,79 @@
+"""How the registry client behaves: timeouts, retries, limits, and which hosts may use plain
+HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import metadata
+
+
+def _version() -> str:
+    try:
+        return metadata.version("distroguard")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0+unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    connect_timeout: float = 10.0
+    """Seconds to open a connection (TCP and TLS)."""
+    read_timeout: float = 30.0
+    """Seconds without a byte from the server before a read fails (and is retried)."""
+    request_timeout: float = 60.0
+    """Seconds for one whole small request: a manifest, a token, a config blob (headers and
+    body).
+    """
+    max_retries: int = 3
+    """Retries after the first attempt, for 429, 5xx and connection failures."""
+    backoff_initial: float = 0.25
+    """First retry delay in seconds; it doubles each retry, with jitter, up to `backoff_max`."""
+    backoff_max: float = 8.0
+    """Longest delay between two attempts, Retry-After aside."""
+    max_retry_after: float = 60.0
+    """Longest `Retry-After` honoured; a longer one is waited only this long."""
+    concurrency: int = 8
+    """Requests in flight to one registry at once; an open blob stream holds one until it is
+    closed.
+    """
+    insecure_registries: frozenset[str] = field(default_factory=frozenset)
+    """Registries (`host` or `host:port`) spoken to over plain HTTP; every other one gets HTTPS."""
+    plain_http_loopback: bool = True
+    """Loopback registries (127.0.0.0/8, `localhost`, `[::1]`) use plain HTTP; False gives them
+    HTTPS.
+    """
+    max_manifest_bytes: int = 4 * 1024 * 1024
+    """Largest manifest or index body read."""
+    max_redirects: int = 5
+    """Redirect hops followed for one request (registries send blobs to storage this way)."""
+    max_resumes: int = 3
+    """Times a blob stream that dropped resumes with a Range request where it stopped."""
+    token_margin: float = 10.0
+    """Seconds before a bearer token's expiry at which it is no longer reused."""
+    user_agent: str = field(default_factory=lambda: f"distroguard/{_version()}")
+    """`User-Agent` of every request."""
+    trust_env: bool = False
+    """Use the HTTP(S)_PROXY and NO_PROXY environment variables (off: a proxy must be chosen on
+    purpose).
+    """
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout", "read_timeout", "request_timeout", "backoff_max"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"RegistrySettings.{name} must be positive")
+        for name in (
+            "max_retries",
+            "max_redirects",
+            "max_resumes",
+            "backoff_initial",
+            "token_margin",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"RegistrySettings.{name} must not be negative")
+        if self.concurrency < 1 or self.max_manifest_bytes < 1:
+            raise ValueError("RegistrySettings.concurrency and max_manifest_bytes must be at least 1")
+        # Names are compared lowercased; store them that way once.
+        object.__setattr__(
+            self, "insecure_registries", frozenset(h.lower() for h in self.insecure_registries)
+        )

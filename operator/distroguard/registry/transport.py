@@ -1,0 +1,288 @@
+"""The HTTP edge: one aiohttp session, redirects followed by hand, retries with backoff, deadlines.
+
+Knows nothing of manifests or authentication schemes: it sends what it is given, keeps
+`Authorization` on the origin it was meant for, and turns "not now" answers (429, 5xx, dropped
+connections) into waits within the caller's deadline. Everything above it speaks in
+`RegistryError`s, never in aiohttp's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+
+import aiohttp
+from yarl import URL
+
+from distroguard.errors import (
+    DeadlineExceeded,
+    InsecureRegistryError,
+    RegistryError,
+    RegistryUnavailable,
+    ScanLimitExceeded,
+)
+from distroguard.registry.hosts import allows_plain_http, api_host
+from distroguard.registry.meter import ByteMeter
+from distroguard.registry.retry import RETRY_STATUSES, backoff_delay, parse_retry_after
+from distroguard.registry.settings import RegistrySettings
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+#: Failures worth another attempt: the connection broke or timed out, not "the certificate is
+#: wrong".
+RETRYABLE_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+_TLS_ERRORS = (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)
+
+
+@asynccontextmanager
+async def deadline_scope(deadline: float | None, describe: Callable[[], str]) -> AsyncIterator[None]:
+    """Run the block until the absolute loop time `deadline`, then raise DeadlineExceeded."""
+    if deadline is None:
+        yield
+        return
+    scope = asyncio.timeout_at(deadline)
+    try:
+        async with scope:
+            yield
+    except TimeoutError:
+        if scope.expired():
+            raise DeadlineExceeded(describe()) from None
+        raise
+
+
+def describe_error(exc: BaseException) -> str:
+    """`ExceptionName: message`, for error messages (aiohttp's timeouts have no message)."""
+    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+
+
+def hostport(url: URL) -> str:
+    host = url.host or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{url.explicit_port}" if url.explicit_port is not None else host
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    return (url.scheme, (url.host or "").lower(), url.port)
+
+
+async def read_bounded(
+    response: aiohttp.ClientResponse,
+    limit: int,
+    bound: str,
+    what: str,
+    meter: ByteMeter | None = None,
+) -> bytes:
+    """The whole body; ScanLimitExceeded (naming `bound`) as soon as it passes `limit` bytes."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise ScanLimitExceeded(bound, limit, f"{what} declares {declared} bytes")
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await response.content.read(64 * 1024)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if meter is not None:
+            meter.add(len(chunk))
+        if size > limit:
+            raise ScanLimitExceeded(bound, limit, f"{what} is larger")
+        parts.append(chunk)
+
+
+class Transport:
+    """One aiohttp session for every registry, opened and closed by its owner."""
+
+    def __init__(
+        self,
+        settings: RegistrySettings,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self._ssl = ssl_context
+        self._jitter = jitter
+        self._session: aiohttp.ClientSession | None = None
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._timeout = aiohttp.ClientTimeout(
+            total=settings.request_timeout,
+            sock_connect=settings.connect_timeout,
+            sock_read=settings.read_timeout,
+        )
+        # Blobs can be large: no total, but no silence longer than read_timeout either.
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
+        )
+
+    async def open(self) -> None:
+        if self._session is not None:
+            return
+        connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={
+                "User-Agent": self.settings.user_agent,
+                # Digests cover the bytes as stored: never let a proxy or server re-encode them.
+                "Accept-Encoding": "identity",
+            },
+            auto_decompress=False,
+            trust_env=self.settings.trust_env,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=self._timeout,
+        )
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the registry client is not open: use `async with RegistryClient(...)`")
+        return self._session
+
+    def slot(self, registry: str) -> asyncio.Semaphore:
+        """The semaphore bounding concurrent requests to `registry`."""
+        semaphore = self._slots.get(registry)
+        if semaphore is None:
+            semaphore = self._slots[registry] = asyncio.Semaphore(self.settings.concurrency)
+        return semaphore
+
+    def plain_http(self, hostport_text: str) -> bool:
+        """Whether plain HTTP may be spoken to `host[:port]` (see RegistrySettings)."""
+        return allows_plain_http(
+            hostport_text,
+            self.settings.insecure_registries,
+            loopback=self.settings.plain_http_loopback,
+        )
+
+    def base_url(self, registry: str) -> URL:
+        """`scheme://host[:port]` of `registry`'s API (Docker Hub mapped to its API host)."""
+        host = api_host(registry)
+        scheme = "http" if self.plain_http(host) else "https"
+        return URL(f"{scheme}://{host}")
+
+    async def send(
+        self,
+        method: str,
+        url: URL,
+        *,
+        registry: str,
+        what: str,
+        headers: Mapping[str, str],
+        deadline: float | None = None,
+        stream: bool = False,
+        form: Mapping[str, str] | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send until an answer that is not "try again later"; the caller releases the response.
+
+        429 and 5xx answers and connection failures are retried up to `max_retries` times with
+        backoff (or the server's Retry-After), never past `deadline`. Redirects are followed here
+        (see `_follow`).
+        """
+        loop = asyncio.get_running_loop()
+        attempts = 0
+        last = "waiting for an answer"
+
+        def describe() -> str:
+            return f"registry {registry}: {what}: the deadline passed ({last})"
+
+        async with deadline_scope(deadline, describe):
+            while True:
+                attempts += 1
+                retry_after: float | None = None
+                try:
+                    response = await self._follow(
+                        method,
+                        url,
+                        registry=registry,
+                        what=what,
+                        headers=headers,
+                        stream=stream,
+                        form=form,
+                    )
+                except _TLS_ERRORS as exc:
+                    raise RegistryError(registry, f"{what}: TLS failed ({exc})") from None
+                except RETRYABLE_ERRORS as exc:
+                    last = describe_error(exc)
+                except aiohttp.ClientError as exc:  # a malformed answer: trying again will not help
+                    raise RegistryError(registry, f"{what}: {describe_error(exc)}") from None
+                else:
+                    if response.status not in RETRY_STATUSES:
+                        return response
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    last = f"HTTP {response.status} {response.reason or ''}".rstrip()
+                    response.release()
+                if attempts > self.settings.max_retries:
+                    raise RegistryUnavailable(registry, f"{what}: {last} (gave up after {attempts} attempts)")
+                delay = self.retry_delay(attempts, retry_after)
+                if deadline is not None and loop.time() + delay >= deadline:
+                    raise DeadlineExceeded(
+                        f"registry {registry}: {what}: {last}; waiting {delay:.2f} s to try again "
+                        "would pass the deadline"
+                    )
+                await asyncio.sleep(delay)
+
+    def retry_delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.settings.max_retry_after)
+        return backoff_delay(attempt, self.settings.backoff_initial, self.settings.backoff_max, self._jitter)
+
+    async def _follow(
+        self,
+        method: str,
+        url: URL,
+        *,
+        registry: str,
+        what: str,
+        headers: Mapping[str, str],
+        stream: bool,
+        form: Mapping[str, str] | None = None,
+    ) -> aiohttp.ClientResponse:
+        """One request with its redirects followed (at most `max_redirects` hops).
+
+        `Authorization` goes only to the origin (scheme, host, port) it was meant for: registries
+        send blobs to storage with presigned URLs, and a registry token must not reach a storage
+        host. A redirect to plain HTTP is refused unless that host may use plain HTTP.
+        """
+        origin = _origin(url)
+        timeout = self._stream_timeout if stream else self._timeout
+        stripped = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        for _ in range(self.settings.max_redirects + 1):
+            sent = headers if _origin(url) == origin else stripped
+            response = await self.session.request(
+                method,
+                url,
+                headers=sent,
+                data=dict(form) if form is not None else None,
+                allow_redirects=False,
+                timeout=timeout,
+            )
+            if response.status not in REDIRECT_STATUSES:
+                return response
+            location = response.headers.get("Location")
+            status = response.status
+            response.release()
+            if not location:
+                raise RegistryError(registry, f"{what}: HTTP {status} redirect without a Location")
+            try:
+                target = url.join(URL(location, encoded=True))
+            except ValueError:
+                raise RegistryError(registry, f"{what}: unusable redirect {location!r:.200}") from None
+            if target.scheme not in ("http", "https") or not target.host:
+                raise RegistryError(registry, f"{what}: redirect to an unusable URL {location!r:.200}")
+            if target.scheme == "http" and not self.plain_http(hostport(target)):
+                raise InsecureRegistryError(
+                    registry,
+                    f"{what}: redirect to plain HTTP at {hostport(target)} refused "
+                    "(allowed only for loopback hosts and insecure registries)",
+                )
+            if status == 303 and method != "HEAD":
+                method, form = "GET", None
+            url = target
+        raise RegistryError(registry, f"{what}: more than {self.settings.max_redirects} redirects")
