@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from distroguard.scan.capture import Presence, capture_rule
 from distroguard.scan.collect import collector_for
 from distroguard.scan.tree import FileTree
+from support.images import Symlink as Link
+
+__all__ = ["Link", "captured", "image", "image_from_dir"]
 
 # Small chunks, so that every pattern is also found across chunk borders.
 CHUNK = 64
 LAYER = "sha256:" + "ab" * 32
-
-
-@dataclass(frozen=True)
-class Link:
-    target: str
 
 
 def captured(path: str, data: bytes) -> tuple[bool, bytes | None]:

@@ -3,86 +3,32 @@
 from __future__ import annotations
 
 import pytest
-from scan_trees import Link, image
+from scan_trees import image
 
 from distroguard.model import OSRelease
 from distroguard.scan.libc import detect_libc, libc_decided
 from distroguard.scan.osrelease import detect_os
 from distroguard.scan.tree import FileTree
-
-Files = dict[str, bytes | Link]
-
-ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 200
-
-
-def banner(text: str) -> bytes:
-    """A libc.so.6 body: padding, then glibc's version text, then more padding."""
-    return ELF + b"x" * 1000 + text.encode() + b"\nCopyright (C) 2023\x00" + b"y" * 500
-
-
-DEBIAN_GLIBC = banner("GNU C Library (Debian GLIBC 2.36-9+deb12u4) stable release version 2.36.")
-UBUNTU_GLIBC = banner("GNU C Library (Ubuntu GLIBC 2.39-0ubuntu8.3) stable release version 2.39.")
-RHEL_GLIBC = banner("GNU C Library (GNU libc) stable release version 2.34.")
-
-
-def dpkg(name: str, version: str, status: str = "install ok installed") -> bytes:
-    return (
-        f"Package: {name}\nStatus: {status}\nPriority: optional\nArchitecture: amd64\n"
-        f"Version: {version}\nDescription: {name}\n a description\n .\n continued\n"
-    ).encode()
-
-
-def distroless_status(name: str, version: str) -> bytes:
-    # Distroless status.d entries have no Status field.
-    return f"Package: {name}\nVersion: {version}\nArchitecture: amd64\n".encode()
-
-
-def apk(name: str, version: str) -> bytes:
-    return (
-        f"C:Q1abcdef=\nP:{name}\nV:{version}\nA:x86_64\nS:1000\nI:2000\nT:{name}\n"
-        f"F:usr/lib\nR:lib{name}.so\nZ:Q1xyz=\n"
-    ).encode()
-
-
-def database(*stanzas: bytes) -> bytes:
-    return b"\n".join(stanzas)
-
-
-def os_release(text: str) -> bytes:
-    return text.encode()
-
-
-DEBIAN_12 = os_release('ID=debian\nVERSION_ID="12"\nVERSION="12 (bookworm)"\n')
-UBUNTU_2404 = os_release('ID=ubuntu\nVERSION_ID="24.04"\nVERSION_CODENAME=noble\n')
-ALPINE_319 = os_release("ID=alpine\nVERSION_ID=3.19.1\n")
-WOLFI = os_release('ID=wolfi\nVERSION_ID="20230201"\n')
-
-# Debian 12 as the image ships it: merged /usr, the loader reached through /lib64.
-DEBIAN_12_ROOT: Files = {
-    "/etc/os-release": Link("../usr/lib/os-release"),
-    "/usr/lib/os-release": DEBIAN_12,
-    "/etc/debian_version": b"12.5\n",
-    "/lib": Link("usr/lib"),
-    "/lib64": Link("usr/lib64"),
-    "/usr/lib64/ld-linux-x86-64.so.2": Link("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
-    "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": ELF,
-    "/usr/lib/x86_64-linux-gnu/libc.so.6": DEBIAN_GLIBC,
-    "/var/lib/dpkg/status": database(
-        dpkg("base-files", "12.4+deb12u5"),
-        dpkg("libc6", "2.36-9+deb12u4"),
-        dpkg("zlib1g", "1:1.2.13.dfsg-1"),
-    ),
-}
-
-# Alpine 3.19: musl's loader, with libc.musl-<arch>.so.1 a link to it.
-ALPINE_ROOT: Files = {
-    "/etc/os-release": ALPINE_319,
-    "/lib/ld-musl-x86_64.so.1": ELF,
-    "/lib/libc.musl-x86_64.so.1": Link("ld-musl-x86_64.so.1"),
-    "/lib/apk/db/installed": database(
-        apk("musl", "1.2.4_git20230717-r4"), apk("busybox", "1.36.1-r15"), apk("zlib", "1.3.1-r0")
-    ),
-}
+from support.distros import (
+    ALPINE_GCOMPAT_ROOT,
+    ALPINE_ROOT,
+    DEBIAN_12,
+    DEBIAN_12_ROOT,
+    DISTROLESS_STATIC_ROOT,
+    ELF,
+    RHEL_GLIBC,
+    UBUNTU_2404,
+    UBUNTU_GLIBC,
+    WOLFI,
+    Files,
+    apk,
+    banner,
+    database,
+    distroless_status,
+    dpkg,
+    os_release,
+)
+from support.images import Symlink as Link
 
 
 def detect(files: Files) -> tuple[str, str | None, FileTree, list[str]]:
@@ -111,18 +57,7 @@ def test_debian_from_the_banner_when_dpkg_is_gone() -> None:
 
 def test_trap_gcompat_on_alpine_is_musl() -> None:
     """gcompat/libc6-compat put glibc's names on disk; they are shims over musl."""
-    files: Files = {
-        **ALPINE_ROOT,
-        "/lib/ld-linux-x86-64.so.2": Link("/lib/ld-musl-x86_64.so.1"),
-        "/lib/libgcompat.so.0": ELF,
-        "/lib/libc.so.6": ELF + b"not glibc, no banner",
-        "/lib64/ld-linux-x86-64.so.2": Link("/lib/ld-linux-x86-64.so.2"),
-        "/lib/apk/db/installed": database(
-            apk("musl", "1.2.4_git20230717-r4"),
-            apk("gcompat", "1.1.0-r4"),
-            apk("libc6-compat", "1.2.4_git20230717-r4"),
-        ),
-    }
+    files = ALPINE_GCOMPAT_ROOT
     family, version, tree, evidence = detect(files)
     assert (family, version) == ("musl", "1.2.4")
     assert any("gcompat" in e for e in evidence)
@@ -165,17 +100,7 @@ def test_trap_musl_package_on_ubuntu_is_glibc() -> None:
 
 def test_trap_distroless_static_has_no_libc() -> None:
     """Debian os-release, status.d without libc6, no libc file: none, not the table's glibc."""
-    files: Files = {
-        "/etc/os-release": os_release(
-            'PRETTY_NAME="Distroless"\nNAME="Debian GNU/Linux"\nID="debian"\nVERSION_ID="12"\n'
-        ),
-        "/etc/debian_version": b"12.5\n",
-        "/var/lib/dpkg/status.d/base-files": distroless_status("base-files", "12.4+deb12u5"),
-        "/var/lib/dpkg/status.d/base-files.md5sums": b"d41d8cd98f00b204e9800998ecf8427e  etc/x\n",
-        "/var/lib/dpkg/status.d/netbase": distroless_status("netbase", "6.4"),
-        "/var/lib/dpkg/status.d/tzdata": distroless_status("tzdata", "2024a-0+deb12u1"),
-        "/etc/ssl/certs/ca-certificates.crt": b"-----BEGIN CERTIFICATE-----\n",
-    }
+    files = DISTROLESS_STATIC_ROOT
     family, version, tree, evidence = detect(files)
     assert (family, version) == ("none", None)
     assert evidence[0].startswith("package-db:/var/lib/dpkg/status.d/")

@@ -53,6 +53,10 @@ class Tier(Generic[K, V]):
         self._stats[f"{self.name}.{'hit' if value is not None else 'miss'}"] += 1
         return value
 
+    def peek(self, key: K) -> V | None:
+        """Like `get`, uncounted: for re-checks on a path that already counted its miss."""
+        return self._store.get(key)
+
     def put(self, key: K, value: V) -> None:
         self._store[key] = value
 

@@ -7,10 +7,12 @@ reading stops as soon as the layers read so far decide the OS and the libc.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 
 from distroguard.errors import DeadlineExceeded, DistroguardError, SourceError
 from distroguard.model import Evidence, ImageFacts, ImageRef, Platform, ScanMode
+from distroguard.model.platform import DEFAULT_PLATFORM
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.manifest import Descriptor, parse_config
 from distroguard.registry.source import ImageSource, RegistrySource, open_source
@@ -32,8 +34,22 @@ class ResolverSettings:
     """Images with more layers are refused (the Docker limit is 127)."""
 
 
+LookupKey = tuple[str, str, ScanMode]
+
+
 def _local(image: str) -> bool:
     return image.startswith(("oci:", "docker-archive:"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(image: str) -> ImageRef:
+    """Parsing is pure, so the hot path parses each distinct reference once."""
+    return ImageRef.parse(image)
+
+
+def _as_asked(facts: ImageFacts, image: str) -> ImageFacts:
+    """The facts of a digest, labelled with the reference this caller used."""
+    return facts if facts.reference == image else facts.model_copy(update={"reference": image})
 
 
 class Resolver:
@@ -43,6 +59,7 @@ class Resolver:
         self.client = client
         self.settings = settings or ResolverSettings()
         self.cache = FactsCache(self.settings.cache)
+        self._lookups: SingleFlight[LookupKey, ImageFacts] = SingleFlight()
         self._tags: SingleFlight[str, str] = SingleFlight()
         self._facts: SingleFlight[tuple[str, str, str], ImageFacts] = SingleFlight()
 
@@ -55,53 +72,67 @@ class Resolver:
     ) -> ImageFacts:
         """Facts for `image` (a reference, `oci:PATH` or `docker-archive:PATH`).
 
-        When `budget` seconds pass first, DeadlineExceeded is raised and the work goes on in the background,
-        so that asking again later is answered from the cache.
+        When `budget` seconds pass first, DeadlineExceeded is raised and the lookup goes on in the
+        background, so that asking again later is answered from the cache.
         """
-        platform = platform or Platform()
+        key: LookupKey = (image, str(platform or DEFAULT_PLATFORM), mode)
+        failure = self.cache.failures.get(key)
+        if failure is not None:
+            raise failure
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        work = self._lookups.do(key, lambda: self._lookup(image, platform or DEFAULT_PLATFORM, mode))
         try:
-            return await asyncio.wait_for(self._resolve(image, platform, mode), budget)
+            return await asyncio.wait_for(work, budget)
         except TimeoutError:
             raise DeadlineExceeded(f"{image}: not resolved within {budget:g} s") from None
 
     async def drain(self) -> None:
-        """Wait for background resolutions to finish."""
-        await self._tags.drain()
-        await self._facts.drain()
+        """Wait for background lookups to finish."""
+        for flights in (self._lookups, self._tags, self._facts):
+            await flights.drain()
 
-    async def _resolve(self, image: str, platform: Platform, mode: ScanMode) -> ImageFacts:
-        failure_key = (image, str(platform), mode)
-        failure = self.cache.failures.get(failure_key)
-        if failure is not None:
-            raise failure
-        try:
-            return await self._lookup(image, platform, mode)
-        except DistroguardError as exc:
-            self.cache.failures.put(failure_key, exc)
-            raise
+    def _cached(self, key: LookupKey) -> ImageFacts | None:
+        """The answer from the cache tiers alone, without starting any work (the hot path)."""
+        image, platform, mode = key
+        if _local(image):
+            return None
+        ref = _parse(image)
+        digest = ref.digest or self.cache.tags.get(str(ref))
+        if digest is None:
+            return None
+        facts = self.cache.facts.get((digest, platform, mode))
+        return None if facts is None else _as_asked(facts, image)
 
     async def _lookup(self, image: str, platform: Platform, mode: ScanMode) -> ImageFacts:
-        if _local(image):
-            source = open_source(image, client=self.client)
-            resolved = await source.resolve(platform)
-            digest = resolved.digest
-        else:
-            ref = ImageRef.parse(image)
-            digest = ref.digest or await self._tag_digest(ref)
-            source = RegistrySource(self.client, ref.with_digest(digest))
-        key = (digest, str(platform), mode)
-        cached = self.cache.facts.get(key)
-        if cached is None:
-            cached = await self._facts.do(key, lambda: self._compute(source, image, platform, mode))
-        return cached if cached.reference == image else cached.model_copy(update={"reference": image})
+        """The whole lookup, run as one shared task so that it completes even when callers give up."""
+        try:
+            if _local(image):
+                source = open_source(image, client=self.client)
+                digest = (await source.resolve(platform)).digest
+            else:
+                ref = _parse(image)
+                digest = ref.digest or await self._tag_digest(ref)
+                source = RegistrySource(self.client, ref.with_digest(digest))
+            key = (digest, str(platform), mode)
+            facts = self.cache.facts.peek(key) or await self._facts.do(
+                key, lambda: self._compute(source, image, platform, mode)
+            )
+        except DistroguardError as exc:
+            self.cache.failures.put((image, str(platform), mode), exc)
+            raise
+        return _as_asked(facts, image)
 
     async def _tag_digest(self, ref: ImageRef) -> str:
         key = str(ref)
-        digest = self.cache.tags.get(key)
-        if digest is None:
-            digest = await self._tags.do(key, lambda: self.client.head_digest(ref))
+
+        async def fetch() -> str:
+            digest = await self.client.head_digest(ref)
             self.cache.tags.put(key, digest)
-        return digest
+            return digest
+
+        return self.cache.tags.peek(key) or await self._tags.do(key, fetch)
 
     async def _compute(
         self, source: ImageSource, image: str, platform: Platform, mode: ScanMode

@@ -123,11 +123,8 @@ class LayerScan:
                 self._whiteouts.add(posixpath.join(parent, name[len(WHITEOUT) :]))
             return False
         # A directory replaces only a lower non-directory; anything else replaces whatever was there.
-        replaces = (
-            isinstance(self.tree.get(path), (FileNode, LinkNode))
-            if entry.kind == "dir"
-            else self._hides_lower(path)
-        )
+        lower = self.tree.get_normalized(path)
+        replaces = lower is not None if entry.kind == "dir" else self._hides_lower(path, lower)
         if replaces:
             self._replaced.add(path)
         self._nodes.pop(path, None)
@@ -161,8 +158,8 @@ class LayerScan:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _hides_lower(self, path: str) -> bool:
-        if path in self.tree:
+    def _hides_lower(self, path: str, lower: Node | None) -> bool:
+        if lower is not None:
             return True
         if self._lower_dirs is None:
             self._lower_dirs = self.tree.directories()

@@ -88,7 +88,7 @@ def _parse_pax(data: bytes) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class TarLimits:
-    max_entries: int = 500_000
+    max_entries: int = 150_000
     """Entries allowed in one layer (a million-entry archive is a denial-of-service attempt)."""
     max_meta_bytes: int = 1024 * 1024
     """Size of one pax or GNU long-name record."""
@@ -193,24 +193,23 @@ class TarReader:
         if self.entries > self.limits.max_entries:
             raise ScanLimitExceeded("max_tar_entries", self.limits.max_entries, "entries in one layer")
         name = _text(block[0:100])
-        if block[257:262] == b"ustar":
-            prefix = _text(block[345:500])
-            if prefix:
-                name = f"{prefix}/{name}"
-        linkname = _text(block[157:257])
-        pax = {**self._global_pax, **self._pax}
+        if block[345] and block[257:262] == b"ustar":
+            name = f"{_text(block[345:500])}/{name}"
+        linkname = _text(block[157:257]) if block[157] else ""
         if self._long_name is not None:
-            name = self._long_name
+            name, self._long_name = self._long_name, None
         if self._long_link is not None:
-            linkname = self._long_link
-        name = pax.get("path", name)
-        linkname = pax.get("linkpath", linkname)
-        if "size" in pax:
-            try:
-                size = int(pax["size"])
-            except ValueError:
-                raise SourceError("corrupt pax size record") from None
-        self._pax, self._long_name, self._long_link = {}, None, None
+            linkname, self._long_link = self._long_link, None
+        if self._pax or self._global_pax:
+            pax = {**self._global_pax, **self._pax}
+            self._pax = {}
+            name = pax.get("path", name)
+            linkname = pax.get("linkpath", linkname)
+            if "size" in pax:
+                try:
+                    size = int(pax["size"])
+                except ValueError:
+                    raise SourceError("corrupt pax size record") from None
         if size < 0:
             raise SourceError("corrupt tar header: negative size")
         kind = _KINDS.get(typeflag, "other")

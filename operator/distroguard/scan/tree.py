@@ -58,6 +58,11 @@ class RootView(Protocol):
 
 def normalize(path: str) -> str:
     """`./etc//os-release/` → `/etc/os-release`; lexical only (no `..` handling: that needs the links)."""
+    if path.startswith("./"):
+        path = path[2:]
+    # Tar paths are nearly always plain `etc/os-release`: one check, no split (this runs per entry).
+    if path and path[0] not in "./" and path[-1] != "/" and "//" not in path and "/." not in path:
+        return "/" + path
     parts = [p for p in path.split("/") if p not in ("", ".")]
     return "/" + "/".join(parts)
 
@@ -125,6 +130,10 @@ class FileTree:
 
     def get(self, path: str) -> Node | None:
         return self._nodes.get(normalize(path))
+
+    def get_normalized(self, path: str) -> Node | None:
+        """`get` for a path already in normal form (the streamer's hot path)."""
+        return self._nodes.get(path)
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and normalize(path) in self._nodes
