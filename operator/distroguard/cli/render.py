@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from distroguard.model import ImageFacts
@@ -29,10 +30,12 @@ def render_json(results: Sequence[ImageFacts], *, as_list: bool) -> str:
 
 def _os_text(facts: ImageFacts) -> str:
     if facts.os is None:
-        return "none (scratch or unknown)"
+        return "none found (scratch, or an unknown distribution)"
     os = facts.os
     text = " ".join(part for part in (os.id, os.version_id) if part)
-    return f"{text} ({os.codename})" if os.codename else text
+    if os.codename:
+        text += f" ({os.codename})"
+    return f"{text} - {os.pretty_name}" if os.pretty_name else text
 
 
 def _libc_text(facts: ImageFacts) -> str:
@@ -42,35 +45,46 @@ def _libc_text(facts: ImageFacts) -> str:
 
 def _size(n: int) -> str:
     value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
-    return f"{n} B"
+    return f"{value:.1f} GiB"
+
+
+def _short(digest: str) -> str:
+    """A digest as people quote it: algorithm and 12 hex digits (JSON output keeps it whole)."""
+    algorithm, _, hexdigits = digest.partition(":")
+    return f"{algorithm}:{hexdigits[:12]}"
+
+
+def _fetched(facts: ImageFacts) -> str:
+    share = f" ({facts.bytes_fetched / facts.image_size:.1%})" if facts.image_size else ""
+    return f"{_size(facts.bytes_fetched)} of {_size(facts.image_size)}{share}"
 
 
 def render_table(results: Sequence[ImageFacts], console: Console, *, evidence: bool = True) -> None:
-    table = Table(title="Image facts", show_lines=False)
-    for column in ("image", "platform", "os", "libc", "runtimes", "fetched / size", "mode"):
-        table.add_column(column)
+    """One card per image: the facts, then the evidence for each (escaped: image data is not markup)."""
     for facts in results:
-        runtimes = ", ".join(f"{r.name} {r.version}" for r in facts.runtimes) or "-"
-        table.add_row(
-            facts.reference,
-            facts.platform,
-            _os_text(facts),
-            _libc_text(facts),
-            runtimes,
-            f"{_size(facts.bytes_fetched)} / {_size(facts.image_size)}",
-            facts.mode,
-        )
-    console.print(table)
-    if not evidence:
-        return
-    for facts in results:
-        console.print(f"[bold]{facts.reference}[/bold] {facts.digest or ''}")
-        for item in facts.evidence:
-            where = " ".join(
-                part for part in (item.path or "", f"[layer {item.layer[:19]}]" if item.layer else "") if part
-            )
-            console.print(f"  {item.fact:<14} {item.source:<11} {where} {item.detail}".rstrip())
+        header = f"{facts.digest or ''}  {facts.platform}  {facts.mode} mode"
+        console.print(f"[bold]{escape(facts.reference)}[/bold]  {header}")
+        card = Table.grid(padding=(0, 2))
+        card.add_column(style="cyan", no_wrap=True)
+        card.add_column()
+        card.add_row("os", escape(_os_text(facts)))
+        card.add_row("libc", escape(_libc_text(facts)))
+        runtimes = ", ".join(f"{r.name} {r.version}" for r in facts.runtimes) or "none found"
+        card.add_row("runtimes", escape(runtimes))
+        card.add_row("fetched", _fetched(facts))
+        if evidence:
+            lines = []
+            for item in facts.evidence:
+                where = " ".join(
+                    part
+                    for part in (item.path or "", f"[layer {_short(item.layer)}]" if item.layer else "")
+                    if part
+                )
+                lines.append(f"{item.fact}: {item.source} {where} {item.detail}".replace("  ", " ").strip())
+            card.add_row("evidence", escape("\n".join(lines)))
+        console.print(card)
+        console.print()
