@@ -248,6 +248,7 @@ async def test_an_image_on_a_seen_base_fetches_no_layer_bytes(
     assert facts.bytes_fetched == len(second.manifest) + len(second.config)
     assert (facts.libc.family, facts.libc.version) == ("glibc", "2.36")
     assert resolver.cache.stats["bases.hit"] == 1
+    assert any("base-layer cache" in e.detail for e in facts.evidence if e.fact == "scan")
 
 
 async def test_failures_are_cached_briefly(

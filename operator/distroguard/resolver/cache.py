@@ -50,8 +50,12 @@ class Tier(Generic[K, V]):
 
     def get(self, key: K) -> V | None:
         value = self._store.get(key)
-        self._stats[f"{self.name}.{'hit' if value is not None else 'miss'}"] += 1
+        self.count(value is not None)
         return value
+
+    def count(self, hit: bool) -> None:
+        """Count one lookup, for callers that probe with `peek` (several keys for one question)."""
+        self._stats[f"{self.name}.{'hit' if hit else 'miss'}"] += 1
 
     def peek(self, key: K) -> V | None:
         """Like `get`, uncounted: for re-checks on a path that already counted its miss."""

@@ -152,14 +152,18 @@ class Resolver:
                 f"{source.description}: config lists {len(config.diff_ids)} layers "
                 f"but the manifest has {len(manifest.layers)}"
             )
-        layer_facts = await self._layer_facts(source, manifest.layers, config.diff_ids, mode)
+        layer_facts, seen = await self._layer_facts(source, manifest.layers, config.diff_ids, mode)
         runtimes, evidence = with_config_runtimes(layer_facts, config.env)
         read, total = layer_facts.layers_read, len(manifest.layers)
-        note = (
-            f"fast mode: read {read} of {total} layers, bottom up, until OS and libc were decided"
-            if mode == "fast"
-            else f"thorough mode: read all {total} layers (exact squashed view)"
-        )
+        if seen:
+            note = (
+                f"{mode} mode: the bottom {read} of {total} layers were seen before in another image "
+                "(base-layer cache): no layer bytes read"
+            )
+        elif mode == "fast":
+            note = f"fast mode: read {read} of {total} layers, bottom up, until OS and libc were decided"
+        else:
+            note = f"thorough mode: read all {total} layers (exact squashed view)"
         facts = ImageFacts(
             reference=image,
             digest=resolved.digest,
@@ -181,18 +185,22 @@ class Resolver:
         layers: tuple[Descriptor, ...],
         diff_ids: tuple[str, ...],
         mode: ScanMode,
-    ) -> LayerFacts:
-        """Facts from the layers: from the base tier when a prefix of this chain was seen, else read.
+    ) -> tuple[LayerFacts, bool]:
+        """Facts from the layers, and whether they came from the base tier (a prefix of this chain was
+        seen before) rather than from reading.
 
         Layers are keyed by their diff_id chain (uncompressed digests, checked while reading), so an image
         built on an already-seen base answers with zero layer bytes, however its layers were compressed.
         """
         chain = diff_ids if len(diff_ids) == len(layers) else ()
         if chain:
-            for depth in range(1, len(chain) + 1) if mode == "fast" else (len(chain),):
-                hit = self.cache.bases.get((chain[:depth], mode))
-                if hit is not None:
-                    return hit
+            depths = range(1, len(chain) + 1) if mode == "fast" else (len(chain),)
+            hit = next(
+                (f for f in (self.cache.bases.peek((chain[:d], mode)) for d in depths) if f is not None), None
+            )
+            self.cache.bases.count(hit is not None)
+            if hit is not None:
+                return hit, True
         scan = ImageScan(self.settings.limits)
         for index, descriptor in enumerate(layers):
             layer = scan.layer(descriptor.digest, chain[index] if chain else None)
@@ -210,4 +218,4 @@ class Resolver:
         facts = scan.facts()
         if chain:
             self.cache.bases.put((chain[: scan.layers_read], mode), facts)
-        return facts
+        return facts, False
