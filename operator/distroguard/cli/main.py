@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from distroguard import __version__
+from distroguard.cli.eol import eol
 from distroguard.cli.render import render_json, render_table
 from distroguard.errors import DistroguardError
 from distroguard.model import ImageFacts, Platform, ScanMode
@@ -53,6 +54,9 @@ async def _inspect(
 @click.version_option(__version__, prog_name="distroguard")
 def main() -> None:
     """Know, and control, what your cluster's images are built on."""
+
+
+main.add_command(eol)
 
 
 @main.command()

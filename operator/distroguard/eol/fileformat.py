@@ -1,0 +1,47 @@
+"""The catalog file format (`data/eol.json` and the local cache): JSON, one release cycle per line.
+
+One line per cycle keeps the bundled file small and its diffs readable when the snapshot is
+refreshed.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+
+from distroguard.errors import CatalogError
+from distroguard.model.lifecycle import CatalogSnapshot
+
+
+def dumps(snapshot: CatalogSnapshot) -> str:
+    def compact(value: object) -> str:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    head = snapshot.model_dump(mode="json", by_alias=True, exclude={"products"})
+    lines = ["{"] + [f"{compact(key)}:{compact(value)}," for key, value in head.items()]
+    lines.append('"products":[')
+    for n, product in enumerate(snapshot.products):
+        meta = product.model_dump(mode="json", by_alias=True, exclude={"cycles"})
+        lines.append(compact(meta)[:-1] + ',"cycles":[')
+        cycles = [
+            compact(cycle.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+            for cycle in product.cycles
+        ]
+        lines.append(",\n".join(cycles))
+        lines.append("]}" + ("," if n < len(snapshot.products) - 1 else ""))
+    lines.append("]}")
+    return "\n".join(lines) + "\n"
+
+
+def loads(text: str | bytes, source: str) -> CatalogSnapshot:
+    """Parse and validate a catalog file; `CatalogError` names `source` and what is wrong."""
+    try:
+        return CatalogSnapshot.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(document)"
+        raise CatalogError(
+            f"{source} is not a valid EOL catalog ({exc.error_count()} problem(s); first: {where}: "
+            f"{first['msg']})"
+        ) from None

@@ -1,0 +1,189 @@
+"""Turn a finding into a next step a person can take.
+
+For Docker Official Images (python, node, ruby, golang, perl, rust, openjdk/eclipse-temurin, nginx,
+php...) the hint is a concrete tag on a supported glibc base, usually Debian slim:
+`python:3.7-alpine` -> `python:3.7-slim-bookworm`. The Debian release chosen is the newest one that
+existed while the image's runtime was still maintained (no images of an EOL runtime are built for
+later Debian releases), so the tag exists. Other images get a hint naming a supported release. Hints
+are computed only for findings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from distroguard.model.facts import Runtime
+from distroguard.model.lifecycle import LifecycleLookup, ReleaseCycle, end_date
+from distroguard.policy.images import parse_image
+from distroguard.policy.problem import Problem
+from distroguard.policy.subject import Subject
+
+_TAG_VERSION = re.compile(r"^\d+(?:\.\d+)*")
+_ALPINE_PART = re.compile(r"-?alpine[\d.]*")
+
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    runtime: str
+    """endoflife.date product of the runtime the image ships."""
+    template: str
+    """Tag of the Debian slim equivalent; {version} may be empty, {codename} is a Debian
+    codename."""
+
+
+_RUNTIME_IMAGES: dict[str, _Family] = {
+    "python": _Family("python", "{version}-slim-{codename}"),
+    "node": _Family("nodejs", "{version}-{codename}-slim"),
+    "ruby": _Family("ruby", "{version}-slim-{codename}"),
+    "golang": _Family("go", "{version}-{codename}"),
+    "perl": _Family("perl", "{version}-slim-{codename}"),
+    "rust": _Family("rust", "{version}-slim-{codename}"),
+}
+# Java: Eclipse Temurin's default tags are glibc (Ubuntu LTS) based; the `openjdk` images are
+# deprecated.
+_JAVA_IMAGES = frozenset({"openjdk", "eclipse-temurin"})
+# Official images whose default tags are Debian-based: dropping `-alpine` gives the glibc
+# equivalent.
+_DEBIAN_DEFAULT = frozenset({"nginx", "php", "httpd", "redis", "postgres", "memcached", "haproxy"})
+_OS_IMAGES = frozenset({"alpine", "debian", "ubuntu"})
+
+_LEADS = {
+    "glibc": "use a glibc-based image such as",
+    "rebase": "use an image on another distribution such as",
+    "distro-eol": "use an image on a supported release such as",
+    "runtime": "use a supported image such as",
+}
+_GENERIC = {
+    "glibc": "use a glibc-based base image (for example a Debian slim image) and rebuild",
+    "rebase": "rebuild on a distribution the policy allows",
+    "lts": "use a long-term release (for example Debian stable or an Ubuntu LTS release)",
+    "static": "if it is a static binary, allow it with requireKnownOS: {allowStatic: true}",
+    "glibc-version": "use a base image with a newer glibc (a supported Debian or Ubuntu LTS)",
+    "size": "use a slim base image and a multi-stage build",
+}
+
+
+def suggest(problem: Problem, subject: Subject) -> str | None:
+    fix = problem.fix
+    if fix is None:
+        return None
+    image = parse_image(subject.image)
+    if image.official is not None and fix in _LEADS:
+        replacement = _official(image.official, image.tag or "", problem, subject)
+        if replacement is not None:
+            return f"{_LEADS[fix]} {replacement}"
+    if fix == "distro-eol":
+        return _newer_release(subject)
+    if fix == "runtime" and problem.runtime:
+        target = _runtime_target(subject.catalog, problem.runtime, subject.today)
+        label = problem.facts.get("runtime", problem.runtime).rsplit(" ", 1)[0]
+        return f"upgrade {label} to a supported release such as {target.cycle}" if target else None
+    if fix == "lts":
+        found = subject.os_match()
+        lts = _ubuntu_lts(subject) if found is not None and found.product == "ubuntu" else None
+        if lts is not None:
+            return f"use an LTS release such as Ubuntu {lts}"
+    return _GENERIC.get(fix)
+
+
+def _official(name: str, tag: str, problem: Problem, subject: Subject) -> str | None:
+    """A replacement `image:tag` for a Docker Official Image, or None when there is no sure one."""
+    if name in _OS_IMAGES:
+        return _os_image(name, problem, subject)
+    if name in _DEBIAN_DEFAULT:
+        plain = _ALPINE_PART.sub("", tag).strip("-")
+        return None if problem.fix == "runtime" else f"{name}:{plain or 'latest'}"
+    if name in _JAVA_IMAGES:
+        product = "eclipse-temurin"
+    elif name in _RUNTIME_IMAGES:
+        product = _RUNTIME_IMAGES[name].runtime
+    else:
+        return None
+    found = _TAG_VERSION.match(tag)
+    version = found.group(0) if found else ""
+    catalog, today = subject.catalog, subject.today
+    runtime_end = _runtime_end(catalog, product, version, subject, today)
+    bump = problem.fix == "runtime" and problem.runtime == product
+    # Moving off an EOL distribution onto a Debian release itself past support helps nobody: when
+    # the runtime is too old for a supported Debian release, the runtime moves too.
+    if (
+        problem.fix == "distro-eol"
+        and runtime_end < today
+        and not _debian_current(catalog, runtime_end, today)
+    ):
+        bump = True
+    if bump:
+        target = _runtime_target(catalog, product, today)
+        if target is None:
+            return None
+        version, runtime_end = target.cycle, today
+    if name in _JAVA_IMAGES:
+        major = version.split(".")[0]
+        flavour = "jdk" if "jdk" in tag else "jre"
+        return f"eclipse-temurin:{major}-{flavour}" if major else f"eclipse-temurin:{flavour}"
+    codename = _debian_codename(catalog, runtime_end)
+    if codename is None:
+        return None
+    return f"{name}:" + _RUNTIME_IMAGES[name].template.format(version=version, codename=codename).strip("-")
+
+
+def _os_image(name: str, problem: Problem, subject: Subject) -> str | None:
+    catalog, today = subject.catalog, subject.today
+    if problem.fix in ("glibc", "rebase") or name == "debian":
+        codename = _debian_codename(catalog, today)
+        return None if codename is None else f"debian:{codename}-slim"
+    if name == "ubuntu":
+        target = _ubuntu_lts(subject)
+        return None if target is None else f"ubuntu:{target}"
+    newest = catalog.supported("alpine-linux", today)
+    return f"alpine:{newest[0].cycle}" if newest else None
+
+
+def _debian_codename(catalog: LifecycleLookup, day: date) -> str | None:
+    """The newest Debian release within security support on `day`, as image tags spell it."""
+    return next((c.codename.lower() for c in catalog.supported("debian", day) if c.codename), None)
+
+
+def _debian_current(catalog: LifecycleLookup, day: date, today: date) -> bool:
+    """Whether the newest Debian release of `day` is still within security support on `today`."""
+    then = catalog.supported("debian", day)
+    return bool(then) and then[0].cycle in {c.cycle for c in catalog.supported("debian", today)}
+
+
+def _ubuntu_lts(subject: Subject) -> str | None:
+    lts = [c for c in subject.catalog.supported("ubuntu", subject.today) if c.is_lts(subject.today)]
+    return lts[0].cycle if lts else None
+
+
+def _runtime_end(catalog: LifecycleLookup, product: str, version: str, subject: Subject, today: date) -> date:
+    """The runtime's end of life when that is before today, else today."""
+    runtimes = [Runtime(name=product, version=version)] if version else list(subject.facts.runtimes)
+    for runtime in runtimes:
+        found = catalog.for_runtime(runtime)
+        if found.product == product and found.cycle is not None:
+            end = end_date(found.cycle.eol)
+            if end is not None and end < today:
+                return end
+    return today
+
+
+def _runtime_target(catalog: LifecycleLookup, product: str, today: date) -> ReleaseCycle | None:
+    """The release to move to: the newest supported one, an LTS release where the product has
+    them."""
+    cycles = catalog.supported(product, today)
+    lts = [c for c in cycles if c.is_lts(today)]
+    return lts[0] if lts else cycles[0] if cycles else None
+
+
+def _newer_release(subject: Subject) -> str | None:
+    found = subject.os_match()
+    if found is None or found.product is None:
+        return None
+    cycles = subject.catalog.supported(found.product, subject.today)
+    if not cycles:
+        return None
+    newest = cycles[0]
+    codename = f" ({newest.codename})" if newest.codename else ""
+    return f"rebuild on a supported release such as {found.product_label} {newest.cycle}{codename}"

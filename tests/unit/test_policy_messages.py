@@ -1,0 +1,242 @@
+"""Golden messages: what a person reads when a container is denied or warned about, and the hint."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from distroguard.eol import EolCatalog, bundled_snapshot
+from distroguard.model import ImageFacts
+from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from support.lifecycles import NOW, cycle, days, facts, product
+from support.lifecycles import catalog as make_catalog
+from support.policies import policy
+
+CATALOG = make_catalog(
+    product(
+        "debian",
+        "Debian",
+        cycle("13", eol=days(900), eoes=days(1600), codename="Trixie", released=days(-200)),
+        cycle("12", eol=days(-1), eoes=days(800), codename="Bookworm", released=days(-1000)),
+    ),
+    product("alpine-linux", "Alpine Linux", cycle("3.21", eol=days(200)), cycle("3.18", eol=days(-300))),
+    product("centos", "CentOS", cycle("7", eol=days(-600))),
+    product("ubuntu", "Ubuntu", cycle("24.04", eol=days(1000), lts=True), cycle("24.10", eol=days(100))),
+    product(
+        "python",
+        "Python",
+        cycle("3.13", eol=days(1300), released=days(-300)),
+        cycle("3.12", eol=days(500), released=days(-700)),
+        cycle("3.9", eol=days(-1), released=days(-2000)),
+        category="lang",
+    ),
+    product(
+        "nodejs",
+        "Node.js",
+        cycle("23", eol=days(20), released=days(-100)),
+        cycle("22", eol=days(600), lts=days(-300), released=days(-500)),
+        category="framework",
+    ),
+    product("eclipse-temurin", "Eclipse Temurin", cycle("17", eol=days(600), lts=True), category="lang"),
+)
+
+DEBIAN_12 = facts("debian", "12", codename="bookworm")
+ALPINE = facts("alpine", "3.21.0", libc="musl", libc_version="1.2.5")
+
+GOLDEN: list[tuple[str, str, ImageFacts | None, dict[str, Any], dict[str, Any], str]] = [
+    (
+        "eol distro, official image",
+        "python:3.12-slim-bookworm",
+        facts("debian", "12", codename="bookworm", runtimes=(("python", "3.12.1"),)),
+        {"support": {}},
+        {},
+        'container "app" uses python:3.12-slim-bookworm (Debian 12 (bookworm), glibc 2.36): '
+        "Debian 12 (bookworm) is past the end of security support (since 2026-03-09), which policy "
+        "base-images/r does not allow; use an image on a supported release such as "
+        "python:3.12-slim-trixie",
+    ),
+    (
+        "within extended support",
+        "debian:bookworm-slim",
+        DEBIAN_12,
+        {"support": {"countExtendedSupport": True}},
+        {},
+        'container "app" uses debian:bookworm-slim (Debian 12 (bookworm), glibc 2.36): Debian 12 '
+        "(bookworm) is past regular security support (ended 2026-03-09) and only within extended "
+        "support until 2028-05-18; policy base-images/r warns; use an image on a supported release "
+        "such as debian:trixie-slim",
+    ),
+    (
+        "eol soon, own image",
+        "registry.example.com/team/app:1",
+        facts("debian", "13", codename="trixie"),
+        {"support": {"warnDaysBefore": 1000}},
+        {},
+        'container "app" uses registry.example.com/team/app:1 (Debian 13 (trixie), glibc 2.36): '
+        "Debian 13 (trixie) reaches the end of security support on 2028-08-26, in 900 days "
+        "(policy base-images/r warns 1000 days ahead); rebuild on a supported release such as "
+        "Debian 13 (Trixie)",
+    ),
+    (
+        "eol python",
+        "python:3.9-slim",
+        facts("debian", "13", codename="trixie", runtimes=(("python", "3.9.18"),)),
+        {"runtimes": {}},
+        {},
+        'container "app" uses python:3.9-slim (Debian 13 (trixie), glibc 2.36): Python 3.9.18 is '
+        "past its end of life (since 2026-03-09), which policy base-images/r does not allow; use a "
+        "supported image such as python:3.13-slim-trixie",
+    ),
+    (
+        "node near eol: the LTS release is suggested",
+        "node:23-alpine",
+        facts("alpine", "3.21.0", libc="musl", libc_version="1.2.5", runtimes=(("nodejs", "23.1.0"),)),
+        {"runtimes": {"warnDaysBefore": 30}},
+        {},
+        'container "app" uses node:23-alpine (Alpine Linux 3.21.0, musl 1.2.5): Node.js 23.1.0 '
+        "reaches its end of life on 2026-03-30, in 20 days (policy base-images/r warns 30 days "
+        "ahead); use a supported image such as node:22-trixie-slim",
+    ),
+    (
+        "interim ubuntu",
+        "ubuntu:24.10",
+        facts("ubuntu", "24.10", codename="oracular"),
+        {"requireLTS": {}},
+        {},
+        'container "app" uses ubuntu:24.10 (Ubuntu 24.10 (oracular), glibc 2.36): Ubuntu 24.10 '
+        "(oracular) is a short-lived release (Ubuntu marks LTS releases, the .04 release of even "
+        "years; interim releases get 9 months); policy base-images/r requires long-term releases; "
+        "use an LTS release such as Ubuntu 24.04",
+    ),
+    (
+        "static binary on scratch",
+        "ghcr.io/acme/tool:2",
+        facts(None, None, libc="none", libc_version=None),
+        {"requireKnownOS": {}},
+        {},
+        'container "app" uses ghcr.io/acme/tool:2 (no OS, no C library): it has no OS and no C '
+        "library (a static binary FROM scratch?); policy base-images/r requires a known OS; if it "
+        "is a static binary, allow it with requireKnownOS: {allowStatic: true}",
+    ),
+    (
+        "unresolved image",
+        "ghcr.io/acme/tool:2",
+        None,
+        {"requireKnownOS": {}},
+        {"onUnresolved": "deny"},
+        'container "app" uses ghcr.io/acme/tool:2 (facts unknown): its base OS could not be '
+        "resolved (deadline exceeded after 2.5 s); policy base-images denies unresolved images "
+        "(onUnresolved: deny)",
+    ),
+    (
+        "the rule's own message",
+        "python:3.12-alpine",
+        ALPINE,
+        {
+            "denyLibc": ["musl"],
+            "message": "{container}: {image} is built on musl ({facts}), see "
+            "https://wiki.example.com/base-images [{policy}/{rule}, {action}]: {suggestion}",
+        },
+        {},
+        "app: python:3.12-alpine is built on musl (Alpine Linux 3.21.0, musl 1.2.5), see "
+        "https://wiki.example.com/base-images [base-images/r, deny]: use a glibc-based image such "
+        "as python:3.12-slim-trixie",
+    ),
+    (
+        "java on alpine",
+        "openjdk:17-jdk-alpine",
+        facts("alpine", "3.18.4", libc="musl", libc_version="1.2.4", runtimes=(("java", "17.0.2"),)),
+        {"denyLibc": ["musl"]},
+        {},
+        'container "app" uses openjdk:17-jdk-alpine (Alpine Linux 3.18.4, musl 1.2.4): musl is not '
+        "allowed by policy base-images/r; use a glibc-based image such as eclipse-temurin:17-jdk",
+    ),
+    (
+        "nginx on alpine",
+        "nginx:1.25-alpine",
+        facts("alpine", "3.18.4", libc="musl", libc_version="1.2.4"),
+        {"denyLibc": ["musl"]},
+        {},
+        'container "app" uses nginx:1.25-alpine (Alpine Linux 3.18.4, musl 1.2.4): musl is not '
+        "allowed by policy base-images/r; use a glibc-based image such as nginx:1.25",
+    ),
+    (
+        "alpine itself denied",
+        "alpine:3.18",
+        facts("alpine", "3.18.4", libc="musl", libc_version="1.2.4"),
+        {"denyDistros": ["alpine"]},
+        {},
+        'container "app" uses alpine:3.18 (Alpine Linux 3.18.4, musl 1.2.4): Alpine Linux 3.18.4 '
+        "is not allowed by policy base-images/r; use an image on another distribution such as "
+        "debian:trixie-slim",
+    ),
+    (
+        "glibc too old",
+        "centos:7",
+        facts("centos", "7", libc_version="2.17"),
+        {"minGlibc": "2.28"},
+        {},
+        'container "app" uses centos:7 (CentOS 7, glibc 2.17): glibc 2.17 is older than 2.28, the '
+        "minimum set by policy base-images/r; use a base image with a newer glibc (a supported "
+        "Debian or Ubuntu LTS)",
+    ),
+    (
+        "image too large",
+        "registry.example.com/ml/train:5",
+        facts("debian", "13", size=3 * 2**30),
+        {"maxImageSize": "1Gi"},
+        {},
+        'container "app" uses registry.example.com/ml/train:5 (Debian 13, glibc 2.36): the image '
+        "is 3.0 GiB, above the 1.0 GiB allowed by policy base-images/r; use a slim base image and "
+        "a multi-stage build",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("image", "image_facts", "rule", "spec", "message"),
+    [g[1:] for g in GOLDEN],
+    ids=[g[0] for g in GOLDEN],
+)
+def test_golden_message(
+    image: str,
+    image_facts: ImageFacts | None,
+    rule: dict[str, Any],
+    spec: dict[str, Any],
+    message: str,
+) -> None:
+    why = "" if image_facts else "deadline exceeded after 2.5 s"
+    container = ContainerImage("app", image, image_facts, why)
+    decision = evaluate(
+        [container],
+        [policy("base-images", {"name": "r", **rule}, **spec)],
+        EvaluationContext(now=NOW),
+        CATALOG,
+    )
+    assert [f.message for f in decision.findings] == [message]
+
+
+def test_the_issue_example_with_the_bundled_catalog() -> None:
+    python37 = facts("alpine", "3.9", libc="musl", libc_version="1.1.20", runtimes=(("python", "3.7.17"),))
+    decision = evaluate(
+        [ContainerImage("app", "python:3.7-alpine", python37)],
+        [policy("python-base-images", {"name": "no-musl", "denyLibc": ["musl"]})],
+        EvaluationContext(now=datetime(2026, 8, 22, tzinfo=UTC)),
+        EolCatalog(bundled_snapshot()),
+    )
+    (finding,) = decision.findings
+    assert finding.message == (
+        'container "app" uses python:3.7-alpine (Alpine Linux 3.9, musl 1.1.20): musl is not '
+        "allowed by policy python-base-images/no-musl; use a glibc-based image such as "
+        "python:3.7-slim-bookworm"
+    )
+    assert finding.suggestion == "use a glibc-based image such as python:3.7-slim-bookworm"
+    assert finding.facts == {"libc": "musl 1.1.20"}
+    assert (finding.policy, finding.rule, finding.action, finding.severity) == (
+        "python-base-images",
+        "no-musl",
+        "deny",
+        "high",
+    )
