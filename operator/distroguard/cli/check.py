@@ -1,0 +1,148 @@
+"""`distroguard check`: resolve images, evaluate policies, and fail a pipeline on violations."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from distroguard.cli.dockerfile import DockerfileError, base_images
+from distroguard.cli.images import image_options, lookup_options, report_failures, resolve_all
+from distroguard.cli.render import facts_json
+from distroguard.eol import default_cache_path, load_catalog
+from distroguard.errors import DistroguardError
+from distroguard.model import Decision, ImageFacts, Verdict
+from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policyfiles import load_policies
+
+EXIT_VIOLATIONS = 1
+EXIT_ERRORS = 2
+_RANK: dict[Verdict, int] = {"allow": 0, "warn": 1, "deny": 2}
+_STYLE: dict[Verdict, str] = {"allow": "green", "warn": "yellow", "deny": "bold red"}
+
+
+def _result_json(image: str, facts: ImageFacts, decision: Decision) -> dict[str, Any]:
+    return {
+        "image": image,
+        "digest": facts.digest,
+        "facts": facts_json(facts),
+        "verdict": decision.verdict,
+        "findings": [
+            {
+                "policy": f.policy,
+                "rule": f.rule,
+                "action": f.action,
+                "severity": f.severity,
+                "message": f.message,
+                **({"suggestion": f.suggestion} if f.suggestion else {}),
+            }
+            for f in decision.findings
+        ],
+    }
+
+
+def _render(results: Sequence[tuple[str, ImageFacts, Decision]], console: Console) -> None:
+    for image, facts, decision in results:
+        style = _STYLE[decision.verdict]
+        os = f"{facts.os.id} {facts.os.version_id or ''}".strip() if facts.os else "no OS"
+        libc = f"{facts.libc.family} {facts.libc.version or ''}".strip()
+        console.print(
+            f"[{style}]{decision.verdict.upper()}[/{style}]  {escape(image)}  ({escape(os)}, {libc})"
+        )
+        for finding in decision.findings:
+            where = escape(f"{finding.policy}/{finding.rule}")
+            console.print(f"  {finding.action:<5} {where}: {escape(finding.message)}")
+
+
+@click.command()
+@click.argument("images", nargs=-1)
+@click.option(
+    "--policy",
+    "policy_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A policy file or a directory of them (repeatable).",
+)
+@click.option(
+    "--dockerfile",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Check its base images.",
+)
+@click.option(
+    "--all-stages", is_flag=True, help="With --dockerfile: every stage's base, not just the final one."
+)
+@click.option("--build-arg", multiple=True, metavar="NAME=VALUE", help="With --dockerfile: an ARG value.")
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["deny", "warn"]),
+    default="deny",
+    show_default=True,
+    help="Exit 1 when a verdict is at least this.",
+)
+@image_options
+def check(
+    images: tuple[str, ...],
+    policy_paths: tuple[Path, ...],
+    dockerfile: Path | None,
+    all_stages: bool,
+    build_arg: tuple[str, ...],
+    output: str,
+    fail_on: str,
+    platform_text: str,
+    thorough: bool,
+    insecure_registry: tuple[str, ...],
+    docker_config: str | None,
+) -> None:
+    """Resolve each IMAGE and evaluate the policies against it.
+
+    Exit status: 0 when no verdict reaches --fail-on, 1 when one does, 2 on errors (a bad policy file,
+    an image that cannot be resolved).
+    """
+    options = lookup_options(platform_text, thorough, insecure_registry, docker_config)
+    try:
+        policies = load_policies(policy_paths)
+    except DistroguardError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERRORS)
+    wanted = list(images)
+    if dockerfile is not None:
+        args = dict(item.partition("=")[::2] for item in build_arg)
+        try:
+            wanted += [
+                b
+                for b in base_images(dockerfile.read_text(), all_stages=all_stages, build_args=args)
+                if b not in wanted
+            ]
+        except (DockerfileError, OSError, UnicodeDecodeError) as exc:
+            click.echo(f"error: {dockerfile}: {exc}", err=True)
+            sys.exit(EXIT_ERRORS)
+    if not wanted:
+        raise click.UsageError("give at least one IMAGE or --dockerfile")
+    loaded = load_catalog(default_cache_path())
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    results = resolve_all(wanted, options)
+    context = EvaluationContext(now=datetime.now(UTC))
+    checked = [
+        (image, facts, evaluate([ContainerImage(image, image, facts)], policies, context, loaded.catalog))
+        for image, facts in zip(wanted, results, strict=True)
+        if isinstance(facts, ImageFacts)
+    ]
+    if output == "json":
+        items = [_result_json(*item) for item in checked]
+        click.echo(json.dumps(items if len(wanted) > 1 else items[0] if items else [], indent=2))
+    else:
+        _render(checked, Console())
+    if report_failures(wanted, results):
+        sys.exit(EXIT_ERRORS)
+    threshold = _RANK["warn" if fail_on == "warn" else "deny"]
+    sys.exit(EXIT_VIOLATIONS if any(_RANK[d.verdict] >= threshold for _, _, d in checked) else 0)
