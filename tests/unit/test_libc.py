@@ -18,7 +18,7 @@ from support.distros import (
     ELF,
     RHEL_GLIBC,
     UBUNTU_2404,
-    UBUNTU_GLIBC,
+    UBUNTU_MUSL_ROOT,
     WOLFI,
     Files,
     apk,
@@ -80,14 +80,7 @@ def test_trap_gcompat_on_alpine_without_the_apk_database_is_still_musl() -> None
 
 def test_trap_musl_package_on_ubuntu_is_glibc() -> None:
     """Ubuntu's `musl` package adds a musl loader for musl-built programs; the system is glibc."""
-    files: Files = {
-        "/etc/os-release": UBUNTU_2404,
-        "/lib": Link("usr/lib"),
-        "/usr/lib/x86_64-linux-gnu/libc.so.6": UBUNTU_GLIBC,
-        "/usr/lib/ld-musl-x86_64.so.1": Link("/usr/lib/x86_64-linux-musl/libc.so"),
-        "/usr/lib/x86_64-linux-musl/libc.so": ELF,
-        "/var/lib/dpkg/status": database(dpkg("libc6", "2.39-0ubuntu8.3"), dpkg("musl", "1.2.4-2")),
-    }
+    files = UBUNTU_MUSL_ROOT
     family, version, _, evidence = detect(files)
     assert (family, version) == ("glibc", "2.39")
     assert any("musl 1.2.4-2 too" in e for e in evidence)
