@@ -31,8 +31,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import datetime as dt
-import ipaddress
 import json
 import os
 import shutil
@@ -48,9 +46,12 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from support import certs
 
 KUBE_VERSION = "v1.36.3"
 """The kube-apiserver release that `tools/kube/go.mod` requires (`k8s.io/kubernetes`)."""
@@ -147,165 +148,50 @@ class KeyPair:
 
 
 class Pki:
-    """A throw-away certificate authority in one directory and the certificates it signs (P-256)."""
+    """A throw-away certificate authority in one directory and the certificates it signs.
+
+    The certificates themselves come from `support.certs`, imported on first use so that
+    `scripts/testenv build|status` work in an interpreter without `cryptography`.
+    """
 
     def __init__(self, directory: Path) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
+        from support import certs
 
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "distroguard-testenv-ca")])
-        now = dt.datetime.now(dt.UTC)
-        self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=7))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False)
-            .sign(self._key, hashes.SHA256())
-        )
+        self._ca = certs.new_ca("distroguard-testenv-ca")
         self.ca = KeyPair(directory / "ca.crt", directory / "ca.key")
-        self._write(self.ca, self._cert, self._key)
+        self._ca.write(self.ca.cert, self.ca.key)
 
     def issue_server_cert(
         self, name: str, *, ips: Sequence[str] = ("127.0.0.1",), dns: Sequence[str] = ("localhost",)
     ) -> KeyPair:
         """A serving certificate for `name` with the given IP and DNS subject alternative names."""
-        from cryptography import x509
-        from cryptography.x509.oid import ExtendedKeyUsageOID
+        from support import certs
 
-        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-        return self._issue(
-            name,
-            common_name=name,
-            organization=None,
-            usage=ExtendedKeyUsageOID.SERVER_AUTH,
-            sans=sans,
-        )
+        return self._write(name, certs.issue(self._ca, name, ip_sans=ips, dns_sans=dns))
 
     def issue_client_cert(self, name: str, *, user: str, groups: Sequence[str] = ()) -> KeyPair:
         """A client certificate: the API server reads CN as the user name and O as the groups."""
-        from cryptography.x509.oid import ExtendedKeyUsageOID
+        from support import certs
 
-        return self._issue(
-            name,
-            common_name=user,
-            organization=list(groups),
-            usage=ExtendedKeyUsageOID.CLIENT_AUTH,
-            sans=[],
-        )
+        issued = certs.issue(self._ca, user, client=True, server=False, organizations=groups)
+        return self._write(name, issued)
 
     def service_account_keys(self) -> KeyPair:
         """The key pair that signs service-account tokens (`cert` holds the public key)."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
+        from support import certs
 
-        key = ec.generate_private_key(ec.SECP256R1())
+        key = certs.new_key()
         pair = KeyPair(self.directory / "sa.pub", self.directory / "sa.key")
-        pair.cert.write_bytes(
-            key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-        _write_private(pair.key, key)
+        certs.write_public_key(pair.cert, key)
+        certs.write_private_key(pair.key, key)
         return pair
 
-    def _issue(
-        self,
-        name: str,
-        *,
-        common_name: str,
-        organization: Sequence[str] | None,
-        usage: Any,
-        sans: Sequence[Any],
-    ) -> KeyPair:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        key = ec.generate_private_key(ec.SECP256R1())
-        attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organization or ()]
-        attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-        now = dt.datetime.now(dt.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name(attributes))
-            .issuer_name(self._cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=7))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_encipherment=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    content_commitment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
-                critical=False,
-            )
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(self._key, hashes.SHA256())
+    def _write(self, name: str, issued: certs.Issued) -> KeyPair:
         pair = KeyPair(self.directory / f"{name}.crt", self.directory / f"{name}.key")
-        self._write(pair, cert, key)
+        issued.write(pair.cert, pair.key)
         return pair
-
-    @staticmethod
-    def _write(pair: KeyPair, cert: Any, key: Any) -> None:
-        from cryptography.hazmat.primitives import serialization
-
-        pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        _write_private(pair.key, key)
-
-
-def _write_private(path: Path, key: Any) -> None:
-    from cryptography.hazmat.primitives import serialization
-
-    data = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 # ---------------------------------------------------------------------------------------- processes

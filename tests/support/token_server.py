@@ -9,7 +9,6 @@ tests can count them (token caching) and see who asked for what.
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import secrets
 import threading
@@ -22,8 +21,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
 
+from support import certs
 from support.threaded import ThreadedApp
 
 ISSUER = "distroguard-test-issuer"
@@ -45,39 +44,13 @@ class SigningKey:
 
     @classmethod
     def generate(cls, common_name: str = "distroguard test token signer") -> SigningKey:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
-        )
-        return cls(key, cert)
+        """A fresh self-signed key pair; the certificate is a CA so the registry can trust it as root."""
+        signer = certs.new_ca(common_name)
+        return cls(signer.key, signer.cert)
 
     def write_cert(self, path: Path) -> Path:
-        path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-        return path
+        """The certificate as PEM, for the registry's `auth.token.rootcertbundle`."""
+        return certs.write_cert(path, self.cert)
 
     def sign_jwt(self, claims: dict[str, object]) -> str:
         header = {
