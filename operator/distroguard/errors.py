@@ -3,6 +3,8 @@
     DistroguardError                  anything we raise on purpose; `str()` is a message a person can act on
     ├── InvalidReference              the image reference text is malformed (the *input* is bad)
     ├── InvalidCredentials            a Docker config.json or pull secret is malformed (the *input* is bad)
+    ├── InvalidReview                 an AdmissionReview is malformed, e.g. has no uid (the *request* is bad)
+    ├── InvalidObject                 a reviewed workload is malformed or too big (the *object* is bad)
     ├── SourceError                   fetching image bytes failed
     │   ├── RegistryError             a registry answered badly or not at all (names the registry)
     │   │   ├── AuthenticationError   credentials missing or refused (401/403)
@@ -47,6 +49,33 @@ class InvalidCredentials(DistroguardError, ValueError):
     """A credentials file or pull secret cannot be read; the message names where, never the secret."""
 
     reason = "invalid-credentials"
+
+
+class InvalidReview(DistroguardError, ValueError):
+    """The AdmissionReview itself is bad; the API server (or whoever sent it) made the mistake.
+
+    `uid` is the request's uid when it could be read, so that the answer still names the request.
+    """
+
+    reason = "invalid-review"
+
+    def __init__(self, problem: str, uid: str | None = None) -> None:
+        self.problem = problem
+        self.uid = uid
+        super().__init__(f"invalid AdmissionReview: {problem}")
+
+
+class InvalidObject(DistroguardError, ValueError):
+    """The review is well-formed but the workload it carries cannot be checked (a malformed pod spec,
+    more containers than the bound); answered as a denial naming what is wrong.
+    """
+
+    reason = "invalid-object"
+
+    def __init__(self, what: str, problem: str) -> None:
+        self.what = what
+        self.problem = problem
+        super().__init__(f"{what}: {problem}")
 
 
 class SourceError(DistroguardError):

@@ -1,0 +1,128 @@
+"""`admit`: one decoded review -> the answer, by resolving its images and evaluating the policies.
+
+Each distinct image is resolved concurrently within the request's budget. An image not resolved in time, or
+whose lookup fails, is evaluated without facts, so that each policy's `onUnresolved` decides; the resolver
+keeps looking in the background, so the controller's retry is answered from its cache.
+
+Kubernetes itself is not consulted here: the namespace's labels and the credentials for its private
+registries are read by the caller (who picks the resolver whose registry client carries them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
+from typing import Protocol
+
+from distroguard.admission.review import AdmissionAnswer, AdmissionRequest
+from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
+from distroguard.errors import DistroguardError, InvalidObject
+from distroguard.model import Decision, DistroPolicy, ImageFacts, LifecycleLookup, Platform, ScanMode
+from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+
+IGNORE_LABEL = "distroguard.dev/ignore"
+"""A namespace labelled `distroguard.dev/ignore=true` is not validated."""
+ALWAYS_EXCLUDED: frozenset[str] = frozenset({"kube-system"})
+"""Never validated, so that a broken distroguard cannot lock a cluster out of its own repair."""
+LOCAL_PREFIXES = ("oci:", "docker-archive:")
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+
+
+class FactsResolver(Protocol):
+    """What `admit` needs of `distroguard.resolver.Resolver`."""
+
+    async def resolve(
+        self,
+        image: str,
+        platform: Platform | None = None,
+        mode: ScanMode = "fast",
+        budget: float | None = None,
+    ) -> ImageFacts: ...
+
+
+def excluded(namespace: str | None, labels: Mapping[str, str], own_namespace: str | None) -> bool:
+    """Whether requests in `namespace` (with these labels) are let through without a check."""
+    if namespace is None:
+        return False
+    return namespace in ALWAYS_EXCLUDED or namespace == own_namespace or labels.get(IGNORE_LABEL) == "true"
+
+
+async def admit(
+    request: AdmissionRequest,
+    resolver: FactsResolver,
+    policies: Sequence[DistroPolicy],
+    catalog: LifecycleLookup,
+    *,
+    budget: float,
+    now: datetime,
+    namespace_labels: Mapping[str, str] = _NO_LABELS,
+    platform: Platform | None = None,
+    local_images: bool = False,
+) -> AdmissionAnswer:
+    """The answer to `request`. A dry run is answered the same way (nothing here has side effects).
+
+    `budget` bounds the wait for image facts, in seconds; keep it well below the webhook's timeout.
+    `local_images` lets `oci:` and `docker-archive:` references be read from this machine's disk: never in
+    a webhook, where any pod could name a file of the controller's.
+    """
+    try:
+        outcome = containers_to_check(request)
+    except InvalidObject as exc:
+        return AdmissionAnswer.deny(f"distroguard cannot check this object: {exc}", code=400)
+    if isinstance(outcome, Skip):
+        return AdmissionAnswer.allow()
+    if isinstance(outcome, NotHandled):
+        return AdmissionAnswer.deny(outcome.reason, code=400)
+    containers = await _resolve_all(outcome, resolver, budget, platform, local_images)
+    context = EvaluationContext(
+        now=now, namespace=request.namespace, namespace_labels=namespace_labels, kind=outcome.kind
+    )
+    decision = evaluate(containers, policies, context, catalog)
+    return dataclasses.replace(answer(decision), decision=decision)
+
+
+def answer(decision: Decision) -> AdmissionAnswer:
+    """deny: refused, naming each offending container, its image, facts and remedy (the findings' messages);
+    warn: allowed with warnings; audit: allowed silently. Warnings accompany a denial too."""
+    warnings = decision.messages("warn")
+    if decision.verdict == "deny":
+        reasons = list(dict.fromkeys(decision.messages("deny")))
+        return AdmissionAnswer.deny("\n".join(reasons), warnings)
+    return AdmissionAnswer.allow(warnings)
+
+
+async def _resolve_all(
+    workload: Workload,
+    resolver: FactsResolver,
+    budget: float,
+    platform: Platform | None,
+    local_images: bool,
+) -> list[ContainerImage]:
+    images = list(dict.fromkeys(c.image for c in workload.containers))
+    results = await asyncio.gather(
+        *(_facts(resolver, image, budget, platform, local_images) for image in images)
+    )
+    known = dict(zip(images, results, strict=True))
+    found: list[ContainerImage] = []
+    for container in workload.containers:
+        result = known[container.image]
+        if isinstance(result, ImageFacts):
+            found.append(ContainerImage(container.name, container.image, result))
+        else:
+            found.append(ContainerImage(container.name, container.image, None, result))
+    return found
+
+
+async def _facts(
+    resolver: FactsResolver, image: str, budget: float, platform: Platform | None, local_images: bool
+) -> ImageFacts | str:
+    """The image's facts, or why there are none."""
+    if not local_images and image.startswith(LOCAL_PREFIXES):
+        return "a local image path is not read by the admission controller"
+    try:
+        return await resolver.resolve(image, platform, "fast", budget=budget)
+    except DistroguardError as exc:
+        return str(exc)

@@ -1,0 +1,217 @@
+"""`admit`: real images in `oci:` layouts, a real Resolver, the shipped policies, a fixed clock."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from admission_reviews import container, pod_spec, review, workload
+
+from distroguard.admission import AdmissionAnswer, admit, decode_review, excluded, respond
+from distroguard.eol import EolCatalog, bundled_snapshot
+from distroguard.model import DistroPolicy
+from distroguard.policyfiles import load_policies
+from distroguard.registry.client import RegistryClient
+from distroguard.resolver import Resolver
+from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT
+from support.images import ImageBuilder, write_oci_layout
+from support.lifecycles import NOW
+from support.policies import policy
+
+POLICIES = Path(__file__).parents[2] / "policies"
+CATALOG = EolCatalog(bundled_snapshot())
+NO_MUSL = {"name": "no-musl", "denyLibc": ["musl"]}
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("layouts")
+    built = {
+        "alpine": ImageBuilder().layer(ALPINE_ROOT).env("PYTHON_VERSION=3.12.8").build(),
+        "debian": ImageBuilder().layer(DEBIAN_12_ROOT).build(),
+    }
+    return {name: f"oci:{write_oci_layout(root / name, image)}" for name, image in built.items()}
+
+
+@pytest.fixture
+async def resolver() -> AsyncIterator[Resolver]:
+    async with RegistryClient() as client:
+        resolver = Resolver(client)
+        yield resolver
+        await resolver.drain()
+
+
+def no_musl() -> list[DistroPolicy]:
+    return load_policies([POLICIES / "no-musl.yaml"])
+
+
+def pod(*containers: dict[str, Any]) -> dict[str, Any]:
+    return review(workload("Pod", pod_spec(*containers)))
+
+
+async def decide(
+    document: dict[str, Any], resolver: Resolver, policies: list[DistroPolicy], budget: float = 10.0
+) -> AdmissionAnswer:
+    return await admit(
+        decode_review(document), resolver, policies, CATALOG, budget=budget, now=NOW, local_images=True
+    )
+
+
+async def test_deny_names_the_container_image_facts_and_remedy(
+    images: dict[str, str], resolver: Resolver
+) -> None:
+    document = pod(container("app", images["alpine"]), container("db-proxy", images["debian"]))
+    answer = await decide(document, resolver, no_musl())
+    assert not answer.allowed
+    assert answer.code == 403
+    assert answer.decision is not None
+    assert answer.decision.verdict == "deny"
+    (finding,) = answer.decision.findings
+    assert (finding.container, finding.image, finding.reason) == ("app", images["alpine"], "libc-denied")
+    assert answer.message == finding.message
+    assert answer.message.startswith(f'container "app" uses {images["alpine"]} (')
+    assert "musl" in answer.message
+    assert "glibc" in answer.message
+    assert "db-proxy" not in answer.message
+    response = respond("u-1", answer)["response"]
+    assert response["uid"] == "u-1"
+    assert response["status"] == {"code": 403, "message": answer.message}
+
+
+async def test_every_offending_container_is_named_once(images: dict[str, str], resolver: Resolver) -> None:
+    document = pod(container("app", images["alpine"]), container("worker", images["alpine"]))
+    policies = [*no_musl(), policy("no-musl-again", NO_MUSL, action="deny")]
+    answer = await decide(document, resolver, policies)
+    lines = answer.message.splitlines()
+    assert len(lines) == 4  # two containers x two policies
+    assert sum('container "app"' in line for line in lines) == 2
+    assert sum('container "worker"' in line for line in lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("action", "allowed", "warned"),
+    [("deny", False, False), ("warn", True, True), ("audit", True, False)],
+)
+async def test_actions_map_to_answers(
+    images: dict[str, str], resolver: Resolver, action: str, allowed: bool, warned: bool
+) -> None:
+    answer = await decide(
+        pod(container("app", images["alpine"])), resolver, [policy("musl", NO_MUSL, action=action)]
+    )
+    assert answer.allowed is allowed
+    assert bool(answer.warnings) is warned
+    if warned:
+        assert answer.warnings[0].startswith('container "app" uses')
+    if allowed:
+        assert answer.message == ""
+        assert "status" not in respond("u", answer)["response"]
+
+
+async def test_warnings_accompany_a_denial(images: dict[str, str], resolver: Resolver) -> None:
+    policies = [policy("deny-musl", NO_MUSL, action="deny"), policy("warn-musl", NO_MUSL, action="warn")]
+    answer = await decide(pod(container("app", images["alpine"])), resolver, policies)
+    assert not answer.allowed
+    assert len(answer.warnings) == 1
+    assert "warn-musl/no-musl" in answer.warnings[0]
+
+
+async def test_glibc_images_pass(images: dict[str, str], resolver: Resolver) -> None:
+    answer = await decide(pod(container("app", images["debian"])), resolver, no_musl())
+    assert answer == AdmissionAnswer.allow()
+
+
+async def test_dry_run_is_answered_the_same_way(images: dict[str, str], resolver: Resolver) -> None:
+    document = pod(container("app", images["alpine"]))
+    dry = copy.deepcopy(document)
+    dry["request"]["dryRun"] = True
+    first, second = await decide(document, resolver, no_musl()), await decide(dry, resolver, no_musl())
+    assert (first.allowed, first.message, first.warnings) == (second.allowed, second.message, second.warnings)
+
+
+@pytest.mark.parametrize(("on_unresolved", "allowed"), [("warn", True), ("deny", False)])
+async def test_an_image_that_cannot_be_read_follows_on_unresolved(
+    tmp_path: Path, resolver: Resolver, on_unresolved: str, allowed: bool
+) -> None:
+    missing = f"oci:{tmp_path / 'nothing-here'}"
+    policies = [policy("musl", NO_MUSL, action="deny", onUnresolved=on_unresolved)]
+    answer = await decide(pod(container("app", missing)), resolver, policies)
+    assert answer.allowed is allowed
+    assert answer.decision is not None
+    (finding,) = answer.decision.findings
+    assert finding.message.startswith(
+        f'container "app" uses {missing} (facts unknown): its base OS could not'
+    )
+    assert "no such OCI layout" in finding.message
+    assert f"onUnresolved: {on_unresolved}" in finding.message
+    # A denial carries the whole message; a warning is shortened to what the API server passes on.
+    assert (answer.warnings[0][:-1] if allowed else answer.message) in finding.message
+
+
+async def test_out_of_budget_follows_on_unresolved_then_the_retry_is_answered(
+    images: dict[str, str], resolver: Resolver
+) -> None:
+    document = pod(container("app", images["alpine"]))
+    first = await decide(document, resolver, no_musl(), budget=0)
+    assert first.allowed
+    assert "not resolved within 0 s" in first.warnings[0]
+    await resolver.drain()  # the lookup went on in the background
+    second = await decide(document, resolver, no_musl(), budget=10)
+    assert not second.allowed
+    assert "musl" in second.message
+
+
+async def test_local_paths_are_not_read_unless_allowed(images: dict[str, str], resolver: Resolver) -> None:
+    request = decode_review(pod(container("app", images["alpine"])))
+    answer = await admit(request, resolver, no_musl(), CATALOG, budget=10, now=NOW)
+    assert answer.allowed  # no-musl warns about unresolved images
+    assert "a local image path is not read by the admission controller" in answer.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("document", "code", "message"),
+    [
+        pytest.param(
+            review(workload("ConfigMap", {})),
+            400,
+            "distroguard does not check v1 ConfigMap",
+            id="unknown-kind",
+        ),
+        pytest.param(
+            review(workload("Pod", pod_spec(*(container(f"c{i}", "busybox") for i in range(10_000))))),
+            400,
+            "distroguard cannot check this object: Pod shop/web: 10000 containers is more than",
+            id="10000-containers",
+        ),
+    ],
+)
+async def test_what_cannot_be_checked_is_refused(
+    document: dict[str, Any], resolver: Resolver, code: int, message: str
+) -> None:
+    answer = await decide(document, resolver, no_musl())
+    assert (answer.allowed, answer.code) == (False, code)
+    assert answer.message.startswith(message)
+
+
+async def test_nothing_to_check_is_allowed_without_resolving(resolver: Resolver) -> None:
+    old = workload("Deployment", pod_spec(container("app", "oci:/nonexistent")))
+    answer = await decide(review(old, operation="UPDATE", old=old), resolver, no_musl())
+    assert answer == AdmissionAnswer.allow()
+    assert len(resolver.cache.failures) == 0
+
+
+@pytest.mark.parametrize(
+    ("namespace", "labels", "expected"),
+    [
+        ("kube-system", {}, True),
+        ("distroguard", {}, True),
+        ("shop", {"distroguard.dev/ignore": "true"}, True),
+        ("shop", {"distroguard.dev/ignore": "false"}, False),
+        ("shop", {}, False),
+        (None, {}, False),
+    ],
+)
+def test_excluded_namespaces(namespace: str | None, labels: dict[str, str], expected: bool) -> None:
+    assert excluded(namespace, labels, own_namespace="distroguard") is expected
