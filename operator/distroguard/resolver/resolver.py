@@ -15,7 +15,7 @@ from distroguard.model import Evidence, ImageFacts, ImageRef, Platform, ScanMode
 from distroguard.model.platform import DEFAULT_PLATFORM
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.manifest import Descriptor, parse_config
-from distroguard.registry.source import ImageSource, RegistrySource, open_source
+from distroguard.registry.source import ImageSource, RegistrySource, ResolvedImage, open_source
 from distroguard.resolver.cache import CacheSettings, FactsCache
 from distroguard.resolver.singleflight import SingleFlight
 from distroguard.scan.image import ImageScan, LayerFacts, with_config_runtimes
@@ -108,16 +108,18 @@ class Resolver:
     async def _lookup(self, image: str, platform: Platform, mode: ScanMode) -> ImageFacts:
         """The whole lookup, run as one shared task so that it completes even when callers give up."""
         try:
+            resolved: ResolvedImage | None = None
             if _local(image):
                 source = open_source(image, client=self.client)
-                digest = (await source.resolve(platform)).digest
+                resolved = await source.resolve(platform)
+                digest = resolved.digest
             else:
                 ref = _parse(image)
                 digest = ref.digest or await self._tag_digest(ref)
                 source = RegistrySource(self.client, ref.with_digest(digest))
             key = (digest, str(platform), mode)
             facts = self.cache.facts.peek(key) or await self._facts.do(
-                key, lambda: self._compute(source, image, platform, mode)
+                key, lambda: self._compute(source, image, platform, mode, resolved)
             )
         except DistroguardError as exc:
             self.cache.failures.put((image, str(platform), mode), exc)
@@ -135,9 +137,15 @@ class Resolver:
         return self.cache.tags.peek(key) or await self._tags.do(key, fetch)
 
     async def _compute(
-        self, source: ImageSource, image: str, platform: Platform, mode: ScanMode
+        self,
+        source: ImageSource,
+        image: str,
+        platform: Platform,
+        mode: ScanMode,
+        resolved: ResolvedImage | None = None,
     ) -> ImageFacts:
-        resolved = await source.resolve(platform)
+        """Read and scan the image; `resolved` when the caller already has its manifest."""
+        resolved = resolved or await source.resolve(platform)
         manifest = resolved.manifest
         if len(manifest.layers) > self.settings.max_layers:
             raise SourceError(
