@@ -124,6 +124,12 @@ def test_local_images_before_they_are_pushed(tmp_path: Path) -> None:
     results = json.loads(out)
     assert [(r["os"]["id"], r["libc"]["version"]) for r in results] == [("debian", "2.36")] * 3
     assert results[0]["digest"] == image.digest
+    # Alone (the three above share one resolution): oci-layout, index.json, the manifest, the config
+    # and the base layer, each read once.
+    code, out, _ = inspect(f"oci:{layout}", "-o", "json")
+    layout_files = sum((layout / name).stat().st_size for name in ("oci-layout", "index.json"))
+    read_once = layout_files + len(image.manifest) + len(image.config) + image.layers[0].size
+    assert (code, json.loads(out)["bytes_fetched"]) == (0, read_once)
 
 
 def test_without_an_image_the_embedded_sample_is_inspected() -> None:
