@@ -198,6 +198,7 @@ class Authenticator:
             if response.status != 200:
                 raise RegistryError(registry, f"{what}: HTTP {response.status}")
             payload = await read_bounded(response, MAX_TOKEN_RESPONSE_BYTES, "MAX_TOKEN_RESPONSE_BYTES", what)
+        self._transport.stats.count_bytes(registry, len(payload))
         try:
             return parse_token_response(payload, what)
         except SourceError as exc:

@@ -50,7 +50,7 @@ from distroguard.registry.digest import (
 )
 from distroguard.registry.manifest import Descriptor
 from distroguard.registry.mediatypes import MANIFEST_ACCEPT, base_type
-from distroguard.registry.meter import ByteMeter
+from distroguard.registry.meter import ByteMeter, RegistryStats
 from distroguard.registry.settings import RegistrySettings
 from distroguard.registry.transport import (
     RETRYABLE_ERRORS,
@@ -100,10 +100,11 @@ class RegistryClient:
         *,
         ssl_context: ssl.SSLContext | None = None,
         jitter: Callable[[], float] = random.random,
+        stats: RegistryStats | None = None,
     ) -> None:
         self.settings = settings or RegistrySettings()
         self.credentials = credentials or CredentialStore()
-        self._transport = Transport(self.settings, ssl_context, jitter=jitter)
+        self._transport = Transport(self.settings, ssl_context, jitter=jitter, stats=stats)
         self._auth = Authenticator(self._transport, self.credentials, clock=time.monotonic)
 
     async def __aenter__(self) -> Self:
@@ -120,6 +121,11 @@ class RegistryClient:
 
     async def aclose(self) -> None:
         await self._transport.close()
+
+    @property
+    def stats(self) -> RegistryStats:
+        """Requests and bytes of this client (shared with others when one was passed in)."""
+        return self._transport.stats
 
     def base_url(self, registry: str) -> URL:
         """Where `registry`'s API is reached (scheme chosen by the plain-HTTP rule)."""
@@ -246,6 +252,7 @@ class RegistryClient:
                             break
                         if not chunk:
                             break
+                        self._transport.stats.count_bytes(ref.registry, len(chunk))
                         if meter is not None:
                             meter.add(len(chunk))
                         if skip:
@@ -328,6 +335,7 @@ class RegistryClient:
                         what,
                         meter,
                     )
+                self._transport.stats.count_bytes(ref.registry, len(body))
                 break
             except RETRYABLE_ERRORS as exc:  # the body broke off: ask again, as for a 503
                 attempt += 1

@@ -1,6 +1,11 @@
-"""Counting the bytes one lookup reads from its source (manifests, configs and blobs alike)."""
+"""Counting bytes: the bytes one lookup reads (ByteMeter), and everything a client sent and received
+(RegistryStats, read by the metrics).
+"""
 
 from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
 
 
 class ByteMeter:
@@ -16,3 +21,24 @@ class ByteMeter:
 
     def __repr__(self) -> str:
         return f"ByteMeter(total={self.total})"
+
+
+@dataclass(slots=True)
+class RegistryStats:
+    """Client-wide totals since the client was made; only ever grow. Several clients may share one."""
+
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """HTTP requests sent (each retry and redirect hop is one), by (registry, status class): "2xx" to
+    "5xx", or "error" when no answer came (connection refused or dropped, timed out, TLS failed).
+    """
+    received: Counter[str] = field(default_factory=Counter)
+    """Body bytes read, by registry: manifests, blobs (as they stream) and tokens. Error bodies and a
+    manifest or token body abandoned half-read (too large, connection dropped) are not counted.
+    """
+
+    def count_request(self, registry: str, status: int | None) -> None:
+        """One request to `registry`; `status` None when it got no answer."""
+        self.requests[registry, "error" if status is None else f"{status // 100}xx"] += 1
+
+    def count_bytes(self, registry: str, n: int) -> None:
+        self.received[registry] += n

@@ -25,7 +25,7 @@ from distroguard.errors import (
     ScanLimitExceeded,
 )
 from distroguard.registry.hosts import allows_plain_http, api_host
-from distroguard.registry.meter import ByteMeter
+from distroguard.registry.meter import ByteMeter, RegistryStats
 from distroguard.registry.retry import RETRY_STATUSES, backoff_delay, parse_retry_after
 from distroguard.registry.settings import RegistrySettings
 
@@ -102,8 +102,10 @@ class Transport:
         ssl_context: ssl.SSLContext | None = None,
         *,
         jitter: Callable[[], float] = random.random,
+        stats: RegistryStats | None = None,
     ) -> None:
         self.settings = settings
+        self.stats = stats if stats is not None else RegistryStats()
         self._ssl = ssl_context
         self._jitter = jitter
         self._session: aiohttp.ClientSession | None = None
@@ -255,14 +257,19 @@ class Transport:
         stripped = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         for _ in range(self.settings.max_redirects + 1):
             sent = headers if _origin(url) == origin else stripped
-            response = await self.session.request(
-                method,
-                url,
-                headers=sent,
-                data=dict(form) if form is not None else None,
-                allow_redirects=False,
-                timeout=timeout,
-            )
+            try:
+                response = await self.session.request(
+                    method,
+                    url,
+                    headers=sent,
+                    data=dict(form) if form is not None else None,
+                    allow_redirects=False,
+                    timeout=timeout,
+                )
+            except (aiohttp.ClientError, TimeoutError):
+                self.stats.count_request(registry, None)
+                raise
+            self.stats.count_request(registry, response.status)
             if response.status not in REDIRECT_STATUSES:
                 return response
             location = response.headers.get("Location")
