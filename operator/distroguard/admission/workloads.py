@@ -153,6 +153,32 @@ def containers_to_check(request: AdmissionRequest) -> Outcome:
     )
 
 
+def containers_of(obj: Mapping[str, Any], group: str, kind: str) -> Workload | Skip | NotHandled:
+    """The containers of a stored object (a Pod, or a workload's pod template), as an audit sees them.
+
+    What `containers_to_check` does for a CREATE, without a review around it: the same kinds, sections,
+    bounds and errors (`InvalidObject`).
+    """
+    path = POD_SPEC_PATHS.get((group, kind))
+    if path is None:
+        return NotHandled(f"distroguard does not check {kind} objects")
+    metadata = obj.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    namespace = metadata.get("namespace") if isinstance(metadata, Mapping) else None
+    where = f"{namespace}/{name}" if namespace else name
+    what = f"{kind} {where}" if where else kind
+    spec = _pod_spec(obj, path, what)
+    containers = tuple(c for c in _containers(spec, what) if c.image)
+    if not containers:
+        return Skip("no container names an image")
+    return Workload(
+        kind=kind,
+        containers=containers,
+        pull_secrets=_pull_secrets(spec, what),
+        service_account=_string(spec.get("serviceAccountName"), what, "serviceAccountName") or "default",
+    )
+
+
 def _pod_spec(obj: Mapping[str, Any], path: Sequence[str], what: str) -> PodSpecWire:
     value: object = obj
     for depth, key in enumerate(path):

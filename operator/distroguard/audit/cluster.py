@@ -1,0 +1,225 @@
+"""Everything an audit reads from the Kubernetes API, through the synchronous `kubernetes` client.
+
+Objects are returned as the API's JSON (camelCase dicts, `_preload_content=False`): the wire format that
+`distroguard.admission.workloads` reads, and far cheaper than the client's model classes. Every list is
+paged (`limit`/`continue`) so a large cluster is never held twice in memory.
+
+Pull secrets are read per namespace and only on request; their contents never appear in an error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import kubernetes
+
+from distroguard.errors import DistroguardError, InvalidCredentials
+from distroguard.model.policy import DistroPolicy
+from distroguard.model.validation import parse_policy
+from distroguard.registry.credentials import CredentialStore
+
+PAGE_SIZE = 500
+POLICY_GROUP, POLICY_VERSION, POLICY_PLURAL = "distroguard.dev", "v1alpha1", "distropolicies"
+
+
+class ClusterError(DistroguardError):
+    """The API could not be reached, or refused a list (the message says which list and why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    namespace: str | None
+    """None: every namespace."""
+
+
+@dataclass(frozen=True, slots=True)
+class PullCredentials:
+    store: CredentialStore = field(default_factory=CredentialStore)
+    fingerprint: str = ""
+    """sha256 over the secrets used (names, types, data); "" when there are none."""
+    problems: tuple[str, ...] = ()
+
+
+def _json(response: Any) -> Any:
+    return json.loads(response.data)
+
+
+class Cluster:
+    """One kubeconfig context's API, read-only."""
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
+        try:
+            self.api = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, persist_config=False
+            )
+            contexts, active = kubernetes.config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig
+            )
+        except (kubernetes.config.ConfigException, OSError) as exc:
+            raise ClusterError(f"cannot load the kubeconfig: {exc}") from None
+        chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
+        self.context: str = str((chosen or {}).get("name") or "")
+        self.default_namespace: str = str((chosen or {}).get("context", {}).get("namespace") or "default")
+        self.core = kubernetes.client.CoreV1Api(self.api)
+        self.apps = kubernetes.client.AppsV1Api(self.api)
+        self.batch = kubernetes.client.BatchV1Api(self.api)
+        self.custom = kubernetes.client.CustomObjectsApi(self.api)
+
+    def close(self) -> None:
+        self.api.close()
+
+    # ------------------------------------------------------------------------------------- lists
+
+    def _list(
+        self, what: str, scope: Scope, namespaced: Callable[..., Any], everywhere: Callable[..., Any]
+    ) -> Iterator[dict[str, Any]]:
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            try:
+                if scope.namespace is None:
+                    page = _json(everywhere(**kwargs))
+                else:
+                    page = _json(namespaced(scope.namespace, **kwargs))
+            except kubernetes.client.ApiException as exc:
+                raise ClusterError(f"cannot list {what}: {exc.status} {exc.reason}") from None
+            except OSError as exc:  # urllib3's connection errors are OSErrors
+                raise ClusterError(f"cannot list {what}: {exc}") from None
+            yield from page.get("items") or ()
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+    def pods(self, scope: Scope) -> Iterator[dict[str, Any]]:
+        return self._list("pods", scope, self.core.list_namespaced_pod, self.core.list_pod_for_all_namespaces)
+
+    def owners(self, scope: Scope) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(kind, object) of every workload object a pod can belong to."""
+        lists: Sequence[tuple[str, Callable[..., Any], Callable[..., Any]]] = (
+            (
+                "ReplicaSet",
+                self.apps.list_namespaced_replica_set,
+                self.apps.list_replica_set_for_all_namespaces,
+            ),
+            (
+                "Deployment",
+                self.apps.list_namespaced_deployment,
+                self.apps.list_deployment_for_all_namespaces,
+            ),
+            (
+                "StatefulSet",
+                self.apps.list_namespaced_stateful_set,
+                self.apps.list_stateful_set_for_all_namespaces,
+            ),
+            ("DaemonSet", self.apps.list_namespaced_daemon_set, self.apps.list_daemon_set_for_all_namespaces),
+            ("Job", self.batch.list_namespaced_job, self.batch.list_job_for_all_namespaces),
+            ("CronJob", self.batch.list_namespaced_cron_job, self.batch.list_cron_job_for_all_namespaces),
+            (
+                "ReplicationController",
+                self.core.list_namespaced_replication_controller,
+                self.core.list_replication_controller_for_all_namespaces,
+            ),
+        )
+        for kind, namespaced, everywhere in lists:
+            for obj in self._list(f"{kind}s", scope, namespaced, everywhere):
+                yield kind, obj
+
+    def namespace_labels(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Labels of each namespace (what `namespaceSelector` matches); {} for one that cannot be read."""
+        found: dict[str, dict[str, str]] = {}
+        for name in names:
+            try:
+                obj = _json(self.core.read_namespace(name, _preload_content=False))
+            except kubernetes.client.ApiException:
+                found[name] = {}
+                continue
+            except OSError as exc:
+                raise ClusterError(f"cannot read namespace {name}: {exc}") from None
+            found[name] = dict((obj.get("metadata") or {}).get("labels") or {})
+        return found
+
+    def policies(self) -> list[dict[str, Any]]:
+        """The cluster's DistroPolicy objects as stored (status included)."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": PAGE_SIZE}
+            if token:
+                kwargs["_continue"] = token
+            try:
+                page = _json(
+                    self.custom.list_cluster_custom_object(
+                        POLICY_GROUP, POLICY_VERSION, POLICY_PLURAL, _preload_content=False, **kwargs
+                    )
+                )
+            except kubernetes.client.ApiException as exc:
+                raise ClusterError(f"cannot list DistroPolicies: {exc.status} {exc.reason}") from None
+            except OSError as exc:
+                raise ClusterError(f"cannot list DistroPolicies: {exc}") from None
+            items.extend(page.get("items") or ())
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    def distro_policies(self) -> list[DistroPolicy]:
+        """The cluster's DistroPolicies, validated as a file's would be (without `status`, the cluster's)."""
+        policies = []
+        for item in self.policies():
+            item.pop("status", None)
+            name = (item.get("metadata") or {}).get("name", "?")
+            policies.append(parse_policy(item, f"DistroPolicy {name}"))
+        return sorted(policies, key=lambda p: p.name)
+
+    # ------------------------------------------------------------------------------ pull secrets
+
+    def pull_credentials(
+        self, namespace: str, secrets: Sequence[str], service_account: str
+    ) -> PullCredentials:
+        """The pod's `imagePullSecrets` and its service account's, read from `namespace` only."""
+        wanted = dict.fromkeys(secrets)
+        problems: list[str] = []
+        account = self._read(self.core.read_namespaced_service_account, service_account, namespace)
+        if account is not None:
+            refs = account.get("imagePullSecrets") or ()
+            wanted.update(
+                dict.fromkeys(str(r["name"]) for r in refs if isinstance(r, Mapping) and r.get("name"))
+            )
+        stores: list[CredentialStore] = []
+        digest = hashlib.sha256()
+        for name in wanted:
+            secret = self._read(self.core.read_namespaced_secret, name, namespace)
+            if secret is None:
+                problems.append(f"image pull secret {namespace}/{name} cannot be read")
+                continue
+            kind = str(secret.get("type") or "")
+            data = secret.get("data") or {}
+            try:
+                store = CredentialStore.from_kubernetes_secret(
+                    kind, data, source=f"secret {namespace}/{name}"
+                )
+            except InvalidCredentials as exc:  # names the secret and key, never the data
+                problems.append(str(exc))
+                continue
+            digest.update(json.dumps([name, kind, data], sort_keys=True).encode())
+            stores.append(store)
+        if not stores:
+            return PullCredentials(problems=tuple(problems))
+        # The first secret listed wins for a registry, as with the kubelet's first successful pull.
+        merged = stores[-1].merged(*reversed(stores[:-1]))
+        return PullCredentials(merged, digest.hexdigest(), tuple(problems))
+
+    @staticmethod
+    def _read(read: Callable[..., Any], name: str, namespace: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = _json(read(name, namespace, _preload_content=False))
+        except kubernetes.client.ApiException:
+            return None
+        except OSError as exc:
+            raise ClusterError(f"cannot read {namespace}/{name}: {exc}") from None
+        return found

@@ -1,0 +1,172 @@
+"""Which workloads run which containers: pods grouped by their top owner, and templates with no pods.
+
+A pod's top owner is found by following controller owner references through the objects listed
+(Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob). An owner that was not listed (a custom
+controller's kind) ends the walk and is the top owner itself. A workload object that owns no listed pod
+(scaled to zero, a CronJob between runs, or a cluster without controllers) is audited through its pod
+template, as an admission review of it would be: `source` tells which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from distroguard.admission.workloads import Container, Workload, containers_of
+from distroguard.errors import InvalidObject
+
+Source = Literal["pods", "template"]
+
+# Kinds whose owner references are followed upwards, with their API group.
+OWNER_KINDS: dict[str, str] = {
+    "ReplicaSet": "apps",
+    "ReplicationController": "",
+    "Deployment": "apps",
+    "StatefulSet": "apps",
+    "DaemonSet": "apps",
+    "Job": "batch",
+    "CronJob": "batch",
+}
+# Kinds audited through their template when no pod of theirs was listed (a ReplicaSet or Job owned by one
+# of these is covered by its owner's template).
+TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "ReplicaSet")
+MAX_OWNER_DEPTH = 8
+"""Owner chains are short (Pod, ReplicaSet, Deployment); a longer one is cut here (cycles included)."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class WorkloadRef:
+    namespace: str
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedWorkload:
+    """One top-level workload and the distinct containers its pods (or its template) run."""
+
+    ref: WorkloadRef
+    source: Source
+    containers: tuple[Container, ...]
+    pods: int = 0
+    """Pods listed for it (0 when audited through its template)."""
+    pull_secrets: tuple[str, ...] = ()
+    service_account: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    workloads: tuple[AuditedWorkload, ...]
+    problems: tuple[str, ...] = ()
+    """Objects that could not be read (a malformed container list...): reported as errors."""
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def _controller(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of the controlling owner reference; the first owner when none is marked."""
+    refs = _meta(obj).get("ownerReferences")
+    if not isinstance(refs, list) or not refs:
+        return None
+    refs = [r for r in refs if isinstance(r, Mapping) and r.get("kind") and r.get("name")]
+    chosen = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+    return None if chosen is None else (str(chosen["kind"]), str(chosen["name"]))
+
+
+def _ref(obj: Mapping[str, Any], kind: str) -> WorkloadRef:
+    meta = _meta(obj)
+    return WorkloadRef(str(meta.get("namespace") or ""), kind, str(meta.get("name") or ""))
+
+
+def top_owner(pod: Mapping[str, Any], owners: Mapping[WorkloadRef, Mapping[str, Any]]) -> WorkloadRef:
+    """Follow controller references from `pod` through `owners` to the top (the pod itself when bare)."""
+    current = _ref(pod, "Pod")
+    obj: Mapping[str, Any] | None = pod
+    for _ in range(MAX_OWNER_DEPTH):
+        if obj is None:
+            break
+        owner = _controller(obj)
+        if owner is None:
+            break
+        current = WorkloadRef(current.namespace, *owner)
+        obj = owners.get(current)
+    return current
+
+
+def _merge(found: dict[tuple[str, str, str], Container], workload: Workload) -> None:
+    for container in workload.containers:
+        found.setdefault((container.section, container.name, container.image), container)
+
+
+def build_inventory(
+    pods: Iterable[Mapping[str, Any]], owners: Iterable[tuple[str, Mapping[str, Any]]]
+) -> Inventory:
+    """Group `pods` by top owner; add the template of every top-level workload object without pods.
+
+    `owners` are (kind, object) pairs of the workload objects listed (ReplicaSets, Deployments, Jobs...).
+    """
+    by_ref: dict[WorkloadRef, Mapping[str, Any]] = {}
+    for kind, obj in owners:
+        by_ref[_ref(obj, kind)] = obj
+    problems: list[str] = []
+    containers: dict[WorkloadRef, dict[tuple[str, str, str], Container]] = {}
+    counts: dict[WorkloadRef, int] = {}
+    first: dict[WorkloadRef, Workload] = {}
+    for pod in pods:
+        try:
+            outcome = containers_of(pod, "", "Pod")
+        except InvalidObject as exc:
+            problems.append(str(exc))
+            continue
+        top = top_owner(pod, by_ref)
+        counts[top] = counts.get(top, 0) + 1
+        if isinstance(outcome, Workload):
+            first.setdefault(top, outcome)
+            _merge(containers.setdefault(top, {}), outcome)
+    workloads = [
+        AuditedWorkload(
+            ref=ref,
+            source="pods",
+            containers=tuple(found.values()),
+            pods=counts[ref],
+            pull_secrets=first[ref].pull_secrets,
+            service_account=first[ref].service_account,
+        )
+        for ref, found in containers.items()
+    ]
+    covered = set(counts)
+    for ref, obj in by_ref.items():
+        if ref.kind not in TEMPLATE_KINDS or ref in covered or _owned_by_listed(obj, ref, by_ref):
+            continue
+        try:
+            outcome = containers_of(obj, OWNER_KINDS[ref.kind], ref.kind)
+        except InvalidObject as exc:
+            problems.append(str(exc))
+            continue
+        if isinstance(outcome, Workload):
+            workloads.append(
+                AuditedWorkload(
+                    ref=ref,
+                    source="template",
+                    containers=outcome.containers,
+                    pull_secrets=outcome.pull_secrets,
+                    service_account=outcome.service_account,
+                )
+            )
+    workloads.sort(key=lambda w: w.ref)
+    return Inventory(tuple(workloads), tuple(problems))
+
+
+def _owned_by_listed(
+    obj: Mapping[str, Any], ref: WorkloadRef, by_ref: Mapping[WorkloadRef, Mapping[str, Any]]
+) -> bool:
+    """Whether a listed workload object controls `obj` (then the owner is audited, not `obj`)."""
+    owner = _controller(obj)
+    return owner is not None and WorkloadRef(ref.namespace, *owner) in by_ref

@@ -1,0 +1,108 @@
+"""One audit from start to end: list, group, resolve each distinct image once, evaluate, summarise."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from distroguard.audit.cluster import Cluster, PullCredentials, Scope
+from distroguard.audit.inventory import AuditedWorkload, WorkloadRef, build_inventory
+from distroguard.audit.resolve import Lookup, Outcome, ResolveSettings, lookup_for, resolve_lookups
+from distroguard.audit.results import AuditResult, ImageSummary, audit_workloads, summarize
+from distroguard.eol import EolCatalog
+from distroguard.model.policy import DistroPolicy
+from distroguard.registry.credentials import CredentialStore
+
+
+class Progress:
+    """What a long audit reports as it goes; the default reports nothing."""
+
+    def start(self, total: int) -> None:
+        """`total` distinct lookups are about to start."""
+
+    def advance(self, lookup: Lookup, outcome: Outcome) -> None:
+        """One lookup finished."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRequest:
+    scope: Scope
+    policies: Sequence[DistroPolicy]
+    resolve: ResolveSettings
+    catalog: EolCatalog
+    now: datetime
+    use_pull_secrets: bool = False
+
+
+def _credentials(
+    cluster: Cluster, workloads: Sequence[AuditedWorkload], wanted: bool
+) -> tuple[dict[WorkloadRef, PullCredentials], list[str]]:
+    if not wanted:
+        return {}, []
+    found: dict[tuple[str, tuple[str, ...], str], PullCredentials] = {}
+    by_workload: dict[WorkloadRef, PullCredentials] = {}
+    problems: list[str] = []
+    for workload in workloads:
+        key = (workload.ref.namespace, workload.pull_secrets, workload.service_account)
+        if key not in found:
+            found[key] = cluster.pull_credentials(*key)
+            problems.extend(found[key].problems)
+        by_workload[workload.ref] = found[key]
+    return by_workload, problems
+
+
+def run_audit(cluster: Cluster, request: AuditRequest, progress: Progress | None = None) -> AuditResult:
+    """Raises `ClusterError` when the API cannot be listed; an image that cannot be resolved is a problem
+    of the result (and an onUnresolved finding), not an exception."""
+    progress = progress or Progress()
+    inventory = build_inventory(cluster.pods(request.scope), cluster.owners(request.scope))
+    workloads = inventory.workloads
+    pull, problems = _credentials(cluster, workloads, request.use_pull_secrets)
+    problems = [*inventory.problems, *problems]
+    stores: dict[str, CredentialStore] = {p.fingerprint: p.store for p in pull.values() if p.fingerprint}
+    lookups: dict[tuple[WorkloadRef, str], Lookup] = {}
+    for workload in workloads:
+        credentials = pull.get(workload.ref)
+        for container in workload.containers:
+            lookups[workload.ref, container.image] = (
+                lookup_for(container.image, credentials.store, credentials.fingerprint)
+                if credentials is not None
+                else Lookup(container.image)
+            )
+    distinct = sorted(set(lookups.values()))
+    progress.start(len(distinct))
+    outcomes = asyncio.run(resolve_lookups(distinct, request.resolve, stores, progress.advance))
+    today = request.now.date()
+    summaries = {
+        lookup: summarize(lookup.image, outcomes[lookup], request.catalog, today) for lookup in distinct
+    }
+    for lookup in distinct:
+        if summaries[lookup].error:
+            problems.append(f"{lookup.image}: {summaries[lookup].error}")
+    images: dict[str, ImageSummary] = {}
+    for lookup in distinct:  # one per reference; a resolved one wins over a failed one
+        summary = summaries[lookup]
+        if lookup.image not in images or (images[lookup.image].error and not summary.error):
+            images[lookup.image] = summary
+    namespaces = sorted({w.ref.namespace for w in workloads})
+    labels = cluster.namespace_labels(namespaces)
+    results = audit_workloads(
+        workloads,
+        {key: summaries[lookup] for key, lookup in lookups.items()},
+        request.policies,
+        request.catalog,
+        request.now,
+        labels,
+    )
+    return AuditResult(
+        generated=request.now,
+        context=cluster.context,
+        namespace=request.scope.namespace,
+        policies=tuple(p.name for p in request.policies),
+        catalog_snapshot=request.catalog.snapshot,
+        workloads=results,
+        problems=tuple(dict.fromkeys(problems)),
+        images=tuple(images.values()),
+    )

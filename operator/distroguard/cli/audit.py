@@ -1,0 +1,224 @@
+"""`distroguard audit`: every workload of a cluster against the policies, from a laptop, no install needed."""
+
+from __future__ import annotations
+
+import io
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from distroguard.audit import report
+from distroguard.audit.cluster import Cluster, Scope
+from distroguard.audit.html import render_html
+from distroguard.audit.resolve import DEFAULT_CONCURRENCY, Lookup, Outcome, ResolveSettings
+from distroguard.audit.run import AuditRequest, run_audit
+from distroguard.audit.run import Progress as AuditProgress
+from distroguard.audit.table import render_table
+from distroguard.cli.images import image_options, lookup_options
+from distroguard.eol import EolCatalog, default_cache_path, load_catalog
+from distroguard.errors import DistroguardError
+from distroguard.model.policy import DistroPolicy
+from distroguard.policyfiles import load_policies
+
+EXIT_VIOLATIONS = 1
+EXIT_ERRORS = 2
+
+
+class _Bar(AuditProgress):
+    """A rich progress bar of image lookups, on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress = Progress(
+            TextColumn("resolving images"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = self._progress.add_task("images", total=None)
+
+    def __enter__(self) -> _Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.stop()
+
+    def start(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+
+    def advance(self, lookup: Lookup, outcome: Outcome) -> None:
+        self._progress.advance(self._task)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_ERRORS)
+
+
+@click.command()
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Kubeconfig file (default: $KUBECONFIG or ~/.kube/config).",
+)
+@click.option("--context", "context_name", help="Kubeconfig context (default: the current one).")
+@click.option("--namespace", "-n", help="Audit this namespace (default: the context's namespace).")
+@click.option("--all-namespaces", "-A", is_flag=True, help="Audit every namespace.")
+@click.option(
+    "--policy",
+    "policy_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A policy file or a directory of them (repeatable).",
+)
+@click.option("--cluster-policies", is_flag=True, help="Evaluate the DistroPolicies stored in the cluster.")
+@click.option(
+    "--use-pull-secrets",
+    is_flag=True,
+    help="Also use each namespace's image pull secrets (the pods' and their service accounts'), "
+    "for that namespace's images only.",
+)
+@click.option(
+    "--output", "-o", type=click.Choice(["table", "json", "html"]), default="table", show_default=True
+)
+@click.option(
+    "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the output to FILE."
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["deny", "warn"]),
+    default="deny",
+    show_default=True,
+    help="Exit 1 when a workload's verdict is at least this.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Images resolved at the same time.",
+)
+@image_options
+def audit(
+    kubeconfig: str | None,
+    context_name: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+    policy_paths: tuple[Path, ...],
+    cluster_policies: bool,
+    use_pull_secrets: bool,
+    output: str,
+    out_path: Path | None,
+    fail_on: str,
+    concurrency: int,
+    platform_text: str,
+    thorough: bool,
+    insecure_registry: tuple[str, ...],
+    docker_config: str | None,
+) -> None:
+    """Audit a cluster's workloads: what their images are built on, and what the policies say.
+
+    Pods are grouped by their top owner (Deployment, StatefulSet, DaemonSet, CronJob or Job, or the bare
+    Pod); a workload without pods (scaled to zero, a CronJob between runs) is audited through its pod
+    template. Each distinct image is resolved once; every policy is evaluated whatever its action.
+
+    \b
+    Output:
+      table  workloads grouped by verdict (deny, warn, allow)
+      json   one object, stable for scripts (keys are only ever added):
+             {"kind": "DistroguardAudit", "version": 1, "generated", "context", "namespace" (null: all),
+              "policies": [names], "eolCatalog": date,
+              "summary": {"workloads", "deny", "warn", "allow", "images", "problems"},
+              "workloads": [{"kind", "namespace", "name", "source": "pods"|"template", "pods",
+                             "verdict", "eol", "containers": [{"container", "section", "image", "digest",
+                             "verdict", "os", "libc", "libcVersion", "eol", "eolState", "error"?}],
+                             "findings": [{"policy", "rule", "action", "severity", "message",
+                                           "suggestion"?, "container", "image"}]}],
+              "images": [{"image", "digest", "os", "osId", "libc", "libcVersion", "eol",
+                          "extendedUntil", "eolState", "error"?}],
+              "problems": [messages]}
+      html   one self-contained page (needs --out): counts by distribution and C library, an EOL
+             timeline, the violations with their remedies, a sortable table of every container
+
+    Exit status: 0 when no workload's verdict reaches --fail-on, 1 when one does, 2 on errors (the
+    cluster cannot be read, a bad policy, an image that cannot be resolved).
+    """
+    if namespace and all_namespaces:
+        raise click.UsageError("give --namespace or --all-namespaces, not both")
+    if bool(policy_paths) == cluster_policies:
+        raise click.UsageError("give --policy FILE_OR_DIR or --cluster-policies (one of them)")
+    if output == "html" and out_path is None:
+        raise click.UsageError("--output html writes a file: give --out FILE")
+    options = lookup_options(platform_text, thorough, insecure_registry, docker_config)
+    policies: list[DistroPolicy] = []
+    if policy_paths:
+        try:
+            policies = load_policies(policy_paths)
+        except DistroguardError as exc:
+            _fail(str(exc))
+    loaded = load_catalog(default_cache_path())
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    catalog: EolCatalog = loaded.catalog
+    try:
+        cluster = Cluster(kubeconfig, context_name)
+    except DistroguardError as exc:
+        _fail(str(exc))
+    try:
+        if cluster_policies:
+            policies = cluster.distro_policies()
+            if not policies:
+                _fail("the cluster holds no DistroPolicy")
+        request = AuditRequest(
+            scope=Scope(None if all_namespaces else namespace or cluster.default_namespace),
+            policies=policies,
+            resolve=ResolveSettings(
+                platform=options.platform,
+                mode=options.mode,
+                registry=options.settings,
+                credentials=options.credentials,
+                concurrency=concurrency,
+            ),
+            catalog=catalog,
+            now=datetime.now(UTC),
+            use_pull_secrets=use_pull_secrets,
+        )
+        stderr = Console(stderr=True)
+        if stderr.is_terminal:
+            with _Bar(stderr) as bar:
+                result = run_audit(cluster, request, bar)
+        else:
+            result = run_audit(cluster, request)
+    except DistroguardError as exc:
+        _fail(str(exc))
+    finally:
+        cluster.close()
+    if output == "json":
+        text = report.render_json(result) + "\n"
+    elif output == "html":
+        text = render_html(result)
+    else:
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=160) if out_path else Console()
+        render_table(result, console)
+        text = buffer.getvalue()
+    if out_path is not None:
+        out_path.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out_path}", err=True)
+    elif text:
+        click.echo(text, nl=False)
+    for problem in result.problems:
+        click.echo(f"error: {problem}", err=True)
+    if result.problems:
+        sys.exit(EXIT_ERRORS)
+    threshold = ("deny",) if fail_on == "deny" else ("deny", "warn")
+    sys.exit(EXIT_VIOLATIONS if any(w.verdict in threshold for w in result.workloads) else 0)
