@@ -4,16 +4,22 @@
     ... point a client at proxy.address ...
     assert proxy.count("GET", "blobs") == 1
 
-It records (method, path, status, bytes, request headers) for every request. Hooks run first and
-may answer instead of the registry: `fail(n, status)`, `redirect_blobs(to)`,
-`drop_after(upstream, n_bytes)`, or any `async def hook(request) -> web.StreamResponse | None`.
-Runs on the test's own event loop.
+It records (method, path, status, bytes, request headers, time) for every request. Hooks run first
+and may answer instead of the registry: `fail(n, status, retry_after=...)`, `redirect_blobs(to)`,
+`redirect_loop()`, `drop_after(upstream, n_bytes, reset=...)`, `trickle(upstream, bytes_per_second)`,
+`stall_after_headers(upstream)`, or any `async def hook(request) -> web.StreamResponse | None`.
+`garbage_server()` is no proxy but a TCP server answering every connection with garbage (a failed
+TLS handshake). Runs on the test's own event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import socket
+import struct
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -34,6 +40,8 @@ class Record:
     status: int
     bytes: int
     headers: CIMultiDictProxy[str]
+    at: float = field(default_factory=time.monotonic)
+    """When the answer was complete (monotonic clock)."""
 
     @property
     def kind(self) -> str:
@@ -170,32 +178,130 @@ def redirect_blobs(to: str, status: int = 307) -> Hook:
     return hook
 
 
-def drop_after(upstream: str, n_bytes: int, *, kind: str = "blobs", times: int = 1) -> Hook:
+async def _upstream(upstream: str, request: web.Request) -> tuple[int, dict[str, str], bytes]:
+    """The registry's whole answer to `request`: status, end-to-end headers, body."""
+    forward = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        session.request(request.method, f"{upstream}{request.rel_url}", headers=forward) as answer,
+    ):
+        data = await answer.read()
+        headers = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
+    return answer.status, headers, data
+
+
+async def _headers_only(upstream: str, request: web.Request) -> tuple[web.StreamResponse, bytes]:
+    """A response prepared with the registry's status and headers (Content-Length included), and the
+    body still to send."""
+    status, headers, data = await _upstream(upstream, request)
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = len(data)
+    await response.prepare(request)
+    return response, data
+
+
+def _wanted(request: web.Request, kind: str, method: str = "GET") -> bool:
+    return request.method == method and f"/{kind}/" in request.path
+
+
+def drop_after(
+    upstream: str, n_bytes: int, *, kind: str = "blobs", times: int = 1, reset: bool = False
+) -> Hook:
     """Serve the first `times` GETs of `kind` ("blobs" or "manifests") partially: the registry's
-    headers (Content-Length included) and `n_bytes` of the body, then cut the connection."""
+    headers (Content-Length included) and `n_bytes` of the body, then cut the connection (with
+    `reset`, a TCP reset instead of an orderly close)."""
     left = [times]
 
     async def hook(request: web.Request) -> web.StreamResponse | None:
-        if request.method != "GET" or f"/{kind}/" not in request.path or left[0] <= 0:
+        if not _wanted(request, kind) or left[0] <= 0:
             return None
         left[0] -= 1
-        forward = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
-        async with (
-            aiohttp.ClientSession(auto_decompress=False) as session,
-            session.get(f"{upstream}{request.rel_url}", headers=forward) as answer,
-        ):
-            data = await answer.read()
-            headers = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
-        response = web.StreamResponse(status=answer.status, headers=headers)
-        response.content_length = len(data)
-        await response.prepare(request)
+        response, data = await _headers_only(upstream, request)
         await response.write(data[:n_bytes])
         await asyncio.sleep(0.01)
-        assert request.transport is not None
-        request.transport.close()
+        transport = request.transport
+        assert transport is not None
+        if reset:
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        else:
+            transport.close()
         return response
 
     return hook
+
+
+def trickle(upstream: str, bytes_per_second: float = 1.0, *, kind: str = "blobs") -> Hook:
+    """Serve GETs of `kind` with the registry's headers, then the body at `bytes_per_second`."""
+
+    async def hook(request: web.Request) -> web.StreamResponse | None:
+        if not _wanted(request, kind):
+            return None
+        response, data = await _headers_only(upstream, request)
+        with contextlib.suppress(ConnectionError):
+            for i in range(len(data)):
+                await response.write(data[i : i + 1])
+                await asyncio.sleep(1 / bytes_per_second)
+        return response
+
+    return hook
+
+
+def stall_after_headers(upstream: str, *, kind: str = "manifests", seconds: float = 3600.0) -> Hook:
+    """Answer GETs of `kind` with the registry's headers, then send nothing (until the client gives up
+    or the proxy stops)."""
+
+    async def hook(request: web.Request) -> web.StreamResponse | None:
+        if not _wanted(request, kind):
+            return None
+        response, _ = await _headers_only(upstream, request)
+        await asyncio.sleep(seconds)
+        return response
+
+    return hook
+
+
+def redirect_loop(status: int = 307) -> Hook:
+    """Redirect every request to the same path with `?loop=1`, and that back to `?loop=2`, forever."""
+
+    async def hook(request: web.Request) -> web.StreamResponse | None:
+        hop = "2" if request.query.get("loop") == "1" else "1"
+        return web.Response(status=status, headers={"Location": f"{request.path}?loop={hop}"})
+
+    return hook
+
+
+@dataclass
+class GarbageServer:
+    """A TCP server on 127.0.0.1 that answers every connection with bytes that are neither TLS nor
+    HTTP, then closes it."""
+
+    port: int = 0
+    connections: int = 0
+    _server: asyncio.Server | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> GarbageServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(ConnectionError):
+            await reader.read(1024)
+            writer.write(b"\x00\xffgarbage, not a TLS server hello\r\n\r\n" * 4)
+            await writer.drain()
+        writer.close()
 
 
 def drop_blob_after(upstream: str, n_bytes: int, times: int = 1) -> Hook:
@@ -217,3 +323,10 @@ async def make_proxy() -> AsyncIterator[Callable[..., Awaitable[CountingProxy]]]
     yield make
     for proxy in proxies:
         await proxy.stop()
+
+
+@pytest.fixture
+async def garbage_server() -> AsyncIterator[GarbageServer]:
+    server = await GarbageServer().start()
+    yield server
+    await server.stop()

@@ -8,6 +8,7 @@ tests can count them (token caching) and see who asked for what.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -81,6 +82,14 @@ class TokenServer:
     refresh_tokens: dict[str, str] = field(default_factory=dict)
     expires_in: int = 300
     requests: list[TokenRequest] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)
+    """Every token handed out, for tests that look for them where they must not be (logs, errors)."""
+    delay: float = 0.0
+    """Seconds each answer is held back (a slow token endpoint); set and reset by the test."""
+    down: int | None = None
+    """A status (503...) answered to every request instead of a token (a failing endpoint)."""
+    arrived: int = 0
+    """Requests received so far, counted as they arrive (`requests` records them once answered)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _app: ThreadedApp | None = None
 
@@ -129,6 +138,13 @@ class TokenServer:
         return name, self.users.get(name) == password
 
     async def _handle(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.arrived += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.down is not None:
+            self._record(TokenRequest(request.method, None, (), self.down))
+            return web.json_response({"errors": [{"code": "UNAVAILABLE"}]}, status=self.down)
         form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
         if request.method == "POST":
             scopes = tuple(form.get("scope", "").split())
@@ -164,5 +180,7 @@ class TokenServer:
         }
         token = self.signer.sign_jwt(claims)
         self._record(TokenRequest(request.method, user, scopes, 200))
+        with self._lock:
+            self.issued.append(token)
         body = {"token": token, "access_token": token, "expires_in": self.expires_in}
         return web.json_response(body)

@@ -191,7 +191,7 @@ def test_limits_are_enforced(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_default_limits() -> None:
-    assert manifest_module.MAX_INDEX_ENTRIES == 10_000
+    assert manifest_module.MAX_INDEX_ENTRIES == 1_000
     assert manifest_module.MAX_LAYERS == 10_000
 
 

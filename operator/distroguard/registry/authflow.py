@@ -26,6 +26,7 @@ from distroguard.registry.auth import (
     parse_token_response,
 )
 from distroguard.registry.credentials import Credentials, CredentialStore
+from distroguard.registry.hosts import api_host, host_class, split_host
 from distroguard.registry.transport import Transport, hostport, read_bounded
 
 #: OAuth2 client id sent with refresh-token grants (the token spec requires one).
@@ -34,6 +35,32 @@ CLIENT_ID = "distroguard"
 
 def pull_scope(repository: str) -> str:
     return f"repository:{repository}:pull"
+
+
+def realm_refusal(realm: URL, registry: str, allowed: frozenset[str]) -> str | None:
+    """Why a token realm must not be asked (our credentials would go there), or None.
+
+    A registry's challenge names the URL we send its credentials to, so a hostile registry could
+    point it at the cloud metadata service or a cluster-internal API. A realm on an internal host is
+    refused unless `allowed` names it, or the registry itself is in the same kind of network (a
+    registry on a private address keeps its token server nearby). The metadata service is never
+    reached that way: only `allowed` can name it. Decided from the URL's text, before connecting.
+    """
+    host = (realm.host or "").lower()
+    if host in allowed or hostport(realm).lower() in allowed:
+        return None
+    kind = host_class(host)
+    if kind is None:
+        return None
+    if kind == "metadata":
+        return "it names the cloud metadata service"
+    registry_kind = host_class(split_host(api_host(registry))[0])
+    if kind == registry_kind:
+        return None
+    return (
+        f"it names a {kind} host while the registry is not on one "
+        "(allow it with RegistrySettings.token_realm_hosts)"
+    )
 
 
 class Authenticator:
@@ -157,6 +184,9 @@ class Authenticator:
             raise InsecureRegistryError(
                 registry, f"token realm {realm_text!r:.200} is plain HTTP on a non-loopback host"
             )
+        refusal = realm_refusal(realm, registry, self._transport.settings.token_realm_hosts)
+        if refusal:
+            raise InsecureRegistryError(registry, f"token realm {realm_text!r:.200} refused: {refusal}")
         what = f"token for {scopes} from {realm.host}"
         service = challenge.service
         headers: dict[str, str] = {"Accept": "application/json"}

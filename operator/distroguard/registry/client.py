@@ -247,6 +247,8 @@ class RegistryClient:
                         try:
                             async with deadline_scope(deadline, late):
                                 chunk = await response.content.read(chunk_size)
+                        except DeadlineExceeded:
+                            raise  # a TimeoutError, but no connection fault: nothing to resume
                         except RETRYABLE_ERRORS as exc:
                             dropped = describe_error(exc)
                             break

@@ -9,6 +9,7 @@ network
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 from distroguard.model.reference import DOCKER_HUB
 
@@ -70,3 +71,72 @@ def allows_plain_http(hostport: str, insecure: frozenset[str], *, loopback: bool
     if loopback and is_loopback(host):
         return True
     return hostport.lower() in insecure or host in insecure
+
+
+#: Cloud metadata services: a token realm there would hand the node's cloud credentials to whoever
+#: controls the registry's answers.
+METADATA_HOSTS = frozenset(
+    {
+        ipaddress.ip_address("169.254.169.254"),
+        ipaddress.ip_address("fd00:ec2::254"),
+        ipaddress.ip_address("100.100.100.200"),
+    }
+)
+METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog", "instance-data"})
+#: Name suffixes that only resolve inside a cluster or a private network.
+INTERNAL_SUFFIXES = (".svc", ".cluster.local", ".local", ".internal", ".localdomain", ".home.arpa")
+#: Carrier-grade NAT space (RFC 6598): not "private" to `ipaddress`, yet pod and node networks use it.
+_SHARED_SPACE = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _as_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an address, including the legacy IPv4 forms resolvers still accept (`2852039166`,
+    `169.254.43518`, `0xa9.0xfe.0xa9.0xfe`); no lookup is made.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if not host or any(c not in "0123456789abcdefx." for c in host):
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def host_class(host: str) -> str | None:
+    """Which internal network `host` (a name or an address, no port) belongs to, judged from its
+    text alone (nothing is resolved): "metadata", "loopback", "link-local" or "internal" (private
+    ranges, cluster and site-local names), or None for a public name or address.
+
+    Single-label names (`kubernetes`, `vault`) count as internal: cluster DNS search paths resolve
+    them. A public name that resolves to an internal address is not caught here.
+    """
+    host = host.strip("[]").rstrip(".").lower()
+    address = _as_ip(host)
+    if address is not None:
+        if address in METADATA_HOSTS:
+            return "metadata"
+        if address.is_loopback:
+            return "loopback"
+        if address.is_link_local:
+            return "link-local"
+        if (
+            address.is_private
+            or address.is_unspecified
+            or address.is_reserved
+            or address.is_multicast
+            or address in _SHARED_SPACE
+        ):
+            return "internal"
+        return None
+    if host in METADATA_NAMES:
+        return "metadata"
+    if is_loopback(host):
+        return "loopback"
+    if "." not in host or host.endswith(INTERNAL_SUFFIXES):
+        return "internal"
+    return None

@@ -51,8 +51,9 @@ __all__ = [
     "verify_digest",
 ]
 
-#: Entries one image index may list (real ones list a few dozen platforms and attestations).
-MAX_INDEX_ENTRIES = 10_000
+#: Entries one image index may list (real ones list a few dozen platforms and attestations; each
+#: entry costs a parsed descriptor, and a PlatformNotFound lists them all).
+MAX_INDEX_ENTRIES = 1_000
 #: Layers one manifest may list (Docker itself stops at 127).
 MAX_LAYERS = 10_000
 #: Annotations one descriptor or manifest may carry.

@@ -53,6 +53,11 @@ class RegistrySettings:
     """Seconds before a bearer token's expiry at which it is no longer reused."""
     user_agent: str = field(default_factory=lambda: f"distroguard/{_version()}")
     """`User-Agent` of every request."""
+    token_realm_hosts: frozenset[str] = field(default_factory=frozenset)
+    """Internal hosts (`host` or `host:port`) a registry's bearer challenge may send us to for
+    tokens. Otherwise a realm on a loopback, private, link-local or cluster-internal host (or the
+    metadata service) is refused, unless the registry itself is in that same kind of network.
+    """
     trust_env: bool = False
     """Use the HTTP(S)_PROXY and NO_PROXY environment variables (off: a proxy must be chosen on
     purpose).
@@ -74,6 +79,5 @@ class RegistrySettings:
         if self.concurrency < 1 or self.max_manifest_bytes < 1:
             raise ValueError("RegistrySettings.concurrency and max_manifest_bytes must be at least 1")
         # Names are compared lowercased; store them that way once.
-        object.__setattr__(
-            self, "insecure_registries", frozenset(h.lower() for h in self.insecure_registries)
-        )
+        for name in ("insecure_registries", "token_realm_hosts"):
+            object.__setattr__(self, name, frozenset(h.lower() for h in getattr(self, name)))

@@ -13,6 +13,7 @@ import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 import aiohttp
 from yarl import URL
@@ -36,20 +37,44 @@ RETRYABLE_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, T
 _TLS_ERRORS = (aiohttp.ClientSSLError, aiohttp.ClientConnectorCertificateError)
 
 
+#: The innermost deadline scope of this task: (its deadline, what it is doing).
+_under_way: ContextVar[tuple[float, Callable[[], str]] | None] = ContextVar("_under_way", default=None)
+
+
 @asynccontextmanager
 async def deadline_scope(deadline: float | None, describe: Callable[[], str]) -> AsyncIterator[None]:
-    """Run the block until the absolute loop time `deadline`, then raise DeadlineExceeded."""
+    """Run the block until the absolute loop time `deadline`, then raise DeadlineExceeded.
+
+    Scopes nest (a manifest request around its token fetch around one HTTP exchange): the outermost
+    one whose deadline comes first keeps the time, and the error describes the innermost one, i.e.
+    what was under way when time ran out.
+    """
     if deadline is None:
         yield
+        return
+    outer = _under_way.get()
+    token = _under_way.set((deadline, describe))
+    if outer is not None and outer[0] <= deadline:
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise  # left set: the enclosing scope reports what was under way
+        except BaseException:
+            _under_way.reset(token)
+            raise
+        _under_way.reset(token)
         return
     scope = asyncio.timeout_at(deadline)
     try:
         async with scope:
             yield
-    except TimeoutError:
-        if scope.expired():
-            raise DeadlineExceeded(describe()) from None
+    except TimeoutError as exc:
+        if scope.expired() and not isinstance(exc, DeadlineExceeded):
+            doing = _under_way.get()
+            raise DeadlineExceeded((doing[1] if doing is not None else describe)()) from None
         raise
+    finally:
+        _under_way.reset(token)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import functools
 from dataclasses import dataclass, field
 
-from distroguard.errors import DeadlineExceeded, DistroguardError, SourceError
+from distroguard.errors import DeadlineExceeded, DistroguardError, ScanLimitExceeded, SourceError
 from distroguard.model import Evidence, ImageFacts, ImageRef, Platform, ScanMode
 from distroguard.model.platform import DEFAULT_PLATFORM
 from distroguard.registry.client import RegistryClient
@@ -32,6 +32,11 @@ class ResolverSettings:
     """Largest image config blob read (real ones are a few KB)."""
     max_layers: int = 500
     """Images with more layers are refused (the Docker limit is 127)."""
+    lookup_timeout: float = 120.0
+    """Seconds one registry lookup may take in all, background completion included: every request,
+    retry and Retry-After wait happens before it. Past it the lookup fails naming the request under
+    way, and the failure is cached like any other.
+    """
 
 
 LookupKey = tuple[str, str, ScanMode]
@@ -107,6 +112,7 @@ class Resolver:
 
     async def _lookup(self, image: str, platform: Platform, mode: ScanMode) -> ImageFacts:
         """The whole lookup, run as one shared task so that it completes even when callers give up."""
+        deadline = asyncio.get_running_loop().time() + self.settings.lookup_timeout
         try:
             resolved: ResolvedImage | None = None
             if _local(image):
@@ -115,8 +121,8 @@ class Resolver:
                 digest = resolved.digest
             else:
                 ref = _parse(image)
-                digest = ref.digest or await self._tag_digest(ref)
-                source = RegistrySource(self.client, ref.with_digest(digest))
+                digest = ref.digest or await self._tag_digest(ref, deadline)
+                source = RegistrySource(self.client, ref.with_digest(digest), deadline=deadline)
             key = (digest, str(platform), mode)
             facts = self.cache.facts.peek(key) or await self._facts.do(
                 key, lambda: self._compute(source, image, platform, mode, resolved)
@@ -126,11 +132,11 @@ class Resolver:
             raise
         return _as_asked(facts, image)
 
-    async def _tag_digest(self, ref: ImageRef) -> str:
+    async def _tag_digest(self, ref: ImageRef, deadline: float) -> str:
         key = str(ref)
 
         async def fetch() -> str:
-            digest = await self.client.head_digest(ref)
+            digest = await self.client.head_digest(ref, deadline=deadline)
             self.cache.tags.put(key, digest)
             return digest
 
@@ -148,9 +154,10 @@ class Resolver:
         resolved = resolved or await source.resolve(platform)
         manifest = resolved.manifest
         if len(manifest.layers) > self.settings.max_layers:
-            raise SourceError(
-                f"{source.description}: {len(manifest.layers)} layers is over the limit of "
-                f"{self.settings.max_layers}"
+            raise ScanLimitExceeded(
+                "max_layers",
+                self.settings.max_layers,
+                f"{source.description}: {len(manifest.layers)} layers",
             )
         config = parse_config(
             await source.read_blob(manifest.config, max_bytes=self.settings.max_config_bytes)

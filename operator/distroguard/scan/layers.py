@@ -39,7 +39,7 @@ class ScanLimits:
     max_kept_bytes: int = 32 * 1024 * 1024
     """Content kept for the whole image (each file is bounded by its capture rule, this bounds them all)."""
     max_path_length: int = 4096
-    """Longer paths (PATH_MAX) cannot be a system file: such entries are skipped."""
+    """Longer paths or link targets (PATH_MAX) cannot be a system file: such entries are skipped."""
 
 
 class LayerScan:
@@ -109,7 +109,8 @@ class LayerScan:
     # -- TarHandler ------------------------------------------------------------------------------
 
     def on_entry(self, entry: TarEntry) -> bool:
-        if len(entry.path) > self.limits.max_path_length:
+        max_path = self.limits.max_path_length
+        if len(entry.path) > max_path or len(entry.linkname) > max_path:
             return False
         path = normalize(entry.path)
         if path == "/":

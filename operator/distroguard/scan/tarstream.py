@@ -88,7 +88,7 @@ def _parse_pax(data: bytes) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class TarLimits:
-    max_entries: int = 150_000
+    max_entries: int = 100_000
     """Entries allowed in one layer (a million-entry archive is a denial-of-service attempt)."""
     max_meta_bytes: int = 1024 * 1024
     """Size of one pax or GNU long-name record."""

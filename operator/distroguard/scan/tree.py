@@ -14,6 +14,11 @@ from typing import Protocol
 
 # Linux gives up after 40 links (MAXSYMLINKS); an image root should never need more.
 MAX_SYMLINK_HOPS = 40
+# Linux's PATH_MAX: no longer path can be opened, however it was reached.
+MAX_PATH_LENGTH = 4096
+# Path components walked to resolve one path, links followed included (real ones take a few dozen);
+# bounds the work of 40 hops through hostile targets of thousands of components each.
+MAX_RESOLVE_STEPS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +157,26 @@ class FileTree:
     # -- resolving ------------------------------------------------------------------------------
 
     def resolve(self, path: str, *, follow_last: bool = True) -> str | None:
-        """The path with every symlink replaced by its target, chroot-style; None for a loop."""
+        """The path with every symlink replaced by its target, chroot-style; None for a loop, or for a
+        walk longer than `MAX_RESOLVE_STEPS` components or a path longer than `MAX_PATH_LENGTH`.
+        """
         pending = list(reversed(_split(path)))
+        # The resolved prefixes, each one component longer than the last ("/etc", "/etc/ssl"): building
+        # the next candidate copies one path, not the whole list (deep hostile targets stay linear).
         resolved: list[str] = []
-        hops = 0
+        hops = steps = 0
         while pending:
+            steps += 1
+            if steps > MAX_RESOLVE_STEPS:
+                return None
             part = pending.pop()
             if part == "..":
                 if resolved:
                     resolved.pop()
                 continue
-            candidate = "/" + "/".join([*resolved, part])
+            candidate = f"{resolved[-1] if resolved else ''}/{part}"
+            if len(candidate) > MAX_PATH_LENGTH:
+                return None
             node = self._nodes.get(candidate)
             if isinstance(node, LinkNode) and (pending or follow_last):
                 hops += 1
@@ -172,8 +186,8 @@ class FileTree:
                     resolved = []
                 pending.extend(reversed(_split(node.target)))
                 continue
-            resolved.append(part)
-        return "/" + "/".join(resolved)
+            resolved.append(candidate)
+        return resolved[-1] if resolved else "/"
 
     def _file(self, path: str) -> tuple[str, FileNode] | None:
         real = self.resolve(path)

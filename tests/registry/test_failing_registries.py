@@ -1,0 +1,239 @@
+"""Failing registries: faults injected between distroguard and the real registry (or its token server),
+and `admit()` asked about a pod using the image.
+
+For every fault:
+- 50 concurrent admissions each answer within the budget, with the policy's `onUnresolved`;
+- together they cost the registry one lookup's requests (single flight), and once the failure is
+  known, 50 more cost none (the failure cache);
+- the failure is specific: it names the registry and what failed;
+- retries honour Retry-After and the lookup's own time bound;
+- once the fault is gone and the failure TTL has passed, the next admission resolves the image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from distroguard.admission import AdmissionAnswer, admit, decode_review
+from distroguard.eol import EolCatalog, bundled_snapshot
+from distroguard.registry.client import RegistryClient
+from distroguard.registry.settings import RegistrySettings
+from distroguard.resolver import CacheSettings, Resolver, ResolverSettings
+from support.distros import DEBIAN_12_ROOT
+from support.images import ImageBuilder, push
+from support.lifecycles import NOW
+from support.policies import policy
+from support.proxy import (
+    CountingProxy,
+    GarbageServer,
+    Hook,
+    drop_after,
+    fail,
+    redirect_loop,
+    stall_after_headers,
+    trickle,
+)
+from support.registry_server import RegistryServer
+from support.token_server import TokenServer
+
+pytestmark = [pytest.mark.registry, pytest.mark.slow]
+
+MakeProxy = Callable[..., Awaitable[CountingProxy]]
+CATALOG = EolCatalog(bundled_snapshot())
+#: onUnresolved deny, so that the unresolved reason is the answer's message.
+POLICIES = [policy("no-musl", {"name": "no-musl", "denyLibc": ["musl"]}, action="deny", onUnresolved="deny")]
+BUDGET = 1.0
+#: Slack over the budget for answering once the budget is spent (evaluation, scheduling).
+SLACK = 0.3
+FAILURE_TTL = 1.0
+LOOKUP_TIMEOUT = 2.5
+CONCURRENT = 50
+SETTINGS = RegistrySettings(
+    backoff_initial=0.05,
+    backoff_max=0.2,
+    read_timeout=1.5,
+    request_timeout=1.0,
+    connect_timeout=1.0,
+    max_retry_after=5.0,
+)
+
+
+def review(image: str, uid: str) -> dict[str, object]:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "app", "namespace": "shop"},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "shop",
+            "operation": "CREATE",
+            "object": pod,
+        },
+    }
+
+
+@dataclass
+class Timed:
+    answer: AdmissionAnswer
+    seconds: float
+
+
+async def decide(resolver: Resolver, image: str, uid: str = "u") -> Timed:
+    started = time.monotonic()
+    answer = await admit(
+        decode_review(review(image, uid)), resolver, POLICIES, CATALOG, budget=BUDGET, now=NOW
+    )
+    return Timed(answer, time.monotonic() - started)
+
+
+def unresolved(timed: Timed) -> str:
+    """The reason an unresolved answer gives, after checking it is the policy's onUnresolved, in time."""
+    assert timed.seconds <= BUDGET + SLACK, timed.seconds
+    assert not timed.answer.allowed, timed.answer
+    found = re.search(r"could not be resolved \((.*)\); policy", timed.answer.message, re.S)
+    assert found, timed.answer.message
+    assert "onUnresolved: deny" in timed.answer.message
+    return found.group(1)
+
+
+@pytest.fixture
+async def resolver() -> AsyncIterator[Resolver]:
+    settings = ResolverSettings(cache=CacheSettings(failure_ttl=FAILURE_TTL), lookup_timeout=LOOKUP_TIMEOUT)
+    async with RegistryClient(SETTINGS) as client:
+        resolver = Resolver(client, settings)
+        yield resolver
+        await resolver.drain()
+
+
+async def under_fault(resolver: Resolver, image: str, requests: Callable[[], int], bound: int) -> str:
+    """50 concurrent admissions, then 50 more once the failure is known: (the specific failure)."""
+    first = await asyncio.gather(*(decide(resolver, image, f"a{i}") for i in range(CONCURRENT)))
+    for timed in first:
+        unresolved(timed)
+    await resolver.drain()  # the background lookup ends too, bounded by the lookup timeout
+    made = requests()
+    assert 1 <= made <= bound, made  # one lookup's requests for 50 admissions
+    again = await asyncio.gather(*(decide(resolver, image, f"b{i}") for i in range(CONCURRENT)))
+    reasons = {unresolved(timed) for timed in again}
+    assert requests() == made  # answered from the failure cache: no thundering herd
+    assert len(reasons) == 1
+    return reasons.pop()
+
+
+async def recovered(resolver: Resolver, image: str) -> None:
+    await asyncio.sleep(FAILURE_TTL)
+    timed = await decide(resolver, image)
+    assert timed.answer.allowed, timed.answer.message
+    assert timed.answer.decision is not None
+    assert timed.answer.decision.verdict == "allow"
+
+
+@pytest.fixture
+async def image(registry: RegistryServer, repo: str) -> str:
+    await push(registry.url, repo, "1", ImageBuilder().layer(DEBIAN_12_ROOT).env(f"R={repo}").build())
+    return f"{repo}:1"
+
+
+FAULTS: dict[str, tuple[Callable[[str], list[Hook]], int, str]] = {
+    # name: (hooks for the registry's URL, most requests one lookup may make, the failure's words)
+    "500": (lambda up: [fail(1000, 500)], 4, r"manifest .*: HTTP 500 .*gave up after 4 attempts"),
+    "429": (lambda up: [fail(1000, 429)], 4, r"manifest .*: HTTP 429 .*gave up after 4 attempts"),
+    "reset-mid-blob": (
+        lambda up: [drop_after(up, 1, kind="blobs", times=1000, reset=True)],
+        3 + 4,  # HEAD, manifest, blob and 3 resumes... plus the config read once more by the scan
+        r"blob sha256:\w+ .*: the transfer broke at byte \d+ .*gave up after 3 resumes",
+    ),
+    "trickle-1-byte-per-second": (
+        lambda up: [trickle(up, 1.0, kind="blobs")],
+        3,
+        r"blob sha256:\w+ .*: the deadline passed at byte [1-3]\b",
+    ),
+    "stall-after-headers": (
+        lambda up: [stall_after_headers(up, kind="manifests")],
+        1 + 4,
+        r"manifest .*(Timeout|deadline)",
+    ),
+    "redirect-loop": (lambda up: [redirect_loop()], 6, r"manifest .*: more than 5 redirects"),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_registry_faults(
+    registry: RegistryServer, image: str, resolver: Resolver, make_proxy: MakeProxy, fault: str
+) -> None:
+    hooks, bound, words = FAULTS[fault]
+    proxy = await make_proxy(registry.url, hooks=hooks(registry.url))
+    ref = f"{proxy.address}/{image}"
+    reason = await under_fault(resolver, ref, proxy.count, bound)
+    assert reason.startswith(f"registry {proxy.address}: "), reason
+    assert re.search(words, reason), reason
+    proxy.hooks.clear()
+    await recovered(resolver, ref)
+
+
+async def test_retry_after_is_honoured_within_the_lookup_bound(
+    registry: RegistryServer, image: str, resolver: Resolver, make_proxy: MakeProxy
+) -> None:
+    proxy = await make_proxy(registry.url, hooks=[fail(1000, 429, retry_after="1")])
+    ref = f"{proxy.address}/{image}"
+    reason = await under_fault(resolver, ref, proxy.count, 3)
+    # Attempts at 0, 1 and 2 s: a third wait would pass the 2.5 s lookup bound, so it is not waited.
+    assert re.search(r"HTTP 429 .*waiting 1\.00 s to try again would pass the deadline", reason), reason
+    times = [r.at for r in proxy.records]
+    assert len(times) == 3
+    assert all(later - earlier >= 0.95 for earlier, later in itertools.pairwise(times)), times
+    proxy.hooks.clear()
+    await recovered(resolver, ref)
+
+
+async def test_tls_handshake_failure(garbage_server: GarbageServer) -> None:
+    settings = ResolverSettings(cache=CacheSettings(failure_ttl=FAILURE_TTL), lookup_timeout=LOOKUP_TIMEOUT)
+    # Loopback registries speak plain HTTP by default; this one is asked for TLS.
+    async with RegistryClient(RegistrySettings(plain_http_loopback=False, connect_timeout=1.0)) as client:
+        resolver = Resolver(client, settings)
+        ref = f"{garbage_server.address}/app:1"
+        reason = await under_fault(resolver, ref, lambda: garbage_server.connections, 1)
+        await resolver.drain()
+    assert reason.startswith(f"registry {garbage_server.address}: manifest {ref}: TLS failed"), reason
+    assert "WRONG_VERSION_NUMBER" in reason
+
+
+@pytest.mark.parametrize("fault", ["down", "slow"])
+async def test_token_endpoint_faults(
+    token_registry: RegistryServer, token_server: TokenServer, repo: str, fault: str
+) -> None:
+    image = ImageBuilder().layer(DEBIAN_12_ROOT).build()
+    await push(token_registry.url, repo, "1", image, auth=token_registry.push_auth)
+    ref = f"{token_registry.address}/{repo}:1"
+    settings = ResolverSettings(cache=CacheSettings(failure_ttl=FAILURE_TTL), lookup_timeout=LOOKUP_TIMEOUT)
+    async with RegistryClient(SETTINGS, token_registry.credentials()) as client:
+        resolver = Resolver(client, settings)
+        before = token_server.arrived
+        try:
+            if fault == "down":
+                token_server.down = 503
+            else:
+                token_server.delay = 5.0
+            reason = await under_fault(resolver, ref, lambda: token_server.arrived - before, 4)
+        finally:
+            token_server.down, token_server.delay = None, 0.0
+        assert reason.startswith(f"registry {token_registry.address}: "), reason
+        assert f"token for repository:{repo}:pull" in reason, reason
+        expected = r"HTTP 503 .*gave up after 4 attempts" if fault == "down" else r"Timeout|deadline"
+        assert re.search(expected, reason), reason
+        await recovered(resolver, ref)
+        await resolver.drain()
