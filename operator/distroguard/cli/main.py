@@ -9,11 +9,13 @@ import click
 from rich.console import Console
 
 from distroguard import __version__
+from distroguard.cli.audit import audit
 from distroguard.cli.check import check
 from distroguard.cli.eol import eol
 from distroguard.cli.images import image_options, lookup_options, report_failures, resolve_all
 from distroguard.cli.render import render_json, render_table
 from distroguard.model import ImageFacts
+from distroguard.operator.run import run
 
 EXIT_UNRESOLVED = 2
 SAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "samples" / "python-bookworm"
@@ -61,3 +63,5 @@ def inspect(
 
 
 main.add_command(check)
+main.add_command(run)
+main.add_command(audit)

@@ -1,0 +1,35 @@
+"""Where each admission's outcome is reported: the seam for Prometheus metrics.
+
+`distroguard.metrics.Metrics` (admission latency by verdict, requests by verdict and policy...) fits this
+protocol; without it, answers are simply not counted.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from distroguard.model import Decision
+from distroguard.resolver import FactsCache
+
+
+class AdmissionObserver(Protocol):
+    def observe_admission(self, verdict: str, seconds: float, decision: Decision | None) -> None: ...
+
+
+class CacheTracker(Protocol):
+    """Reads resolvers' cache statistics; a short-lived resolver's cache is untracked when dropped."""
+
+    def track_cache(self, cache: FactsCache) -> None: ...
+
+    def untrack_cache(self, cache: FactsCache) -> None: ...
+
+
+class NoObserver:
+    def observe_admission(self, verdict: str, seconds: float, decision: Decision | None) -> None:
+        return None
+
+    def track_cache(self, cache: FactsCache) -> None:
+        return None
+
+    def untrack_cache(self, cache: FactsCache) -> None:
+        return None

@@ -1,0 +1,223 @@
+"""`distroguard run`: the admission controller process (kopf standalone, all namespaces).
+
+Production: the webhook server on TLS with the certificate and key from files (a mounted Secret, re-read
+when they change); Helm owns the ValidatingWebhookConfiguration. `--dev`: for a local cluster and the
+end-to-end tests, with nothing installed beforehand (see `devcluster` and `devcerts`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import kopf
+
+from distroguard.eol import default_cache_path, load_catalog
+from distroguard.errors import DistroguardError
+from distroguard.metrics import Metrics
+from distroguard.operator import devcerts, devcluster
+from distroguard.operator.admitter import Admitter
+from distroguard.operator.handlers import build_registry
+from distroguard.operator.kubeclient import api_client, load_configuration
+from distroguard.operator.namespaces import NamespaceLabels
+from distroguard.operator.policystore import PolicyStore
+from distroguard.operator.pool import ResolverPool
+from distroguard.operator.pullsecrets import PullSecrets
+from distroguard.operator.server import AdmissionServer
+from distroguard.operator.settings import RunSettings
+from distroguard.policyfiles import load_policies
+from distroguard.registry.client import RegistrySettings
+from distroguard.registry.meter import RegistryStats
+
+logger = logging.getLogger(__name__)
+
+
+@click.command()
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), help="Like kubectl's.")
+@click.option("--namespace", help="distroguard's own namespace (never validated).")
+@click.option(
+    "--policy-dir",
+    "policy_dirs",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Policy files or a directory of them, besides the cluster's DistroPolicy objects (repeatable).",
+)
+@click.option("--budget", type=float, default=3.0, show_default=True, help="Seconds to wait for image facts.")
+@click.option("--timeout", type=int, default=10, show_default=True, help="The webhook's timeoutSeconds.")
+@click.option("--listen", help="Address to serve on [default: 0.0.0.0; 127.0.0.1 with --dev].")
+@click.option("--port", type=int, help="Port to serve on [default: 9443; a free one with --dev].")
+@click.option(
+    "--cert-file", type=click.Path(dir_okay=False, path_type=Path), help="Serving certificate (PEM)."
+)
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), help="Its private key (PEM).")
+@click.option(
+    "--cert-check-interval",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds between checks of the certificate files for a renewal.",
+)
+@click.option("--insecure-registry", multiple=True, metavar="HOST", help="Plain HTTP to this registry.")
+@click.option(
+    "--liveness",
+    help="Liveness endpoint URL [default: http://0.0.0.0:8080/healthz; none with --dev].",
+)
+@click.option("--metrics-listen", help="Address of /metrics [default: 0.0.0.0; 127.0.0.1 with --dev].")
+@click.option("--metrics-port", type=int, help="Port of /metrics [default: 9090; none with --dev].")
+@click.option("--log-format", type=click.Choice(["json", "plain"]), default="json", show_default=True)
+@click.option("--verbose", is_flag=True, help="Debug logs.")
+@click.option("--dev", is_flag=True, help="Install CRDs, generate certificates, register the webhook.")
+@click.option("--webhook-name", default="distroguard", show_default=True, help="With --dev.")
+def run(
+    kubeconfig: Path | None,
+    namespace: str | None,
+    policy_dirs: tuple[Path, ...],
+    budget: float,
+    timeout: int,
+    listen: str | None,
+    port: int | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+    cert_check_interval: float,
+    insecure_registry: tuple[str, ...],
+    liveness: str | None,
+    metrics_listen: str | None,
+    metrics_port: int | None,
+    log_format: str,
+    verbose: bool,
+    dev: bool,
+    webhook_name: str,
+) -> None:
+    """Run the admission controller."""
+    try:
+        settings = RunSettings(
+            kubeconfig=kubeconfig,
+            namespace=namespace,
+            policy_dirs=policy_dirs,
+            budget=budget,
+            timeout=timeout,
+            listen=listen or ("127.0.0.1" if dev else "0.0.0.0"),
+            port=port if port is not None else (0 if dev else 9443),
+            cert_file=cert_file,
+            key_file=key_file,
+            cert_check_interval=cert_check_interval,
+            insecure_registries=frozenset(insecure_registry),
+            liveness=liveness if liveness is not None or dev else "http://0.0.0.0:8080/healthz",
+            metrics_listen=metrics_listen or ("127.0.0.1" if dev else "0.0.0.0"),
+            metrics_port=metrics_port if metrics_port is not None or dev else 9090,
+            dev=dev,
+            webhook_name=webhook_name,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        policies = PolicyStore(load_policies(settings.policy_dirs) if settings.policy_dirs else ())
+    except DistroguardError as exc:
+        raise click.BadParameter(str(exc), param_hint="--policy-dir") from None
+    kopf.configure(
+        verbose=verbose, log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL
+    )
+    asyncio.run(operate(settings, policies))
+
+
+async def operate(settings: RunSettings, policies: PolicyStore) -> None:
+    """The whole process, until kopf stops (SIGTERM, SIGINT); what was set up is undone in reverse."""
+    async with contextlib.AsyncExitStack() as stack:
+        configuration = await asyncio.to_thread(load_configuration, settings.kubeconfig)
+        api = api_client(configuration)
+        stack.push_async_callback(asyncio.to_thread, api.close)
+        loaded = load_catalog(default_cache_path())
+        for warning in loaded.warnings:
+            logger.warning("EOL catalog: %s", warning)
+        metrics = Metrics()
+        metrics.track_catalog(loaded.catalog)
+        stats = RegistryStats()  # one set of registry counters, shared by every client of the pool
+        metrics.track_registry(stats)
+        pool = ResolverPool(
+            RegistrySettings(insecure_registries=settings.insecure_registries),
+            ttl=settings.pool_ttl,
+            stats=stats,
+            tracker=metrics,
+        )
+        stack.push_async_callback(pool.close)
+        await pool.start()
+        if settings.metrics_port is not None:
+            endpoint = await metrics.serve(settings.metrics_listen, settings.metrics_port)
+            stack.push_async_callback(endpoint.stop)
+            logger.info("metrics on %s:%d/metrics", settings.metrics_listen, endpoint.port)
+        workdir = None
+        if settings.dev:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="distroguard-dev-")))
+            await asyncio.to_thread(devcluster.install_crds, api)
+            # A configuration left behind would send the API server's requests to a closed port.
+            stack.push_async_callback(
+                asyncio.to_thread, devcluster.unregister_webhooks, api, settings.webhook_name
+            )
+        admitter = Admitter(
+            policies=policies,
+            pool=pool,
+            namespaces=NamespaceLabels(api, ttl=settings.namespace_ttl),
+            secrets=PullSecrets(api, ttl=settings.secrets_ttl),
+            catalog=loaded.catalog,
+            budget=settings.budget,
+            own_namespace=settings.namespace,
+            observer=metrics,
+        )
+        operator_settings = kopf.OperatorSettings()
+        operator_settings.posting.enabled = False  # no Kubernetes events for log lines: nothing to tell
+        operator_settings.admission.server = _server(settings, api, workdir)
+        operator_settings.admission.managed = None  # production: Helm's; --dev: ours (see devcluster)
+        await kopf.operator(
+            registry=build_registry(admitter, policies, configuration),
+            settings=operator_settings,
+            standalone=True,
+            clusterwide=True,
+            liveness_endpoint=settings.liveness,
+        )
+
+
+def _server(settings: RunSettings, api: Any, workdir: Path | None) -> AdmissionServer:
+    if workdir is None:
+        return AdmissionServer(
+            addr=settings.listen,
+            port=settings.port,
+            certfile=settings.cert_file,
+            pkeyfile=settings.key_file,
+            file_check_interval=settings.cert_check_interval,
+        )
+    certs = devcerts.generate(workdir)
+    ca_bundle = certs.ca_file.read_bytes()
+
+    async def register(client_config: dict[str, Any]) -> None:
+        body = devcluster.webhook_configuration(
+            settings.webhook_name,
+            client_config["url"],
+            ca_bundle,
+            timeout=settings.timeout,
+            own_namespace=settings.namespace,
+        )
+        await asyncio.to_thread(devcluster.register_webhooks, api, body)
+
+    return AdmissionServer(
+        addr=settings.listen,
+        port=settings.port or _free_port(settings.listen),
+        host=settings.listen,
+        certfile=certs.cert_file,
+        pkeyfile=certs.key_file,
+        cafile=certs.ca_file,
+        file_check_interval=settings.cert_check_interval,
+        on_client_config=register,
+    )
+
+
+def _free_port(address: str) -> int:
+    """A free port on `address` (kopf's own choice binds every interface to find one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,66 @@
+"""How `distroguard run` behaves: one frozen dataclass, checked once when it is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    kubeconfig: Path | None = None
+    """Kubeconfig file; None: in-cluster service account, else $KUBECONFIG or ~/.kube/config."""
+    namespace: str | None = None
+    """distroguard's own namespace: never validated, so a broken distroguard cannot block its repair."""
+    policy_dirs: tuple[Path, ...] = ()
+    """Policy files or directories, read once at start, beside the cluster's DistroPolicy objects."""
+    budget: float = 3.0
+    """Seconds one request may wait for image facts; must stay below `timeout`."""
+    timeout: int = 10
+    """The webhook's timeoutSeconds (the API server gives up after it)."""
+    listen: str = "0.0.0.0"
+    """Address the webhook server listens on."""
+    port: int = 9443
+    """Port of the webhook server; 0 picks a free one (development)."""
+    cert_file: Path | None = None
+    """Serving certificate (PEM), e.g. from a mounted Secret; re-read when it changes."""
+    key_file: Path | None = None
+    """Its private key (PEM)."""
+    cert_check_interval: float = 60.0
+    """Seconds between checks of the certificate files for a renewal."""
+    insecure_registries: frozenset[str] = field(default_factory=frozenset)
+    """Registries spoken to over plain HTTP (loopback ones always are)."""
+    liveness: str | None = None
+    """kopf's liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz; None: none."""
+    metrics_listen: str = "0.0.0.0"
+    """Address of the Prometheus endpoint (/metrics)."""
+    metrics_port: int | None = 9090
+    """Its port; 0 picks a free one; None: no endpoint."""
+    dev: bool = False
+    """Development: install the CRDs, generate certificates, register the webhook configuration."""
+    webhook_name: str = "distroguard"
+    """Name of the ValidatingWebhookConfiguration registered with --dev."""
+    namespace_ttl: float = 10.0
+    """Seconds a namespace's labels are reused (an opt-out label applies within this time)."""
+    secrets_ttl: float = 30.0
+    """Seconds a namespace's image pull secrets are reused."""
+    pool_ttl: float = 600.0
+    """Seconds an idle per-namespace registry client is kept before it is closed."""
+
+    def __post_init__(self) -> None:
+        if self.budget <= 0:
+            raise ValueError("the lookup budget must be positive")
+        if not 1 <= self.timeout <= 30:
+            raise ValueError("the webhook timeout must be between 1 and 30 seconds (the API server's range)")
+        if self.budget >= self.timeout:
+            raise ValueError(
+                f"the lookup budget ({self.budget:g} s) must be below the webhook timeout ({self.timeout} s)"
+            )
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("give both a certificate file and a key file, or neither")
+        if not self.dev and self.cert_file is None:
+            raise ValueError("a certificate and key are required (or --dev, which generates them)")
+        if self.cert_check_interval <= 0:
+            raise ValueError("the certificate check interval must be positive")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is out of range")

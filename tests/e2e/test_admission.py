@@ -1,0 +1,566 @@
+"""The admission webhook end to end: `distroguard run --dev` against the real kube-apiserver, images in the
+real registry, policies as DistroPolicy objects, and `kubectl` saying what a user sees.
+
+One distroguard process serves the whole module. Policies are cluster-scoped, so each test's policy
+matches only the test's own namespace; without controllers nothing is deleted for real, so every name is
+unique.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import socket
+import ssl
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT, Files
+from support.images import ImageBuilder, push
+from support.kube import ControlPlane, KeyPair, free_port
+from support.operator_process import OperatorProcess
+from support.registry_server import RegistryServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.registry]
+
+GLIBC_HINT = "use a glibc-based base image"
+TOO_LONG_IMAGE = "x" * 5000  # refused by distroguard alone: proves its webhook is being called
+POLICY_LABELS = {"e2e.distroguard.dev/module": "admission"}
+"""On every policy made here: removed after each test (policies are cluster-wide; others list them too)."""
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def eventually(check: Callable[[], bool], *, timeout: float = 30.0, what: str) -> None:
+    """Watches and the API server's webhook cache are asynchronous: poll until `check` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:.0f}s: {what}")
+        time.sleep(0.3)
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def images(registry: RegistryServer) -> dict[str, str]:
+    """Image references in the anonymous registry, by name."""
+
+    def pushed(repo: str, root: Files) -> str:
+        asyncio.run(push(registry.url, repo, "1", ImageBuilder().layer(root).build()))
+        return f"{registry.address}/{repo}:1"
+
+    return {
+        "alpine": pushed(unique("e2e/alpine"), ALPINE_ROOT),
+        "debian": pushed(unique("e2e/debian"), DEBIAN_12_ROOT),
+    }
+
+
+@pytest.fixture(scope="module")
+def distroguard(kube: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    own = unique("distroguard")
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own}})
+    log = tmp_path_factory.mktemp("distroguard") / "run.log"
+    process = OperatorProcess(kube, unique("distroguard-e2e"), own, log, ["--metrics-port", "0"]).start()
+    try:
+        process.wait_registered()
+        probe_ns = namespace(kube, "probe")
+
+        def answering() -> bool:
+            done = kube.kubectl(
+                "create",
+                "--dry-run=server",
+                "-f",
+                "-",
+                input=json.dumps(pod(probe_ns, "probe", TOO_LONG_IMAGE)),
+                check=False,
+            )
+            return done.returncode != 0 and "longer than 4096 characters" in done.stderr
+
+        eventually(answering, what="the API server calls distroguard")
+        yield process
+    finally:
+        code = process.stop()
+        print(process.log_text()[-6000:])
+    assert code == 0, "distroguard run did not stop cleanly on SIGTERM"
+
+
+@pytest.fixture(autouse=True)
+def _remove_policies(kube: ControlPlane) -> Iterator[None]:
+    yield
+    selector = ",".join(f"{key}={value}" for key, value in POLICY_LABELS.items())
+    kube.kubectl("delete", "distropolicies", "-l", selector, "--ignore-not-found", check=False)
+
+
+def namespace(kube: ControlPlane, prefix: str, labels: dict[str, str] | None = None) -> str:
+    name = unique(prefix)
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}})
+    return name
+
+
+def pod(
+    ns: str, name: str, image: str, *, container: str = "app", pull_secret: str | None = None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": container, "image": image}]}
+    if pull_secret:
+        spec["imagePullSecrets"] = [{"name": pull_secret}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+def deployment(ns: str, name: str, image: str, *, container: str = "web") -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": container, "image": image}]},
+            },
+        },
+    }
+
+
+def apply_policy(
+    kube: ControlPlane, name: str, ns: str, *, action: str = "deny", on_unresolved: str = "warn"
+) -> None:
+    """A no-musl policy covering namespace `ns` only."""
+    document = {
+        "apiVersion": "distroguard.dev/v1alpha1",
+        "kind": "DistroPolicy",
+        "metadata": {"name": name, "labels": POLICY_LABELS},
+        "spec": {
+            "action": action,
+            "onUnresolved": on_unresolved,
+            "match": {"namespaces": [ns]},
+            "rules": [{"name": "no-musl", "denyLibc": ["musl"]}],
+        },
+    }
+    kube.kubectl("apply", "-f", "-", input=json.dumps(document))
+
+
+def apply(kube: ControlPlane, manifest: dict[str, Any], *, dry_run: bool = False) -> Any:
+    args = ["apply", "-f", "-", *(["--dry-run=server"] if dry_run else [])]
+    return kube.kubectl(*args, input=json.dumps(manifest), check=False)
+
+
+def wait_denied(kube: ControlPlane, manifest: dict[str, Any], text: str) -> None:
+    """Until a dry run is refused with `text` (the policy has reached distroguard's watch)."""
+
+    def denied() -> bool:
+        done = apply(kube, manifest, dry_run=True)
+        return done.returncode != 0 and text in done.stderr
+
+    eventually(denied, what=f"a dry run refused with {text!r}")
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+def test_deny_policy_refuses_an_alpine_deployment_naming_container_musl_and_remedy(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    ns = namespace(kube, "deny")
+    apply_policy(kube, unique("no-musl"), ns)
+    manifest = deployment(ns, "web", images["alpine"], container="frontend")
+    wait_denied(kube, manifest, "musl")
+
+    done = apply(kube, manifest)
+    assert done.returncode != 0
+    assert "denied the request" in done.stderr
+    assert 'container "frontend"' in done.stderr
+    assert images["alpine"] in done.stderr
+    assert "musl" in done.stderr
+    assert GLIBC_HINT in done.stderr
+    assert kube.kubectl("get", "deployment", "web", "-n", ns, check=False).returncode != 0
+
+
+def test_deny_policy_refuses_an_alpine_pod_and_admits_debian_12(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    ns = namespace(kube, "pod")
+    apply_policy(kube, unique("no-musl"), ns)
+    wait_denied(kube, pod(ns, "probe", images["alpine"]), "musl")
+
+    denied = apply(kube, pod(ns, "alpine", images["alpine"], container="worker"))
+    assert denied.returncode != 0
+    assert 'container "worker"' in denied.stderr
+    assert "musl" in denied.stderr
+    assert GLIBC_HINT in denied.stderr
+
+    admitted = apply(kube, pod(ns, "debian", images["debian"]))
+    assert admitted.returncode == 0, admitted.stderr
+    assert "Warning" not in admitted.stderr
+    assert kube.kubectl_json("get", "pod", "debian", "-n", ns)["metadata"]["name"] == "debian"
+
+
+def test_warn_policy_creates_the_deployment_with_a_warning(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    ns = namespace(kube, "warn")
+    policy = unique("no-musl")
+    apply_policy(kube, policy, ns, action="warn")
+
+    def warned() -> bool:
+        done = apply(kube, deployment(ns, "probe", images["alpine"]), dry_run=True)
+        return done.returncode == 0 and "Warning:" in done.stderr
+
+    eventually(warned, what="the warn policy reaches distroguard")
+    done = apply(kube, deployment(ns, "web", images["alpine"]))
+    assert done.returncode == 0, done.stderr
+    assert "Warning:" in done.stderr
+    assert "musl" in done.stderr
+    assert kube.kubectl_json("get", "deployment", "web", "-n", ns)["metadata"]["name"] == "web"
+
+
+def test_audit_policy_creates_silently(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    ns = namespace(kube, "audit")
+    policy = unique("no-musl")
+    apply_policy(kube, policy, ns)  # deny first, so that the switch to audit is observable
+    wait_denied(kube, deployment(ns, "probe", images["alpine"]), "musl")
+    apply_policy(kube, policy, ns, action="audit")
+
+    def silent() -> bool:
+        done = apply(kube, deployment(ns, "probe", images["alpine"]), dry_run=True)
+        return done.returncode == 0 and "Warning" not in done.stderr
+
+    eventually(silent, what="the audit policy reaches distroguard")
+    done = apply(kube, deployment(ns, "web", images["alpine"]))
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr
+
+
+def test_a_policy_change_applies_without_a_restart(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    ns = namespace(kube, "change")
+    policy = unique("no-musl")
+    apply_policy(kube, policy, ns)
+    wait_denied(kube, deployment(ns, "probe", images["alpine"]), "musl")
+    pid = distroguard.popen.pid if distroguard.popen else None
+
+    apply_policy(kube, policy, ns, action="warn")
+
+    def warned() -> bool:
+        done = apply(kube, deployment(ns, "web", images["alpine"]))
+        return done.returncode == 0 and "Warning:" in done.stderr
+
+    eventually(warned, what="the changed policy applies")
+    assert distroguard.alive()
+    assert distroguard.popen is not None
+    assert distroguard.popen.pid == pid
+
+    kube.kubectl("delete", "distropolicy", policy)
+    eventually(
+        lambda: apply(kube, deployment(ns, "later", images["alpine"])).stderr.count("Warning") == 0,
+        what="a deleted policy no longer applies",
+    )
+
+
+def test_an_opted_out_namespace_is_not_validated(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    checked = namespace(kube, "checked")
+    ignored = namespace(kube, "ignored", {"distroguard.dev/ignore": "true"})
+    policy = unique("no-musl")
+    apply_policy(kube, policy, checked)
+    # The same policy, widened to the opted-out namespace too: it must still not apply there.
+    document = kube.kubectl_json("get", "distropolicy", policy)
+    document["spec"]["match"]["namespaces"] = [checked, ignored]
+    kube.kubectl("apply", "-f", "-", input=json.dumps(document))
+    wait_denied(kube, deployment(checked, "probe", images["alpine"]), "musl")
+
+    done = apply(kube, deployment(ignored, "web", images["alpine"]))
+    assert done.returncode == 0, done.stderr
+    # Not even an object distroguard cannot check is refused there: the API server does not call it.
+    odd = apply(kube, pod(ignored, "odd", TOO_LONG_IMAGE))
+    assert odd.returncode == 0, odd.stderr
+
+
+def test_a_private_image_resolves_only_with_its_pull_secret(
+    kube: ControlPlane, distroguard: OperatorProcess, basic_registry: RegistryServer
+) -> None:
+    repo = unique("e2e/private")
+    auth = basic_registry.push_auth
+    asyncio.run(push(basic_registry.url, repo, "1", ImageBuilder().layer(DEBIAN_12_ROOT).build(), auth=auth))
+    image = f"{basic_registry.address}/{repo}:1"
+    with_secret, without_secret = namespace(kube, "secret"), namespace(kube, "nosecret")
+    policy = unique("no-musl")
+    apply_policy(kube, policy, with_secret, on_unresolved="deny")
+    document = kube.kubectl_json("get", "distropolicy", policy)
+    document["spec"]["match"]["namespaces"] = [with_secret, without_secret]
+    kube.kubectl("apply", "-f", "-", input=json.dumps(document))
+
+    assert basic_registry.username
+    assert basic_registry.password
+    token = base64.b64encode(f"{basic_registry.username}:{basic_registry.password}".encode()).decode()
+    config = json.dumps({"auths": {basic_registry.address: {"auth": token}}})
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "pull", "namespace": with_secret},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
+        }
+    )
+    # Without the secret, the image cannot be read: onUnresolved decides.
+    wait_denied(kube, pod(with_secret, "probe", image), "could not be resolved")
+
+    admitted = apply(kube, pod(with_secret, "private", image, pull_secret="pull"))
+    assert admitted.returncode == 0, admitted.stderr
+
+    # What that namespace's credentials read serves nobody else: not even a pod naming a secret of
+    # the same name that its own namespace does not have.
+    denied = apply(kube, pod(without_secret, "private", image, pull_secret="pull"))
+    assert denied.returncode != 0
+    assert "could not be resolved" in denied.stderr
+
+
+def test_an_unreachable_registry_follows_on_unresolved(
+    kube: ControlPlane, distroguard: OperatorProcess
+) -> None:
+    image = f"127.0.0.1:{free_port()}/nowhere/app:1"  # nothing listens there
+    strict, lenient = namespace(kube, "strict"), namespace(kube, "lenient")
+    apply_policy(kube, unique("no-musl"), strict, on_unresolved="deny")
+    apply_policy(kube, unique("no-musl"), lenient, on_unresolved="allow")
+    wait_denied(kube, pod(strict, "probe", image), "could not be resolved")
+
+    denied = apply(kube, pod(strict, "app", image))
+    assert denied.returncode != 0
+    assert "its base OS could not be resolved" in denied.stderr
+    assert "nowhere/app" in denied.stderr
+
+    admitted = apply(kube, pod(lenient, "app", image))
+    assert admitted.returncode == 0, admitted.stderr
+
+
+def test_the_webhook_configuration_leaves_kube_system_and_its_own_namespace_out(
+    kube: ControlPlane, distroguard: OperatorProcess
+) -> None:
+    configuration = kube.kubectl_json("get", "validatingwebhookconfiguration", distroguard.webhook_name)
+    paths = {webhook["clientConfig"]["url"].rsplit("/", 1)[1] for webhook in configuration["webhooks"]}
+    assert {"pods", "ephemeralcontainers", "deployments", "cronjobs", "jobs"} <= paths
+    for webhook in configuration["webhooks"]:
+        expressions = webhook["namespaceSelector"]["matchExpressions"]
+        names = next(e for e in expressions if e["key"] == "kubernetes.io/metadata.name")
+        assert set(names["values"]) == {"kube-system", distroguard.namespace}
+        assert webhook["timeoutSeconds"] == 10
+    for ns in (distroguard.namespace, "kube-system"):
+        odd = apply(kube, pod(ns, unique("odd"), TOO_LONG_IMAGE))
+        assert odd.returncode == 0, odd.stderr
+
+
+def test_ephemeral_containers_are_checked(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    ns = namespace(kube, "debug")
+    apply_policy(kube, unique("no-musl"), ns)
+    wait_denied(kube, pod(ns, "probe", images["alpine"]), "musl")
+    created = apply(kube, pod(ns, "app", images["debian"]))
+    assert created.returncode == 0, created.stderr
+
+    debug = kube.kubectl(
+        "debug", "app", "-n", ns, f"--image={images['alpine']}", "--container=dbg", check=False
+    )
+    assert debug.returncode != 0
+    assert 'container "dbg"' in debug.stderr
+    assert "musl" in debug.stderr
+    stored = kube.kubectl_json("get", "pod", "app", "-n", ns)
+    assert not stored["spec"].get("ephemeralContainers")
+
+
+def _review(uid: str, resource: str, kind: str, obj: dict[str, Any]) -> bytes:
+    group = "apps" if kind == "Deployment" else ""
+    return json.dumps(
+        {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": uid,
+                "kind": {"group": group, "version": "v1", "kind": kind},
+                "resource": {"group": group, "version": "v1", "resource": resource},
+                "operation": "CREATE",
+                "namespace": "default",
+                "userInfo": {"username": "e2e"},
+                "object": obj,
+            },
+        }
+    ).encode()
+
+
+def test_unknown_paths_and_kinds_are_never_allowed_silently(
+    kube: ControlPlane, distroguard: OperatorProcess
+) -> None:
+    configuration = kube.kubectl_json("get", "validatingwebhookconfiguration", distroguard.webhook_name)
+    client = configuration["webhooks"][0]["clientConfig"]
+    base = client["url"].rsplit("/", 1)[0]
+    context = ssl.create_default_context(cadata=base64.b64decode(client["caBundle"]).decode())
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
+
+    def post(path: str, body: bytes) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{base}/{path}", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with opener.open(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())["response"]
+            return answer
+
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}}
+    a_pod = pod("default", "x", "debian:12")
+    for path, body, uid in [
+        ("configmaps", _review("u-1", "configmaps", "ConfigMap", configmap), "u-1"),
+        ("pods", _review("u-2", "configmaps", "ConfigMap", configmap), "u-2"),
+        ("deployments", _review("u-3", "pods", "Pod", a_pod), "u-3"),
+        (
+            "pods",
+            b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u-4"}}',
+            "u-4",
+        ),
+        ("pods", b"not json", ""),
+    ]:
+        answer = post(path, body)
+        assert answer["allowed"] is False, (path, answer)
+        assert answer["uid"] == uid
+        assert answer["status"]["code"] == 400
+
+
+def test_metrics_count_the_answers(kube: ControlPlane, distroguard: OperatorProcess) -> None:
+    found = re.search(r"metrics on 127\.0\.0\.1:(\d+)/metrics", distroguard.log_text())
+    assert found, "the metrics endpoint was not announced"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{found.group(1)}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counts = dict(re.findall(r'^distroguard_admission_requests_total\{verdict="(\w+)"\} (\S+)$', text, re.M))
+    assert float(counts.get("allow", 0)) > 0
+    assert float(counts.get("deny", 0)) > 0
+
+
+def test_an_invalid_policy_is_ignored_and_the_others_keep_working(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    ns = namespace(kube, "invalid")
+    broken = unique("broken")
+    # The CRD lets a distribution be a string or an object, so this passes the API server's schema;
+    # distroguard's own validation refuses it.
+    document = {
+        "apiVersion": "distroguard.dev/v1alpha1",
+        "kind": "DistroPolicy",
+        "metadata": {"name": broken, "labels": POLICY_LABELS},
+        "spec": {"match": {"namespaces": [ns]}, "rules": [{"name": "odd", "allowDistros": [{"bogus": 1}]}]},
+    }
+    kube.kubectl("apply", "-f", "-", input=json.dumps(document))
+    apply_policy(kube, unique("no-musl"), ns)
+
+    wait_denied(kube, deployment(ns, "probe", images["alpine"]), "musl")
+    eventually(
+        lambda: f"DistroPolicy {broken}" in distroguard.log_text(), what="the invalid policy is logged"
+    )
+    assert "ignored until it is fixed" in distroguard.log_text()
+    assert distroguard.alive()
+    admitted = apply(kube, deployment(ns, "web", images["debian"]))
+    assert admitted.returncode == 0, admitted.stderr
+
+
+def _mount(directory: Path, pair: KeyPair, generation: int) -> None:
+    """Put a key pair where a Secret volume would, the way the kubelet does: files in a fresh directory,
+    then one atomic rename of the `..data` link, so that a reader never sees a new certificate with an
+    old key."""
+    target = directory / f"..{generation}"
+    target.mkdir()
+    shutil.copy(pair.cert, target / "tls.crt")
+    shutil.copy(pair.key, target / "tls.key")
+    link = directory / "..data_tmp"
+    link.symlink_to(target.name)
+    os.replace(link, directory / "..data")
+    for name in ("tls.crt", "tls.key"):
+        if not (directory / name).is_symlink():
+            (directory / name).symlink_to(f"..data/{name}")
+
+
+def _served_certificate(port: int, context: ssl.SSLContext) -> bytes | None:
+    """The certificate the server presents; None while it restarts its listener with new files."""
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            return tls.getpeercert(binary_form=True)
+    except OSError:
+        return None
+
+
+def test_production_mode_serves_the_mounted_certificate_and_follows_its_renewal(
+    kube: ControlPlane, distroguard: OperatorProcess, tmp_path: Path
+) -> None:
+    mount = tmp_path / "tls"
+    mount.mkdir()
+    first = kube.issue_server_cert(unique("webhook"), ips=["127.0.0.1"], dns=["localhost"])
+    _mount(mount, first, 1)
+    port, liveness = free_port(), free_port()
+    process = OperatorProcess(
+        kube,
+        "unused",
+        distroguard.namespace,
+        tmp_path / "run.log",
+        [
+            *("--listen", "127.0.0.1", "--port", str(port)),
+            *("--cert-file", str(mount / "tls.crt"), "--key-file", str(mount / "tls.key")),
+            *("--cert-check-interval", "0.5", "--liveness", f"http://127.0.0.1:{liveness}/healthz"),
+            *("--metrics-listen", "127.0.0.1", "--metrics-port", "0"),
+            *("--log-format", "json"),  # the production default, after the helper's plain
+        ],
+        dev=False,
+    ).start()
+    try:
+        process.wait_logged("serving admission webhooks at https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(kube.ca.cert))
+        pem = first.cert.read_text()
+        assert _served_certificate(port, context) == ssl.PEM_cert_to_DER_cert(pem)
+
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{port}/pods",
+            data=_review("u-prod", "pods", "Pod", pod("default", "x", f"127.0.0.1:{free_port()}/a:1")),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with opener.open(request, timeout=30) as response:
+            assert json.loads(response.read())["response"]["uid"] == "u-prod"
+        plain = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with plain.open(f"http://127.0.0.1:{liveness}/healthz", timeout=10) as response:
+            assert response.status == 200
+
+        second = kube.issue_server_cert(unique("webhook"), ips=["127.0.0.1"], dns=["localhost"])
+        _mount(mount, second, 2)
+        renewed = ssl.PEM_cert_to_DER_cert(second.cert.read_text())
+        eventually(
+            lambda: _served_certificate(port, context) == renewed, what="the renewed certificate is served"
+        )
+        assert process.alive()
+        records = [json.loads(line) for line in process.log_text().splitlines() if line.startswith("{")]
+        assert any("serving admission webhooks" in record["message"] for record in records)
+    finally:
+        code = process.stop()
+    assert code == 0, process.log_text()[-4000:]

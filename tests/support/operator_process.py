@@ -1,0 +1,115 @@
+"""`distroguard run --dev` as a child process of the tests, against the test control plane.
+
+The process leads its own process group and dies with the test session (`setpriv --pdeathsig`, as the
+registry fixture does). `stop()` sends SIGTERM (the operator removes its webhook configuration on the way
+out), then SIGKILL after a grace period, and deletes the configuration itself in case the process could
+not: a configuration left behind would send the API server's requests to a closed port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from support.kube import ControlPlane
+
+STOP_GRACE_SECONDS = 15.0
+RUN = "from distroguard.cli.main import main; main()"
+
+
+@dataclass
+class OperatorProcess:
+    kube: ControlPlane
+    webhook_name: str
+    namespace: str
+    log: Path
+    extra_args: Sequence[str] = ()
+    dev: bool = True
+    """With --dev (CRDs, certificates, webhook configuration); without, as in production."""
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> OperatorProcess:
+        argv = [
+            sys.executable,
+            "-c",
+            RUN,
+            "run",
+            *(["--dev", "--webhook-name", self.webhook_name] if self.dev else []),
+            "--kubeconfig",
+            str(self.kube.kubeconfig),
+            "--namespace",
+            self.namespace,
+            "--log-format",
+            "plain",
+            *self.extra_args,
+        ]
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            argv = [setpriv, "--pdeathsig", "KILL", "--", *argv]
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.kube.env(),
+                start_new_session=True,
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def wait_registered(self, timeout: float = 90.0) -> None:
+        """Until the process says its webhook configuration is registered."""
+        self.wait_logged("registered ValidatingWebhookConfiguration", timeout)
+
+    def wait_logged(self, text: str, timeout: float = 90.0) -> None:
+        """Until the process logs `text`."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if not self.alive():
+                raise RuntimeError(f"distroguard run exited early:\n{self.log_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"distroguard run not ready after {timeout:.0f}s:\n{self.log_text()[-4000:]}"
+                )
+            time.sleep(0.2)
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL; the webhook configuration is gone afterwards either way."""
+        code = None
+        if self.popen is not None:
+            if self.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGTERM)
+                try:
+                    self.popen.wait(STOP_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(self.popen.pid, signal.SIGKILL)
+                    self.popen.wait(STOP_GRACE_SECONDS)
+            code = self.popen.returncode
+        if self.dev:
+            self.kube.kubectl(
+                "delete",
+                "validatingwebhookconfiguration",
+                self.webhook_name,
+                "--ignore-not-found",
+                check=False,
+            )
+        return code

@@ -1,0 +1,454 @@
+"""The operator's parts that need no cluster: the server's request edge, the policy store, routing between
+resolvers, the admitter's order of cheap checks, the development webhook configuration, the settings."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from distroguard.admission import AdmissionAnswer, decode_review, respond
+from distroguard.admission.review import MAX_BODY_BYTES
+from distroguard.errors import DeadlineExceeded
+from distroguard.model import ImageFacts, Platform, ScanMode
+from distroguard.operator.admitter import Admitter
+from distroguard.operator.devcluster import webhook_configuration
+from distroguard.operator.policystore import PolicyStore
+from distroguard.operator.pool import ResolverPool, RoutedResolver
+from distroguard.operator.pullsecrets import NO_CREDENTIALS, PullCredentials
+from distroguard.operator.server import AdmissionServer, take_request
+from distroguard.operator.settings import RunSettings
+from distroguard.operator.webhooks import BY_ID, WEBHOOKS
+from distroguard.registry.client import RegistrySettings
+from distroguard.registry.credentials import Credentials, CredentialStore
+from support.policies import document, policy
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def review(
+    *,
+    uid: str = "uid-1",
+    resource: str = "pods",
+    kind: str = "Pod",
+    group: str = "",
+    operation: str = "CREATE",
+    namespace: str = "shop",
+    image: str = "127.0.0.1:5000/app:1",
+    sub_resource: str | None = None,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "app", "image": image}]}
+    obj: dict[str, Any] = {"metadata": {"name": "web", "namespace": namespace}}
+    obj["spec"] = spec if kind == "Pod" else {"template": {"spec": spec}}
+    request: dict[str, Any] = {
+        "uid": uid,
+        "kind": {"group": group, "version": "v1", "kind": kind},
+        "resource": {"group": group, "version": "v1", "resource": resource},
+        "operation": operation,
+        "namespace": namespace,
+        "userInfo": {"username": "tester"},
+        "object": obj,
+    }
+    if operation == "UPDATE":
+        request["oldObject"] = obj
+    if sub_resource:
+        request["subResource"] = sub_resource
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+
+# ------------------------------------------------------------------------------------ the server's edge
+
+
+class FakeDispatch:
+    """Stands for kopf's dispatch: answers from the request the edge decoded, or raises."""
+
+    def __init__(self, error: Exception | None = None, *, take: bool = True) -> None:
+        self.error = error
+        self.take = take
+        self.calls: list[str | None] = []
+
+    async def __call__(self, document: Mapping[str, Any], *, webhook: str | None, **_: Any) -> Any:
+        self.calls.append(webhook)
+        if self.error is not None:
+            raise self.error
+        if not self.take:
+            return respond(document["request"]["uid"], AdmissionAnswer.allow())
+        request = take_request()
+        assert request.uid == document["request"]["uid"]
+        return respond(request.uid, AdmissionAnswer.allow([f"seen {request.resource}"]))
+
+
+@pytest.fixture
+async def edge() -> AsyncIterator[tuple[TestClient[Any, Any], FakeDispatch]]:
+    dispatch = FakeDispatch()
+
+    async def serve(request: web.Request) -> web.Response:
+        response: web.Response = await AdmissionServer._serve(dispatch, request)
+        return response
+
+    app = web.Application()
+    app.add_routes([web.post("/{id:.*}", serve)])
+    async with TestClient(TestServer(app)) as client:
+        yield client, dispatch
+
+
+async def post(client: TestClient[Any, Any], path: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    # A file-like body: aiohttp warns about large raw bytes (they would be copied on the event loop).
+    response = await client.post(path, data=io.BytesIO(data), headers={"Content-Type": "application/json"})
+    assert response.status == 200
+    answer: dict[str, Any] = (await response.json())["response"]
+    return answer
+
+
+async def test_a_known_path_reaches_the_dispatch_with_the_decoded_request(edge: Any) -> None:
+    client, dispatch = edge
+    answer = await post(client, "/pods", review())
+    assert answer == {"uid": "uid-1", "allowed": True, "warnings": ["seen pods"]}
+    assert dispatch.calls == ["pods"]
+    deployment = review(uid="uid-2", resource="deployments", kind="Deployment", group="apps")
+    assert (await post(client, "/deployments", deployment))["allowed"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/configmaps", review(resource="configmaps", kind="ConfigMap")),  # a path nobody serves
+        ("/pods", review(resource="configmaps", kind="ConfigMap")),  # another kind on the pods path
+        ("/deployments", review()),  # a pod on the deployments path
+        ("/pods", review(sub_resource="ephemeralcontainers", operation="UPDATE")),  # has its own path
+        ("/", review()),
+    ],
+)
+async def test_a_request_on_the_wrong_path_is_refused_with_its_uid(edge: Any, path: str, body: Any) -> None:
+    client, dispatch = edge
+    answer = await post(client, path, body)
+    assert answer["allowed"] is False
+    assert answer["uid"] == "uid-1"
+    assert answer["status"]["code"] == 400
+    assert "does not check" in answer["status"]["message"]
+    assert dispatch.calls == []
+
+
+async def test_a_malformed_review_is_refused_not_an_http_error(edge: Any) -> None:
+    client, dispatch = edge
+    assert (await post(client, "/pods", b"{not json"))["status"]["code"] == 400
+    no_object = review()
+    del no_object["request"]["object"]
+    answer = await post(client, "/pods", no_object)
+    assert answer["uid"] == "uid-1"
+    assert "object" in answer["status"]["message"]
+    assert dispatch.calls == []
+
+
+async def test_a_body_past_the_limit_is_refused_before_it_is_read(edge: Any) -> None:
+    client, _ = edge
+    huge = b'{"pad": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}'
+    answer = await post(client, "/pods", huge)
+    assert answer["allowed"] is False
+    assert "larger than" in answer["status"]["message"]
+
+
+async def test_a_streamed_body_past_the_limit_is_refused(edge: Any) -> None:
+    client, _ = edge
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"pad": "'
+        for _ in range(MAX_BODY_BYTES // (1024 * 1024) + 1):
+            yield b"x" * 1024 * 1024
+        yield b'"}'
+
+    response = await client.post("/pods", data=chunks())  # chunked: no Content-Length to go by
+    answer = (await response.json())["response"]
+    assert answer["allowed"] is False
+    assert "larger than" in answer["status"]["message"]
+
+
+async def test_a_body_above_aiohttp_default_limit_is_accepted(edge: Any) -> None:
+    client, _ = edge
+    body = review()
+    body["request"]["object"]["metadata"]["annotations"] = {"big": "x" * (2 * 1024 * 1024)}
+    assert (await post(client, "/pods", body))["allowed"] is True
+
+
+async def test_an_exception_in_the_dispatch_is_an_error_answer_with_the_uid_and_a_stack_trace(
+    edge: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, dispatch = edge
+    dispatch.error = KeyError("boom")
+    with caplog.at_level(logging.ERROR, logger="distroguard.operator.server"):
+        answer = await post(client, "/pods", review(uid="uid-9"))
+    assert answer["allowed"] is False
+    assert answer["uid"] == "uid-9"
+    assert answer["status"]["code"] == 500
+    assert "distroguard internal error: KeyError" in answer["status"]["message"]
+    assert any(record.exc_info for record in caplog.records)
+
+
+async def test_a_request_no_handler_took_is_refused_even_if_kopf_allowed_it(edge: Any) -> None:
+    client, dispatch = edge
+    dispatch.take = False
+    answer = await post(client, "/pods", review(uid="uid-5"))
+    assert answer["allowed"] is False
+    assert answer["uid"] == "uid-5"
+    assert "no distroguard handler answered /pods" in answer["status"]["message"]
+
+
+# ----------------------------------------------------------------------------------------- the admitter
+
+
+class FakeLabels:
+    def __init__(self, labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.labels = labels or {}
+        self.asked: list[str] = []
+
+    async def get(self, namespace: str) -> Mapping[str, str]:
+        self.asked.append(namespace)
+        return self.labels.get(namespace, {})
+
+
+class FakeSecrets:
+    def __init__(self, credentials: PullCredentials = NO_CREDENTIALS) -> None:
+        self.credentials = credentials
+        self.asked: list[tuple[str, tuple[str, ...], str]] = []
+
+    async def get(self, namespace: str, secrets: Any, service_account: str) -> PullCredentials:
+        self.asked.append((namespace, tuple(secrets), service_account))
+        return self.credentials
+
+
+class FakeResolver:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.asked: list[str] = []
+
+    async def resolve(
+        self,
+        image: str,
+        platform: Platform | None = None,
+        mode: ScanMode = "fast",
+        budget: float | None = None,
+    ) -> ImageFacts:
+        self.asked.append(image)
+        raise self.error or DeadlineExceeded(f"{image}: not resolved within 0.5 s")
+
+
+class FakePool:
+    def __init__(self) -> None:
+        self.anonymous = FakeResolver()
+
+
+class Observed:
+    def __init__(self) -> None:
+        self.verdicts: list[str] = []
+
+    def observe_admission(self, verdict: str, seconds: float, decision: Any) -> None:
+        self.verdicts.append(verdict)
+
+
+def admitter(
+    labels: FakeLabels, secrets: FakeSecrets, store: PolicyStore | None = None
+) -> tuple[Admitter, Observed]:
+    observed = Observed()
+    made = Admitter(
+        policies=store or PolicyStore([policy("no-musl", {"name": "no-musl", "denyLibc": ["musl"]})]),
+        pool=FakePool(),  # type: ignore[arg-type]
+        namespaces=labels,  # type: ignore[arg-type]
+        secrets=secrets,  # type: ignore[arg-type]
+        catalog=None,  # type: ignore[arg-type]
+        budget=0.5,
+        own_namespace="distroguard",
+        observer=observed,
+        clock=lambda: NOW,
+    )
+    return made, observed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        review(operation="DELETE"),
+        review(namespace="kube-system"),
+        review(namespace="distroguard"),
+        review(operation="UPDATE"),  # no image changed
+        review(resource="pods", sub_resource="status", operation="UPDATE"),
+    ],
+)
+async def test_requests_needing_no_check_read_nothing_from_the_cluster(body: dict[str, Any]) -> None:
+    labels, secrets = FakeLabels(), FakeSecrets()
+    made, observed = admitter(labels, secrets)
+    answer = await made(decode_review(body))
+    assert answer.allowed
+    assert labels.asked == []
+    assert secrets.asked == []
+    assert observed.verdicts == ["allow"]
+
+
+async def test_an_opted_out_namespace_is_allowed_after_its_labels_are_read() -> None:
+    labels = FakeLabels({"shop": {"distroguard.dev/ignore": "true"}})
+    secrets = FakeSecrets()
+    made, _ = admitter(labels, secrets)
+    odd = review()
+    odd["request"]["object"]["spec"]["containers"] = "not a list"
+    assert (await made(decode_review(odd))).allowed
+    assert labels.asked == ["shop"]
+    assert secrets.asked == []
+
+
+async def test_an_unresolved_image_follows_on_unresolved_and_reads_the_pull_secrets() -> None:
+    labels, secrets = FakeLabels(), FakeSecrets()
+    strict = PolicyStore([policy("strict", {"name": "no-musl", "denyLibc": ["musl"]}, onUnresolved="deny")])
+    made, observed = admitter(labels, secrets, strict)
+    answer = await made(decode_review(review()))
+    assert not answer.allowed
+    assert "could not be resolved" in answer.message
+    assert secrets.asked == [("shop", (), "default")]
+    assert observed.verdicts == ["deny"]
+
+
+async def test_a_failure_of_ours_is_an_error_answer_logged_with_a_stack_trace(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(FakeLabels):
+        async def get(self, namespace: str) -> Mapping[str, str]:
+            raise RuntimeError("API server unreachable")
+
+    made, observed = admitter(Broken(), FakeSecrets())
+    with caplog.at_level(logging.ERROR, logger="distroguard.operator.admitter"):
+        answer = await made(decode_review(review(uid="uid-7")))
+    assert not answer.allowed
+    assert answer.code == 500
+    assert "RuntimeError: API server unreachable (request uid-7)" in answer.message
+    assert any(record.exc_info for record in caplog.records)
+    assert observed.verdicts == ["error"]
+
+
+# ----------------------------------------------------------------------------------- routed resolution
+
+
+class Recording(FakeResolver):
+    pass
+
+
+async def test_images_on_a_credentialed_registry_go_to_the_namespace_resolver_only() -> None:
+    own, anonymous = Recording(), Recording()
+    routed = RoutedResolver(own, frozenset({"127.0.0.1:5001"}), anonymous)  # type: ignore[arg-type]
+    for image in ("127.0.0.1:5001/private/app:1", "127.0.0.1:5002/public/app:1", "python:3.12", "Bad Ref"):
+        with pytest.raises(TimeoutError):
+            await routed.resolve(image)
+    assert own.asked == ["127.0.0.1:5001/private/app:1"]
+    assert anonymous.asked == ["127.0.0.1:5002/public/app:1", "python:3.12", "Bad Ref"]
+
+
+async def test_the_pool_keeps_one_resolver_per_namespace_and_secrets_and_closes_them() -> None:
+    tracked: list[Any] = []
+
+    class Tracker:
+        def track_cache(self, cache: Any) -> None:
+            tracked.append(cache)
+
+        def untrack_cache(self, cache: Any) -> None:
+            tracked.remove(cache)
+
+    pool = ResolverPool(RegistrySettings(), ttl=60, tracker=Tracker())
+    await pool.start()
+    store = CredentialStore({"127.0.0.1:5001": Credentials("user", "secret")})
+    credentials = PullCredentials(store, "f1")
+    assert await pool.resolver("a", NO_CREDENTIALS) is pool.anonymous
+    first, again = await pool.resolver("a", credentials), await pool.resolver("a", credentials)
+    other_namespace = await pool.resolver("b", credentials)
+    rotated = await pool.resolver("a", PullCredentials(store, "f2"))
+    assert isinstance(first, RoutedResolver)
+    assert isinstance(again, RoutedResolver)
+    assert isinstance(other_namespace, RoutedResolver)
+    assert isinstance(rotated, RoutedResolver)
+    assert first.own is again.own
+    assert first.anonymous is pool.anonymous
+    assert first.registries == frozenset({"127.0.0.1:5001"})
+    assert len({id(first.own), id(other_namespace.own), id(rotated.own)}) == 3
+    assert len(tracked) == 4
+    await pool.close()
+    assert tracked == []
+
+
+# -------------------------------------------------------------------------------------- the policy store
+
+
+def test_policies_from_events_apply_and_invalid_ones_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    files = [policy("shared", {"name": "no-musl", "denyLibc": ["musl"]}, action="warn")]
+    store = PolicyStore(files)
+    assert [p.spec.action for p in store.current()] == ["warn"]
+
+    cluster = document("shared", {"name": "no-musl", "denyLibc": ["musl"]}, action="deny")
+    cluster["metadata"]["uid"] = "abc"
+    cluster["status"] = {"observedGeneration": 1}
+    store.observe(None, cluster)
+    assert [p.spec.action for p in store.current()] == ["deny"]  # the cluster's wins over the file's
+    snapshot = store.current()
+
+    store.observe("ADDED", document("other", {"name": "no-alpine", "denyDistros": ["alpine"]}))
+    assert [p.name for p in store.current()] == ["other", "shared"]
+    assert [p.name for p in snapshot] == ["shared"]  # a snapshot in use does not change
+
+    with caplog.at_level(logging.ERROR, logger="distroguard.operator.policystore"):
+        store.observe("MODIFIED", document("other", {"name": "bad", "allowDistros": [{"bogus": 1}]}))
+    assert [p.name for p in store.current()] == ["shared"]
+    assert "ignored until it is fixed" in caplog.text
+
+    store.observe("DELETED", cluster)
+    assert [p.spec.action for p in store.current()] == ["warn"]  # back to the file's
+    store.observe("ADDED", {"metadata": {}})  # nameless: nothing to key it by
+    assert len(store.current()) == 1
+
+
+# ----------------------------------------------------------------------------- configuration, settings
+
+
+def test_the_dev_webhook_configuration_covers_every_path_and_skips_protected_namespaces() -> None:
+    body = webhook_configuration("dg", "https://127.0.0.1:9443", b"CA", timeout=7, own_namespace="dg-system")
+    assert [w["clientConfig"]["url"] for w in body["webhooks"]] == [
+        f"https://127.0.0.1:9443/{w.id}" for w in WEBHOOKS
+    ]
+    for webhook in body["webhooks"]:
+        assert webhook["timeoutSeconds"] == 7
+        assert webhook["failurePolicy"] == "Fail"
+        assert webhook["sideEffects"] == "None"
+        expressions = {e["key"]: e for e in webhook["namespaceSelector"]["matchExpressions"]}
+        assert expressions["kubernetes.io/metadata.name"]["values"] == ["dg-system", "kube-system"]
+        assert expressions["distroguard.dev/ignore"] == {
+            "key": "distroguard.dev/ignore",
+            "operator": "NotIn",
+            "values": ["true"],
+        }
+    ephemeral = next(w for w in body["webhooks"] if w["name"].startswith("ephemeralcontainers."))
+    assert ephemeral["rules"][0]["resources"] == ["pods/ephemeralcontainers"]
+    assert ephemeral["rules"][0]["operations"] == ["UPDATE"]
+
+
+def test_handler_ids_are_lower_case_paths() -> None:
+    assert len(BY_ID) == len(WEBHOOKS)
+    for webhook_id in BY_ID:
+        assert webhook_id == webhook_id.lower()
+        assert webhook_id.isalpha()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"budget": 10.0, "timeout": 10, "dev": True}, "below the webhook timeout"),
+        ({"timeout": 31, "dev": True}, "between 1 and 30"),
+        ({"budget": 0.0, "dev": True}, "positive"),
+        ({}, "certificate and key are required"),
+        ({"dev": True, "key_file": "k.pem"}, "both a certificate file and a key file"),
+    ],
+)
+def test_settings_refuse_what_cannot_work(kwargs: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        RunSettings(**kwargs)
