@@ -141,16 +141,7 @@ def containers_to_check(request: AdmissionRequest) -> Outcome:
             return Skip("the update changes no image")
         if kind == "Pod":
             containers = tuple(changed)
-    # A template may leave an image out for a higher-level tool to fill in: its pods are checked then.
-    containers = tuple(c for c in containers if c.image)
-    if not containers:
-        return Skip("no container names an image")
-    return Workload(
-        kind=kind,
-        containers=containers,
-        pull_secrets=_pull_secrets(spec, what),
-        service_account=_string(spec.get("serviceAccountName"), what, "serviceAccountName") or "default",
-    )
+    return _workload(kind, containers, spec, what)
 
 
 def containers_of(obj: Mapping[str, Any], group: str, kind: str) -> Workload | Skip | NotHandled:
@@ -168,12 +159,19 @@ def containers_of(obj: Mapping[str, Any], group: str, kind: str) -> Workload | S
     where = f"{namespace}/{name}" if namespace else name
     what = f"{kind} {where}" if where else kind
     spec = _pod_spec(obj, path, what)
-    containers = tuple(c for c in _containers(spec, what) if c.image)
-    if not containers:
+    return _workload(kind, _containers(spec, what), spec, what)
+
+
+def _workload(
+    kind: str, containers: Sequence[Container], spec: Mapping[str, Any], what: str
+) -> Workload | Skip:
+    # A template may leave an image out for a higher-level tool to fill in: its pods are checked then.
+    named = tuple(c for c in containers if c.image)
+    if not named:
         return Skip("no container names an image")
     return Workload(
         kind=kind,
-        containers=containers,
+        containers=named,
         pull_secrets=_pull_secrets(spec, what),
         service_account=_string(spec.get("serviceAccountName"), what, "serviceAccountName") or "default",
     )
