@@ -162,9 +162,7 @@ def containers_of(obj: Mapping[str, Any], group: str, kind: str) -> Workload | S
     return _workload(kind, _containers(spec, what), spec, what)
 
 
-def _workload(
-    kind: str, containers: Sequence[Container], spec: Mapping[str, Any], what: str
-) -> Workload | Skip:
+def _workload(kind: str, containers: Sequence[Container], spec: PodSpecWire, what: str) -> Workload | Skip:
     # A template may leave an image out for a higher-level tool to fill in: its pods are checked then.
     named = tuple(c for c in containers if c.image)
     if not named:
