@@ -1,0 +1,568 @@
+"""The Helm chart against the real control plane: it lints, its output passes the API server's own
+validation, it installs every object, an upgrade keeps the generated certificate, bad values fail with a
+clear message, and the webhook's service account may do what the operator needs and nothing more.
+
+There are no controllers and no kubelet: the Deployment's pods never run. The release's webhooks are
+narrowed by values to namespaces carrying a label no other test sets, and the release is uninstalled at
+the end, so that other tests never meet it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+
+from support.kube import ControlPlane, KubectlError, free_port
+from support.operator_process import OperatorProcess
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "distroguard"
+CRDS = CHART / "crds"
+SCOPE_LABEL = "distroguard.dev/chart-test"
+# Only namespaces labelled by this module are sent to the release's webhooks.
+SCOPED = [
+    f"--set=webhook.namespaceSelectorExpressions[0].key={SCOPE_LABEL}",
+    "--set=webhook.namespaceSelectorExpressions[0].operator=Exists",
+]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def documents(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def template(kube: ControlPlane, release: str, namespace: str, *values: str) -> list[dict[str, Any]]:
+    done = kube.helm("template", release, str(CHART), "--namespace", namespace, *SCOPED, *values)
+    return documents(done.stdout)
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    fullname: str
+    service_account: str
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+
+@pytest.fixture(scope="module")
+def release(kube: ControlPlane) -> Iterator[Release]:
+    name = unique("dg")
+    namespace = unique("distroguard")
+    kube.helm("install", name, str(CHART), "--namespace", namespace, "--create-namespace", *SCOPED)
+    fullname = f"{name}-distroguard"
+    try:
+        yield Release(name, namespace, fullname, fullname)
+    finally:
+        kube.helm("uninstall", name, "--namespace", namespace, check=False)
+
+
+def secret_data(kube: ControlPlane, release: Release) -> dict[str, str]:
+    secret = kube.kubectl_json("get", "secret", f"{release.fullname}-tls", "-n", release.namespace)
+    data: dict[str, str] = secret["data"]
+    return data
+
+
+# --------------------------------------------------------------------------------- lint and render
+
+
+def test_template_passes_server_side_dry_run(kube: ControlPlane) -> None:
+    # The CRDs first, for real (what `helm install` does): a dry run of a DistroPolicy needs its CRD served.
+    for crd in sorted(CRDS.glob("*.yaml")):
+        kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+    kube.kubectl("wait", "--for=condition=Established", "crd/distropolicies.distroguard.dev")
+    namespace = unique("dg-dry")
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    objects = template(kube, "dry", namespace, "--set=networkPolicy.enabled=true")
+    done = kube.kubectl(
+        "apply",
+        "--dry-run=server",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input="\n---\n".join(json.dumps(o) for o in objects),
+    )
+    accepted = [line for line in done.stdout.splitlines() if line.endswith("(server dry run)")]
+    assert len(accepted) == len(objects), done.stdout
+    kinds = {o["kind"] for o in objects}
+    assert kinds >= {
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Secret",
+        "Service",
+        "Deployment",
+        "PodDisruptionBudget",
+        "ValidatingWebhookConfiguration",
+        "DistroPolicy",
+        "NetworkPolicy",
+    }
+
+
+def test_cert_manager_mode_injects_the_ca(kube: ControlPlane) -> None:
+    objects = template(kube, "cm", "dg-cm", "--set=certificates.mode=cert-manager")
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    (configuration,) = [o for o in objects if o["kind"] == "ValidatingWebhookConfiguration"]
+    assert configuration["metadata"]["annotations"] == {
+        "cert-manager.io/inject-ca-from": "dg-cm/cm-distroguard"
+    }
+    assert all("caBundle" not in w["clientConfig"] for w in configuration["webhooks"])
+    certificates = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Certificate"}
+    assert certificates["cm-distroguard"]["spec"]["secretName"] == "cm-distroguard-tls"
+    assert "cm-distroguard.dg-cm.svc" in certificates["cm-distroguard"]["spec"]["dnsNames"]
+
+
+def test_policy_actions_follow_values(kube: ControlPlane) -> None:
+    objects = template(
+        kube,
+        "p",
+        "dg-p",
+        "--set=policies.action=warn",
+        "--set=policies.overrides.no-musl.action=deny",
+        "--set=policies.overrides.lts-only.install=false",
+    )
+    actions = {o["metadata"]["name"]: o["spec"]["action"] for o in objects if o["kind"] == "DistroPolicy"}
+    assert actions == {
+        "no-musl": "deny",
+        "no-eol-distro": "warn",
+        "python-base-images": "warn",
+        "supported-runtimes": "warn",
+    }
+    objects = template(kube, "p", "dg-p", "--set=policies.install=false")
+    assert not [o for o in objects if o["kind"] == "DistroPolicy"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            ["--set=webhook.failurePolicy=Sometimes"],
+            "at '/webhook/failurePolicy': value must be one of 'Ignore', 'Fail'",
+        ),
+        (["--set=webhook.timeoutSeconds=45"], "at '/webhook/timeoutSeconds'"),
+        (["--set=policies.action=block"], "at '/policies/action': value must be one of"),
+        (["--set=replicas=3"], "additional properties 'replicas' not allowed"),
+        (["--set=webhook.budget=12"], "webhook.budget (12 s) must be below webhook.timeoutSeconds (10 s)"),
+        (["--set=certificates.mode=provided"], "certificates.mode=provided needs certificates.caBundle"),
+    ],
+)
+def test_bad_values_fail_the_install_clearly(kube: ControlPlane, values: list[str], message: str) -> None:
+    namespace = unique("dg-bad")
+    with pytest.raises(KubectlError) as failed:
+        kube.helm(
+            "install", unique("bad"), str(CHART), "--namespace", namespace, "--create-namespace", *values
+        )
+    assert message in failed.value.stderr
+    assert json.loads(kube.helm("list", "-n", namespace, "-o", "json").stdout) == []
+
+
+# ------------------------------------------------------------------------------- install, upgrade
+
+
+def test_install_creates_every_object(kube: ControlPlane, release: Release) -> None:
+    manifest = documents(kube.helm("get", "manifest", release.name, "-n", release.namespace).stdout)
+    assert len(manifest) >= 13
+    for obj in manifest:
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        namespaced = kind not in {
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ValidatingWebhookConfiguration",
+            "DistroPolicy",
+        }
+        args = ["get", kind, name, *(["-n", release.namespace] if namespaced else [])]
+        found = kube.kubectl_json(*args)
+        assert found["metadata"]["labels"]["app.kubernetes.io/instance"] == release.name, (kind, name)
+    policies = kube.kubectl_json("get", "distropolicies", "-l", f"app.kubernetes.io/instance={release.name}")
+    assert {p["spec"]["action"] for p in policies["items"]} == {"audit"}
+    assert len(policies["items"]) == len(list((ROOT / "policies").glob("*.yaml")))
+    status = kube.helm("status", release.name, "-n", release.namespace).stdout
+    assert "kubectl get imagefacts" in status
+    assert "kubectl get policyreports" in status
+
+
+def test_webhook_configuration_trusts_the_generated_ca(kube: ControlPlane, release: Release) -> None:
+    configuration = kube.kubectl_json("get", "validatingwebhookconfiguration", release.fullname)
+    ca = secret_data(kube, release)["ca.crt"]
+    assert {w["clientConfig"]["caBundle"] for w in configuration["webhooks"]} == {ca}
+    data = secret_data(kube, release)
+    ca_cert = x509.load_pem_x509_certificate(base64.b64decode(data["ca.crt"]))
+    serving = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+    serving.verify_directly_issued_by(ca_cert)
+    names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert f"{release.fullname}.{release.namespace}.svc" in names.get_values_for_type(x509.DNSName)
+    for webhook in configuration["webhooks"]:
+        assert webhook["clientConfig"]["service"]["name"] == release.fullname
+        assert webhook["failurePolicy"] == "Ignore"
+        names = webhook["namespaceSelector"]["matchExpressions"][0]
+        assert names["values"] == sorted(["kube-system", release.namespace])
+
+
+def test_upgrade_keeps_the_generated_certificate(kube: ControlPlane, release: Release) -> None:
+    before = secret_data(kube, release)
+    deployment = kube.kubectl_json("get", "deployment", release.fullname, "-n", release.namespace)
+    checksum = deployment["spec"]["template"]["metadata"]["annotations"]["checksum/tls"]
+    kube.helm(
+        "upgrade",
+        release.name,
+        str(CHART),
+        "-n",
+        release.namespace,
+        "--reuse-values",
+        "--set=policies.action=warn",
+    )
+    assert secret_data(kube, release) == before
+    configuration = kube.kubectl_json("get", "validatingwebhookconfiguration", release.fullname)
+    assert {w["clientConfig"]["caBundle"] for w in configuration["webhooks"]} == {before["ca.crt"]}
+    deployment = kube.kubectl_json("get", "deployment", release.fullname, "-n", release.namespace)
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["checksum/tls"] == checksum
+    policies = kube.kubectl_json("get", "distropolicies", "-l", f"app.kubernetes.io/instance={release.name}")
+    assert {p["spec"]["action"] for p in policies["items"]} == {"warn"}
+    history = json.loads(kube.helm("history", release.name, "-n", release.namespace, "-o", "json").stdout)
+    assert [revision["status"] for revision in history][-2:] == ["superseded", "deployed"]
+
+
+def test_deleting_the_secret_renews_the_certificate(kube: ControlPlane, release: Release) -> None:
+    """The documented way to a new CA and certificate: delete the Secret, upgrade."""
+    before = secret_data(kube, release)
+    kube.kubectl("delete", "secret", f"{release.fullname}-tls", "-n", release.namespace)
+    kube.helm("upgrade", release.name, str(CHART), "-n", release.namespace, "--reuse-values")
+    after = secret_data(kube, release)
+    assert after["ca.crt"] != before["ca.crt"]
+    assert after["tls.key"] != before["tls.key"]
+    configuration = kube.kubectl_json("get", "validatingwebhookconfiguration", release.fullname)
+    assert {w["clientConfig"]["caBundle"] for w in configuration["webhooks"]} == {after["ca.crt"]}
+
+
+# ------------------------------------------------------------------------------------------- RBAC
+
+
+def token_kubeconfig(kube: ControlPlane, release: Release, directory: Path) -> Path:
+    """A kubeconfig holding only a TokenRequest token of the chart's service account."""
+    token = kube.kubectl(
+        "create", "token", release.service_account, "-n", release.namespace, "--duration=10m"
+    ).stdout.strip()
+    path = directory / "sa.kubeconfig"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "c",
+                        "cluster": {"server": kube.server, "certificate-authority": str(kube.ca.cert)},
+                    }
+                ],
+                "users": [{"name": "sa", "user": {"token": token}}],
+                "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa"}}],
+                "current-context": "sa",
+            }
+        )
+    )
+    return path
+
+
+OPERATOR_NEEDS = [
+    ("list", "distropolicies.distroguard.dev", None),
+    ("watch", "distropolicies.distroguard.dev", None),
+    ("get", "namespaces", None),
+    # A pod's pull secrets, in whichever namespace the pod is: get by name, in every namespace.
+    ("get", "secrets", "team-a"),
+    ("get", "secrets", "*"),
+    ("get", "serviceaccounts", "team-a"),
+    ("create", "events", "team-a"),
+    ("list", "customresourcedefinitions.apiextensions.k8s.io", None),
+]
+FORBIDDEN = [
+    ("create", "secrets", "team-a"),
+    ("list", "secrets", "team-a"),
+    ("list", "secrets", "*"),
+    ("update", "secrets", "team-a"),
+    ("delete", "pods", "team-a"),
+    ("create", "pods", "team-a"),
+    ("patch", "deployments.apps", "team-a"),
+    ("update", "validatingwebhookconfigurations.admissionregistration.k8s.io", None),
+    ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io", None),
+    ("delete", "validatingwebhookconfigurations.admissionregistration.k8s.io", None),
+    ("create", "distropolicies.distroguard.dev", None),
+    ("delete", "distropolicies.distroguard.dev", None),
+    ("update", "namespaces", None),
+    ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
+    ("impersonate", "serviceaccounts", "team-a"),
+]
+
+
+def can_i(kube: ControlPlane, kubeconfig: Path, verb: str, resource: str, namespace: str | None) -> bool:
+    """`namespace`: one namespace, "*" for all of them, None for a cluster-scoped resource."""
+    scope = [] if namespace is None else ["--all-namespaces"] if namespace == "*" else ["-n", namespace]
+    done = kube.kubectl("--kubeconfig", str(kubeconfig), "auth", "can-i", verb, resource, *scope, check=False)
+    answer = done.stdout.strip()
+    assert answer in {"yes", "no"}, done.stderr
+    return answer == "yes"
+
+
+def test_service_account_token_can_do_what_the_operator_needs(
+    kube: ControlPlane, release: Release, tmp_path: Path
+) -> None:
+    kubeconfig = token_kubeconfig(kube, release, tmp_path)
+    whoami = json.loads(kube.kubectl("--kubeconfig", str(kubeconfig), "auth", "whoami", "-o", "json").stdout)
+    assert whoami["status"]["userInfo"]["username"] == release.user
+    refused = [need for need in OPERATOR_NEEDS if not can_i(kube, kubeconfig, *need)]
+    assert refused == []
+    # And for real, with the token: the reads the operator makes.
+    kube.kubectl("--kubeconfig", str(kubeconfig), "get", "distropolicies")
+    kube.kubectl("--kubeconfig", str(kubeconfig), "get", "namespace", release.namespace)
+
+
+def test_service_account_can_do_nothing_more(kube: ControlPlane, release: Release, tmp_path: Path) -> None:
+    kubeconfig = token_kubeconfig(kube, release, tmp_path)
+    allowed = [action for action in FORBIDDEN if can_i(kube, kubeconfig, *action)]
+    assert allowed == []
+    # Impersonation by the admin agrees with the token's view.
+    for verb, resource, namespace in FORBIDDEN[:4]:
+        done = kube.kubectl(
+            "auth", "can-i", verb, resource, "-n", namespace or "default", as_user=release.user, check=False
+        )
+        assert done.stdout.strip() == "no", (verb, resource)
+    with pytest.raises(KubectlError) as refused:
+        kube.kubectl(
+            "--kubeconfig", str(kubeconfig), "delete", "validatingwebhookconfiguration", release.fullname
+        )
+    assert "forbidden" in refused.value.stderr.lower()
+
+
+def test_operator_runs_with_the_service_account_token(
+    kube: ControlPlane, release: Release, tmp_path: Path
+) -> None:
+    """The operator itself, with nothing but the chart's service-account token: it starts, watches the
+    policies, and reads a namespace, a service account and its pull secret for a review, never refused."""
+    kubeconfig = token_kubeconfig(kube, release, tmp_path)
+    team = unique("team")
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}})
+    registry = f"127.0.0.1:{free_port()}"  # nothing listens: the lookup fails fast, after the reads
+    auth = base64.b64encode(b"user:secret").decode()
+    config = json.dumps({"auths": {registry: {"auth": auth}}}).encode()
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "pull", "namespace": team},
+            "data": {".dockerconfigjson": base64.b64encode(config).decode()},
+        }
+    )
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "app", "namespace": team},
+            "imagePullSecrets": [{"name": "pull"}],
+        }
+    )
+    tls = kube.issue_server_cert(unique("chart-webhook"), ips=["127.0.0.1"], dns=["localhost"])
+    port, liveness = free_port(), free_port()
+    process = OperatorProcess(
+        kube,
+        "unused",
+        release.namespace,
+        tmp_path / "run.log",
+        [
+            *("--kubeconfig", str(kubeconfig)),  # the last --kubeconfig wins: the token's
+            *("--listen", "127.0.0.1", "--port", str(port)),
+            *("--cert-file", str(tls.cert), "--key-file", str(tls.key)),
+            *("--liveness", f"http://127.0.0.1:{liveness}/healthz", "--metrics-port", "0"),
+            *("--metrics-listen", "127.0.0.1"),
+        ],
+        dev=False,
+    ).start()
+    try:
+        process.wait_logged("serving admission webhooks at https://127.0.0.1:")
+        process.wait_logged("policy no-musl loaded")  # the chart's policies, through the watch
+        policy = unique("chart-rbac")
+        kube.create(
+            {
+                "apiVersion": "distroguard.dev/v1alpha1",
+                "kind": "DistroPolicy",
+                "metadata": {"name": policy},
+                "spec": {
+                    "action": "audit",
+                    "match": {"namespaces": [team]},
+                    "rules": [{"name": "no-musl", "denyLibc": ["musl"]}],
+                },
+            }
+        )
+        try:
+            process.wait_logged(f"policy {policy} loaded")
+        finally:
+            kube.kubectl("delete", "distropolicy", policy, check=False)
+
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "app", "namespace": team},
+            "spec": {
+                "serviceAccountName": "app",
+                "containers": [{"name": "app", "image": f"{registry}/a:1"}],
+            },
+        }
+        review = {
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-chart",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "operation": "CREATE",
+                "namespace": team,
+                "userInfo": {"username": "e2e"},
+                "object": pod,
+            },
+        }
+        context = ssl.create_default_context(cafile=str(kube.ca.cert))
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{port}/pods",
+            data=json.dumps(review).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with opener.open(request, timeout=30) as response:
+            answer = json.loads(response.read())["response"]
+        assert answer["uid"] == "u-chart"
+        assert answer.get("status", {}).get("code", 200) < 500, answer
+        assert process.alive()
+    finally:
+        code = process.stop()
+    log = process.log_text()
+    assert code == 0, log[-4000:]
+    for refusal in ("403", "Forbidden", "forbidden"):
+        assert refusal not in log, log[-4000:]
+
+
+def _stand_in_crd(group: str, kind: str, plural: str) -> dict[str, Any]:
+    """A CRD that accepts any object of a kind (the real one belongs to its project's installer)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_deploy_applies_with_kustomize(kube: ControlPlane) -> None:
+    """`kubectl apply -k deploy/`, as a server-side dry run, with cert-manager's kinds served."""
+    for kind, plural in (("Issuer", "issuers"), ("Certificate", "certificates")):
+        crd = _stand_in_crd("cert-manager.io", kind, plural)
+        if kube.kubectl("get", "crd", crd["metadata"]["name"], check=False).returncode != 0:
+            kube.create(crd)
+        kube.kubectl("wait", "--for=condition=Established", f"crd/{crd['metadata']['name']}")
+    for crd in sorted(CRDS.glob("*.yaml")):
+        kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+    # A dry run creates nothing, so the namespace that the manifests' other objects live in must exist.
+    kube.kubectl("apply", "-f", str(ROOT / "deploy" / "namespace.yaml"))
+    built = documents(kube.kubectl("kustomize", str(ROOT / "deploy")).stdout)
+    done = kube.kubectl("apply", "--dry-run=server", "-k", str(ROOT / "deploy"))
+    accepted = [line for line in done.stdout.splitlines() if line.endswith("(server dry run)")]
+    assert len(accepted) == len(built), done.stdout
+    assert {"Certificate", "Issuer", "ValidatingWebhookConfiguration", "Deployment"} <= {
+        o["kind"] for o in built
+    }
+
+
+def test_pods_pass_the_restricted_pod_security_standard(kube: ControlPlane) -> None:
+    namespace = unique("dg-restricted")
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+        }
+    )
+    (deployment,) = [o for o in template(kube, "psa", namespace) if o["kind"] == "Deployment"]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "webhook", "namespace": namespace, **deployment["spec"]["template"]["metadata"]},
+        "spec": deployment["spec"]["template"]["spec"],
+    }
+    done = kube.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
+    assert done.returncode == 0, done.stderr
+    assert "violate" not in done.stderr
+    # The check is real: the same pod without its security context is refused.
+    pod["spec"] = {**pod["spec"], "securityContext": {}}
+    pod["spec"]["containers"] = [{**c, "securityContext": {}} for c in pod["spec"]["containers"]]
+    done = kube.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
+    assert "violates PodSecurity" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        ["--set=certificates.mode=cert-manager", "--set=metrics.serviceMonitor.enabled=true"],
+        [
+            "--set=certificates.mode=provided",
+            "--set=certificates.secretName=mine",
+            "--set=certificates.caBundle=Q0E=",
+        ],
+        ["--set=networkPolicy.enabled=true", "--set=webhook.failurePolicy=Fail", "--set=replicaCount=3"],
+    ],
+)
+def test_lint_is_clean_with_each_mode(kube: ControlPlane, values: list[str]) -> None:
+    done = kube.helm("lint", "--strict", str(CHART), *values)
+    assert "0 chart(s) failed" in done.stdout
+    assert "[WARNING]" not in done.stdout
+
+
+def test_provided_mode_uses_your_secret_and_ca(kube: ControlPlane) -> None:
+    objects = template(
+        kube,
+        "own",
+        "dg-own",
+        "--set=certificates.mode=provided",
+        "--set=certificates.secretName=mine",
+        "--set=certificates.caBundle=Q0E=",
+    )
+    assert not [o for o in objects if o["kind"] in {"Secret", "Certificate", "Issuer"}]
+    (configuration,) = [o for o in objects if o["kind"] == "ValidatingWebhookConfiguration"]
+    assert {w["clientConfig"]["caBundle"] for w in configuration["webhooks"]} == {"Q0E="}
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == "mine"
