@@ -24,16 +24,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT, Files
+from support.distros import (
+    ALPINE_ROOT,
+    DEBIAN_9_ROOT,
+    DEBIAN_12_ROOT,
+    DISTROLESS_STATIC_ROOT,
+    SCRATCH_STATIC_ROOT,
+    Files,
+)
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane, KeyPair, free_port
 from support.operator_process import OperatorProcess
+from support.proxy import ThreadedProxy
 from support.registry_server import RegistryServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
 GLIBC_HINT = "use a glibc-based base image"
+POLICIES = Path(__file__).resolve().parents[2] / "policies"
+UNINSPECTED = "could not be inspected"
+FAILURE_TTL = 1.0
+"""Seconds distroguard remembers a failed lookup (`--failure-ttl`): a registry back is seen at once."""
 TOO_LONG_IMAGE = "x" * 5000  # refused by distroguard alone: proves its webhook is being called
 POLICY_LABELS = {"e2e.distroguard.dev/module": "admission"}
 """On every policy made here: removed after each test (policies are cluster-wide; others list them too)."""
@@ -66,6 +79,9 @@ def images(registry: RegistryServer) -> dict[str, str]:
     return {
         "alpine": pushed(unique("e2e/alpine"), ALPINE_ROOT),
         "debian": pushed(unique("e2e/debian"), DEBIAN_12_ROOT),
+        "debian9": pushed(unique("e2e/debian9"), DEBIAN_9_ROOT),
+        "distroless": pushed(unique("e2e/distroless-static"), DISTROLESS_STATIC_ROOT),
+        "scratch": pushed(unique("e2e/scratch"), SCRATCH_STATIC_ROOT),
     }
 
 
@@ -74,7 +90,9 @@ def distroguard(kube: ControlPlane, tmp_path_factory: pytest.TempPathFactory) ->
     own = unique("distroguard")
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own}})
     log = tmp_path_factory.mktemp("distroguard") / "run.log"
-    process = OperatorProcess(kube, unique("distroguard-e2e"), own, log, ["--metrics-port", "0"]).start()
+    process = OperatorProcess(
+        kube, unique("distroguard-e2e"), own, log, ["--metrics-port", "0", "--failure-ttl", str(FAILURE_TTL)]
+    ).start()
     try:
         process.wait_registered()
         probe_ns = namespace(kube, "probe")
@@ -152,6 +170,16 @@ def apply_policy(
         },
     }
     kube.kubectl("apply", "-f", "-", input=json.dumps(document))
+
+
+def apply_policy_file(kube: ControlPlane, file: str, ns: str, **spec: Any) -> str:
+    """A policy of `policies/` as shipped, renamed and narrowed to namespace `ns`, `spec` fields replaced."""
+    document = yaml.safe_load((POLICIES / file).read_text())
+    name = unique(document["metadata"]["name"])
+    document["metadata"] = {"name": name, "labels": POLICY_LABELS}
+    document["spec"] = {**document["spec"], **spec, "match": {"namespaces": [ns]}}
+    kube.kubectl("apply", "-f", "-", input=json.dumps(document))
+    return name
 
 
 def apply(kube: ControlPlane, manifest: dict[str, Any], *, dry_run: bool = False) -> Any:
@@ -322,7 +350,7 @@ def test_a_private_image_resolves_only_with_its_pull_secret(
         }
     )
     # Without the secret, the image cannot be read: onUnresolved decides.
-    wait_denied(kube, pod(with_secret, "probe", image), "could not be resolved")
+    wait_denied(kube, pod(with_secret, "probe", image), UNINSPECTED)
 
     admitted = apply(kube, pod(with_secret, "private", image, pull_secret="pull"))
     assert admitted.returncode == 0, admitted.stderr
@@ -331,7 +359,7 @@ def test_a_private_image_resolves_only_with_its_pull_secret(
     # the same name that its own namespace does not have.
     denied = apply(kube, pod(without_secret, "private", image, pull_secret="pull"))
     assert denied.returncode != 0
-    assert "could not be resolved" in denied.stderr
+    assert UNINSPECTED in denied.stderr
 
 
 def test_an_unreachable_registry_follows_on_unresolved(
@@ -341,15 +369,120 @@ def test_an_unreachable_registry_follows_on_unresolved(
     strict, lenient = namespace(kube, "strict"), namespace(kube, "lenient")
     apply_policy(kube, unique("no-musl"), strict, on_unresolved="deny")
     apply_policy(kube, unique("no-musl"), lenient, on_unresolved="allow")
-    wait_denied(kube, pod(strict, "probe", image), "could not be resolved")
+    wait_denied(kube, pod(strict, "probe", image), UNINSPECTED)
 
     denied = apply(kube, pod(strict, "app", image))
     assert denied.returncode != 0
-    assert "its base OS could not be resolved" in denied.stderr
+    assert f"its image {UNINSPECTED}" in denied.stderr
     assert "nowhere/app" in denied.stderr
 
     admitted = apply(kube, pod(lenient, "app", image))
     assert admitted.returncode == 0, admitted.stderr
+
+
+def test_a_stopped_registry_follows_on_unresolved_and_the_retry_passes_once_it_is_back(
+    kube: ControlPlane, distroguard: OperatorProcess, registry: RegistryServer
+) -> None:
+    repo = unique("e2e/comeback")
+    asyncio.run(push(registry.url, repo, "1", ImageBuilder().layer(DEBIAN_12_ROOT).build()))
+    # The image is read through a proxy on an address of its own: stopping the proxy stops "the
+    # registry" for this image only, and it comes back on the same address.
+    proxy = ThreadedProxy(registry.url).start()
+    try:
+        image = f"{proxy.address}/{repo}:1"
+        proxy.stop()
+        strict, lenient, warned = (
+            namespace(kube, "strict"),
+            namespace(kube, "lenient"),
+            namespace(kube, "warned"),
+        )
+        apply_policy(kube, unique("no-musl"), strict, on_unresolved="deny")
+        apply_policy(kube, unique("no-musl"), lenient, on_unresolved="allow")
+        apply_policy(kube, unique("no-musl"), warned, on_unresolved="warn")
+        wait_denied(kube, pod(strict, "probe", image), UNINSPECTED)
+
+        denied = apply(kube, pod(strict, "app", image))
+        assert denied.returncode != 0
+        assert 'container "app"' in denied.stderr
+        assert repo in denied.stderr
+        assert f"its image {UNINSPECTED}" in denied.stderr
+        assert "onUnresolved: deny" in denied.stderr
+
+        allowed = apply(kube, pod(lenient, "app", image))
+        assert allowed.returncode == 0, allowed.stderr
+        warning = apply(kube, pod(warned, "app", image))
+        assert warning.returncode == 0, warning.stderr
+        assert "Warning:" in warning.stderr
+        assert UNINSPECTED in warning.stderr
+
+        proxy.start()  # the registry is back: after the failure TTL, the next attempt reads it
+        eventually(
+            lambda: apply(kube, pod(strict, unique("retry"), image)).returncode == 0,
+            timeout=10 * FAILURE_TTL + 20,
+            what="the retry is admitted once the registry is back",
+        )
+        assert proxy.proxy.count(kind="manifests") > 0
+    finally:
+        proxy.close()
+
+
+def test_an_eol_debian_9_image_is_denied_by_no_eol_distro(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    ns = namespace(kube, "eol")
+    policy = apply_policy_file(kube, "no-eol-distro.yaml", ns)
+    manifest = deployment(ns, "web", images["debian9"], container="legacy")
+    wait_denied(kube, manifest, "past the end")
+
+    done = apply(kube, manifest)
+    assert done.returncode != 0
+    assert 'container "legacy"' in done.stderr
+    assert images["debian9"] in done.stderr
+    assert "Debian" in done.stderr
+    assert "9" in done.stderr
+    assert "glibc 2.24" in done.stderr
+    assert f"policy {policy}" in done.stderr
+    assert kube.kubectl("get", "deployment", "web", "-n", ns, check=False).returncode != 0
+
+    current = apply(kube, deployment(ns, "current", images["debian"]))
+    assert current.returncode == 0, current.stderr
+
+
+def test_distroless_static_and_scratch_under_require_known_os_and_no_musl(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
+    """no-musl lets static binaries pass (no C library at all); requireKnownOS refuses an image with no OS
+    unless it allows static binaries; distroless static has Debian's os-release and no libc: it passes."""
+    ns = namespace(kube, "static")
+    rules = [{"name": "no-musl", "denyLibc": ["musl"]}, {"name": "known-os", "requireKnownOS": {}}]
+    policy = apply_policy_file(kube, "no-musl.yaml", ns, rules=rules)
+    wait_denied(kube, pod(ns, "probe", images["scratch"]), "no OS and no C library")
+
+    denied = apply(kube, pod(ns, "scratch", images["scratch"], container="static"))
+    assert denied.returncode != 0
+    assert 'container "static"' in denied.stderr
+    assert "no OS and no C library" in denied.stderr
+    assert "allowStatic" in denied.stderr  # the remedy
+
+    distroless = apply(kube, pod(ns, "distroless", images["distroless"]))
+    assert distroless.returncode == 0, distroless.stderr
+    assert "Warning" not in distroless.stderr
+
+    allow_static = [rules[0], {"name": "known-os", "requireKnownOS": {"allowStatic": True}}]
+    document = kube.kubectl_json("get", "distropolicy", policy)
+    document["spec"]["rules"] = allow_static
+    kube.kubectl("apply", "-f", "-", input=json.dumps(document))
+    eventually(
+        lambda: apply(kube, pod(ns, "scratch", images["scratch"])).returncode == 0,
+        what="allowStatic admits the scratch image",
+    )
+
+    plain = namespace(kube, "plain")
+    apply_policy_file(kube, "no-musl.yaml", plain)  # as shipped: static binaries pass
+    wait_denied(kube, pod(plain, "probe", images["alpine"]), "musl")
+    scratch = apply(kube, pod(plain, "scratch", images["scratch"]))
+    assert scratch.returncode == 0, scratch.stderr
+    assert "Warning" not in scratch.stderr
 
 
 def test_the_webhook_configuration_leaves_kube_system_and_its_own_namespace_out(

@@ -104,7 +104,7 @@ def unresolved(timed: Timed) -> str:
     """The reason an unresolved answer gives, after checking it is the policy's onUnresolved, in time."""
     assert timed.seconds <= BUDGET + SLACK, timed.seconds
     assert not timed.answer.allowed, timed.answer
-    found = re.search(r"could not be resolved \((.*)\); policy", timed.answer.message, re.S)
+    found = re.search(r"could not be inspected \((.*)\); policy", timed.answer.message, re.S)
     assert found, timed.answer.message
     assert "onUnresolved: deny" in timed.answer.message
     return found.group(1)

@@ -130,3 +130,25 @@ DEBIAN_11_ROOT: Files = {
     ),
     "/var/lib/dpkg/status": database(dpkg("base-files", "11.1+deb11u9"), dpkg("libc6", "2.31-13+deb11u8")),
 }
+
+# Debian 9 (stretch), long past all support: before merged /usr, libc and the loader under /lib.
+DEBIAN_9_ROOT: Files = {
+    "/etc/os-release": Link("../usr/lib/os-release"),
+    "/usr/lib/os-release": os_release(
+        'PRETTY_NAME="Debian GNU/Linux 9 (stretch)"\nNAME="Debian GNU/Linux"\nVERSION_ID="9"\n'
+        'VERSION="9 (stretch)"\nVERSION_CODENAME=stretch\nID=debian\n'
+    ),
+    "/etc/debian_version": b"9.13\n",
+    "/lib64/ld-linux-x86-64.so.2": Link("/lib/x86_64-linux-gnu/ld-2.24.so"),
+    "/lib/x86_64-linux-gnu/ld-2.24.so": ELF,
+    "/lib/x86_64-linux-gnu/libc.so.6": Link("libc-2.24.so"),
+    "/lib/x86_64-linux-gnu/libc-2.24.so": banner(
+        "GNU C Library (Debian GLIBC 2.24-11+deb9u4) stable release version 2.24, by Roland McGrath et al."
+    ),
+    "/var/lib/dpkg/status": database(dpkg("base-files", "9.9+deb9u13"), dpkg("libc6", "2.24-11+deb9u4")),
+}
+
+# FROM scratch with one static binary: no OS, no C library.
+SCRATCH_STATIC_ROOT: Files = {
+    "/app": ELF + b"statically linked Go program",
+}

@@ -9,7 +9,8 @@ and may answer instead of the registry: `fail(n, status, retry_after=...)`, `red
 `redirect_loop()`, `drop_after(upstream, n_bytes, reset=...)`, `trickle(upstream, bytes_per_second)`,
 `stall_after_headers(upstream)`, or any `async def hook(request) -> web.StreamResponse | None`.
 `garbage_server()` is no proxy but a TCP server answering every connection with garbage (a failed
-TLS handshake). Runs on the test's own event loop.
+TLS handshake). Runs on the test's own event loop; `ThreadedProxy` runs one on a thread of its own, for
+synchronous tests (a registry that the process under test sees stop and come back on the same address).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import contextlib
 import io
 import socket
 import struct
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -91,7 +93,8 @@ class CountingProxy:
         # Handlers still running at the end (a stalled response) are cancelled, not waited for.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        # A stopped proxy starts again on its old port: to clients, the registry went away and came back.
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
         self.port = int(self._runner.addresses[0][1])
         return self
 
@@ -138,6 +141,34 @@ class CountingProxy:
             await response.write_eof()
         self.records.append(Record(request.method, request.path, upstream.status, sent, headers))
         return response
+
+
+class ThreadedProxy:
+    """A `CountingProxy` on an event loop of its own thread: `start()`, `stop()` (nothing listens on its
+    port any more: connections are refused), `start()` again on the same port, `close()` at the end."""
+
+    def __init__(self, upstream: str) -> None:
+        self.proxy = CountingProxy(upstream)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="proxy", daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return self.proxy.address
+
+    def start(self) -> ThreadedProxy:
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(timeout=10)
+        return self
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self._loop).result(timeout=10)
+
+    def close(self) -> None:
+        self.stop()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
 
 
 # ---------------------------------------------------------------------- fault hooks

@@ -12,6 +12,7 @@ from admission_reviews import container, pod_spec, review, workload
 
 from distroguard.admission import AdmissionAnswer, admit, decode_review, excluded, respond
 from distroguard.eol import EolCatalog, bundled_snapshot
+from distroguard.errors import DeadlineExceeded
 from distroguard.model import DistroPolicy
 from distroguard.policyfiles import load_policies
 from distroguard.registry.client import RegistryClient
@@ -142,7 +143,7 @@ async def test_an_image_that_cannot_be_read_follows_on_unresolved(
     assert answer.decision is not None
     (finding,) = answer.decision.findings
     assert finding.message.startswith(
-        f'container "app" uses {missing} (facts unknown): its base OS could not'
+        f'container "app" uses {missing} (facts unknown): its image could not be inspected'
     )
     assert "no such OCI layout" in finding.message
     assert f"onUnresolved: {on_unresolved}" in finding.message
@@ -157,6 +158,7 @@ async def test_out_of_budget_follows_on_unresolved_then_the_retry_is_answered(
     first = await decide(document, resolver, no_musl(), budget=0)
     assert first.allowed
     assert "not resolved within 0 s" in first.warnings[0]
+    assert [type(error) for error in first.unresolved] == [DeadlineExceeded]
     await resolver.drain()  # the lookup went on in the background
     second = await decide(document, resolver, no_musl(), budget=10)
     assert not second.allowed

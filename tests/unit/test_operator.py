@@ -73,9 +73,11 @@ class FakeDispatch:
         self.error = error
         self.take = take
         self.calls: list[str | None] = []
+        self.documents: list[Mapping[str, Any]] = []
 
     async def __call__(self, document: Mapping[str, Any], *, webhook: str | None, **_: Any) -> Any:
         self.calls.append(webhook)
+        self.documents.append(document)
         if self.error is not None:
             raise self.error
         if not self.take:
@@ -115,6 +117,22 @@ async def test_a_known_path_reaches_the_dispatch_with_the_decoded_request(edge: 
     assert dispatch.calls == ["pods"]
     deployment = review(uid="uid-2", resource="deployments", kind="Deployment", group="apps")
     assert (await post(client, "/deployments", deployment))["allowed"] is True
+
+
+async def test_kopf_gets_the_objects_cut_down_to_their_identity_and_the_handler_the_whole_request(
+    edge: Any,
+) -> None:
+    client, dispatch = edge
+    document = review(operation="UPDATE")
+    document["request"]["object"]["metadata"].update(namespace="shop", uid="u", labels={"a": "b"})
+    answer = await post(client, "/pods", document)
+    assert answer["allowed"] is True
+    (seen,) = dispatch.documents
+    for key in ("object", "oldObject"):
+        assert "spec" not in seen["request"][key]
+        assert set(seen["request"][key]["metadata"]) <= {"name", "generateName", "namespace", "uid"}
+    assert seen["request"]["object"]["metadata"]["uid"] == "u"
+    assert seen["request"]["userInfo"] == document["request"]["userInfo"]
 
 
 @pytest.mark.parametrize(
@@ -248,9 +266,11 @@ class FakePool:
 class Observed:
     def __init__(self) -> None:
         self.verdicts: list[str] = []
+        self.unresolved: list[dict[str, int]] = []
 
-    def observe_admission(self, verdict: str, seconds: float, decision: Any) -> None:
+    def observe_admission(self, verdict: str, seconds: float, decision: Any, unresolved: Any) -> None:
         self.verdicts.append(verdict)
+        self.unresolved.append(dict(unresolved))
 
 
 def admitter(
@@ -308,9 +328,10 @@ async def test_an_unresolved_image_follows_on_unresolved_and_reads_the_pull_secr
     made, observed = admitter(labels, secrets, strict)
     answer = await made(decode_review(review()))
     assert not answer.allowed
-    assert "could not be resolved" in answer.message
+    assert "could not be inspected" in answer.message
     assert secrets.asked == [("shop", (), "default")]
     assert observed.verdicts == ["deny"]
+    assert observed.unresolved == [{"deadline": 1}]
 
 
 async def test_a_failure_of_ours_is_an_error_answer_logged_with_a_stack_trace(
@@ -445,6 +466,7 @@ def test_handler_ids_are_lower_case_paths() -> None:
         ({"budget": 10.0, "timeout": 10, "dev": True}, "below the webhook timeout"),
         ({"timeout": 31, "dev": True}, "between 1 and 30"),
         ({"budget": 0.0, "dev": True}, "positive"),
+        ({"failure_ttl": 0.0, "dev": True}, "failure TTL must be positive"),
         ({}, "certificate and key are required"),
         ({"dev": True, "key_file": "k.pem"}, "both a certificate file and a key file"),
     ],

@@ -70,8 +70,8 @@ def test_verdict_per_container() -> None:
     assert decision.verdict == "deny"
     assert not decision.allowed
     assert decision.messages("warn") == [
-        'container "sidecar" uses ghcr.io/x/y:1 (facts unknown): its base OS could not be resolved '
-        "(registry unavailable); policy p warns about unresolved images (onUnresolved: warn)"
+        'container "sidecar" uses ghcr.io/x/y:1 (facts unknown): its image could not be inspected '
+        "(registry unavailable); policy p warns about images it cannot inspect (onUnresolved: warn)"
     ]
 
 

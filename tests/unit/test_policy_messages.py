@@ -126,8 +126,8 @@ GOLDEN: list[tuple[str, str, ImageFacts | None, dict[str, Any], dict[str, Any], 
         None,
         {"requireKnownOS": {}},
         {"onUnresolved": "deny"},
-        'container "app" uses ghcr.io/acme/tool:2 (facts unknown): its base OS could not be '
-        "resolved (deadline exceeded after 2.5 s); policy base-images denies unresolved images "
+        'container "app" uses ghcr.io/acme/tool:2 (facts unknown): its image could not be '
+        "inspected (deadline exceeded after 2.5 s); policy base-images denies images it cannot inspect "
         "(onUnresolved: deny)",
     ),
     (

@@ -61,27 +61,29 @@ async def admit(
     namespace_labels: Mapping[str, str] = _NO_LABELS,
     platform: Platform | None = None,
     local_images: bool = False,
+    workload: Workload | None = None,
 ) -> AdmissionAnswer:
     """The answer to `request`. A dry run is answered the same way (nothing here has side effects).
 
     `budget` bounds the wait for image facts, in seconds; keep it well below the webhook's timeout.
     `local_images` lets `oci:` and `docker-archive:` references be read from this machine's disk: never in
-    a webhook, where any pod could name a file of the controller's.
+    a webhook, where any pod could name a file of the controller's. `workload`: what
+    `containers_to_check(request)` gave, when the caller already asked it (not asked twice on the hot path).
     """
     try:
-        outcome = containers_to_check(request)
+        outcome = workload if workload is not None else containers_to_check(request)
     except InvalidObject as exc:
         return AdmissionAnswer.deny(f"distroguard cannot check this object: {exc}", code=400)
     if isinstance(outcome, Skip):
         return AdmissionAnswer.allow()
     if isinstance(outcome, NotHandled):
         return AdmissionAnswer.deny(outcome.reason, code=400)
-    containers = await _resolve_all(outcome, resolver, budget, platform, local_images)
+    containers, unresolved = await _resolve_all(outcome, resolver, budget, platform, local_images)
     context = EvaluationContext(
         now=now, namespace=request.namespace, namespace_labels=namespace_labels, kind=outcome.kind
     )
     decision = evaluate(containers, policies, context, catalog)
-    return dataclasses.replace(answer(decision), decision=decision)
+    return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
 
 
 def answer(decision: Decision) -> AdmissionAnswer:
@@ -100,7 +102,8 @@ async def _resolve_all(
     budget: float,
     platform: Platform | None,
     local_images: bool,
-) -> list[ContainerImage]:
+) -> tuple[list[ContainerImage], tuple[Exception, ...]]:
+    """The containers with their facts, and the error of each distinct image that has none."""
     images = list(dict.fromkeys(c.image for c in workload.containers))
     results = await asyncio.gather(
         *(_facts(resolver, image, budget, platform, local_images) for image in images)
@@ -112,17 +115,17 @@ async def _resolve_all(
         if isinstance(result, ImageFacts):
             found.append(ContainerImage(container.name, container.image, result))
         else:
-            found.append(ContainerImage(container.name, container.image, None, result))
-    return found
+            found.append(ContainerImage(container.name, container.image, None, str(result)))
+    return found, tuple(r for r in results if not isinstance(r, ImageFacts))
 
 
 async def _facts(
     resolver: FactsResolver, image: str, budget: float, platform: Platform | None, local_images: bool
-) -> ImageFacts | str:
+) -> ImageFacts | DistroguardError:
     """The image's facts, or why there are none."""
     if not local_images and image.startswith(LOCAL_PREFIXES):
-        return "a local image path is not read by the admission controller"
+        return DistroguardError("a local image path is not read by the admission controller")
     try:
         return await resolver.resolve(image, platform, "fast", budget=budget)
     except DistroguardError as exc:
-        return str(exc)
+        return exc

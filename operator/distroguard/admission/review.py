@@ -221,6 +221,9 @@ class AdmissionAnswer:
     """Already deduplicated and bounded (see `bounded_warnings`)."""
     decision: Decision | None = field(default=None, compare=False)
     """The evaluation behind the answer, for metrics and logs; None when nothing was evaluated."""
+    unresolved: tuple[Exception, ...] = field(default=(), compare=False)
+    """Why each image without facts has none (the lookup's error: its class tells a deadline from a
+    registry failure, for metrics); the messages carry the same as text."""
 
     @classmethod
     def allow(cls, warnings: Iterable[str] = ()) -> AdmissionAnswer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from distroguard.admission import AdmissionAnswer, AdmissionRequest, Skip, Workl
 from distroguard.admission.decide import FactsResolver
 from distroguard.admission.workloads import containers_to_check
 from distroguard.errors import InvalidObject
+from distroguard.metrics import unresolved_reason
 from distroguard.model import LifecycleLookup, Platform
 from distroguard.operator.namespaces import NamespaceLabels
 from distroguard.operator.observer import AdmissionObserver, NoObserver
@@ -52,7 +54,10 @@ class Admitter:
         except Exception as exc:
             logger.exception("admission request %s failed", request.uid)
             answer = AdmissionAnswer.error(f"{type(exc).__name__}: {exc} (request {request.uid})")
-        self.observer.observe_admission(_verdict(answer), time.perf_counter() - started, answer.decision)
+        unresolved = Counter(unresolved_reason(error) for error in answer.unresolved)
+        self.observer.observe_admission(
+            _verdict(answer), time.perf_counter() - started, answer.decision, unresolved
+        )
         return answer
 
     async def _answer(self, request: AdmissionRequest) -> AdmissionAnswer:
@@ -85,6 +90,7 @@ class Admitter:
             now=self.clock(),
             namespace_labels=labels,
             platform=self.platform,
+            workload=outcome if isinstance(outcome, Workload) else None,
         )
 
     async def _labels(self, namespace: str | None) -> Mapping[str, str]:

@@ -6,14 +6,23 @@ protocol; without it, answers are simply not counted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
+from distroguard.metrics import UnresolvedReason
 from distroguard.model import Decision
 from distroguard.resolver import FactsCache
 
 
 class AdmissionObserver(Protocol):
-    def observe_admission(self, verdict: str, seconds: float, decision: Decision | None) -> None: ...
+    def observe_admission(
+        self,
+        verdict: str,
+        seconds: float,
+        decision: Decision | None,
+        unresolved: Mapping[UnresolvedReason, int],
+    ) -> None:
+        """`unresolved`: images answered without facts, by reason class (`metrics.unresolved_reason`)."""
 
 
 class CacheTracker(Protocol):
@@ -25,7 +34,13 @@ class CacheTracker(Protocol):
 
 
 class NoObserver:
-    def observe_admission(self, verdict: str, seconds: float, decision: Decision | None) -> None:
+    def observe_admission(
+        self,
+        verdict: str,
+        seconds: float,
+        decision: Decision | None,
+        unresolved: Mapping[UnresolvedReason, int],
+    ) -> None:
         return None
 
     def track_cache(self, cache: FactsCache) -> None:

@@ -18,6 +18,9 @@ class RunSettings:
     """Seconds one request may wait for image facts; must stay below `timeout`."""
     timeout: int = 10
     """The webhook's timeoutSeconds (the API server gives up after it)."""
+    failure_ttl: float = 30.0
+    """Seconds a failed image lookup is answered from cache before the next real attempt: long enough to
+    spare a failing registry a request per admission, short enough that a retry soon sees it back."""
     listen: str = "0.0.0.0"
     """Address the webhook server listens on."""
     port: int = 9443
@@ -60,6 +63,8 @@ class RunSettings:
             raise ValueError("give both a certificate file and a key file, or neither")
         if not self.dev and self.cert_file is None:
             raise ValueError("a certificate and key are required (or --dev, which generates them)")
+        if self.failure_ttl <= 0:
+            raise ValueError("the failure TTL must be positive")
         if self.cert_check_interval <= 0:
             raise ValueError("the certificate check interval must be positive")
         if not 0 <= self.port <= 65535:

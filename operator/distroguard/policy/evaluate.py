@@ -123,7 +123,7 @@ def _unresolved(policy: DistroPolicy, container: ContainerImage) -> Finding:
     treated = {"audit": "allows", "warn": "warns about", "deny": "denies"}[action]
     problem = Problem(
         reason="unresolved",
-        text=f"its base OS could not be resolved{why}; policy {{ref}} {treated} unresolved images "
+        text=f"its image could not be inspected{why}; policy {{ref}} {treated} images it cannot inspect "
         f"(onUnresolved: {policy.spec.on_unresolved})",
         level="unresolved",
     )

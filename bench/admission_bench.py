@@ -1,0 +1,560 @@
+"""Admission reviews per second and latency: distroguard's production server path against a bare handler.
+
+    python bench/admission_bench.py [--connections 300] [--seconds 10] [--requests 30000] [--cold 15]
+                                    [--rate 400 ...] [--profile FILE]
+
+Warm: a realistic 3-container Pod AdmissionReview (about 4 KB: init container, app, sidecar, with
+resources, probes, env and volumes) is posted over HTTPS, 127.0.0.1 only, to
+
+- distroguard: `AdmissionServer` (the operator's `kopf.WebhookServer` subclass) calling kopf's own
+  `serve_admission_request` with the operator's handler registry (`build_registry`) and `Admitter`, with the
+  logging `distroguard run` sets up (the records go to /dev/null, formatted all the same), and a resolver
+  pool whose caches were warmed by one resolution of each image;
+- bare: an aiohttp handler on the same certificate that parses the body with the same JSON library and
+  answers the same response document, with no access log.
+
+A third row runs distroguard's server with the two per-request costs it removes put back (kopf's dispatch
+sees the whole object, which kopf deep-copies; kopf's and aiohttp's INFO line per request), heap settings
+unchanged: where the time went before. Closed loop, every connection posts again as soon as it is answered,
+so latency is mostly queueing (Little's law: 300 in flight at N reviews/s wait 300/N s); `--rate` adds an
+open-loop run at a given offered rate, for latency below saturation.
+
+All servers run in this process, on one CPU where the OS allows; the load comes from a separate process
+(an aiohttp client, `--connections` concurrent connections, bounded by `--requests` and `--seconds`),
+pinned to the other CPUs. Nothing here needs Kubernetes: the namespace labels and pull secrets that the
+operator reads from the API server (behind a TTL cache, so a warm request does not call it) come from a
+fake lookup returning no labels and no secrets. That is the only part of the production path replaced.
+The process's heap is settled as `distroguard run` does once set up (`settle_heap`).
+
+Cold: a one-container Pod review per image never seen before (each pushed with content of its own, so no
+cache tier, base layers included, can answer it), one at a time, through the same server, from the local
+registry (Debian's docker-registry on 127.0.0.1).
+
+Not a test: figures depend on the machine. Targets: >= 1,500 reviews/s, p99 <= 15 ms at 300 connections,
+>= 40% of the bare handler's throughput; cold p50 <= 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import functools
+import json
+import logging
+import multiprocessing
+import os
+import platform
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import kopf
+from aiohttp import web
+from kopf._cogs.structs import ephemera, references
+from kopf._core.engines.admission import serve_admission_request
+from kopf._core.engines.indexing import OperatorIndexers
+from kopf._core.reactor.inventory import ResourceMemories
+
+from distroguard.eol import EolCatalog, bundled_snapshot
+from distroguard.operator import devcerts
+from distroguard.operator import server as server_module
+from distroguard.operator.admitter import Admitter
+from distroguard.operator.handlers import build_registry
+from distroguard.operator.policystore import PolicyStore
+from distroguard.operator.pool import ResolverPool
+from distroguard.operator.pullsecrets import NO_CREDENTIALS, PullCredentials
+from distroguard.operator.run import HOT_PATH_LOGGERS, configure_logging, settle_heap
+from distroguard.operator.server import AdmissionServer
+from distroguard.policyfiles import load_policies
+from distroguard.registry.client import RegistrySettings
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.distros import DEBIAN_12_ROOT, DISTROLESS_STATIC_ROOT, Files  # noqa: E402
+from support.images import ImageBuilder, push  # noqa: E402
+from support.registry_server import running_registry  # noqa: E402
+
+POLICIES = [ROOT / "policies" / "no-musl.yaml", ROOT / "policies" / "no-eol-distro.yaml"]
+NAMESPACE = "shop"
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+# ------------------------------------------------------------------------------------------- the review
+
+
+def pod_review(images: Sequence[str], uid: str = "bench") -> dict[str, Any]:
+    """An AdmissionReview of a Pod as a Deployment's ReplicaSet creates it: init container, app, sidecar."""
+    names = ["migrate", "app", "metrics-sidecar"]
+    containers = []
+    for name, image in zip(names, images, strict=False):
+        containers.append(
+            {
+                "name": name,
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "args": ["--config", "/etc/app/config.yaml", "--log-level", "info"],
+                "env": [
+                    {"name": "APP_ENV", "value": "production"},
+                    {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
+                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                ],
+                "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+                "resources": {
+                    "requests": {"cpu": "250m", "memory": "256Mi"},
+                    "limits": {"cpu": "1", "memory": "512Mi"},
+                },
+                "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5},
+                "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+                "volumeMounts": [
+                    {"name": "config", "mountPath": "/etc/app", "readOnly": True},
+                    {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"},
+                ],
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "terminationMessagePath": "/dev/termination-log",
+                "terminationMessagePolicy": "File",
+            }
+        )
+    spec = {
+        "initContainers": containers[:1],
+        "containers": containers[1:],
+        "serviceAccountName": "default",
+        "restartPolicy": "Always",
+        "dnsPolicy": "ClusterFirst",
+        "terminationGracePeriodSeconds": 30,
+        "volumes": [
+            {"name": "config", "configMap": {"name": "web-config"}},
+            {
+                "name": "kube-api-access",
+                "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]},
+            },
+        ],
+        "tolerations": [
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+        ],
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "web-7d9c6b5f4-",
+            "namespace": NAMESPACE,
+            "labels": {"app": "web", "pod-template-hash": "7d9c6b5f4", "team": "checkout"},
+            "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-08-22T12:00:00Z"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": "web-7d9c6b5f4",
+                    "uid": "0b8f2f3e-6a4e-4a7e-9d1c-5c7e0f0e8a11",
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+    }
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": NAMESPACE,
+            "operation": "CREATE",
+            "userInfo": {
+                "username": "system:serviceaccount:kube-system:replicaset-controller",
+                "uid": "5d8e1b8a-1f0c-4a57-8d3e-2b7a6f0c9e21",
+                "groups": [
+                    "system:serviceaccounts",
+                    "system:serviceaccounts:kube-system",
+                    "system:authenticated",
+                ],
+            },
+            "object": pod,
+            "oldObject": None,
+            "dryRun": False,
+            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+        },
+    }
+
+
+# ------------------------------------------------------------------------------- the servers under test
+
+
+class NoLabels:
+    """Namespace labels as a warm cache answers them (the only stand-in for the Kubernetes API)."""
+
+    async def get(self, namespace: str) -> Mapping[str, str]:
+        return {}
+
+
+class NoSecrets:
+    """Pull secrets as a warm cache answers them for a namespace that has none."""
+
+    async def get(self, namespace: str, secrets: Sequence[str], service_account: str) -> PullCredentials:
+        return NO_CREDENTIALS
+
+
+@dataclass
+class Served:
+    url: str
+    task: asyncio.Task[None]
+
+
+async def serve_distroguard(
+    admitter: Admitter, policies: PolicyStore, certs: devcerts.DevCertificates
+) -> Served:
+    """The operator's server and kopf's admission dispatch, wired as `kopf.operator` wires them."""
+    registry = build_registry(admitter, policies, configuration=None)
+    settings = kopf.OperatorSettings()
+    insights = references.Insights()
+    insights.webhook_resources.add(
+        references.Resource(group="", version="v1", plural="pods", kind="Pod", namespaced=True)
+    )
+    fn = functools.partial(
+        serve_admission_request,
+        settings=settings,
+        memories=ResourceMemories(),
+        memobase=ephemera.Memo(),
+        registry=registry,
+        insights=insights,
+        indices=OperatorIndexers().indices,
+    )
+    server = AdmissionServer(
+        addr="127.0.0.1",
+        port=free_port(),
+        host="127.0.0.1",
+        certfile=certs.cert_file,
+        pkeyfile=certs.key_file,
+        cafile=certs.ca_file,
+    )
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def run() -> None:
+        async for config in server(fn):
+            if not ready.done():
+                ready.set_result(str(config["url"]))
+
+    task = asyncio.create_task(run())
+    url = await asyncio.wait_for(ready, 10)
+    return Served(f"{url.rstrip('/')}/pods", task)
+
+
+async def serve_bare(answer: bytes, certs: devcerts.DevCertificates) -> tuple[str, web.AppRunner]:
+    """The least an aiohttp server can do: read, parse, answer the same bytes."""
+
+    async def handle(request: web.Request) -> web.Response:
+        json.loads(await request.read())
+        return web.Response(body=answer, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/pods", handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.cert_file, certs.key_file)
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start()
+    return f"https://127.0.0.1:{port}/pods", runner
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------- the load (child)
+
+
+@dataclass
+class Load:
+    url: str
+    cafile: str
+    body: bytes
+    connections: int
+    requests: int
+    seconds: float
+    rate: float | None = None
+    """Reviews per second offered in all (open loop, paced per connection); None: as fast as answered."""
+
+
+def run_load(load: Load, results: Any) -> None:
+    """In a child process: `connections` workers posting until `requests` are done or `seconds` pass."""
+    with contextlib.suppress(AttributeError, OSError):
+        others = set(range(os.cpu_count() or 1)) - {0}  # the servers have CPU 0
+        if others:
+            os.sched_setaffinity(0, others)
+    results.put(asyncio.run(_load(load)))
+
+
+async def _load(load: Load) -> dict[str, Any]:
+    context = ssl.create_default_context(cafile=load.cafile)
+    connector = aiohttp.TCPConnector(limit=load.connections, ssl=context, force_close=False)
+    latencies: list[float] = []
+    failures = 0
+    left = [load.requests]
+    opened = time.perf_counter()
+    async with aiohttp.ClientSession(connector=connector) as session:
+        # Open every connection (TLS handshakes) before the clock starts.
+        await asyncio.gather(*(_post(session, load) for _ in range(load.connections)))
+        deadline = time.perf_counter() + load.seconds
+
+        async def worker(index: int) -> None:
+            nonlocal failures
+            sent = 0
+            while left[0] > 0 and time.perf_counter() < deadline:
+                left[0] -= 1
+                if load.rate:  # this connection's next slot in the schedule
+                    slot = begin + (sent * load.connections + index) / load.rate
+                    await asyncio.sleep(max(0.0, slot - time.perf_counter()))
+                    sent += 1
+                started = time.perf_counter()
+                ok = await _post(session, load)
+                latencies.append(time.perf_counter() - started)
+                failures += not ok
+
+        begin = started = time.perf_counter()
+        await asyncio.gather(*(worker(index) for index in range(load.connections)))
+        elapsed = time.perf_counter() - started
+    return {
+        "latencies": latencies,
+        "elapsed": elapsed,
+        "failures": failures,
+        "wall": time.perf_counter() - opened,
+    }
+
+
+async def _post(session: aiohttp.ClientSession, load: Load) -> bool:
+    try:
+        async with session.post(load.url, data=load.body, headers=JSON_HEADERS) as response:
+            document = json.loads(await response.read())
+            return response.status == 200 and "allowed" in document["response"]
+    except (aiohttp.ClientError, ValueError, KeyError):
+        return False
+
+
+def measure(load: Load) -> dict[str, float]:
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    child = ctx.Process(target=run_load, args=(load, results))
+    child.start()
+    cpu = time.process_time()
+    outcome = results.get(timeout=load.seconds + 120)
+    cpu = time.process_time() - cpu  # this process: the servers' event loop (the load is the child's)
+    child.join(30)
+    latencies = sorted(outcome["latencies"])
+    n = len(latencies)
+    return {
+        "requests": n,
+        "failures": outcome["failures"],
+        "rps": n / outcome["elapsed"],
+        "p50": latencies[n // 2] * 1000,
+        "p99": latencies[min(n - 1, int(n * 0.99))] * 1000,
+        "cpu": cpu / max(outcome["wall"], 1e-9),
+        "cpu_us": cpu / max(n, 1) * 1e6,
+    }
+
+
+@contextlib.contextmanager
+def stock_kopf_path() -> Iterator[None]:
+    levels = {name: logging.getLogger(name).level for name in HOT_PATH_LOGGERS}
+    for_kopf = server_module._for_kopf
+    server_module._for_kopf = lambda document: dict(document)  # type: ignore[assignment]
+    for name in HOT_PATH_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        server_module._for_kopf = for_kopf
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+# ------------------------------------------------------------------------------------------- the images
+
+
+async def pushed(registry_url: str, address: str, root: Files) -> str:
+    repo = f"bench/{uuid.uuid4().hex[:10]}"
+    await push(registry_url, repo, "1", ImageBuilder().layer(root).build())
+    return f"{address}/{repo}:1"
+
+
+async def cold_latencies(url: str, cafile: Path, images: Sequence[str]) -> list[float]:
+    context = ssl.create_default_context(cafile=str(cafile))
+    timings = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+        for index, image in enumerate(images):
+            body = json.dumps(pod_review([image], uid=f"cold-{index}")).encode()
+            started = time.perf_counter()
+            async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+                document = json.loads(await response.read())
+            timings.append(time.perf_counter() - started)
+            if document["response"].get("status", {}).get("code", 403) != 403:
+                raise RuntimeError(f"unexpected cold answer: {document}")
+    return timings
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+
+async def bench(args: argparse.Namespace, registry_url: str, address: str, workdir: Path) -> None:
+    images = [
+        await pushed(registry_url, address, {**DEBIAN_12_ROOT, "/usr/bin/migrate": b"#!/bin/sh\n"}),  # init
+        await pushed(registry_url, address, DEBIAN_12_ROOT),  # app
+        await pushed(registry_url, address, DISTROLESS_STATIC_ROOT),  # sidecar
+    ]
+    cold_images = [
+        await pushed(registry_url, address, {**DEBIAN_12_ROOT, f"/etc/bench-{i}": uuid.uuid4().bytes})
+        for i in range(args.cold)
+    ]
+    certs = devcerts.generate(workdir)
+    policies = PolicyStore(load_policies(POLICIES))
+    pool = ResolverPool(RegistrySettings(), ttl=600)
+    await pool.start()
+    catalog = EolCatalog(bundled_snapshot())
+    admitter = Admitter(
+        policies=policies,
+        pool=pool,
+        namespaces=NoLabels(),  # type: ignore[arg-type]
+        secrets=NoSecrets(),  # type: ignore[arg-type]
+        catalog=catalog,
+        budget=3.0,
+    )
+    for image in images:  # warm the caches
+        await pool.anonymous.resolve(image)
+    served = await serve_distroguard(admitter, policies, certs)
+
+    review = pod_review(images)
+    body = json.dumps(review).encode()
+    # The bare handler answers exactly what distroguard answers.
+    context = ssl.create_default_context(cafile=str(certs.ca_file))
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session,
+        session.post(served.url, data=body, headers=JSON_HEADERS) as response,
+    ):
+        answer = await response.read()
+    status = json.loads(answer)["response"].get("status", {})
+    if status.get("code", 403) != 403:
+        raise RuntimeError(f"distroguard did not answer the review: {status}")
+    bare_url, bare_runner = await serve_bare(answer, certs)
+
+    settle_heap()  # as `distroguard run` does once set up
+
+    def load(url: str, rate: float | None = None) -> Load:
+        return Load(url, str(certs.ca_file), body, args.connections, args.requests, args.seconds, rate)
+
+    # The servers compete for the CPU with nothing of ours: the load generator is another process.
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        profiler.enable()
+    distroguard = await asyncio.to_thread(measure, load(served.url))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    bare = await asyncio.to_thread(measure, load(bare_url))
+    # The same server with the two costs distroguard removes put back: kopf sees the whole object (and
+    # copies it), and kopf's and aiohttp's INFO line per request are formatted.
+    with stock_kopf_path():
+        stock = await asyncio.to_thread(measure, load(served.url))
+    paced = {}
+    for rate in args.rate:
+        paced[rate] = (
+            await asyncio.to_thread(measure, load(served.url, rate)),
+            await asyncio.to_thread(measure, load(bare_url, rate)),
+        )
+    cold = await cold_latencies(served.url, certs.ca_file, cold_images)
+
+    served.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await served.task
+    await bare_runner.cleanup()
+    await pool.close()
+
+    decoded = json.loads(answer)["response"]
+    print(
+        f"python {platform.python_version()}, aiohttp {aiohttp.__version__}, kopf {kopf.__version__}, "
+        f"{os.cpu_count()} CPUs, server pinned to {sorted(os.sched_getaffinity(0))}"
+    )
+    print(
+        f"review: {len(body)} bytes, 3 containers; answer: allowed={decoded['allowed']}, "
+        f"{len(decoded.get('warnings', []))} warnings, {len(answer)} bytes"
+    )
+    print(f"load: {args.connections} connections, up to {args.requests} requests or {args.seconds:g} s\n")
+    print(
+        f"{'path':<28}{'reviews/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'failed':>8}"
+        f"{'CPU':>6}{'CPU µs/review':>15}"
+    )
+    rows = (
+        ("distroguard (kopf, warm)", distroguard),
+        ("  same, kopf's stock path", stock),
+        ("bare aiohttp + json", bare),
+    )
+    for name, row in rows:
+        print(
+            f"{name:<28}{row['rps']:>10.0f}{row['p50']:>9.1f}{row['p99']:>9.1f}"
+            f"{row['requests']:>10.0f}{row['failures']:>8.0f}{row['cpu']:>6.0%}{row['cpu_us']:>15.0f}"
+        )
+    print(f"\nratio distroguard / bare: {distroguard['rps'] / bare['rps']:.0%} of the bare throughput")
+    for rate, (ours, theirs) in paced.items():
+        print(f"\nat {rate:g} reviews/s offered over {args.connections} connections (open loop):")
+        for name, row in (("distroguard (kopf, warm)", ours), ("bare aiohttp + json", theirs)):
+            print(
+                f"{name:<28}{row['rps']:>10.0f}{row['p50']:>9.1f}{row['p99']:>9.1f}"
+                f"{row['requests']:>10.0f}{row['failures']:>8.0f}{row['cpu']:>6.0%}{row['cpu_us']:>15.0f}"
+            )
+    print(
+        f"cold admission, unseen image from the local registry ({len(cold)} images, one at a time): "
+        f"p50 {statistics.median(cold) * 1000:.0f} ms, max {max(cold) * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=30_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--cold", type=int, default=15)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        default=[],
+        help="also measure at this offered rate, reviews/s over the same connections (repeatable)",
+    )
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the distroguard run into FILE")
+    args = parser.parse_args()
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    # distroguard run's logging, with the records formatted and thrown away instead of printed.
+    configure_logging("json", verbose=False)
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(devnull)
+    with running_registry() as registry, tempfile.TemporaryDirectory(prefix="admission-bench-") as workdir:
+        asyncio.run(bench(args, registry.url, registry.address, Path(workdir)))
+
+
+if __name__ == "__main__":
+    main()
