@@ -73,3 +73,20 @@ async def test_distinct_keys_run_independently() -> None:
 
     results = await asyncio.gather(*(flights.do(n, lambda n=n: square(n)) for n in range(10)))
     assert results == [n * n for n in range(10)]
+
+
+async def test_a_failure_finished_in_the_background_leaves_no_task_exception() -> None:
+    """Whoever gathers the loop's tasks at shutdown must not find our errors in them."""
+    flights: SingleFlight[str, int] = SingleFlight()
+
+    async def fails_later() -> int:
+        await asyncio.sleep(0.02)
+        raise RuntimeError("registry unavailable")
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(flights.do("k", fails_later), 0.001)
+    (task,) = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    await asyncio.gather(task)  # as a framework collecting hung tasks would: no exception raised
+    assert task.exception() is None
+    with pytest.raises(RuntimeError, match="registry unavailable"):
+        await flights.do("k", fails_later)

@@ -3,21 +3,44 @@
 cachetools has no notion of "being computed"; without this, 200 admission requests for one new image
 would make 200 registry round-trips. The shared task is shielded, so a caller that gives up (its deadline
 passed) does not cancel the work: it finishes in the background and fills the cache for the retry.
+
+The task itself never ends in an exception: it settles into an outcome that each waiter unpacks. A
+background task nobody awaits any more must not carry an error, because whoever gathers the loop's
+tasks at shutdown (kopf does) would raise it as the process's own failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome(Generic[V]):
+    value: V | None = None
+    error: Exception | None = None
+
+    def unpack(self) -> V:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
+async def _settle(work: Awaitable[V]) -> _Outcome[V]:
+    try:
+        return _Outcome(value=await work)
+    except Exception as exc:  # handed to every waiter by `unpack`
+        return _Outcome(error=exc)
+
+
 class SingleFlight(Generic[K, V]):
     def __init__(self) -> None:
-        self._running: dict[K, asyncio.Task[V]] = {}
+        self._running: dict[K, asyncio.Task[_Outcome[V]]] = {}
 
     def __len__(self) -> int:
         return len(self._running)
@@ -25,16 +48,15 @@ class SingleFlight(Generic[K, V]):
     async def do(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
         task = self._running.get(key)
         if task is None:
-            task = asyncio.ensure_future(work())
+            task = asyncio.ensure_future(_settle(work()))
             self._running[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
-        return await asyncio.shield(task)
+        outcome = await asyncio.shield(task)
+        return outcome.unpack()
 
-    def _finished(self, key: K, task: asyncio.Task[V]) -> None:
+    def _finished(self, key: K, task: asyncio.Task[_Outcome[V]]) -> None:
         if self._running.get(key) is task:
             del self._running[key]
-        if not task.cancelled():
-            task.exception()  # mark retrieved: waiters that timed out must not leave a loop warning
 
     async def drain(self) -> None:
         """Wait for background work to end (tests, shutdown)."""
