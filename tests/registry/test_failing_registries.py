@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.settings import RegistrySettings
 from distroguard.resolver import CacheSettings, Resolver, ResolverSettings
+from support import reviews
 from support.distros import DEBIAN_12_ROOT
 from support.images import ImageBuilder, push
 from support.lifecycles import NOW
@@ -65,25 +67,10 @@ SETTINGS = RegistrySettings(
 )
 
 
-def review(image: str, uid: str) -> dict[str, object]:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "app", "namespace": "shop"},
-        "spec": {"containers": [{"name": "app", "image": image}]},
-    }
-    return {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "shop",
-            "operation": "CREATE",
-            "object": pod,
-        },
-    }
+def review(image: str, uid: str) -> dict[str, Any]:
+    return reviews.review(
+        reviews.workload("Pod", reviews.pod_spec(reviews.container("app", image)), "app"), uid=uid
+    )
 
 
 @dataclass

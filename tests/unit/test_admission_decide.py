@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admission_reviews import container, pod_spec, review, workload
 
 from distroguard.admission import AdmissionAnswer, admit, decode_review, excluded, respond
 from distroguard.eol import EolCatalog, bundled_snapshot
@@ -21,6 +20,7 @@ from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT
 from support.images import ImageBuilder, write_oci_layout
 from support.lifecycles import NOW
 from support.policies import policy
+from support.reviews import container, pod_spec, review, workload
 
 POLICIES = Path(__file__).parents[2] / "policies"
 CATALOG = EolCatalog(bundled_snapshot())

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from admission_reviews import POD_CREATE_JSON, container, pod_create, pod_spec, review, workload
 
 from distroguard.admission import AdmissionAnswer, decode_review, respond
 from distroguard.admission.review import (
@@ -18,6 +17,7 @@ from distroguard.admission.review import (
     respond_invalid,
 )
 from distroguard.errors import DistroguardError, InvalidReview
+from support.reviews import POD_CREATE_JSON, container, pod_create, pod_spec, review, workload
 
 UID = "0df28fbd-5f5f-4c5a-8f2e-2c8e6d3b8a11"
 EXPECTED = "expected apiVersion admission.k8s.io/v1 and kind AdmissionReview"

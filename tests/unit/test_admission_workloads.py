@@ -6,11 +6,11 @@ import copy
 from typing import Any
 
 import pytest
-from admission_reviews import container, pod_create, pod_spec, review, workload
 
 from distroguard.admission import NotHandled, Skip, Workload, containers_to_check, decode_review
 from distroguard.admission.workloads import MAX_CONTAINERS, Outcome
 from distroguard.errors import InvalidObject
+from support.reviews import container, pod_create, pod_spec, review, workload
 
 APP = container("app", "python:3.12-alpine")
 SIDECAR = container("proxy", "envoyproxy/envoy:v1.31.0")
