@@ -39,9 +39,11 @@ def loads(text: str | bytes, source: str) -> CatalogSnapshot:
     try:
         return CatalogSnapshot.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(document)"
-        raise CatalogError(
-            f"{source} is not a valid EOL catalog ({exc.error_count()} problem(s); first: {where}: "
-            f"{first['msg']})"
-        ) from None
+        raise CatalogError(f"{source} is not a valid EOL catalog ({problems(exc)})") from None
+
+
+def problems(exc: ValidationError) -> str:
+    """`N problem(s); first: field.path: message`: enough to find what is wrong in a large document."""
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(document)"
+    return f"{exc.error_count()} problem(s); first: {where}: {first['msg']}"

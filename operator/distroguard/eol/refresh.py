@@ -20,6 +20,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from distroguard.eol.api import ApiProductResponse, product_from_api
+from distroguard.eol.fileformat import problems
 from distroguard.errors import CatalogUpdateError
 from distroguard.model.lifecycle import CatalogSnapshot, ProductLifecycle
 
@@ -152,12 +153,7 @@ def _parse(product: str, url: str, body: bytes) -> ProductLifecycle:
     try:
         response = ApiProductResponse.model_validate(document)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(document)"
-        raise CatalogUpdateError(
-            f"{url} returned an unexpected document ({exc.error_count()} problem(s); "
-            f"first: {where}: {first['msg']})"
-        ) from None
+        raise CatalogUpdateError(f"{url} returned an unexpected document ({problems(exc)})") from None
     if not response.result.releases:
         raise CatalogUpdateError(f"{url} lists no releases for {product}")
     # The catalog keys products by the name distroguard asked for, even if the API redirected to a
