@@ -223,7 +223,7 @@ async def serve_distroguard(
     admitter: Admitter, policies: PolicyStore, certs: devcerts.DevCertificates
 ) -> Served:
     """The operator's server and kopf's admission dispatch, wired as `kopf.operator` wires them."""
-    registry = build_registry(admitter, policies, configuration=None)
+    registry = build_registry(None, policies, admitter=admitter)
     settings = kopf.OperatorSettings()
     insights = references.Insights()
     insights.webhook_resources.add(

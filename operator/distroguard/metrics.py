@@ -24,6 +24,12 @@ never clash, and nothing is registered in prometheus_client's global registry.
 | distroguard_registry_received_bytes_total          | counter   | registry         | track_registry    |
 | distroguard_eol_catalog_age_days                   | gauge     |                  | track_catalog     |
 | distroguard_audit_last_completed_timestamp_seconds | gauge     |                  | audit_completed   |
+| distroguard_audit_duration_seconds                 | histogram |                  | observe_audit     |
+| distroguard_audit_images                           | gauge     | os, version,     | observe_audit     |
+|                                                    |           | libc, eol_state  |                   |
+| distroguard_audit_violations                       | gauge     | policy, rule,    | observe_audit     |
+|                                                    |           | result           |                   |
+| distroguard_audit_workloads                        | gauge     | verdict          | observe_audit     |
 
 The cache, registry and catalog figures are read when scraped (custom collectors and gauge functions), so
 the hot paths that produce them pay for a dict increment and nothing else. Everything is read and written on
@@ -64,6 +70,7 @@ __all__ = [
     "unresolved_reason",
 ]
 
+AUDIT_BUCKETS: tuple[float, ...] = (1, 5, 10, 30, 60, 120, 300, 600, 1800)
 ADMISSION_BUCKETS: tuple[float, ...] = (
     0.001,
     0.0025,
@@ -242,6 +249,32 @@ class Metrics:
             "Unix time at which the last cluster audit completed; 0 until one has (set by the audit).",
             registry=self.registry,
         )
+        self.audit_duration = Histogram(
+            "distroguard_audit_duration_seconds",
+            "Time one cluster audit took, from listing the workloads to the last report written.",
+            buckets=AUDIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.audit_images = Gauge(
+            "distroguard_audit_images",
+            "Distinct images the last audit found running, by distribution, version, C library and the "
+            "release's support state (active, security, extended, eol, rolling, unknown, no-os).",
+            ["os", "version", "libc", "eol_state"],
+            registry=self.registry,
+        )
+        self.audit_violations = Gauge(
+            "distroguard_audit_violations",
+            "Workloads the last audit found failing a policy's rule, by policy, rule and result (fail, "
+            "warn, error), whatever the policy's action.",
+            ["policy", "rule", "result"],
+            registry=self.registry,
+        )
+        self.audit_workloads = Gauge(
+            "distroguard_audit_workloads",
+            "Workloads the last audit evaluated, by verdict (allow, warn, deny).",
+            ["verdict"],
+            registry=self.registry,
+        )
         # The hot path skips prometheus_client's label lookup (a lock and a dict) for known verdicts.
         self._by_verdict: dict[str, tuple[Histogram, PromCounter]] = {
             verdict: (self.admission_duration.labels(verdict), self.admission_requests.labels(verdict))
@@ -287,6 +320,25 @@ class Metrics:
         for reason, count in counts.items():
             if count:
                 self.unresolved_images.labels(reason).inc(count)
+
+    def observe_audit(
+        self,
+        seconds: float,
+        images: Mapping[tuple[str, str, str, str], int],
+        violations: Mapping[tuple[str, str, str], int],
+        workloads: Mapping[str, int],
+    ) -> None:
+        """One completed audit: its duration, and what it found (replacing what the last one found)."""
+        self.audit_duration.observe(seconds)
+        for gauge, values in (
+            (self.audit_images, images),
+            (self.audit_violations, violations),
+            (self.audit_workloads, workloads),
+        ):
+            gauge.clear()
+            for labels, count in values.items():
+                gauge.labels(*((labels,) if isinstance(labels, str) else labels)).set(count)
+        self.audit_completed()
 
     def audit_completed(self, when: float | None = None) -> None:
         """Record that a cluster audit completed at `when` (Unix time; now when None)."""

@@ -378,6 +378,9 @@ def test_an_unreachable_registry_follows_on_unresolved(
 
     admitted = apply(kube, pod(lenient, "app", image))
     assert admitted.returncode == 0, admitted.stderr
+    assert "Warning:" in admitted.stderr  # allowed, and told why it was not checked
+    assert UNINSPECTED in admitted.stderr
+    assert "onUnresolved: allow" in admitted.stderr
 
 
 def test_a_stopped_registry_follows_on_unresolved_and_the_retry_passes_once_it_is_back(
@@ -410,6 +413,9 @@ def test_a_stopped_registry_follows_on_unresolved_and_the_retry_passes_once_it_i
 
         allowed = apply(kube, pod(lenient, "app", image))
         assert allowed.returncode == 0, allowed.stderr
+        assert "Warning:" in allowed.stderr
+        assert UNINSPECTED in allowed.stderr
+        assert "onUnresolved: allow" in allowed.stderr
         warning = apply(kube, pod(warned, "app", image))
         assert warning.returncode == 0, warning.stderr
         assert "Warning:" in warning.stderr

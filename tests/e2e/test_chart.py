@@ -9,6 +9,7 @@ the end, so that other tests never meet it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
@@ -23,8 +24,11 @@ import pytest
 import yaml
 from cryptography import x509
 
+from support.distros import ALPINE_ROOT
+from support.images import ImageBuilder, push
 from support.kube import ControlPlane, KubectlError, free_port
 from support.operator_process import OperatorProcess
+from support.registry_server import RegistryServer
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +51,23 @@ def documents(text: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
+# The release is installed into a cluster that already serves the PolicyReport CRDs, as one with Kyverno or
+# Policy Reporter would (and as the session's control plane does once `distroguard run --dev` ran): the
+# release leaves them alone.
+KEEP_REPORT_CRDS = "--set=policyReports.installCRDs=false"
+REPORT_CRDS = CHART / "files" / "policyreport-crds.yaml"
+
+
+def webhook_deployment(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (deployment,) = [
+        o
+        for o in objects
+        if o["kind"] == "Deployment"
+        and o["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "webhook"
+    ]
+    return deployment
+
+
 def template(kube: ControlPlane, release: str, namespace: str, *values: str) -> list[dict[str, Any]]:
     done = kube.helm("template", release, str(CHART), "--namespace", namespace, *SCOPED, *values)
     return documents(done.stdout)
@@ -63,12 +84,20 @@ class Release:
     def user(self) -> str:
         return f"system:serviceaccount:{self.namespace}:{self.service_account}"
 
+    @property
+    def audit(self) -> Release:
+        """The same release, seen as its audit workload's service account."""
+        return Release(self.name, self.namespace, self.fullname, f"{self.fullname}-audit")
+
 
 @pytest.fixture(scope="module")
 def release(kube: ControlPlane) -> Iterator[Release]:
     name = unique("dg")
     namespace = unique("distroguard")
-    kube.helm("install", name, str(CHART), "--namespace", namespace, "--create-namespace", *SCOPED)
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPORT_CRDS))
+    kube.helm(
+        "install", name, str(CHART), "--namespace", namespace, "--create-namespace", *SCOPED, KEEP_REPORT_CRDS
+    )
     fullname = f"{name}-distroguard"
     try:
         yield Release(name, namespace, fullname, fullname)
@@ -105,6 +134,8 @@ def test_template_passes_server_side_dry_run(kube: ControlPlane) -> None:
     accepted = [line for line in done.stdout.splitlines() if line.endswith("(server dry run)")]
     assert len(accepted) == len(objects), done.stdout
     kinds = {o["kind"] for o in objects}
+    crds = {o["metadata"]["name"] for o in objects if o["kind"] == "CustomResourceDefinition"}
+    assert crds == {"policyreports.wgpolicyk8s.io", "clusterpolicyreports.wgpolicyk8s.io"}
     assert kinds >= {
         "ServiceAccount",
         "ClusterRole",
@@ -291,7 +322,8 @@ OPERATOR_NEEDS = [
     ("get", "secrets", "team-a"),
     ("get", "secrets", "*"),
     ("get", "serviceaccounts", "team-a"),
-    ("create", "events", "team-a"),
+    ("list", "imagefacts.distroguard.dev", None),
+    ("watch", "imagefacts.distroguard.dev", None),
     ("list", "customresourcedefinitions.apiextensions.k8s.io", None),
 ]
 FORBIDDEN = [
@@ -310,6 +342,38 @@ FORBIDDEN = [
     ("update", "namespaces", None),
     ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
     ("impersonate", "serviceaccounts", "team-a"),
+    # The webhook writes nothing: the audit, with its own account, writes the inventory and the reports.
+    ("create", "events", "team-a"),
+    ("create", "imagefacts.distroguard.dev", None),
+    ("create", "policyreports.wgpolicyk8s.io", "team-a"),
+    ("list", "pods", "*"),
+]
+AUDIT_NEEDS = [
+    ("list", "pods", "*"),
+    ("watch", "pods", "*"),
+    ("list", "deployments.apps", "*"),
+    ("watch", "cronjobs.batch", "*"),
+    ("list", "replicationcontrollers", "*"),
+    ("get", "secrets", "team-a"),
+    ("list", "distropolicies.distroguard.dev", None),
+    ("create", "imagefacts.distroguard.dev", None),
+    ("update", "imagefacts.distroguard.dev", None),
+    ("delete", "imagefacts.distroguard.dev", None),
+    ("create", "policyreports.wgpolicyk8s.io", "team-a"),
+    ("delete", "policyreports.wgpolicyk8s.io", "team-a"),
+    ("update", "clusterpolicyreports.wgpolicyk8s.io", None),
+    ("create", "events", "team-a"),
+]
+AUDIT_FORBIDDEN = [
+    ("list", "secrets", "*"),
+    ("create", "pods", "team-a"),
+    ("update", "deployments.apps", "team-a"),
+    ("delete", "pods", "team-a"),
+    ("create", "distropolicies.distroguard.dev", None),
+    ("update", "distropolicies.distroguard.dev", None),
+    ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io", None),
+    ("update", "namespaces", None),
+    ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
 ]
 
 
@@ -350,6 +414,80 @@ def test_service_account_can_do_nothing_more(kube: ControlPlane, release: Releas
             "--kubeconfig", str(kubeconfig), "delete", "validatingwebhookconfiguration", release.fullname
         )
     assert "forbidden" in refused.value.stderr.lower()
+
+
+def test_the_audit_account_can_do_what_the_audit_needs_and_nothing_more(
+    kube: ControlPlane, release: Release, tmp_path: Path
+) -> None:
+    kubeconfig = token_kubeconfig(kube, release.audit, tmp_path)
+    assert [need for need in AUDIT_NEEDS if not can_i(kube, kubeconfig, *need)] == []
+    assert [action for action in AUDIT_FORBIDDEN if can_i(kube, kubeconfig, *action)] == []
+
+
+@pytest.mark.registry
+def test_the_audit_runs_with_its_service_account_token(
+    kube: ControlPlane, release: Release, registry: RegistryServer, tmp_path: Path
+) -> None:
+    """The audit with nothing but the chart's audit token: it lists and watches the workloads, writes
+    ImageFacts, a PolicyReport and an Event, and is never refused."""
+    kubeconfig = token_kubeconfig(kube, release.audit, tmp_path)
+    team = unique("audited")
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}})
+    repo = unique("chart/alpine")
+    image = ImageBuilder().layer(ALPINE_ROOT).build()
+    asyncio.run(push(registry.url, repo, "1", image))
+    policy = unique("chart-audit")
+    kube.create(
+        {
+            "apiVersion": "distroguard.dev/v1alpha1",
+            "kind": "DistroPolicy",
+            "metadata": {"name": policy},
+            "spec": {
+                "action": "audit",
+                "match": {"namespaces": [team]},
+                "rules": [{"name": "no-musl", "denyLibc": ["musl"]}],
+            },
+        }
+    )
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "app", "namespace": team},
+            "spec": {"containers": [{"name": "app", "image": f"{registry.address}/{repo}:1"}]},
+        }
+    )
+    process = OperatorProcess(
+        kube,
+        "unused",
+        release.namespace,
+        tmp_path / "run.log",
+        [
+            *("--kubeconfig", str(kubeconfig)),
+            *("--role", "audit", "--audit-debounce", "0.5"),
+            *("--liveness", f"http://127.0.0.1:{free_port()}/healthz"),
+            *("--metrics-listen", "127.0.0.1", "--metrics-port", "0"),
+        ],
+        dev=False,
+    ).start()
+    try:
+        process.wait_logged("audit completed: ")
+        report = kube.kubectl_json("get", "policyreport", "-n", team, "distroguard-pod-app")
+        assert {(r["rule"], r["result"]) for r in report["results"] if r["policy"] == policy} == {
+            ("no-musl", "fail")
+        }
+        facts = kube.kubectl_json("get", "imagefacts", image.digest.replace(":", "-"))
+        assert facts["spec"]["libc"]["family"] == "musl"
+        events = kube.kubectl_json("get", "events", "-n", team)["items"]
+        assert any(e["reason"] == "DistroPolicyViolation" for e in events)
+        assert process.alive()
+    finally:
+        code = process.stop()
+        kube.kubectl("delete", "distropolicy", policy, check=False)
+    log = process.log_text()
+    assert code == 0, log[-4000:]
+    for refusal in ("403", "Forbidden", "forbidden"):
+        assert refusal not in log, log[-4000:]
 
 
 def test_operator_runs_with_the_service_account_token(
@@ -515,16 +653,22 @@ def test_pods_pass_the_restricted_pod_security_standard(kube: ControlPlane) -> N
             "metadata": {"name": namespace, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
         }
     )
-    (deployment,) = [o for o in template(kube, "psa", namespace) if o["kind"] == "Deployment"]
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "webhook", "namespace": namespace, **deployment["spec"]["template"]["metadata"]},
-        "spec": deployment["spec"]["template"]["spec"],
-    }
-    done = kube.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
-    assert done.returncode == 0, done.stderr
-    assert "violate" not in done.stderr
+    deployments = [o for o in template(kube, "psa", namespace) if o["kind"] == "Deployment"]
+    assert len(deployments) == 2  # the webhook and the audit
+    for deployment in deployments:
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": deployment["metadata"]["name"],
+                "namespace": namespace,
+                **deployment["spec"]["template"]["metadata"],
+            },
+            "spec": deployment["spec"]["template"]["spec"],
+        }
+        done = kube.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
+        assert done.returncode == 0, done.stderr
+        assert "violate" not in done.stderr
     # The check is real: the same pod without its security context is refused.
     pod["spec"] = {**pod["spec"], "securityContext": {}}
     pod["spec"]["containers"] = [{**c, "securityContext": {}} for c in pod["spec"]["containers"]]
@@ -563,6 +707,5 @@ def test_provided_mode_uses_your_secret_and_ca(kube: ControlPlane) -> None:
     assert not [o for o in objects if o["kind"] in {"Secret", "Certificate", "Issuer"}]
     (configuration,) = [o for o in objects if o["kind"] == "ValidatingWebhookConfiguration"]
     assert {w["clientConfig"]["caBundle"] for w in configuration["webhooks"]} == {"Q0E="}
-    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
-    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    volumes = {v["name"]: v for v in webhook_deployment(objects)["spec"]["template"]["spec"]["volumes"]}
     assert volumes["tls"]["secret"]["secretName"] == "mine"

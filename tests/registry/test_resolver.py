@@ -43,6 +43,7 @@ from support.images import (
     Symlink,
     Whiteout,
     build_index,
+    gzip_bomb,
     push,
 )
 from support.proxy import CountingProxy
@@ -298,31 +299,6 @@ def tar_of(entries: list[tuple[str, bytes]]) -> bytes:
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
-
-
-class ZeroFile(io.RawIOBase):
-    """`size` zero bytes, produced on demand (a bomb's payload is never held whole)."""
-
-    def __init__(self, size: int) -> None:
-        self.left = size
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        n = min(len(buffer), self.left)
-        buffer[:n] = bytes(n)
-        self.left -= n
-        return n
-
-
-def gzip_bomb(size: int) -> bytes:
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w|") as tar:
-        info = tarfile.TarInfo("zeros")
-        info.size = size
-        tar.addfile(info, ZeroFile(size))
-    return out.getvalue()
 
 
 @pytest.mark.slow

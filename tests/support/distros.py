@@ -120,6 +120,18 @@ UBUNTU_MUSL_ROOT: Files = {
     "/var/lib/dpkg/status": database(dpkg("libc6", "2.39-0ubuntu8.3"), dpkg("musl", "1.2.4-2")),
 }
 
+# Ubuntu 24.04 LTS (noble), in regular support until 2029: merged /usr, glibc 2.39.
+UBUNTU_2404_ROOT: Files = {
+    "/etc/os-release": Link("../usr/lib/os-release"),
+    "/usr/lib/os-release": UBUNTU_2404,
+    "/lib": Link("usr/lib"),
+    "/lib64": Link("usr/lib64"),
+    "/usr/lib64/ld-linux-x86-64.so.2": Link("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+    "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": ELF,
+    "/usr/lib/x86_64-linux-gnu/libc.so.6": UBUNTU_GLIBC,
+    "/var/lib/dpkg/status": database(dpkg("base-files", "13ubuntu10.1"), dpkg("libc6", "2.39-0ubuntu8.3")),
+}
+
 # Debian 11, for images whose upper layer upgrades the distribution.
 DEBIAN_11_ROOT: Files = {
     **DEBIAN_12_ROOT,

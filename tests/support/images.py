@@ -657,3 +657,29 @@ def write_docker_archive(
                 manifest.append({"Config": config_name, "RepoTags": tags, "Layers": layer_names})
         _add(archive, "manifest.json", canonical_json(manifest))
     return path
+
+
+class ZeroFile(io.RawIOBase):
+    """`size` zero bytes, produced on demand (a bomb's payload is never held whole)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def gzip_bomb(size: int) -> bytes:
+    """A gzip'd tar of one file of `size` zero bytes: a decompression bomb, built in constant memory."""
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w|") as tar:
+        info = tarfile.TarInfo("zeros")
+        info.size = size
+        tar.addfile(info, ZeroFile(size))
+    return out.getvalue()

@@ -10,15 +10,18 @@ from typing import Any
 import pytest
 
 from distroguard.admission import AdmissionAnswer, admit, decode_review, excluded, respond
+from distroguard.admission.decide import answer as answer_of
+from distroguard.admission.review import MAX_WARNING_CHARS
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.errors import DeadlineExceeded
 from distroguard.model import DistroPolicy
+from distroguard.policy import ContainerImage, EvaluationContext, evaluate
 from distroguard.policyfiles import load_policies
 from distroguard.registry.client import RegistryClient
 from distroguard.resolver import Resolver
 from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT
 from support.images import ImageBuilder, write_oci_layout
-from support.lifecycles import NOW
+from support.lifecycles import NOW, facts
 from support.policies import policy
 from support.reviews import container, pod_spec, review, workload
 
@@ -132,23 +135,92 @@ async def test_dry_run_is_answered_the_same_way(images: dict[str, str], resolver
     assert (first.allowed, first.message, first.warnings) == (second.allowed, second.message, second.warnings)
 
 
-@pytest.mark.parametrize(("on_unresolved", "allowed"), [("warn", True), ("deny", False)])
+@pytest.mark.parametrize(
+    ("on_unresolved", "verdict", "action", "treated"),
+    [
+        ("allow", "allow", "audit", "allows"),
+        ("warn", "warn", "warn", "warns about"),
+        ("deny", "deny", "deny", "denies"),
+    ],
+)
 async def test_an_image_that_cannot_be_read_follows_on_unresolved(
-    tmp_path: Path, resolver: Resolver, on_unresolved: str, allowed: bool
+    tmp_path: Path, resolver: Resolver, on_unresolved: str, verdict: str, action: str, treated: str
 ) -> None:
     missing = f"oci:{tmp_path / 'nothing-here'}"
     policies = [policy("musl", NO_MUSL, action="deny", onUnresolved=on_unresolved)]
     answer = await decide(pod(container("app", missing)), resolver, policies)
-    assert answer.allowed is allowed
     assert answer.decision is not None
+    # allow and warn both admit with a warning; allow is counted as allowed (an audit finding), warn as warn.
+    assert (answer.allowed, answer.decision.verdict) == (verdict != "deny", verdict)
     (finding,) = answer.decision.findings
+    assert (finding.rule, finding.action, finding.reason) == ("onUnresolved", action, "unresolved")
     assert finding.message.startswith(
         f'container "app" uses {missing} (facts unknown): its image could not be inspected'
     )
     assert "no such OCI layout" in finding.message
-    assert f"onUnresolved: {on_unresolved}" in finding.message
-    # A denial carries the whole message; a warning is shortened to what the API server passes on.
-    assert (answer.warnings[0][:-1] if allowed else answer.message) in finding.message
+    assert (
+        f"policy musl {treated} images it cannot inspect (onUnresolved: {on_unresolved})" in finding.message
+    )
+    if answer.allowed:
+        # A warning is shortened to what the API server passes on.
+        (warning,) = answer.warnings
+        assert warning[:-1] in finding.message
+        assert "could not be inspected" in warning
+    else:
+        assert answer.message in finding.message
+        assert answer.warnings == ()
+
+
+def test_an_unknown_fact_of_an_inspected_image_under_on_unresolved_allow_is_silent() -> None:
+    # The image was read, so the rules ran; only its C library is unknown: an audit finding, no warning.
+    unknown_libc = facts("debian", "12", libc="unknown", libc_version=None)
+    policies = [policy("musl", NO_MUSL, onUnresolved="allow")]
+    decision = evaluate(
+        [ContainerImage("app", "x:1", unknown_libc)], policies, EvaluationContext(now=NOW), CATALOG
+    )
+    assert [(f.rule, f.action, f.reason) for f in decision.findings] == [("no-musl", "audit", "libc-unknown")]
+    assert answer_of(decision) == AdmissionAnswer.allow()
+
+
+@pytest.mark.parametrize("on_unresolved", ["allow", "warn"])
+def test_a_long_unresolved_reason_is_shortened_in_the_middle_of_the_warning(on_unresolved: str) -> None:
+    reason = (
+        "registry r.example.com: manifest r.example.com/app:1: " + "x" * 300 + " (gave up after 4 attempts)"
+    )
+    policies = [policy("musl", NO_MUSL, onUnresolved=on_unresolved)]
+    decision = evaluate(
+        [ContainerImage("app", "r.example.com/app:1", None, reason)],
+        policies,
+        EvaluationContext(now=NOW),
+        CATALOG,
+    )
+    (warning,) = answer_of(decision).warnings
+    treated = "allows" if on_unresolved == "allow" else "warns about"
+    assert len(warning) == MAX_WARNING_CHARS
+    assert warning.startswith(
+        'container "app" uses r.example.com/app:1 (facts unknown): its image could not be inspected '
+        "(registry r.example.com: manifest"
+    )
+    assert warning.count("…") == 1
+    assert warning.endswith(
+        f"xxx (gave up after 4 attempts)); policy musl {treated} images it cannot inspect "
+        f"(onUnresolved: {on_unresolved})"
+    )
+    (finding,) = decision.findings
+    assert reason in finding.message  # the finding itself keeps the whole reason, as do audit reports
+
+
+def test_a_warning_too_long_before_its_reason_is_cut_at_the_end() -> None:
+    image = "r.example.com/" + "a" * 250 + ":1"
+    decision = evaluate(
+        [ContainerImage("app", image, None, "timed out")],
+        [policy("musl", NO_MUSL)],
+        EvaluationContext(now=NOW),
+        CATALOG,
+    )
+    (warning,) = answer_of(decision).warnings
+    assert len(warning) == MAX_WARNING_CHARS
+    assert warning == decision.findings[0].message[: MAX_WARNING_CHARS - 1] + "…"
 
 
 async def test_out_of_budget_follows_on_unresolved_then_the_retry_is_answered(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from distroguard.admission.decide import ALWAYS_EXCLUDED, IGNORE_LABEL
-from distroguard.crds import crd
+from distroguard.crds import crd, image_facts_crd
 from distroguard.operator.webhooks import WEBHOOKS
 from support.kube import Binaries, ControlPlaneError
 
@@ -60,8 +60,10 @@ def test_kustomization_lists_every_file() -> None:
     assert set(kustomization["resources"]) == files
 
 
-def test_deploy_carries_the_generated_crd() -> None:
-    assert crd() in documents(DEPLOY / "crds.yaml")
+def test_deploy_carries_the_generated_crds() -> None:
+    shipped = documents(DEPLOY / "crds.yaml")
+    assert crd() in shipped
+    assert image_facts_crd() in shipped
 
 
 def test_one_webhook_per_operator_path() -> None:
@@ -95,22 +97,67 @@ def test_webhooks_are_safe_by_default() -> None:
     assert not by_kind("Secret")
 
 
+def component(deployment: dict[str, Any]) -> str:
+    return str(deployment["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"])
+
+
 def test_pods_meet_the_restricted_pod_security_standard() -> None:
-    (deployment,) = by_kind("Deployment")
-    pod = deployment["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    for container in pod["containers"]:
-        security = container["securityContext"]
-        assert security["allowPrivilegeEscalation"] is False
-        assert security["readOnlyRootFilesystem"] is True
-        assert security["capabilities"] == {"drop": ["ALL"]}
-        assert container["resources"]["requests"]
-        assert container["readinessProbe"]["tcpSocket"]["port"] == "webhook"
-        assert container["livenessProbe"]["httpGet"]["port"] == "liveness"
-    assert deployment["spec"]["replicas"] == 2
-    assert pod["topologySpreadConstraints"]
+    deployments = {component(d): d for d in by_kind("Deployment")}
+    assert set(deployments) == {"webhook", "audit"}
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            assert container["resources"]["requests"]
+            assert container["livenessProbe"]["httpGet"]["port"] == "liveness"
+            if name == "webhook":
+                assert container["readinessProbe"]["tcpSocket"]["port"] == "webhook"
+    webhook, audit = deployments["webhook"], deployments["audit"]
+    assert webhook["spec"]["replicas"] == 2
+    assert webhook["spec"]["template"]["spec"]["topologySpreadConstraints"]
     assert by_kind("PodDisruptionBudget")
+    # One writer: never two audit pods at once, not even during a rollout.
+    assert audit["spec"]["replicas"] == 1
+    assert audit["spec"]["strategy"] == {"type": "Recreate"}
+    assert "--role=audit" in audit["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert (
+        audit["spec"]["template"]["spec"]["serviceAccountName"]
+        != (webhook["spec"]["template"]["spec"]["serviceAccountName"])
+    )
+
+
+def test_only_the_audit_writes_and_only_what_it_owns() -> None:
+    roles = {r["metadata"]["name"]: r for r in by_kind("ClusterRole")}
+    writes = {"create", "update", "patch", "delete"}
+
+    def written(role: dict[str, Any]) -> set[tuple[str, str]]:
+        return {
+            (group, resource)
+            for rule in role["rules"]
+            if writes & set(rule["verbs"])
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+        }
+
+    webhook = next(r for name, r in roles.items() if not name.endswith("-audit"))
+    audit = next(r for name, r in roles.items() if name.endswith("-audit"))
+    assert written(webhook) == set()
+    assert written(audit) == {
+        ("distroguard.dev", "imagefacts"),
+        ("wgpolicyk8s.io", "policyreports"),
+        ("wgpolicyk8s.io", "clusterpolicyreports"),
+        ("", "events"),
+    }
+
+
+def test_policy_report_crds_come_with_the_manifests() -> None:
+    names = {c["metadata"]["name"] for c in by_kind("CustomResourceDefinition")}
+    assert names == {"policyreports.wgpolicyk8s.io", "clusterpolicyreports.wgpolicyk8s.io"}
 
 
 def test_default_policies_audit_only() -> None:

@@ -368,6 +368,19 @@ async def test_images_on_a_credentialed_registry_go_to_the_namespace_resolver_on
     assert anonymous.asked == ["127.0.0.1:5002/public/app:1", "python:3.12", "Bad Ref"]
 
 
+async def test_an_image_on_a_mirrored_registry_goes_with_the_mirror_hosts_credentials() -> None:
+    own, anonymous = Recording(), Recording()
+    mirrors = {"docker.io": "127.0.0.1:5001/hub-proxy"}
+    routed = RoutedResolver(own, frozenset({"127.0.0.1:5001"}), anonymous, mirrors)  # type: ignore[arg-type]
+    for image in ("python:3.12", "docker.io/library/python:3.12", "quay.io/a/b:1"):
+        with pytest.raises(TimeoutError):
+            await routed.resolve(image)
+    # The mirror is where the bytes come from: its credentials, never Docker Hub's, are the ones that count.
+    assert own.asked == ["python:3.12", "docker.io/library/python:3.12"]
+    assert anonymous.asked == ["quay.io/a/b:1"]
+    assert routed.target("quay.io/a/b:1") is anonymous
+
+
 async def test_the_pool_keeps_one_resolver_per_namespace_and_secrets_and_closes_them() -> None:
     tracked: list[Any] = []
 

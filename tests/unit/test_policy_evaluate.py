@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ CATALOG = make_catalog(product("debian", "Debian", cycle("12", eol=days(-1)), cy
 MUSL = facts("alpine", "3.21.0", libc="musl", libc_version="1.2.5")
 GLIBC = facts("debian", "13")
 NO_MUSL = {"name": "no-musl", "denyLibc": ["musl"]}
+# The module, which the package's `evaluate` (the function) hides.
+evaluation = importlib.import_module("distroguard.policy.evaluate")
 
 
 def decide(
@@ -82,6 +85,66 @@ def test_verdict_per_container() -> None:
 def test_unresolved_follows_on_unresolved(on_unresolved: str, action: str, verdict: str) -> None:
     result = decide([ContainerImage("app", "x:1", None)], [policy("p", NO_MUSL, onUnresolved=on_unresolved)])
     assert result == (verdict, [("p", "onUnresolved", "app", action)])
+
+
+@pytest.mark.parametrize(
+    ("on_unresolved", "treated", "warned"),
+    [("allow", "allows", True), ("warn", "warns about", True), ("deny", "denies", False)],
+)
+def test_an_image_admitted_uninspected_is_an_admission_warning(
+    on_unresolved: str, treated: str, warned: bool
+) -> None:
+    decision = evaluate(
+        [ContainerImage("app", "x:1", None, "registry unavailable")],
+        [policy("p", NO_MUSL, onUnresolved=on_unresolved)],
+        EvaluationContext(now=NOW),
+        CATALOG,
+    )
+    message = (
+        'container "app" uses x:1 (facts unknown): its image could not be inspected (registry unavailable); '
+        f"policy p {treated} images it cannot inspect (onUnresolved: {on_unresolved})"
+    )
+    assert [f.message for f in decision.findings] == [message]
+    assert [f.message for f in decision.warning_findings()] == ([message] if warned else [])
+
+
+def test_an_unknown_fact_under_on_unresolved_allow_is_no_admission_warning() -> None:
+    unknown_libc = facts("debian", "13", libc="unknown", libc_version=None)
+    decision = evaluate(
+        [ContainerImage("app", "x:1", unknown_libc)],
+        [policy("p", NO_MUSL, onUnresolved="allow")],
+        EvaluationContext(now=NOW),
+        CATALOG,
+    )
+    assert [(f.action, f.reason) for f in decision.findings] == [("audit", "libc-unknown")]
+    assert (decision.verdict, decision.warning_findings()) == ("allow", [])
+
+
+def test_braces_in_what_images_and_registries_say_are_text() -> None:
+    # An error body or an os-release name is not a format string: evaluating never fails on it.
+    odd_os = facts("acme", "1", pretty="Acme {0} Linux {x}")
+    decision = evaluate(
+        [
+            ContainerImage("app", "x:1", None, 'HTTP 401 {"errors": [{"code": "UNAUTHORIZED"}]}'),
+            ContainerImage("odd", "y:1", odd_os),
+        ],
+        [policy("p", NO_MUSL, {"name": "known", "requireKnownOS": {}}, {"name": "s", "support": {}})],
+        EvaluationContext(now=NOW),
+        CATALOG,
+    )
+    unresolved, *odd = decision.findings
+    assert '(HTTP 401 {"errors": [{"code": "UNAUTHORIZED"}]}); policy p warns about' in unresolved.message
+    assert odd
+    assert all("Acme {0} Linux {x} is unknown" in f.message for f in odd)
+
+
+def test_an_unresolved_reason_nobody_gave_is_said_to_be_unknown() -> None:
+    decision = evaluate(
+        [ContainerImage("app", "x:1", None)], [policy("p", NO_MUSL)], EvaluationContext(now=NOW), CATALOG
+    )
+    assert "its image could not be inspected (reason unknown); policy p warns about" in (
+        decision.findings[0].message
+    )
 
 
 SCOPED: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
@@ -166,6 +229,33 @@ SCOPED: list[tuple[str, dict[str, Any], dict[str, Any], bool]] = [
         True,
     ),
     ("runtime match", {"match": {"runtimes": ["python"]}}, {}, False),
+    ("runtime excluded", {"exclude": {"runtimes": ["python"]}}, {}, True),
+    ("CLI: kind exclusion does not exclude", {"exclude": {"kinds": ["Deployment"]}}, {}, True),
+    ("kind excluded", {"exclude": {"kinds": ["deployment"]}}, {"kind": "Deployment"}, False),
+    (
+        "CLI: namespace label exclusion does not exclude",
+        {"exclude": {"namespaceSelector": {"matchLabels": {"env": "dev"}}}},
+        {},
+        True,
+    ),
+    (
+        "match needs every criterion",
+        {"match": {"kinds": ["Deployment"], "images": ["ghcr.io/*"]}},
+        {"kind": "Deployment"},
+        False,
+    ),
+    (
+        "match and exclude",
+        {"match": {"kinds": ["Deployment"], "images": ["alpine:*"]}, "exclude": {"namespaces": ["dev-*"]}},
+        {"kind": "Deployment", "namespace": "prod"},
+        True,
+    ),
+    (
+        "matched, then excluded",
+        {"match": {"kinds": ["Deployment"], "images": ["alpine:*"]}, "exclude": {"namespaces": ["dev-*"]}},
+        {"kind": "Deployment", "namespace": "dev-1"},
+        False,
+    ),
 ]
 
 
@@ -189,6 +279,22 @@ def test_runtime_criterion_uses_the_facts() -> None:
     assert decide([ContainerImage("x", "x:1", None)], [python_only])[1] == [
         ("p", "onUnresolved", "x", "warn")
     ]
+    # Nor does an exclusion by runtime skip it.
+    not_python = policy("p", NO_MUSL, exclude={"runtimes": ["python"]})
+    assert decide([ContainerImage("x", "x:1", None)], [not_python])[1] == [("p", "onUnresolved", "x", "warn")]
+
+
+def test_what_is_worked_out_once_per_policy_is_never_taken_for_another_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    containers = [ContainerImage("app", "alpine:3", MUSL)]
+    elsewhere = policy("p", NO_MUSL, match={"namespaces": ["elsewhere"]})
+    here = policy("p", NO_MUSL, match={"namespaces": ["here"]})
+    assert decide(containers, [elsewhere], namespace="here")[0] == "allow"
+    # An id is reused once its object is gone: let `here` find the plan kept under its id for `elsewhere`.
+    monkeypatch.setitem(evaluation._PLANS, id(here), evaluation._PLANS[id(elsewhere)])
+    assert decide(containers, [here], namespace="here")[0] == "deny"
+    assert decide(containers, [elsewhere], namespace="here")[0] == "allow"
 
 
 @pytest.mark.parametrize(

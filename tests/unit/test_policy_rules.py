@@ -389,6 +389,14 @@ RUNTIME_CASES: list[tuple[str, ImageFacts, dict[str, Any], Expected]] = [
         [("runtime-eol-soon", "warn")],
     ),
     ("python eol in 40 days, warn 30", facts(runtimes=PY), {"warnDaysBefore": 30}, []),
+    # The boundary: support ends in exactly warnDaysBefore days: that warns; one day more does not.
+    (
+        "python eol in 40 days, warn 40",
+        facts(runtimes=PY),
+        {"warnDaysBefore": 40},
+        [("runtime-eol-soon", "warn")],
+    ),
+    ("python eol in 40 days, warn 39", facts(runtimes=PY), {"warnDaysBefore": 39}, []),
     (
         "python eol yesterday, grace 7",
         facts(runtimes=(("python", "3.9.18"),)),

@@ -93,3 +93,21 @@ Computed once per render and memoised, so that the Secret and the webhook's caBu
 {{- $names := concat (list "kube-system" .Release.Namespace) .Values.webhook.excludeNamespaces | uniq | sortAlpha -}}
 {{- toJson $names -}}
 {{- end -}}
+
+{{- define "distroguard.auditName" -}}
+{{- printf "%s-audit" (include "distroguard.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "distroguard.auditSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "distroguard.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: audit
+{{- end -}}
+
+{{- define "distroguard.auditLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "distroguard.auditSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: distroguard
+{{- end -}}

@@ -17,10 +17,11 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Protocol
 
-from distroguard.admission.review import AdmissionAnswer, AdmissionRequest
+from distroguard.admission.review import MAX_WARNING_CHARS, AdmissionAnswer, AdmissionRequest
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 from distroguard.errors import DistroguardError, InvalidObject
-from distroguard.model import Decision, DistroPolicy, ImageFacts, LifecycleLookup, Platform, ScanMode
+from distroguard.model import Decision, DistroPolicy, Finding, ImageFacts, LifecycleLookup, Platform, ScanMode
+from distroguard.model.decision import UNRESOLVED_RULE
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
 
 IGNORE_LABEL = "distroguard.dev/ignore"
@@ -29,6 +30,8 @@ ALWAYS_EXCLUDED: frozenset[str] = frozenset({"kube-system"})
 """Never validated, so that a broken distroguard cannot lock a cluster out of its own repair."""
 LOCAL_PREFIXES = ("oci:", "docker-archive:")
 _NO_LABELS: Mapping[str, str] = MappingProxyType({})
+_REASON_KEPT = 40
+"""Fewest characters of an unresolved reason a warning keeps when it is shortened in the middle."""
 
 
 class FactsResolver(Protocol):
@@ -88,12 +91,31 @@ async def admit(
 
 def answer(decision: Decision) -> AdmissionAnswer:
     """deny: refused, naming each offending container, its image, facts and remedy (the findings' messages);
-    warn: allowed with warnings; audit: allowed silently. Warnings accompany a denial too."""
-    warnings = decision.messages("warn")
+    warn: allowed with warnings; audit: allowed silently, except that an image admitted though it could not
+    be inspected (`onUnresolved: allow`) is admitted with a warning saying so and why. Warnings accompany a
+    denial too."""
+    warnings = [_warning(finding) for finding in decision.warning_findings()]
     if decision.verdict == "deny":
         reasons = list(dict.fromkeys(decision.messages("deny")))
         return AdmissionAnswer.deny("\n".join(reasons), warnings)
     return AdmissionAnswer.allow(warnings)
+
+
+def _warning(finding: Finding) -> str:
+    """The finding's message as a warning. A warning is cut at MAX_WARNING_CHARS (`bounded_warnings` keeps
+    its start); an image that could not be inspected has the middle of its reason (a registry's error can be
+    long) shortened instead, so that the warning still ends with what the policy did (allows, warns about)."""
+    message = " ".join(finding.message.split())  # as `bounded_warnings` will measure it
+    excess = len(message) - MAX_WARNING_CHARS
+    reason = " ".join(finding.facts.get("unresolved", "").split())
+    if excess <= 0 or finding.rule != UNRESOLVED_RULE or f"({reason})" not in message:
+        return finding.message
+    keep = len(reason) - excess - 1  # of the reason's characters, beside the "…" put in their place
+    if keep < _REASON_KEPT:
+        return finding.message  # the rest of the message is long itself: cut at the end as any warning
+    head = keep // 2
+    short = f"{reason[:head]}…{reason[len(reason) - (keep - head) :]}"
+    return message.replace(f"({reason})", f"({short})", 1)
 
 
 async def _resolve_all(

@@ -131,6 +131,15 @@ def decode_review(body: bytes | str | Mapping[str, Any]) -> AdmissionRequest:
             raise InvalidReview("the body is not valid JSON") from None
     else:
         document = body
+    return decode_document(document)
+
+
+def decode_document(document: object) -> AdmissionRequest:
+    """The request of an AdmissionReview v1 already parsed from JSON, whatever JSON value it turned out to be.
+
+    For a server that parsed the body itself: a body that is a JSON string must be refused as one, not
+    handed to `decode_review`, which would take the string for JSON text and parse it a second time (a
+    review encoded twice would then pass for a review)."""
     if not isinstance(document, Mapping):
         raise InvalidReview(f"expected a JSON object, got {_json_type(document)}")
     request = document.get("request")
@@ -150,7 +159,9 @@ def decode_review(body: bytes | str | Mapping[str, Any]) -> AdmissionRequest:
 
 def _request(wire: AdmissionRequestWire, uid: str) -> AdmissionRequest:
     operation = wire.get("operation")
-    if operation not in OPERATIONS:
+    # isinstance first: an unhashable value (a list, an object) in a set lookup raised TypeError, which
+    # escaped the server as a 500 page instead of this refusal.
+    if not isinstance(operation, str) or operation not in OPERATIONS:
         raise InvalidReview(
             f"'request.operation' is {operation!r}, expected one of {', '.join(sorted(OPERATIONS))}", uid
         )
@@ -175,9 +186,9 @@ def _request(wire: AdmissionRequestWire, uid: str) -> AdmissionRequest:
         operation=cast(Operation, operation),
         kind=GroupVersionKind(gvk["group"], gvk["version"], gvk["kind"]),
         resource=resource,
-        sub_resource=_text(wire.get("subResource")),
-        namespace=_text(wire.get("namespace")),
-        name=_text(wire.get("name")),
+        sub_resource=_optional_text(wire, "subResource", uid),
+        namespace=_optional_text(wire, "namespace", uid),
+        name=_optional_text(wire, "name", uid),
         object=new,
         old_object=old,
         dry_run=wire.get("dryRun") is True,
@@ -198,6 +209,18 @@ def _object(
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _optional_text(
+    wire: AdmissionRequestWire, key: Literal["subResource", "namespace", "name"], uid: str
+) -> str | None:
+    """A string field that may be absent, null or empty (all None); any other type is refused: taken for
+    absent, a `subResource` of `[]` sent the request to the resource's own checks while kopf, reading the
+    raw value, found no handler for it."""
+    value = wire.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidReview(f"'request.{key}' must be a string, got {_json_type(value)}", uid)
+    return _text(value)
 
 
 def _json_type(value: object) -> str:

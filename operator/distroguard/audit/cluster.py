@@ -51,9 +51,21 @@ def _json(response: Any) -> Any:
 class Cluster:
     """One kubeconfig context's API, read-only."""
 
-    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
+    def __init__(self, api: Any, context: str = "", default_namespace: str = "default") -> None:
+        """`api`: a `kubernetes.client.ApiClient`, closed by `close()`."""
+        self.api = api
+        self.context = context
+        self.default_namespace = default_namespace
+        self.core = kubernetes.client.CoreV1Api(api)
+        self.apps = kubernetes.client.AppsV1Api(api)
+        self.batch = kubernetes.client.BatchV1Api(api)
+        self.custom = kubernetes.client.CustomObjectsApi(api)
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None = None, context: str | None = None) -> Cluster:
+        """Like kubectl: the kubeconfig's current context, or `context`."""
         try:
-            self.api = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+            api = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, persist_config=False
             )
             contexts, active = kubernetes.config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
@@ -62,12 +74,11 @@ class Cluster:
         except (kubernetes.config.ConfigException, OSError) as exc:
             raise ClusterError(f"cannot load the kubeconfig: {exc}") from None
         chosen = next((c for c in contexts if c.get("name") == context), active) if context else active
-        self.context: str = str((chosen or {}).get("name") or "")
-        self.default_namespace: str = str((chosen or {}).get("context", {}).get("namespace") or "default")
-        self.core = kubernetes.client.CoreV1Api(self.api)
-        self.apps = kubernetes.client.AppsV1Api(self.api)
-        self.batch = kubernetes.client.BatchV1Api(self.api)
-        self.custom = kubernetes.client.CustomObjectsApi(self.api)
+        return cls(
+            api,
+            context=str((chosen or {}).get("name") or ""),
+            default_namespace=str((chosen or {}).get("context", {}).get("namespace") or "default"),
+        )
 
     def close(self) -> None:
         self.api.close()

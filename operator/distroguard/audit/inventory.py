@@ -56,6 +56,9 @@ class AuditedWorkload:
     """Pods listed for it (0 when audited through its template)."""
     pull_secrets: tuple[str, ...] = ()
     service_account: str = "default"
+    uid: str = ""
+    """The workload object's uid ("" when it was not listed): what a report's owner reference needs."""
+    api_version: str = "v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,28 @@ def _controller(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     refs = [r for r in refs if isinstance(r, Mapping) and r.get("kind") and r.get("name")]
     chosen = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
     return None if chosen is None else (str(chosen["kind"]), str(chosen["name"]))
+
+
+def api_version_of(kind: str) -> str:
+    """The apiVersion of a workload kind distroguard lists (`v1` for Pod and ReplicationController)."""
+    group = OWNER_KINDS.get(kind, "")
+    return f"{group}/v1" if group else "v1"
+
+
+def _identity(
+    pod: Mapping[str, Any], top: WorkloadRef, owners: Mapping[WorkloadRef, Mapping[str, Any]]
+) -> tuple[str, str]:
+    """(uid, apiVersion) of a pod's top owner: from the listed object, the pod, or the reference to it."""
+    if top.kind == "Pod":
+        return str(_meta(pod).get("uid") or ""), "v1"
+    listed = owners.get(top)
+    if listed is not None:
+        return str(_meta(listed).get("uid") or ""), api_version_of(top.kind)
+    for obj in (pod, *owners.values()):  # an owner of a kind not listed: its reference says it
+        for ref in _meta(obj).get("ownerReferences") or ():
+            if isinstance(ref, Mapping) and ref.get("kind") == top.kind and ref.get("name") == top.name:
+                return str(ref.get("uid") or ""), str(ref.get("apiVersion") or "v1")
+    return "", api_version_of(top.kind)
 
 
 def _ref(obj: Mapping[str, Any], kind: str) -> WorkloadRef:
@@ -119,6 +144,7 @@ def build_inventory(
     containers: dict[WorkloadRef, dict[tuple[str, str, str], Container]] = {}
     counts: dict[WorkloadRef, int] = {}
     first: dict[WorkloadRef, Workload] = {}
+    identity: dict[WorkloadRef, tuple[str, str]] = {}
     for pod in pods:
         try:
             outcome = containers_of(pod, "", "Pod")
@@ -128,7 +154,9 @@ def build_inventory(
         top = top_owner(pod, by_ref)
         counts[top] = counts.get(top, 0) + 1
         if isinstance(outcome, Workload):
-            first.setdefault(top, outcome)
+            if top not in first:
+                first[top] = outcome
+                identity[top] = _identity(pod, top, by_ref)
             _merge(containers.setdefault(top, {}), outcome)
     workloads = [
         AuditedWorkload(
@@ -138,6 +166,8 @@ def build_inventory(
             pods=counts[ref],
             pull_secrets=first[ref].pull_secrets,
             service_account=first[ref].service_account,
+            uid=identity[ref][0],
+            api_version=identity[ref][1],
         )
         for ref, found in containers.items()
     ]
@@ -158,6 +188,8 @@ def build_inventory(
                     containers=outcome.containers,
                     pull_secrets=outcome.pull_secrets,
                     service_account=outcome.service_account,
+                    uid=str(_meta(obj).get("uid") or ""),
+                    api_version=api_version_of(ref.kind),
                 )
             )
     workloads.sort(key=lambda w: w.ref)

@@ -11,15 +11,15 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
 
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef
 from distroguard.model import Decision, ImageFacts, Verdict
 from distroguard.model.lifecycle import LifecycleLookup, end_date
 from distroguard.model.policy import DistroPolicy
+from distroguard.model.record import EolState
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.selection import applies
 
-EolState = Literal["active", "security", "extended", "eol", "rolling", "unknown", "no-os"]
 VERDICTS: tuple[Verdict, ...] = ("deny", "warn", "allow")
 
 
@@ -55,6 +55,8 @@ class WorkloadResult:
     workload: AuditedWorkload
     decision: Decision
     containers: tuple[ContainerResult, ...]
+    covered: tuple[tuple[str, str], ...] = ()
+    """(policy, container) pairs the policies cover: every rule of the policy ran for the container."""
 
     @property
     def ref(self) -> WorkloadRef:
@@ -168,6 +170,12 @@ def audit_workloads(
                 tuple(
                     ContainerResult(c.name, c.section, s, v.verdict)
                     for c, s, v in zip(workload.containers, summaries, decision.containers, strict=True)
+                ),
+                tuple(
+                    (policy.name, subject.container)
+                    for policy in policies
+                    for subject in subjects
+                    if applies(policy.spec, context, subject)
                 ),
             )
         )

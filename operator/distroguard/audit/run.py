@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -78,31 +78,58 @@ def run_audit(cluster: Cluster, request: AuditRequest, progress: Progress | None
     summaries = {
         lookup: summarize(lookup.image, outcomes[lookup], request.catalog, today) for lookup in distinct
     }
-    for lookup in distinct:
-        if summaries[lookup].error:
-            problems.append(f"{lookup.image}: {summaries[lookup].error}")
-    images: dict[str, ImageSummary] = {}
-    for lookup in distinct:  # one per reference; a resolved one wins over a failed one
-        summary = summaries[lookup]
-        if lookup.image not in images or (images[lookup.image].error and not summary.error):
-            images[lookup.image] = summary
-    namespaces = sorted({w.ref.namespace for w in workloads})
-    labels = cluster.namespace_labels(namespaces)
-    results = audit_workloads(
+    labels = cluster.namespace_labels(sorted({w.ref.namespace for w in workloads}))
+    return assemble(
         workloads,
-        {key: summaries[lookup] for key, lookup in lookups.items()},
+        lookups,
+        summaries,
         request.policies,
         request.catalog,
         request.now,
         labels,
-    )
-    return AuditResult(
-        generated=request.now,
         context=cluster.context,
         namespace=request.scope.namespace,
-        policies=tuple(p.name for p in request.policies),
-        catalog_snapshot=request.catalog.snapshot,
+        problems=problems,
+    )
+
+
+def assemble(
+    workloads: Sequence[AuditedWorkload],
+    lookups: Mapping[tuple[WorkloadRef, str], Lookup],
+    summaries: Mapping[Lookup, ImageSummary],
+    policies: Sequence[DistroPolicy],
+    catalog: EolCatalog,
+    now: datetime,
+    labels: Mapping[str, Mapping[str, str]],
+    *,
+    context: str,
+    namespace: str | None,
+    problems: Sequence[str] = (),
+) -> AuditResult:
+    """The result, once every lookup has its summary: evaluation, and each image listed once."""
+    found = list(problems)
+    images: dict[str, ImageSummary] = {}
+    for lookup in sorted(summaries):  # one per reference; a resolved one wins over a failed one
+        summary = summaries[lookup]
+        if summary.error:
+            found.append(f"{lookup.image}: {summary.error}")
+        if lookup.image not in images or (images[lookup.image].error and not summary.error):
+            images[lookup.image] = summary
+    results = audit_workloads(
+        workloads,
+        {key: summaries[lookup] for key, lookup in lookups.items()},
+        policies,
+        catalog,
+        now,
+        labels,
+    )
+    return AuditResult(
+        generated=now,
+        context=context,
+        namespace=namespace,
+        policies=tuple(p.name for p in policies),
+        catalog_snapshot=catalog.snapshot,
         workloads=results,
-        problems=tuple(dict.fromkeys(problems)),
+        problems=tuple(dict.fromkeys(found)),
         images=tuple(images.values()),
     )

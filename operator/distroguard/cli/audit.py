@@ -170,7 +170,7 @@ def audit(
         click.echo(f"warning: {warning}", err=True)
     catalog: EolCatalog = loaded.catalog
     try:
-        cluster = Cluster(kubeconfig, context_name)
+        cluster = Cluster.from_kubeconfig(kubeconfig, context_name)
     except DistroguardError as exc:
         _fail(str(exc))
     try:

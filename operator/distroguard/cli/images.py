@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,9 +15,14 @@ from distroguard.errors import DistroguardError
 from distroguard.model import ImageFacts, Platform, ScanMode
 from distroguard.registry.client import RegistryClient, RegistrySettings
 from distroguard.registry.credentials import CredentialStore
+from distroguard.registry.hosts import parse_mirror
 from distroguard.resolver import Resolver
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Where `--registry-mirror` leaves its parsed value (in the click context's `meta`), so the commands
+#: taking the image options need no parameter of their own for it: `lookup_options` reads it.
+MIRRORS_KEY = "distroguard.registry_mirrors"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,15 @@ def image_options(command: F) -> F:
             help="Allow plain HTTP to this registry host[:port] (loopback hosts always are).",
         ),
         click.option(
+            "--registry-mirror",
+            multiple=True,
+            metavar="SOURCE=MIRROR",
+            expose_value=False,
+            callback=_store_mirrors,
+            help="Send requests for images on registry SOURCE (e.g. docker.io) to MIRROR "
+            "(host[:port][/prefix]); the mirror's credentials are used (repeatable).",
+        ),
+        click.option(
             "--docker-config",
             type=click.Path(dir_okay=False),
             help="Credentials file (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json).",
@@ -58,10 +72,34 @@ def image_options(command: F) -> F:
     return command
 
 
+def _store_mirrors(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> None:
+    mirrors: dict[str, str] = {}
+    for value in values:
+        try:
+            source, mirror = parse_mirror(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+        if source in mirrors and mirrors[source] != mirror:
+            raise click.BadParameter(f"{source} is given two mirrors", ctx=ctx, param=param)
+        mirrors[source] = mirror
+    ctx.meta[MIRRORS_KEY] = mirrors
+
+
 def lookup_options(
-    platform_text: str, thorough: bool, insecure_registry: Sequence[str], docker_config: str | None
+    platform_text: str,
+    thorough: bool,
+    insecure_registry: Sequence[str],
+    docker_config: str | None,
+    registry_mirrors: Mapping[str, str] | None = None,
 ) -> LookupOptions:
-    """The parsed image options; bad values become click's usage errors (exit 2) naming the option."""
+    """The parsed image options; bad values become click's usage errors (exit 2) naming the option.
+
+    `registry_mirrors` defaults to what `--registry-mirror` gave the running command (none outside
+    a click command).
+    """
+    if registry_mirrors is None:
+        ctx = click.get_current_context(silent=True)
+        registry_mirrors = ctx.meta.get(MIRRORS_KEY, {}) if ctx is not None else {}
     try:
         platform = Platform.parse(platform_text)
     except ValueError as exc:
@@ -73,7 +111,9 @@ def lookup_options(
     return LookupOptions(
         platform=platform,
         mode="thorough" if thorough else "fast",
-        settings=RegistrySettings(insecure_registries=frozenset(insecure_registry)),
+        settings=RegistrySettings(
+            insecure_registries=frozenset(insecure_registry), registry_mirrors=dict(registry_mirrors)
+        ),
         credentials=credentials,
     )
 

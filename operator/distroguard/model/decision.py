@@ -4,10 +4,15 @@ These are frozen standard-library dataclasses, not pydantic models: every admiss
 `ContainerVerdict` per container, and a pydantic model costs several microseconds to build, a large share of
 the 10 µs per container evaluation budget. Nothing here is parsed from outside; `to_json()` (through a
 pydantic TypeAdapter, which understands dataclasses) gives the JSON form for the CLI and reports.
+
+`ContainerVerdict` and `Decision`, built on every evaluation, have their own `__init__`: a frozen dataclass's
+generated one assigns each field through `object.__setattr__` (looked up anew for every field), twice the cost
+of assigning the slots directly. They stay frozen: assigning a field afterwards raises FrozenInstanceError.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +25,10 @@ Severity = Literal["high", "medium", "low", "info"]
 
 # `audit` findings are recorded but never change a verdict.
 VERDICT_OF_ACTION: dict[Action, Verdict] = {"deny": "deny", "warn": "warn", "audit": "allow"}
+
+UNRESOLVED_RULE = "onUnresolved"
+"""The `rule` of a finding about an image that could not be inspected at all: the policy's `onUnresolved`
+decided it. (Rule names are lowercase, so no rule of a policy is called this.)"""
 
 
 def strictest(verdicts: list[Verdict]) -> Verdict:
@@ -51,15 +60,21 @@ class Finding:
     """A replacement image or next step, also at the end of `message`."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class ContainerVerdict:
     container: str
     image: str
     verdict: Verdict
     digest: str | None = None
 
+    def __init__(self, container: str, image: str, verdict: Verdict, digest: str | None = None) -> None:
+        _CV_CONTAINER(self, container)
+        _CV_IMAGE(self, image)
+        _CV_VERDICT(self, verdict)
+        _CV_DIGEST(self, digest)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """The outcome for one workload (or one image in CI): strictest action wins, every finding is kept."""
 
@@ -67,17 +82,49 @@ class Decision:
     containers: tuple[ContainerVerdict, ...] = ()
     findings: tuple[Finding, ...] = ()
 
+    def __init__(
+        self,
+        verdict: Verdict,
+        containers: tuple[ContainerVerdict, ...] = (),
+        findings: tuple[Finding, ...] = (),
+    ) -> None:
+        _DECISION_VERDICT(self, verdict)
+        _DECISION_CONTAINERS(self, containers)
+        _DECISION_FINDINGS(self, findings)
+
     @property
     def allowed(self) -> bool:
         return self.verdict != "deny"
 
     def messages(self, action: Action) -> list[str]:
-        """Messages of the findings with `action`: denial reasons, admission warnings, audit notes."""
+        """Messages of the findings with `action`: denial reasons, warnings, audit notes."""
         return [f.message for f in self.findings if f.action == action]
+
+    def warning_findings(self) -> list[Finding]:
+        """The findings an admission answer shows as warnings: the `warn` findings, and each image admitted
+        though it could not be inspected (`onUnresolved: allow`: an `audit` finding, so the verdict stays
+        allow, but whoever applies the workload is told that nothing was checked, and why)."""
+        return [
+            f
+            for f in self.findings
+            if f.action == "warn" or (f.action == "audit" and f.rule == UNRESOLVED_RULE)
+        ]
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _DECISION_JSON.dump_python(self, mode="json")
         return data
 
 
+def _slot_setters(cls: type, *names: str) -> tuple[Callable[[object, Any], None], ...]:
+    """The setters of `cls`'s slots: they assign a field without going through the class's `__setattr__`,
+    which a frozen dataclass makes raise."""
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
+_CV_CONTAINER, _CV_IMAGE, _CV_VERDICT, _CV_DIGEST = _slot_setters(
+    ContainerVerdict, "container", "image", "verdict", "digest"
+)
+_DECISION_VERDICT, _DECISION_CONTAINERS, _DECISION_FINDINGS = _slot_setters(
+    Decision, "verdict", "containers", "findings"
+)
 _DECISION_JSON: TypeAdapter[Decision] = TypeAdapter(Decision)

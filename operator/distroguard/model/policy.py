@@ -396,8 +396,11 @@ class DistroPolicySpec(_Spec):
     )
     on_unresolved: UnresolvedAction = Field(
         default="warn",
-        description="what happens when an image's facts cannot be had (in time or at all), or a "
-        "rule needs a fact or an EOL date nobody knows: allow (recorded as audit), warn or deny",
+        description="what happens when an image cannot be inspected (its facts cannot be had in time or "
+        "at all), or a rule needs a fact or an EOL date nobody knows. allow: admitted and counted as "
+        "allowed, with an audit finding; an image that could not be inspected is admitted with a warning "
+        "saying why and that the policy allows it. warn: admitted with a warning, counted as a warn "
+        "verdict. deny: refused, saying what could not be inspected or is unknown",
     )
     match: ResourceFilter = Field(
         default_factory=ResourceFilter,

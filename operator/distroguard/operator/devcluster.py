@@ -26,25 +26,28 @@ CRD_READY_SECONDS = 60.0
 
 
 def install_crds(api: Any) -> None:
-    """Create distroguard's CRDs when missing and wait until the API server serves them."""
+    """Create distroguard's CRDs (and the PolicyReport ones) when missing; wait until they are served."""
     extensions = kubernetes.client.ApiextensionsV1Api(api)
-    body = crds.crd()
-    name = body["metadata"]["name"]
-    try:
-        extensions.create_custom_resource_definition(body)  # type: ignore[arg-type]  # dicts are sent as is
-        logger.info("installed CRD %s", name)
-    except kubernetes.client.ApiException as exc:
-        if exc.status != 409:
-            raise
+    names = []
+    for body in (crds.crd(), crds.image_facts_crd(), *crds.policy_report_crds()):
+        name = body["metadata"]["name"]
+        names.append(name)
+        try:
+            extensions.create_custom_resource_definition(body)  # type: ignore[arg-type]  # dicts are sent as is
+            logger.info("installed CRD %s", name)
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 409:
+                raise
     deadline = time.monotonic() + CRD_READY_SECONDS
-    while True:
-        found = extensions.read_custom_resource_definition(name)
-        conditions = (found.status.conditions if found.status else None) or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"CRD {name} not established after {CRD_READY_SECONDS:g} s")
-        time.sleep(0.2)
+    for name in names:
+        while True:
+            found = extensions.read_custom_resource_definition(name)
+            conditions = (found.status.conditions if found.status else None) or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {name} not established after {CRD_READY_SECONDS:g} s")
+            time.sleep(0.2)
 
 
 def webhook_configuration(

@@ -2,37 +2,80 @@
 operator twice in one process, as tests do, registers nothing twice):
 
 - a login with the process's Kubernetes configuration;
-- `@kopf.on.validate` per row of `webhooks.WEBHOOKS`, with its explicit id;
-- `@kopf.on.event` on DistroPolicy objects, feeding the policy store.
+- `@kopf.on.validate` per row of `webhooks.WEBHOOKS`, with its explicit id (webhook role);
+- `@kopf.on.event` on DistroPolicy objects, feeding the policy store (and telling the audit);
+- `@kopf.on.event` on ImageFacts objects, seeding the shared resolver's cache (webhook role): a new or
+  restarted replica answers the images the audit already knows without asking their registries;
+- `@kopf.on.event` on the workload kinds, telling the audit that something changed (audit role; pods are
+  followed by `podwatch`).
 
-No finalizers, annotations, timers, daemons or indexes: admission needs none, and pods are never touched.
+No finalizers, annotations, timers, daemons or indexes (`@kopf.index` would keep every watched object in
+memory; these handlers keep what they need and no more), and pods are never touched.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from distroguard.admission import AdmissionAnswer
+from distroguard.audit.cluster import Cluster
 from distroguard.crds import GROUP, PLURAL, VERSION
+from distroguard.model import record
 from distroguard.operator.admitter import Admitter
+from distroguard.operator.auditor import Auditor
+from distroguard.operator.inventorystore import parse_record, seed
 from distroguard.operator.kubeclient import connection_info
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.server import take_request
 from distroguard.operator.webhooks import WEBHOOKS
+from distroguard.resolver import Resolver
 
 logger = logging.getLogger(__name__)
 
 
-def build_registry(admitter: Admitter, policies: PolicyStore, configuration: Any) -> kopf.OperatorRegistry:
+def build_registry(
+    configuration: Any,
+    policies: PolicyStore,
+    *,
+    admitter: Admitter | None = None,
+    shared_cache: Resolver | None = None,
+    auditor: Auditor | None = None,
+) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info(configuration)
 
+    if admitter is not None:
+        _validators(registry, admitter)
+
+    @kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, registry=registry)
+    async def policy_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        policies.observe(type, body)
+        if auditor is not None and type is not None:
+            auditor.poke()
+
+    if shared_cache is not None:
+
+        @kopf.on.event(group=GROUP, version=VERSION, plural=record.PLURAL, registry=registry)
+        async def facts_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+            if type == "DELETED":
+                return  # an unused image's facts stay true: the cache forgets them in its own time
+            found = parse_record(body)
+            if found is not None:
+                seed(shared_cache, found, datetime.now(UTC))
+
+    if auditor is not None:
+        _audit_triggers(registry, auditor)
+    return registry
+
+
+def _validators(registry: kopf.OperatorRegistry, admitter: Admitter) -> None:
     async def validate(warnings: list[str], **_: Any) -> None:
         answer = await _answer(admitter)
         warnings.extend(answer.warnings)
@@ -49,11 +92,47 @@ def build_registry(admitter: Admitter, policies: PolicyStore, configuration: Any
             registry=registry,
         )(validate)
 
-    @kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, registry=registry)
-    async def policy_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-        policies.observe(type, body)
 
-    return registry
+AUDITED = (  # pods: see `podwatch`, which costs a small fraction of a kopf watch of every pod
+    ("apps", "v1", "deployments"),
+    ("apps", "v1", "statefulsets"),
+    ("apps", "v1", "daemonsets"),
+    ("apps", "v1", "replicasets"),
+    ("batch", "v1", "jobs"),
+    ("batch", "v1", "cronjobs"),
+    ("", "v1", "replicationcontrollers"),
+)
+
+
+def _audit_triggers(registry: kopf.OperatorRegistry, auditor: Auditor) -> None:
+    """Workload changes that can change a report: a workload created or deleted, its spec changed (its
+    generation). Status updates, which are most events, change nothing we report."""
+    generations: dict[str, Any] = {}
+
+    async def workload_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        uid = str(body.get("metadata", {}).get("uid") or "")
+        if type == "DELETED":
+            generations.pop(uid, None)
+            auditor.poke()
+            return
+        generation = body.get("metadata", {}).get("generation")
+        known = generations.get(uid, _UNSEEN)
+        generations[uid] = generation
+        # The first listing (type None) is what the audit at start reads anyway.
+        if type is not None and known != generation:
+            auditor.poke()
+
+    for group, version, plural in AUDITED:
+        kopf.on.event(group=group, version=version, plural=plural, registry=registry)(workload_event)
+
+
+_UNSEEN = object()
+
+
+def load_cluster_policies(api: Any, policies: PolicyStore) -> None:
+    """Read the cluster's DistroPolicies into `policies` now (blocking: run in a worker thread)."""
+    for item in Cluster(api).policies():
+        policies.observe(None, item)
 
 
 async def _answer(admitter: Admitter) -> AdmissionAnswer:

@@ -1,4 +1,4 @@
-"""Where each admission's outcome is reported: the seam for Prometheus metrics.
+"""Where each admission's (and audit's) outcome is reported: the seam for Prometheus metrics.
 
 `distroguard.metrics.Metrics` (admission latency by verdict, requests by verdict and policy...) fits this
 protocol; without it, answers are simply not counted.
@@ -33,6 +33,18 @@ class CacheTracker(Protocol):
     def untrack_cache(self, cache: FactsCache) -> None: ...
 
 
+class AuditObserver(Protocol):
+    def observe_audit(
+        self,
+        seconds: float,
+        images: Mapping[tuple[str, str, str, str], int],
+        violations: Mapping[tuple[str, str, str], int],
+        workloads: Mapping[str, int],
+    ) -> None:
+        """One completed audit: images by (os, version, libc, EOL state); workloads with a result other
+        than pass by (policy, rule, result); workloads by verdict."""
+
+
 class NoObserver:
     def observe_admission(
         self,
@@ -47,4 +59,13 @@ class NoObserver:
         return None
 
     def untrack_cache(self, cache: FactsCache) -> None:
+        return None
+
+    def observe_audit(
+        self,
+        seconds: float,
+        images: Mapping[tuple[str, str, str, str], int],
+        violations: Mapping[tuple[str, str, str], int],
+        workloads: Mapping[str, int],
+    ) -> None:
         return None

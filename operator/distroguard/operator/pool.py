@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from cachetools import TTLCache
 
@@ -38,6 +39,9 @@ class RoutedResolver:
     own: Resolver
     registries: frozenset[str]
     anonymous: Resolver
+    mirrors: Mapping[str, str] = field(default_factory=dict)
+    """Source registry -> mirror: an image on a mirrored registry is fetched from the mirror, with the
+    mirror host's credentials."""
 
     async def resolve(
         self,
@@ -46,12 +50,18 @@ class RoutedResolver:
         mode: ScanMode = "fast",
         budget: float | None = None,
     ) -> ImageFacts:
+        return await self.target(image).resolve(image, platform, mode, budget)
+
+    def target(self, image: str) -> Resolver:
+        """The resolver `image` goes to: the credentialed one when its registry is named by them."""
         try:
             registry = canonical_registry(ImageRef.parse(image).registry)
         except InvalidReference:
             registry = ""  # the anonymous resolver raises the same error, naming the image
-        target = self.own if registry in self.registries else self.anonymous
-        return await target.resolve(image, platform, mode, budget)
+        mirror = self.mirrors.get(registry)
+        if mirror is not None:
+            registry = canonical_registry(mirror)  # its host: whose credentials are sent
+        return self.own if registry in self.registries else self.anonymous
 
 
 class ResolverPool:
@@ -102,7 +112,9 @@ class ResolverPool:
             else:
                 self._retire(opened)
         self._entries[key] = own  # set again: an entry in use does not expire
-        return RoutedResolver(own, frozenset(credentials.store.registries), self.anonymous)
+        return RoutedResolver(
+            own, frozenset(credentials.store.registries), self.anonymous, self._settings.registry_mirrors
+        )
 
     async def close(self) -> None:
         resolvers = [*self._entries.values(), *([self._anonymous] if self._anonymous else [])]

@@ -13,27 +13,35 @@ import gc
 import logging
 import socket
 import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import kopf
+import kubernetes
 
 from distroguard.eol import default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
 from distroguard.metrics import Metrics
+from distroguard.model.record import FactsRecord
 from distroguard.operator import devcerts, devcluster
 from distroguard.operator.admitter import Admitter
-from distroguard.operator.handlers import build_registry
+from distroguard.operator.auditor import Auditor, AuditSettings
+from distroguard.operator.handlers import build_registry, load_cluster_policies
+from distroguard.operator.inventorystore import InventoryStore, seed
 from distroguard.operator.kubeclient import api_client, load_configuration
 from distroguard.operator.namespaces import NamespaceLabels
+from distroguard.operator.podwatch import PodWatch
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pool import ResolverPool
 from distroguard.operator.pullsecrets import PullSecrets
 from distroguard.operator.server import AdmissionServer
-from distroguard.operator.settings import RunSettings
+from distroguard.operator.settings import Role, RunSettings
 from distroguard.policyfiles import load_policies
 from distroguard.registry.client import RegistrySettings
+from distroguard.registry.hosts import parse_mirror
 from distroguard.registry.meter import RegistryStats
 from distroguard.resolver import CacheSettings, ResolverSettings
 
@@ -74,6 +82,14 @@ logger = logging.getLogger(__name__)
 )
 @click.option("--insecure-registry", multiple=True, metavar="HOST", help="Plain HTTP to this registry.")
 @click.option(
+    "--registry-mirror",
+    "registry_mirrors",
+    multiple=True,
+    metavar="SOURCE=MIRROR",
+    help="Send requests for images on registry SOURCE (e.g. docker.io) to MIRROR (host[:port][/prefix]); "
+    "the mirror's credentials are used (repeatable).",
+)
+@click.option(
     "--liveness",
     help="Liveness endpoint URL [default: http://0.0.0.0:8080/healthz; none with --dev].",
 )
@@ -81,6 +97,32 @@ logger = logging.getLogger(__name__)
 @click.option("--metrics-port", type=int, help="Port of /metrics [default: 9090; none with --dev].")
 @click.option("--log-format", type=click.Choice(["json", "plain"]), default="json", show_default=True)
 @click.option("--verbose", is_flag=True, help="Debug logs.")
+@click.option(
+    "--role",
+    type=click.Choice(["webhook", "audit", "all"]),
+    help="webhook: answer admission reviews; audit: the one writer of ImageFacts, PolicyReports and "
+    "Events; all: both [default: webhook; all with --dev].",
+)
+@click.option(
+    "--audit-interval", type=float, default=3600.0, show_default=True, help="Seconds between full audits."
+)
+@click.option(
+    "--audit-debounce",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds an audit waits after a workload or policy change (changes meanwhile join it).",
+)
+@click.option(
+    "--imagefacts-ttl",
+    type=float,
+    default=7.0,
+    show_default=True,
+    help="Days after which an ImageFacts object that no workload uses is deleted.",
+)
+@click.option(
+    "--events/--no-events", default=True, show_default=True, help="Warning Events on violating workloads."
+)
 @click.option("--dev", is_flag=True, help="Install CRDs, generate certificates, register the webhook.")
 @click.option("--webhook-name", default="distroguard", show_default=True, help="With --dev.")
 def run(
@@ -96,11 +138,17 @@ def run(
     key_file: Path | None,
     cert_check_interval: float,
     insecure_registry: tuple[str, ...],
+    registry_mirrors: tuple[str, ...],
     liveness: str | None,
     metrics_listen: str | None,
     metrics_port: int | None,
     log_format: str,
     verbose: bool,
+    role: str | None,
+    audit_interval: float,
+    audit_debounce: float,
+    imagefacts_ttl: float,
+    events: bool,
     dev: bool,
     webhook_name: str,
 ) -> None:
@@ -119,11 +167,19 @@ def run(
             key_file=key_file,
             cert_check_interval=cert_check_interval,
             insecure_registries=frozenset(insecure_registry),
+            registry_mirrors=_mirrors(registry_mirrors),
             liveness=liveness if liveness is not None or dev else "http://0.0.0.0:8080/healthz",
             metrics_listen=metrics_listen or ("127.0.0.1" if dev else "0.0.0.0"),
             metrics_port=metrics_port if metrics_port is not None or dev else 9090,
             dev=dev,
             webhook_name=webhook_name,
+            role=cast(Role, role or ("all" if dev else "webhook")),
+            audit=AuditSettings(
+                interval=audit_interval,
+                debounce=audit_debounce,
+                facts_ttl=timedelta(days=imagefacts_ttl),
+                events=events,
+            ),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -133,6 +189,30 @@ def run(
         raise click.BadParameter(str(exc), param_hint="--policy-dir") from None
     configure_logging(log_format, verbose=verbose)
     asyncio.run(operate(settings, policies))
+
+
+def _known_facts(api: Any) -> list[FactsRecord]:
+    """The cluster's ImageFacts records; none when the CRD is not installed (yet)."""
+    try:
+        return InventoryStore(api, ttl=timedelta(days=1), touch_interval=timedelta(hours=1)).records()
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        logger.warning("ImageFacts are not served by this cluster: every image is looked up")
+        return []
+
+
+def _mirrors(values: tuple[str, ...]) -> dict[str, str]:
+    mirrors: dict[str, str] = {}
+    for value in values:
+        try:
+            source, mirror = parse_mirror(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--registry-mirror") from None
+        if mirrors.get(source, mirror) != mirror:
+            raise click.BadParameter(f"{source} is given two mirrors", param_hint="--registry-mirror")
+        mirrors[source] = mirror
+    return mirrors
 
 
 HOT_PATH_LOGGERS = ("kopf.objects", "aiohttp.access")
@@ -164,7 +244,9 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         stats = RegistryStats()  # one set of registry counters, shared by every client of the pool
         metrics.track_registry(stats)
         pool = ResolverPool(
-            RegistrySettings(insecure_registries=settings.insecure_registries),
+            RegistrySettings(
+                insecure_registries=settings.insecure_registries, registry_mirrors=settings.registry_mirrors
+            ),
             ttl=settings.pool_ttl,
             resolver_settings=ResolverSettings(cache=CacheSettings(failure_ttl=settings.failure_ttl)),
             stats=stats,
@@ -184,28 +266,75 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             stack.push_async_callback(
                 asyncio.to_thread, devcluster.unregister_webhooks, api, settings.webhook_name
             )
-        admitter = Admitter(
-            policies=policies,
-            pool=pool,
-            namespaces=NamespaceLabels(api, ttl=settings.namespace_ttl),
-            secrets=PullSecrets(api, ttl=settings.secrets_ttl),
-            catalog=loaded.catalog,
-            budget=settings.budget,
-            own_namespace=settings.namespace,
-            observer=metrics,
-        )
+        # What the audit already learnt (ImageFacts objects) answers this process's first lookups; the
+        # watch keeps it up to date afterwards.
+        known = await asyncio.to_thread(_known_facts, api)
+        now = datetime.now(UTC)
+        for record in known:
+            seed(pool.anonymous, record, now)
+        logger.info("%d ImageFacts read into the cache", sum(1 for r in known if r.access == "public"))
+        secrets = PullSecrets(api, ttl=settings.secrets_ttl)
+        admitter = None
+        if settings.serves_webhook:
+            admitter = Admitter(
+                policies=policies,
+                pool=pool,
+                namespaces=NamespaceLabels(api, ttl=settings.namespace_ttl),
+                secrets=secrets,
+                catalog=loaded.catalog,
+                budget=settings.budget,
+                own_namespace=settings.namespace,
+                observer=metrics,
+            )
+        auditor = None
+        if settings.audits:
+            auditor = Auditor(
+                api,
+                pool=pool,
+                secrets=secrets,
+                policies=policies,
+                catalog=loaded.catalog,
+                settings=settings.audit,
+                observer=metrics,
+            )
+            # The first audit must see the cluster's policies, not whatever the watch delivered so far.
+            await asyncio.to_thread(load_cluster_policies, api, policies)
+            task = asyncio.create_task(auditor.serve(), name="distroguard audit")
+            stack.push_async_callback(_cancel, task)
+            loop = asyncio.get_running_loop()
+            pods = PodWatch(api, lambda: _call_soon(loop, auditor.poke))
+            pods.start()
+            stack.callback(pods.stop)
         settle_heap()
         operator_settings = kopf.OperatorSettings()
         operator_settings.posting.enabled = False  # no Kubernetes events for log lines: nothing to tell
-        operator_settings.admission.server = _server(settings, api, workdir)
+        if admitter is not None:
+            operator_settings.admission.server = _server(settings, api, workdir)
         operator_settings.admission.managed = None  # production: Helm's; --dev: ours (see devcluster)
         await kopf.operator(
-            registry=build_registry(admitter, policies, configuration),
+            registry=build_registry(
+                configuration,
+                policies,
+                admitter=admitter,
+                shared_cache=pool.anonymous,
+                auditor=auditor,
+            ),
             settings=operator_settings,
             standalone=True,
             clusterwide=True,
             liveness_endpoint=settings.liveness,
         )
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """`callback` on the loop's thread, from another thread."""
+    loop.call_soon_threadsafe(callback)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 GC_THRESHOLDS = (20_000, 20, 20)

@@ -4,11 +4,19 @@ distroguard's own request edge in front of kopf's dispatch.
 What the edge adds, each answered with the request's uid whenever it could be read:
 
 - a body limit (`MAX_BODY_BYTES`, above aiohttp's default 1 MiB: a Pod and its old version can be more);
-- decoding with `decode_review` (a malformed review is refused with code 400, not an HTTP error page);
+- decoding with `decode_document` (a malformed review is refused with code 400, not an HTTP error page);
 - a known path for the request's resource: an unknown path, or a resource sent to another resource's
   path, is refused, never allowed by an empty set of handlers;
 - recovery: an exception escaping kopf's dispatch is logged with its stack trace and answered as our
-  error (code 500).
+  error (code 500);
+- time bounds on reading a request (`READ_TIMEOUT_SECONDS`): aiohttp bounds neither a request body that
+  never arrives (not at all) nor headers that trickle in (only by its hour-long keep-alive timeout), so
+  a slow or stalled client (slowloris) would hold its connection and handler for ever;
+- TLS 1.2 at least, stated here rather than left to Python's defaults.
+
+kopf's own `WebhookServer.__call__` builds its aiohttp runner with default settings and no way to pass
+others, so `AdmissionServer.__call__` does the same work itself (listen, yield the client configuration,
+re-listen when the certificate files change) with the read timeout in place.
 
 The decoded request reaches the handler through `take_request()`, so kopf's kwargs need not be turned
 back into one; a request that no handler took (kopf found none to run) is refused, not allowed.
@@ -21,24 +29,42 @@ has, bodies, a diff): most of the cost of a warm admission, for nothing.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextvars
+import hashlib
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp.web
 import kopf
+from kopf._core.engines.admission import WebhookError  # kopf exports no public name for it
 
-from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_review, respond
-from distroguard.admission.review import MAX_BODY_BYTES, respond_invalid
+from distroguard.admission import AdmissionAnswer, AdmissionRequest, respond
+from distroguard.admission.review import MAX_BODY_BYTES, decode_document, respond_invalid
 from distroguard.errors import InvalidReview
-from distroguard.operator.webhooks import BY_ID
+from distroguard.operator.webhooks import BY_ID, Webhook
 
 logger = logging.getLogger(__name__)
 
 ClientConfigHook = Callable[[dict[str, Any]], Awaitable[None]]
+
+READ_TIMEOUT_SECONDS = 30.0
+"""How long a client may take to send a request: its headers (counted from the connection's start, or from
+the previous answer on a kept-alive connection; also how long an idle connection is kept), then, once they
+are in, its whole body. No API server waits longer for a webhook (`timeoutSeconds` is at most 30), so a
+request slower than this has nobody waiting for its answer; the API server itself sends a review at once."""
+SHUTDOWN_GRACE_SECONDS = 5.0
+"""When the server stops, how long answers in progress get to finish (one is bounded by the lookup budget,
+3 s by default) before their connections are dropped; aiohttp's own 60 s would let a stalled client hold up
+the operator's exit past a pod's termination grace period."""
+MINIMUM_TLS = ssl.TLSVersion.TLSv1_2
+"""TLS 1.0 and 1.1 are refused (the API server speaks 1.2 and 1.3)."""
 
 
 @dataclass(slots=True)
@@ -68,11 +94,64 @@ class AdmissionServer(kopf.WebhookServer):
         self.on_client_config = on_client_config
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
-        async for client_config in super().__call__(fn):
-            logger.info("serving admission webhooks at %s", client_config.get("url"))
-            if self.on_client_config is not None:
-                await self.on_client_config(dict(client_config))
-            yield client_config
+        """Listen, yield the client configuration, and start again when the certificate files change
+        (kopf's loop, with the read timeout set on aiohttp's runner and TLS 1.2 at least)."""
+
+        async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
+            return await self._serve(fn, request)
+
+        while True:
+            cadata, context = self._build_ssl()
+            if context is not None and context.minimum_version < MINIMUM_TLS:
+                context.minimum_version = MINIMUM_TLS
+            path = self.path.rstrip("/") if self.path else ""
+            app = aiohttp.web.Application()
+            app.add_routes([aiohttp.web.post(f"{path}/{{id:.*}}", serve)])
+            # keepalive_timeout: aiohttp closes a connection whose request headers are not all in by then
+            # (and an idle one); the body is bounded in `_answer`.
+            runner = aiohttp.web.AppRunner(
+                app,
+                handle_signals=False,
+                keepalive_timeout=READ_TIMEOUT_SECONDS,
+                shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+            )
+            await runner.setup()
+            try:
+                port = self.port or self._allocate_free_port()
+                site = aiohttp.web.TCPSite(
+                    runner, self.addr or None, port, ssl_context=context, reuse_port=True, reuse_address=True
+                )
+                await site.start()
+                host = self.host or self.DEFAULT_HOST or self._get_accessible_addr(self.addr)
+                url = self._build_url("http" if context is None else "https", host, port, self.path or "")
+                client_config = kopf.WebhookClientConfig(url=url)
+                if cadata is not None:
+                    client_config["caBundle"] = base64.b64encode(cadata).decode("ascii")
+                logger.info("serving admission webhooks at %s", url)
+                if self.on_client_config is not None:
+                    await self.on_client_config(dict(client_config))
+                yield client_config
+                await self._until_certificate_files_change()
+                logger.info("certificate files changed: serving with the new ones")
+            finally:
+                await runner.cleanup()
+
+    async def _until_certificate_files_change(self) -> None:
+        """Return once the certificate, key or CA file reads differently (checked every
+        `file_check_interval` seconds: a mounted Secret changes without any file-system event)."""
+        paths = [Path(p) for p in (self.certfile, self.pkeyfile, self.cafile) if p is not None]
+
+        def digest() -> str:
+            hasher = hashlib.sha256()
+            for path in paths:
+                hasher.update(path.read_bytes())
+            return hasher.hexdigest()
+
+        initial = digest()
+        while True:
+            await asyncio.sleep(self.file_check_interval)
+            if digest() != initial:
+                return
 
     @staticmethod
     async def _serve(fn: Any, request: aiohttp.web.Request) -> aiohttp.web.Response:
@@ -82,14 +161,41 @@ class AdmissionServer(kopf.WebhookServer):
 async def _answer(fn: Any, request: aiohttp.web.Request) -> Any:
     path = request.match_info.get("id", "")
     try:
-        document = json.loads(await _read_body(request))
-        decoded = decode_review(document)
+        # A body that trickles in or stalls (slowloris) would otherwise hold this handler for ever:
+        # aiohttp bounds the time a request's headers take, not its body's.
+        async with asyncio.timeout(READ_TIMEOUT_SECONDS):
+            body = await _read_body(request)
     except InvalidReview as exc:
         return respond_invalid(exc)
+    except TimeoutError:
+        return respond_invalid(InvalidReview(f"the body did not arrive within {READ_TIMEOUT_SECONDS:g} s"))
+    except aiohttp.web.RequestPayloadError as exc:
+        # A body aiohttp cannot decode (a broken chunked framing or Content-Encoding stream, e.g. an invalid
+        # gzip or zstd body) is the client's fault: without this it escaped as a 500 "Server got itself in
+        # trouble" page.
+        reason = exc.__cause__ or exc
+        return respond_invalid(InvalidReview(f"the body could not be read: {_one_line(reason)}"))
+    if not body:
+        return respond_invalid(InvalidReview("the body is empty"))
+    try:
+        document = json.loads(body)
+        decoded = decode_document(document)  # not decode_review: a JSON string would be parsed again
+    except InvalidReview as exc:
+        return respond_invalid(exc)
+    except UnicodeDecodeError:
+        return respond_invalid(InvalidReview("the body is not valid UTF-8"))
     except (ValueError, RecursionError):
         return respond_invalid(InvalidReview("the body is not valid JSON"))
+    except Exception as exc:  # a decoding bug of ours: an error answer (logged), never a 500 page
+        logger.exception("decoding an admission request failed")
+        return respond("", AdmissionAnswer.error(f"{type(exc).__name__}: {exc}"))
     route = BY_ID.get(path)
-    if route is None or not route.accepts(decoded.kind.group, decoded.resource, decoded.sub_resource):
+    # Both groups: the kind's is what our handlers read, the resource's is what kopf routes by (a Pod kind
+    # with resource batch/pods passed the kind check alone, then kopf found no handler: an error of ours).
+    if route is None or not all(
+        group is not None and route.accepts(group, decoded.resource, decoded.sub_resource)
+        for group in (decoded.kind.group, _resource_group(document))
+    ):
         what = decoded.resource + (f"/{decoded.sub_resource}" if decoded.sub_resource else "")
         message = f"distroguard does not check {what} at the path /{path}"
         return respond(decoded.uid, AdmissionAnswer.deny(message, code=400))
@@ -97,16 +203,51 @@ async def _answer(fn: Any, request: aiohttp.web.Request) -> Any:
     token = _CURRENT.set(pending)
     try:
         sslpeer = request.transport.get_extra_info("peercert") if request.transport else None
-        response = await fn(_for_kopf(document), webhook=path, headers=dict(request.headers), sslpeer=sslpeer)
+        for_kopf = _as_decoded(_for_kopf(document), decoded, route)
+        response = await fn(for_kopf, webhook=path, headers=dict(request.headers), sslpeer=sslpeer)
         if not pending.taken:  # kopf matched no handler: never let that pass as "allowed"
             logger.error("no handler answered admission request %s on /%s", decoded.uid, path)
             return respond(decoded.uid, AdmissionAnswer.error(f"no distroguard handler answered /{path}"))
         return response
-    except Exception as exc:  # ours, or kopf finding the review unusable (e.g. without userInfo)
+    # kopf finding the review unusable (e.g. without userInfo) is the client's fault, not an error of ours.
+    except WebhookError as exc:
+        return respond(decoded.uid, AdmissionAnswer.deny(f"invalid AdmissionReview: {exc}", code=400))
+    except Exception as exc:  # ours
         logger.exception("answering admission request %s failed", decoded.uid)
         return respond(decoded.uid, AdmissionAnswer.error(f"{type(exc).__name__}: {exc}"))
     finally:
         _CURRENT.reset(token)
+
+
+def _resource_group(document: Mapping[str, Any]) -> str | None:
+    """`request.resource.group` of a document `decode_document` accepted (None when it is not a string)."""
+    group = document["request"]["resource"].get("group")
+    return group if isinstance(group, str) else None
+
+
+def _one_line(error: BaseException) -> str:
+    """aiohttp's message alone (its errors' text starts with a status code), on one line, shortened."""
+    message = getattr(error, "message", None)
+    text = " ".join((message if isinstance(message, str) and message else str(error)).split())
+    text = text or type(error).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _as_decoded(document: Mapping[str, Any], decoded: AdmissionRequest, route: Webhook) -> dict[str, Any]:
+    """The review with the fields kopf routes by replaced by what `decode_document` and the path check made
+    of them, so that kopf finds the handler the gate above chose: as sent, a `resource` without `version`,
+    or a `userInfo` that is not an object, made kopf raise or find no handler (an error of ours for the
+    client's garbage)."""
+    request = dict(document["request"])
+    request["resource"] = {"group": route.group, "version": route.version, "resource": route.plural}
+    request["operation"] = decoded.operation
+    request["dryRun"] = decoded.dry_run
+    request.pop("subResource", None)
+    if decoded.sub_resource is not None:
+        request["subResource"] = decoded.sub_resource
+    if not isinstance(request.get("userInfo"), Mapping):
+        request.pop("userInfo", None)  # kopf refuses a review without one (answered with code 400)
+    return {**document, "request": request}
 
 
 _IDENTITY = ("name", "generateName", "namespace", "uid")
@@ -114,7 +255,7 @@ _IDENTITY = ("name", "generateName", "namespace", "uid")
 
 def _for_kopf(document: Mapping[str, Any]) -> dict[str, Any]:
     """The review as kopf's dispatch needs it: objects reduced to apiVersion, kind and identifying metadata
-    (kopf logs and memorizes by them). Only called on a document `decode_review` accepted."""
+    (kopf logs and memorizes by them). Only called on a document `decode_document` accepted."""
     request = dict(document["request"])
     for key in ("object", "oldObject"):
         body = request.get(key)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from distroguard.operator.auditor import AuditSettings
+
+Role = Literal["webhook", "audit", "all"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,8 @@ class RunSettings:
     """Seconds between checks of the certificate files for a renewal."""
     insecure_registries: frozenset[str] = field(default_factory=frozenset)
     """Registries spoken to over plain HTTP (loopback ones always are)."""
+    registry_mirrors: dict[str, str] = field(default_factory=dict)
+    """Source registry -> mirror (`host[:port][/prefix]`), as `RegistrySettings.registry_mirrors`."""
     liveness: str | None = None
     """kopf's liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz; None: none."""
     metrics_listen: str = "0.0.0.0"
@@ -49,6 +56,18 @@ class RunSettings:
     """Seconds a namespace's image pull secrets are reused."""
     pool_ttl: float = 600.0
     """Seconds an idle per-namespace registry client is kept before it is closed."""
+    role: Role = "webhook"
+    """webhook: answer admission reviews (and read ImageFacts into the cache); audit: the one writer of
+    ImageFacts, PolicyReports and Events (no webhook server); all: both, in one process."""
+    audit: AuditSettings = field(default_factory=AuditSettings)
+
+    @property
+    def serves_webhook(self) -> bool:
+        return self.role in ("webhook", "all")
+
+    @property
+    def audits(self) -> bool:
+        return self.role in ("audit", "all")
 
     def __post_init__(self) -> None:
         if self.budget <= 0:
@@ -61,7 +80,7 @@ class RunSettings:
             )
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("give both a certificate file and a key file, or neither")
-        if not self.dev and self.cert_file is None:
+        if not self.dev and self.cert_file is None and self.serves_webhook:
             raise ValueError("a certificate and key are required (or --dev, which generates them)")
         if self.failure_ttl <= 0:
             raise ValueError("the failure TTL must be positive")
@@ -69,3 +88,8 @@ class RunSettings:
             raise ValueError("the certificate check interval must be positive")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is out of range")
+        audit = self.audit
+        if audit.interval <= 0 or audit.debounce < 0:
+            raise ValueError("the audit interval must be positive and its debounce not negative")
+        if audit.facts_ttl.total_seconds() <= 0:
+            raise ValueError("the ImageFacts TTL must be positive")

@@ -1,16 +1,22 @@
 """`evaluate`: policies x containers -> Decision. Pure and deterministic: no I/O, no clock, no
-globals.
+global state that could change a result.
 
 Every (policy, container) pair a policy covers runs the policy's rules; every problem becomes a
 finding. The verdict of a container is its strictest finding, the workload's is its strictest
 container: several policies never weaken each other, and every finding is kept for reports.
+
+What depends on a policy alone (which containers it covers, each rule's check with its options read) is
+worked out once per policy object and kept in a small memo: a `DistroPolicy` is immutable, and a changed
+policy is a new object. The memo is an optimisation only: it holds no facts, dates or results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from distroguard.model.decision import (
+    UNRESOLVED_RULE,
     VERDICT_OF_ACTION,
     ContainerVerdict,
     Decision,
@@ -24,8 +30,8 @@ from distroguard.model.policy import Action, DistroPolicy, Rule, UnresolvedActio
 from distroguard.policy.context import ContainerImage, EvaluationContext
 from distroguard.policy.messages import render
 from distroguard.policy.problem import Level, Problem
-from distroguard.policy.rules import CHECKS
-from distroguard.policy.selection import applies
+from distroguard.policy.rules import BoundCheck, bind
+from distroguard.policy.selection import Covers, coverage
 from distroguard.policy.subject import Subject
 from distroguard.policy.suggest import suggest
 
@@ -35,6 +41,34 @@ _UNRESOLVED_ACTION: dict[UnresolvedAction, Action] = {
     "deny": "deny",
 }
 _SEVERITY: dict[Level, Severity] = {"violation": "high", "advance": "medium", "unresolved": "low"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What evaluating one policy needs that depends on the policy alone."""
+
+    policy: DistroPolicy
+    covers: Covers | None
+    """Whether the policy covers a container; None: it covers every container."""
+    checks: tuple[tuple[Rule, BoundCheck], ...]
+
+
+_PLANS: dict[int, _Plan] = {}
+_PLANS_LIMIT = 512
+"""More policies than a cluster has: a full memo is emptied, not evicted one by one."""
+
+
+def _plan(policy: DistroPolicy) -> _Plan:
+    # Keyed by identity: hashing a policy's fields would cost more than the evaluation. The plan holds its
+    # policy, so the id cannot be reused while the entry lives, and the `is` check makes sure of it.
+    plan = _PLANS.get(id(policy))
+    if plan is None or plan.policy is not policy:
+        if len(_PLANS) >= _PLANS_LIMIT:
+            _PLANS.clear()
+        spec = policy.spec
+        plan = _Plan(policy, coverage(spec), tuple((rule, bind(rule)) for rule in spec.rules))
+        _PLANS[id(policy)] = plan
+    return plan
 
 
 def evaluate(
@@ -48,37 +82,40 @@ def evaluate(
     findings: list[Finding] = []
     verdicts: list[Verdict] = ["allow"] * len(containers)
     for policy in policies:
-        spec = policy.spec
-        checks = [(rule, CHECKS[rule.kind]) for rule in spec.rules]  # once per policy, not per container
+        plan = _plan(policy)
+        covers = plan.covers
+        checks = plan.checks
         for index, container in enumerate(containers):
-            if not applies(spec, context, container):
+            if covers is not None and not covers(context, container):
                 continue
-            if container.facts is None:
+            facts = container.facts
+            if facts is None:
                 found = [_unresolved(policy, container)]
             else:
                 subject = subjects[index]
                 if subject is None:
-                    subject = subjects[index] = Subject(container, container.facts, catalog, today)
+                    subject = subjects[index] = Subject(container, facts, catalog, today)
                 found = []
                 for rule, check in checks:
-                    for problem in check(rule, subject):  # usually none: nothing is built
-                        found.append(_finding(policy, rule, problem, subject))
+                    problems = check(subject)
+                    if problems:  # usually not: nothing is built
+                        found.extend(_finding(policy, rule, problem, subject) for problem in problems)
                 if not found:
                     continue
             verdicts[index] = strictest([verdicts[index], *(VERDICT_OF_ACTION[f.action] for f in found)])
             findings.extend(found)
     return Decision(
-        verdict=strictest(verdicts),
-        containers=tuple(
-            ContainerVerdict(
-                container=c.container,
-                image=c.image,
-                verdict=verdict,
-                digest=c.facts.digest if c.facts is not None else None,
-            )
-            for c, verdict in zip(containers, verdicts, strict=True)
+        strictest(verdicts) if findings else "allow",
+        tuple(
+            [
+                # Indexed, not zip(..., strict=True): a keyword argument sends zip down a slow path.
+                ContainerVerdict(
+                    c.container, c.image, verdicts[i], None if c.facts is None else c.facts.digest
+                )
+                for i, c in enumerate(containers)
+            ]
         ),
-        findings=tuple(findings),
+        tuple(findings),
     )
 
 
@@ -118,18 +155,22 @@ def _finding(policy: DistroPolicy, rule: Rule, problem: Problem, subject: Subjec
 
 
 def _unresolved(policy: DistroPolicy, container: ContainerImage) -> Finding:
+    """The finding of a covered container whose image could not be inspected: `onUnresolved` decides.
+
+    allow: an `audit` finding, so the verdict stays allow; its message is still shown as an admission
+    warning (`Decision.warning_findings`), since none of the policy's rules could run."""
     action = _UNRESOLVED_ACTION[policy.spec.on_unresolved]
-    why = f" ({container.unresolved})" if container.unresolved else ""
+    why = container.unresolved or "reason unknown"
     treated = {"audit": "allows", "warn": "warns about", "deny": "denies"}[action]
-    problem = Problem(
-        reason="unresolved",
-        text=f"its image could not be inspected{why}; policy {{ref}} {treated} images it cannot inspect "
-        f"(onUnresolved: {policy.spec.on_unresolved})",
-        level="unresolved",
+    # Its reason in the middle: `admission.decide` shortens that part when a warning must be shorter.
+    text = (
+        f"its image could not be inspected ({why}); policy {{ref}} {treated} images it cannot inspect "
+        f"(onUnresolved: {policy.spec.on_unresolved})"
     )
+    problem = Problem(reason="unresolved", text=text, level="unresolved")
     return Finding(
         policy=policy.name,
-        rule="onUnresolved",
+        rule=UNRESOLVED_RULE,
         action=action,
         severity="low",
         reason="unresolved",

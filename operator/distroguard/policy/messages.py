@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from distroguard.model.decision import UNRESOLVED_RULE
 from distroguard.model.policy import Action, Rule
 from distroguard.policy.problem import Problem
 
@@ -20,9 +21,10 @@ def render(
     """`container "app" uses python:3.7-alpine (Alpine Linux 3.9, musl 1.1.20): musl is not allowed
     by policy python-base-images/no-musl; use a glibc-based image such as
     python:3.7-slim-bookworm`"""
-    rule_name = rule.name if rule is not None else "onUnresolved"
-    # A finding of the policy as a whole (unresolved facts) names the policy alone.
-    text = problem.text.format(ref=policy if rule is None else f"{policy}/{rule_name}")
+    rule_name = rule.name if rule is not None else UNRESOLVED_RULE
+    # A finding of the policy as a whole (unresolved facts) names the policy alone. Replaced, not format():
+    # the text carries what images and registries say (an os-release name, an error body), braces and all.
+    text = problem.text.replace("{ref}", policy if rule is None else f"{policy}/{rule_name}")
     if rule is not None and rule.message is not None:
         # Placeholders were checked when the policy was loaded (model.policy.MESSAGE_FIELDS).
         return rule.message.format(

@@ -184,9 +184,13 @@ class Authenticator:
             raise InsecureRegistryError(
                 registry, f"token realm {realm_text!r:.200} is plain HTTP on a non-loopback host"
             )
-        refusal = realm_refusal(realm, registry, self._transport.settings.token_realm_hosts)
+        allowed = self._transport.settings.token_realm_hosts
+        refusal = realm_refusal(realm, registry, allowed)
         if refusal:
             raise InsecureRegistryError(registry, f"token realm {realm_text!r:.200} refused: {refusal}")
+        if realm.host.lower() not in allowed and hostport(realm).lower() not in allowed:
+            # The text passed; the addresses the name resolves to are checked as it is connected to.
+            self._transport.resolver.guard(realm.host, split_host(api_host(registry))[0])
         what = f"token for {scopes} from {realm.host}"
         service = challenge.service
         headers: dict[str, str] = {"Accept": "application/json"}

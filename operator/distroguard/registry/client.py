@@ -48,6 +48,7 @@ from distroguard.registry.digest import (
     is_digest,
     verify_digest,
 )
+from distroguard.registry.hosts import mirrored
 from distroguard.registry.manifest import Descriptor
 from distroguard.registry.mediatypes import MANIFEST_ACCEPT, base_type
 from distroguard.registry.meter import ByteMeter, RegistryStats
@@ -131,6 +132,16 @@ class RegistryClient:
         """Where `registry`'s API is reached (scheme chosen by the plain-HTTP rule)."""
         return self._transport.base_url(registry)
 
+    def route(self, ref: ImageRef) -> ImageRef:
+        """The reference requests for `ref` really go to: `ref` itself, or its registry's mirror's
+        (`RegistrySettings.registry_mirrors`). Connection slots, statistics, credentials and
+        tokens follow the routed registry; error messages name the reference as it was asked for.
+        """
+        registry, repository = mirrored(ref.registry, ref.repository, self.settings.registry_mirrors)
+        if (registry, repository) == (ref.registry, ref.repository):
+            return ref
+        return ref.model_copy(update={"registry": registry, "repository": repository})
+
     # ------------------------------------------------------------------ API
 
     async def head_digest(
@@ -144,6 +155,7 @@ class RegistryClient:
             return check_digest(ref.digest, f"reference {ref}")
         tag = ref.tag or "latest"
         what = f"manifest {ref.name}:{tag}"
+        ref = self.route(ref)
         async with (
             self._slot(ref.registry, deadline, what),
             deadline_scope(deadline, lambda: f"registry {ref.registry}: {what}: the deadline passed"),
@@ -176,6 +188,7 @@ class RegistryClient:
         if pinned:
             check_digest(reference, f"manifest reference of {ref.name}")
         what = f"manifest {ref.name}{'@' if pinned else ':'}{reference}"
+        ref = self.route(ref)
         async with (
             self._slot(ref.registry, deadline, what),
             deadline_scope(deadline, lambda: f"registry {ref.registry}: {what}: the deadline passed"),
@@ -223,6 +236,7 @@ class RegistryClient:
         """
         what = f"blob {desc.digest} of {ref.name}"
         check_digest(desc.digest, what)
+        ref = self.route(ref)
         if not 0 <= offset <= desc.size:
             raise ValueError(f"offset {offset} outside the blob's {desc.size} bytes")
         if chunk_size < 1:

@@ -1,5 +1,5 @@
-"""Registry names → where to connect and how: Docker Hub's API host, loopback, and the plain-HTTP
-rule.
+"""Registry names → where to connect and how: Docker Hub's API host, loopback, the plain-HTTP
+rule, and registry mirrors.
 
 Every mapping from a registry *name* (as written in image references and credential files) to a
 network
@@ -9,7 +9,9 @@ network
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
+from collections.abc import Mapping
 
 from distroguard.model.reference import DOCKER_HUB
 
@@ -113,7 +115,7 @@ def host_class(host: str) -> str | None:
     ranges, cluster and site-local names), or None for a public name or address.
 
     Single-label names (`kubernetes`, `vault`) count as internal: cluster DNS search paths resolve
-    them. A public name that resolves to an internal address is not caught here.
+    them. A public name that resolves to an internal address is caught by `addresses.GuardedResolver`.
     """
     host = host.strip("[]").rstrip(".").lower()
     address = _as_ip(host)
@@ -140,3 +142,69 @@ def host_class(host: str) -> str | None:
     if "." not in host or host.endswith(INTERNAL_SUFFIXES):
         return "internal"
     return None
+
+
+# ---------------------------------------------------------------------- registry mirrors
+
+_MIRROR_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?"
+)
+# Repository path components, as image references spell them.
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+
+
+def mirror_target(text: str) -> str:
+    """A mirror written as `host[:port][/prefix]`, checked and with its host lowercased.
+
+    No scheme: plain HTTP follows the same rule as for any registry (loopback hosts, and hosts named
+    as insecure registries). The prefix is a repository path (e.g. a Harbor proxy-cache project) put
+    in front of every repository asked for.
+    """
+    value = text.strip()
+    if "://" in value:
+        raise ValueError(
+            f"mirror {text!r}: give host[:port][/prefix] without a scheme "
+            "(plain HTTP is for loopback hosts and --insecure-registry hosts)"
+        )
+    host, _, prefix = value.partition("/")
+    if not _MIRROR_HOST.fullmatch(host):
+        raise ValueError(f"mirror {text!r}: {host!r} is not a host[:port]")
+    _, port = split_host(host)
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"mirror {text!r}: port {port} is out of range")
+    prefix = prefix.rstrip("/")
+    if prefix and not all(_PATH_COMPONENT.fullmatch(part) for part in prefix.split("/")):
+        raise ValueError(
+            f"mirror {text!r}: the prefix {prefix!r} must be lowercase repository path components"
+        )
+    return f"{host.lower()}/{prefix}" if prefix else host.lower()
+
+
+def parse_mirror(text: str) -> tuple[str, str]:
+    """`SOURCE=MIRROR` → (the source registry as credentials are keyed, the checked mirror).
+
+    `docker.io=mirror.example.com:5000` sends requests for Docker Hub images to the mirror;
+    `docker.io=harbor.example.com/dockerhub-proxy` also puts `dockerhub-proxy/` in front of each
+    repository (`library/python` is asked for as `dockerhub-proxy/library/python`).
+    """
+    source, sep, mirror = text.partition("=")
+    source = source.strip()
+    if not sep or not source or not mirror.strip():
+        raise ValueError(f"{text!r}: expected SOURCE=MIRROR, e.g. docker.io=mirror.example.com:5000")
+    if "/" in source or "://" in source or not _MIRROR_HOST.fullmatch(source):
+        raise ValueError(f"{text!r}: the source {source!r} must be a registry host[:port]")
+    return canonical_registry(source), mirror_target(mirror)
+
+
+def mirrored(registry: str, repository: str, mirrors: Mapping[str, str]) -> tuple[str, str]:
+    """Where requests for `registry`'s `repository` go: (registry, repository) to ask instead.
+
+    Unchanged when `registry` has no mirror; otherwise the mirror's `host[:port]`, and the
+    repository behind the mirror's prefix when it has one. `mirrors` is keyed by canonical source.
+    """
+    target = mirrors.get(canonical_registry(registry))
+    if target is None:
+        return registry, repository
+    host, _, prefix = target.partition("/")
+    return host, f"{prefix}/{repository}" if prefix else repository

@@ -4,8 +4,11 @@ HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
+
+from distroguard.registry.hosts import canonical_registry, mirror_target
 
 
 def _version() -> str:
@@ -58,6 +61,13 @@ class RegistrySettings:
     tokens. Otherwise a realm on a loopback, private, link-local or cluster-internal host (or the
     metadata service) is refused, unless the registry itself is in that same kind of network.
     """
+    registry_mirrors: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Source registry → mirror (`host[:port][/prefix]`): every request for an image on the source
+    goes to the mirror instead, for the same repository (behind the prefix, when there is one); there
+    is no fallback to the source. Image references and facts keep the source's name. Credentials are
+    those of the mirror's host (the source's are never sent to it); plain HTTP follows the usual rule
+    for the mirror's host. Keys are folded like credential keys (`index.docker.io` is `docker.io`).
+    """
     trust_env: bool = False
     """Use the HTTP(S)_PROXY and NO_PROXY environment variables (off: a proxy must be chosen on
     purpose).
@@ -81,3 +91,15 @@ class RegistrySettings:
         # Names are compared lowercased; store them that way once.
         for name in ("insecure_registries", "token_realm_hosts"):
             object.__setattr__(self, name, frozenset(h.lower() for h in getattr(self, name)))
+        mirrors: dict[str, str] = {}
+        for source, mirror in self.registry_mirrors.items():
+            key = canonical_registry(source)
+            if not key:
+                raise ValueError(f"RegistrySettings.registry_mirrors: {source!r} is not a registry host")
+            if key in mirrors:
+                raise ValueError(f"RegistrySettings.registry_mirrors: {source!r} is given twice")
+            try:
+                mirrors[key] = mirror_target(mirror)
+            except ValueError as exc:
+                raise ValueError(f"RegistrySettings.registry_mirrors: {exc}") from None
+        object.__setattr__(self, "registry_mirrors", mirrors)

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from distroguard.errors import (
@@ -25,6 +26,7 @@ from distroguard.errors import (
     RegistryUnavailable,
     ScanLimitExceeded,
 )
+from distroguard.registry.addresses import AddressRefused, GuardedResolver
 from distroguard.registry.hosts import allows_plain_http, api_host
 from distroguard.registry.meter import ByteMeter, RegistryStats
 from distroguard.registry.retry import RETRY_STATUSES, backoff_delay, parse_retry_after
@@ -128,8 +130,11 @@ class Transport:
         *,
         jitter: Callable[[], float] = random.random,
         stats: RegistryStats | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
+        """`resolver`: the DNS resolver under the guard (aiohttp's default when None)."""
         self.settings = settings
+        self.resolver = GuardedResolver(resolver)
         self.stats = stats if stats is not None else RegistryStats()
         self._ssl = ssl_context
         self._jitter = jitter
@@ -148,7 +153,9 @@ class Transport:
     async def open(self) -> None:
         if self._session is not None:
             return
-        connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
+        connector = aiohttp.TCPConnector(
+            ssl=self._ssl if self._ssl is not None else True, resolver=self.resolver
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             headers={
@@ -236,6 +243,9 @@ class Transport:
                 except _TLS_ERRORS as exc:
                     raise RegistryError(registry, f"{what}: TLS failed ({exc})") from None
                 except RETRYABLE_ERRORS as exc:
+                    refused = getattr(exc, "os_error", None)
+                    if isinstance(refused, AddressRefused):  # the same answer next time: no retry
+                        raise InsecureRegistryError(registry, f"{what}: {refused}") from None
                     last = describe_error(exc)
                 except aiohttp.ClientError as exc:  # a malformed answer: trying again will not help
                     raise RegistryError(registry, f"{what}: {describe_error(exc)}") from None

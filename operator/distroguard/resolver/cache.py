@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache, TLRUCache, TTLCache
 
 from distroguard.errors import DistroguardError
 from distroguard.model import ImageFacts
@@ -43,7 +43,9 @@ class CacheSettings:
 class Tier(Generic[K, V]):
     """A named cache that counts its hits and misses."""
 
-    def __init__(self, name: str, store: LRUCache[K, V] | TTLCache[K, V], stats: Counter[str]) -> None:
+    def __init__(
+        self, name: str, store: LRUCache[K, V] | TTLCache[K, V] | TLRUCache[K, V], stats: Counter[str]
+    ) -> None:
         self.name = name
         self._store = store
         self._stats = stats
@@ -68,12 +70,26 @@ class Tier(Generic[K, V]):
         return len(self._store)
 
 
+class _Lifetimes:
+    """Each tag's lifetime: the TTL, or what is left of it for an answer learnt elsewhere earlier (an
+    ImageFacts object): set `next` just before inserting."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.next: float | None = None
+
+    def __call__(self, key: object, value: object, now: float) -> float:
+        lifetime, self.next = (self.ttl if self.next is None else self.next), None
+        return now + lifetime
+
+
 class FactsCache:
     def __init__(self, settings: CacheSettings | None = None) -> None:
         s = settings or CacheSettings()
         self.settings = s
         self.stats: Counter[str] = Counter()
-        self.tags: Tier[str, str] = Tier("tags", TTLCache(s.tag_entries, s.tag_ttl), self.stats)
+        self._tag_lifetimes = _Lifetimes(s.tag_ttl)
+        self.tags: Tier[str, str] = Tier("tags", TLRUCache(s.tag_entries, self._tag_lifetimes), self.stats)
         self.facts: Tier[tuple[str, str, str], ImageFacts] = Tier(
             "facts", LRUCache(s.facts_entries), self.stats
         )
@@ -83,3 +99,16 @@ class FactsCache:
         self.failures: Tier[tuple[str, str, str], DistroguardError] = Tier(
             "failures", TTLCache(s.failure_entries, s.failure_ttl), self.stats
         )
+
+    def remember_tag(self, tag: str, digest: str, age: float) -> bool:
+        """Trust `tag` -> `digest`, learnt `age` seconds ago, for what is left of the tag TTL; False (and
+        nothing remembered) when nothing is left."""
+        left = self.settings.tag_ttl - max(0.0, age)
+        if left <= 0:
+            return False
+        self._tag_lifetimes.next = left
+        try:
+            self.tags.put(tag, digest)
+        finally:
+            self._tag_lifetimes.next = None
+        return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from distroguard.errors import DeadlineExceeded, DistroguardError, ScanLimitExceeded, SourceError
@@ -92,6 +93,38 @@ class Resolver:
             return await asyncio.wait_for(work, budget)
         except TimeoutError:
             raise DeadlineExceeded(f"{image}: not resolved within {budget:g} s") from None
+
+    def known_digest(self, image: str) -> str | None:
+        """The digest `image` resolves to as far as the cache knows (its own, or its tag's), uncounted."""
+        if _local(image):
+            return None
+        try:
+            ref = _parse(image)
+        except DistroguardError:
+            return None
+        return ref.digest or self.cache.tags.peek(str(ref))
+
+    def remember(self, facts: ImageFacts, references: Sequence[tuple[str, str | None, float]]) -> int:
+        """Take facts learnt elsewhere (an ImageFacts object) into the cache: under their own digest, and
+        for each (reference, the digest it resolved to, seconds since) under that digest, with the tag
+        trusted for what is left of its TTL. Returns how many references were taken."""
+        if facts.digest is None:
+            return 0
+        self.cache.facts.put((facts.digest, facts.platform, facts.mode), facts)
+        taken = 0
+        for image, digest, age in references:
+            try:
+                ref = _parse(image)
+            except DistroguardError:
+                continue
+            target = ref.digest or digest
+            if target is None:
+                continue
+            if target != facts.digest:
+                self.cache.facts.put((target, facts.platform, facts.mode), facts)
+            if ref.digest is not None or self.cache.remember_tag(str(ref), target, age):
+                taken += 1
+        return taken
 
     async def drain(self) -> None:
         """Wait for background lookups to finish."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from distroguard.model.facts import Runtime
 from distroguard.model.lifecycle import LifecycleMatch
 from distroguard.model.policy import Rule, RuntimeRule
@@ -14,18 +16,39 @@ NONE: tuple[Problem, ...] = ()
 
 
 def check(rule: Rule, subject: Subject) -> tuple[Problem, ...]:
+    return bind(rule)(subject)
+
+
+def bind(rule: Rule) -> Callable[[Subject], tuple[Problem, ...]]:
+    """The check of one `runtimes` rule, its options read once."""
     options = rule.runtimes
-    runtimes = subject.facts.runtimes
-    if options is None or not runtimes:
-        return NONE
-    problems: tuple[Problem, ...] = NONE
-    for runtime in runtimes:
-        found = subject.runtime_match(runtime)
-        names = options.names
-        if names and runtime.name not in names and found.product not in names:
-            continue
-        problems += _check_one(options, runtime, found, subject)
-    return problems
+    if options is None:
+        return _nothing
+    names = options.names
+    warn = options.warn_days_before
+    # Without minVersions, a tracked runtime whose end of life is further away than warnDaysBefore (or not
+    # announced) passes: what `_check_one` says of it, answered without a call.
+    plain = options.require_supported and not options.min_versions
+
+    def check_runtimes(subject: Subject) -> tuple[Problem, ...]:
+        problems: tuple[Problem, ...] = NONE
+        for runtime in subject.facts.runtimes:
+            found = subject.runtime_match(runtime)
+            if names and runtime.name not in names and found.product not in names:
+                continue
+            cycle = found.cycle
+            if plain and cycle is not None:
+                end = cycle.eol
+                if end is False or (not isinstance(end, bool) and (end - subject.today).days > warn):
+                    continue  # the hot path
+            problems += _check_one(options, runtime, found, subject)
+        return problems
+
+    return check_runtimes
+
+
+def _nothing(subject: Subject) -> tuple[Problem, ...]:
+    return NONE
 
 
 def _check_one(

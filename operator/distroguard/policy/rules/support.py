@@ -3,6 +3,7 @@ support)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from distroguard.model.lifecycle import LifecycleMatch, ReleaseCycle, end_date, phase_over
@@ -25,14 +26,38 @@ def lifecycle_unknown(found: LifecycleMatch) -> Problem:
 
 
 def check(rule: Rule, subject: Subject) -> tuple[Problem, ...]:
+    return bind(rule)(subject)
+
+
+def bind(rule: Rule) -> Callable[[Subject], tuple[Problem, ...]]:
+    """The check of one `support` rule, its options read once."""
     options = rule.support
-    found = subject.os_match()
-    if options is None or found is None or found.status == "rolling":
-        return NONE  # no OS: requireKnownOS's business; rolling: never EOL by date
-    if found.cycle is None:
-        return (lifecycle_unknown(found),)
-    problem = _judge_cycle(options, found.subject, found.cycle, subject.today)
-    return NONE if problem is None else (problem,)
+    if options is None:
+        return _nothing
+    warn = options.warn_days_before
+    # Without requireActive and extended support, a release whose end of security support is further away
+    # than warnDaysBefore (or not announced) passes: what `judge` says of it, answered without a call.
+    plain = not options.require_active and not options.count_extended_support
+
+    def check_support(subject: Subject) -> tuple[Problem, ...]:
+        found = subject.os_match()
+        if found is None or found.status == "rolling":
+            return NONE  # no OS: requireKnownOS's business; rolling: never EOL by date
+        cycle = found.cycle
+        if cycle is None:
+            return (lifecycle_unknown(found),)
+        if plain:
+            end = cycle.eol
+            if end is False or (not isinstance(end, bool) and (end - subject.today).days > warn):
+                return NONE  # the hot path
+        problem = _judge_cycle(options, found.subject, cycle, subject.today)
+        return NONE if problem is None else (problem,)
+
+    return check_support
+
+
+def _nothing(subject: Subject) -> tuple[Problem, ...]:
+    return NONE
 
 
 def _judge_cycle(options: SupportRule, name: str, cycle: ReleaseCycle, today: date) -> Problem | None:

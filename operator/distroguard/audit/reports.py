@@ -1,0 +1,261 @@
+"""An audit's results as `wgpolicyk8s.io/v1alpha2` reports (pure: the objects to write, not the writing).
+
+- One PolicyReport per workload, in its namespace, named after it, `scope` the workload and an owner
+  reference to it (garbage-collected with it). One result per (policy, rule, container) a policy covers:
+  `pass`, `fail` (a violation, whatever the policy's action: an audit policy's violations are failures
+  that are not enforced), `warn` (a warn action, or an advance warning such as EOL in N days), `error`
+  (the image could not be inspected, or the fact the rule needs is unknown).
+- One ClusterPolicyReport, `distroguard-summary`: per (policy, rule), how many workloads pass and fail.
+
+`content()` is what decides whether a report changed: everything but timestamps, so that an audit that
+finds what the last one found writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from distroguard.audit.inventory import WorkloadRef
+from distroguard.audit.results import AuditResult, ImageSummary, WorkloadResult
+from distroguard.model import Finding
+from distroguard.model.policy import DistroPolicy
+from distroguard.model.policyreport import (
+    API_VERSION,
+    MAX_MESSAGE,
+    MAX_RESULTS,
+    SOURCE,
+    ObjectReference,
+    PolicyReportBody,
+    ReportResult,
+    ReportSeverity,
+    ReportSummary,
+    Result,
+    Timestamp,
+)
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+LABELS = {MANAGED_BY: SOURCE}
+SUMMARY_NAME = "distroguard-summary"
+CATEGORY = "Base images"
+MAX_NAME = 253
+_RANK: dict[Result, int] = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
+_SEVERITY: dict[str, ReportSeverity] = {"high": "high", "medium": "medium", "low": "low", "info": "info"}
+
+
+def report_name(ref: WorkloadRef) -> str:
+    """`distroguard-<kind>-<name>`; a name too long for an object gets a hash of itself instead of a tail."""
+    name = f"{SOURCE}-{ref.kind.lower()}-{ref.name}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{name[: MAX_NAME - 17]}-{digest}"
+
+
+def result_of(finding: Finding) -> Result:
+    if finding.severity == "low":  # the image, or the fact the rule needs, could not be had
+        return "error"
+    if finding.severity == "medium" or finding.action == "warn":
+        return "warn"
+    return "pass" if finding.severity == "info" else "fail"
+
+
+def _properties(container: str, image: ImageSummary) -> dict[str, str]:
+    properties = {"container": container, "image": image.image, "os": image.distribution, "libc": image.libc}
+    facts = image.facts
+    if facts is not None and facts.digest:
+        properties["digest"] = facts.digest
+    if image.libc_version:
+        properties["libcVersion"] = image.libc_version
+    if image.eol is not None:
+        properties["eol"] = image.eol.isoformat()
+    properties["eolState"] = image.eol_state
+    return properties
+
+
+def _cut(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
+def workload_results(
+    result: WorkloadResult, policies: Sequence[DistroPolicy], stamp: Timestamp
+) -> list[ReportResult]:
+    """Every (policy, rule, container) result of one workload, failures first, at most MAX_RESULTS."""
+    images = {c.container: c.image for c in result.containers}
+    found: dict[tuple[str, str], list[Finding]] = {}
+    for finding in result.decision.findings:
+        found.setdefault((finding.policy, finding.container), []).append(finding)
+    rules = {p.name: [r.name for r in p.spec.rules] for p in policies}
+    out: list[ReportResult] = []
+    for policy, container in result.covered:
+        image = images[container]
+        findings = found.get((policy, container), [])
+        failed = {f.rule for f in findings}
+        for finding in findings:
+            out.append(
+                ReportResult(
+                    policy=policy,
+                    rule=finding.rule,
+                    category=CATEGORY,
+                    severity=_SEVERITY[finding.severity],
+                    timestamp=stamp,
+                    result=result_of(finding),
+                    message=_cut(finding.message),
+                    properties={
+                        **_properties(container, image),
+                        "reason": finding.reason,
+                        **({"suggestion": finding.suggestion} if finding.suggestion else {}),
+                    },
+                )
+            )
+        if image.facts is None:
+            continue  # no rule ran: the image could not be inspected (the onUnresolved result says so)
+        for rule in rules.get(policy, ()):
+            if rule not in failed:
+                out.append(
+                    ReportResult(
+                        policy=policy,
+                        rule=rule,
+                        category=CATEGORY,
+                        timestamp=stamp,
+                        result="pass",
+                        message=f"container {container}: {image.image} passes",
+                        properties=_properties(container, image),
+                    )
+                )
+    out.sort(key=lambda r: (_RANK[r.result], r.policy, r.rule or "", r.properties.get("container", "")))
+    return out[:MAX_RESULTS]
+
+
+def summary_of(results: Iterable[ReportResult]) -> ReportSummary:
+    counts = Counter(r.result for r in results)
+    return ReportSummary(
+        pass_=counts["pass"],
+        fail=counts["fail"],
+        warn=counts["warn"],
+        error=counts["error"],
+        skip=counts["skip"],
+    )
+
+
+def _stamp(now: datetime) -> Timestamp:
+    return Timestamp(seconds=int(now.timestamp()))
+
+
+def workload_report(
+    result: WorkloadResult, policies: Sequence[DistroPolicy], now: datetime
+) -> dict[str, Any]:
+    """The PolicyReport object of one workload (without resourceVersion: the writer's business)."""
+    workload = result.workload
+    ref = workload.ref
+    scope = ObjectReference(
+        api_version=workload.api_version,
+        kind=ref.kind,
+        namespace=ref.namespace,
+        name=ref.name,
+        uid=workload.uid or None,
+    )
+    results = workload_results(result, policies, _stamp(now))
+    body = PolicyReportBody(scope=scope, summary=summary_of(results), results=tuple(results))
+    metadata: dict[str, Any] = {"name": report_name(ref), "namespace": ref.namespace, "labels": dict(LABELS)}
+    if workload.uid:
+        metadata["ownerReferences"] = [
+            {"apiVersion": workload.api_version, "kind": ref.kind, "name": ref.name, "uid": workload.uid}
+        ]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "PolicyReport",
+        "metadata": metadata,
+        **body.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
+def summary_report(audit: AuditResult, policies: Sequence[DistroPolicy], now: datetime) -> dict[str, Any]:
+    """The ClusterPolicyReport: per (policy, rule), the workloads of each result, the worst first."""
+    stamp = _stamp(now)
+    counts: dict[tuple[str, str], Counter[Result]] = {}
+    examples: dict[tuple[str, str], list[str]] = {}
+    for workload in audit.workloads:
+        worst: dict[tuple[str, str], Result] = {}
+        for r in workload_results(workload, policies, stamp):
+            key = (r.policy, r.rule or "")
+            if key not in worst or _RANK[r.result] < _RANK[worst[key]]:
+                worst[key] = r.result
+        for key, outcome in worst.items():
+            counts.setdefault(key, Counter())[outcome] += 1
+            if outcome != "pass" and len(examples.setdefault(key, [])) < 5:
+                examples[key].append(str(workload.ref))
+    results: list[ReportResult] = []
+    for (policy, rule), tally in counts.items():
+        outcome = min(tally, key=lambda r: _RANK[r])
+        total = sum(tally.values())
+        text = ", ".join(f"{n} {r}" for r, n in sorted(tally.items(), key=lambda i: _RANK[i[0]]))
+        named = examples.get((policy, rule))
+        message = f"{total} workloads: {text}" + (f" (e.g. {'; '.join(named)})" if named else "")
+        results.append(
+            ReportResult(
+                policy=policy,
+                rule=rule,
+                category=CATEGORY,
+                timestamp=stamp,
+                result=outcome,
+                message=_cut(message),
+                properties={r: str(tally[r]) for r in ("pass", "fail", "warn", "error", "skip")},
+            )
+        )
+    results.sort(key=lambda r: (_RANK[r.result], r.policy, r.rule or ""))
+    results = results[:MAX_RESULTS]
+    body = PolicyReportBody(summary=summary_of(results), results=tuple(results))
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ClusterPolicyReport",
+        "metadata": {"name": SUMMARY_NAME, "labels": dict(LABELS)},
+        **body.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
+def content(report: dict[str, Any]) -> Any:
+    """What a report says, without when it was said: two audits that found the same compare equal."""
+    results = [{k: v for k, v in r.items() if k != "timestamp"} for r in report.get("results") or ()]
+    metadata = report.get("metadata") or {}
+    return (
+        report.get("scope"),
+        report.get("summary"),
+        results,
+        {key: (metadata.get("labels") or {}).get(key) for key in LABELS},
+        metadata.get("ownerReferences"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Tallies:
+    """What an audit found, counted for metrics."""
+
+    images: Counter[tuple[str, str, str, str]]
+    """Distinct images by (os id, version, libc family, EOL state)."""
+    violations: Counter[tuple[str, str, str]]
+    """Workloads by (policy, rule, result) for results other than pass."""
+    workloads: Counter[str]
+    """Workloads by verdict."""
+
+
+def tallies(audit: AuditResult, policies: Sequence[DistroPolicy]) -> Tallies:
+    images: Counter[tuple[str, str, str, str]] = Counter()
+    for image in audit.images:
+        facts = image.facts
+        version = (facts.os.version_id or "") if facts is not None and facts.os is not None else ""
+        images[image.distro_id, version, image.libc, image.eol_state] += 1
+    violations: Counter[tuple[str, str, str]] = Counter()
+    stamp = Timestamp(seconds=0)
+    for workload in audit.workloads:
+        worst = {
+            (r.policy, r.rule or "", r.result)
+            for r in workload_results(workload, policies, stamp)
+            if r.result != "pass"
+        }
+        violations.update(worst)
+    return Tallies(images, violations, Counter(w.verdict for w in audit.workloads))

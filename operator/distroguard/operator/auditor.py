@@ -1,0 +1,248 @@
+"""The in-cluster audit: the one writer of ImageFacts, PolicyReports and violation Events.
+
+An audit runs at start, every `interval`, and after workloads or policies change (at most once per
+`debounce`: a rollout of many pods is one audit, not hundreds). Each audit lists every workload, resolves
+its images through the same resolver pool as admission (the same caches, the same rule that a namespace's
+pull secrets serve only its own pods), evaluates every DistroPolicy whatever its action with the same code
+path as admission (`distroguard.policy.evaluate`), then writes what changed.
+
+Listing, evaluating and writing run in worker threads, so that in a process that also answers admission
+reviews (`--role all`) the event loop keeps answering; the chart runs the audit in a Deployment of its
+own, one replica, so admission never waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from distroguard.audit.cluster import Cluster, Scope
+from distroguard.audit.inventory import AuditedWorkload, WorkloadRef, build_inventory
+from distroguard.audit.records import Seen, records_of
+from distroguard.audit.reports import summary_report, tallies, workload_report
+from distroguard.audit.resolve import Lookup
+from distroguard.audit.results import AuditResult, ImageSummary, summarize
+from distroguard.audit.run import assemble
+from distroguard.eol import EolCatalog
+from distroguard.errors import DistroguardError
+from distroguard.model import DistroPolicy, ImageFacts
+from distroguard.model.record import Access
+from distroguard.operator.events import EventRecorder, notice_of
+from distroguard.operator.inventorystore import InventoryStore
+from distroguard.operator.observer import AuditObserver, NoObserver
+from distroguard.operator.policystore import PolicyStore
+from distroguard.operator.pool import ResolverPool, RoutedResolver
+from distroguard.operator.pullsecrets import NO_CREDENTIALS, PullSecrets
+from distroguard.operator.reportstore import ReportStore
+from distroguard.resolver import Resolver
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    interval: float = 3600.0
+    """Seconds between full audits when nothing changes."""
+    debounce: float = 10.0
+    """Seconds to wait after a change before auditing (more changes meanwhile join the same audit)."""
+    lookup_budget: float = 60.0
+    """Seconds one image's lookup may take (an audit is not in the API server's path)."""
+    concurrency: int = 8
+    """Images resolved at the same time."""
+    facts_ttl: timedelta = timedelta(days=7)
+    """ImageFacts objects no workload used for this long are deleted."""
+    touch_interval: timedelta = timedelta(hours=1)
+    events: bool = True
+    event_interval: float = 3600.0
+    events_per_audit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class AuditOutcome:
+    result: AuditResult
+    seconds: float
+    facts_written: int
+    facts_deleted: int
+    reports_written: int
+    reports_deleted: int
+    events: int
+
+
+@dataclass(slots=True)
+class _Resolved:
+    summaries: dict[Lookup, ImageSummary] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+
+
+class Auditor:
+    def __init__(
+        self,
+        api: Any,
+        *,
+        pool: ResolverPool,
+        secrets: PullSecrets,
+        policies: PolicyStore,
+        catalog: EolCatalog,
+        settings: AuditSettings,
+        observer: AuditObserver | None = None,
+    ) -> None:
+        self._cluster = Cluster(api, context="in-cluster")
+        self._pool = pool
+        self._secrets = secrets
+        self._policies = policies
+        self._catalog = catalog
+        self.settings = settings
+        self._observer: AuditObserver = observer or NoObserver()
+        self._facts = InventoryStore(api, ttl=settings.facts_ttl, touch_interval=settings.touch_interval)
+        self._reports = ReportStore(api)
+        self._events = EventRecorder(
+            api, interval=settings.event_interval, per_audit=settings.events_per_audit
+        )
+        self._changed = asyncio.Event()
+        self.completed = 0
+        """Audits completed since start (tests wait on it)."""
+
+    def poke(self) -> None:
+        """Something a report depends on changed: audit soon."""
+        self._changed.set()
+
+    async def serve(self) -> None:
+        """Audit until cancelled: now, then on every change (debounced) or every `interval`."""
+        while True:
+            try:
+                await self.audit()
+            except Exception:  # an audit that failed is retried at the next change or interval
+                logger.exception("the audit failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self.settings.interval)
+            await asyncio.sleep(self.settings.debounce)
+
+    async def audit(self) -> AuditOutcome:
+        self._changed.clear()
+        started = time.monotonic()
+        now = datetime.now(UTC)
+        policies = self._policies.current()
+        inventory = await asyncio.to_thread(
+            lambda: build_inventory(self._cluster.pods(Scope(None)), self._cluster.owners(Scope(None)))
+        )
+        for problem in inventory.problems:
+            logger.warning("audit: %s", problem)
+        lookups, resolved = await self._resolve(inventory.workloads, now)
+        labels = await asyncio.to_thread(
+            self._cluster.namespace_labels, sorted({w.ref.namespace for w in inventory.workloads})
+        )
+        result = await asyncio.to_thread(
+            assemble,
+            inventory.workloads,
+            lookups,
+            resolved.summaries,
+            policies,
+            self._catalog,
+            now,
+            labels,
+            context=self._cluster.context,
+            namespace=None,
+            problems=inventory.problems,
+        )
+        outcome = await asyncio.to_thread(self._write, result, resolved.seen, policies, now, started)
+        self.completed += 1
+        found = tallies(result, policies)
+        self._observer.observe_audit(outcome.seconds, found.images, found.violations, found.workloads)
+        logger.info(
+            "audit completed: %d workloads, %d images in %.1f s; ImageFacts %d written, %d deleted; "
+            "PolicyReports %d written, %d deleted; %d events",
+            len(result.workloads),
+            len(result.images),
+            outcome.seconds,
+            outcome.facts_written,
+            outcome.facts_deleted,
+            outcome.reports_written,
+            outcome.reports_deleted,
+            outcome.events,
+        )
+        return outcome
+
+    async def _resolve(
+        self, workloads: Sequence[AuditedWorkload], now: datetime
+    ) -> tuple[dict[tuple[WorkloadRef, str], Lookup], _Resolved]:
+        """Each distinct (credentials, image) once, `concurrency` at a time."""
+        lookups: dict[tuple[WorkloadRef, str], Lookup] = {}
+        targets: dict[Lookup, tuple[Resolver, Access]] = {}
+        for workload in workloads:
+            ref = workload.ref
+            try:
+                credentials = await self._secrets.get(
+                    ref.namespace, workload.pull_secrets, workload.service_account
+                )
+            except Exception as exc:  # an unreadable secret leaves the images to the anonymous resolver
+                logger.warning("audit: pull secrets of %s cannot be read: %s", ref, exc)
+                credentials = NO_CREDENTIALS
+            routed = await self._pool.resolver(ref.namespace, credentials)
+            for container in workload.containers:
+                resolver, access = _target(routed, container.image)
+                # A namespace's credentials serve its own workloads only: the key says whose they are.
+                owner = "" if access == "public" else f"{ref.namespace}/{credentials.fingerprint}"
+                key = Lookup(container.image, owner)
+                lookups[ref, container.image] = key
+                targets.setdefault(key, (resolver, access))
+        resolved = _Resolved()
+        limit = asyncio.Semaphore(max(1, self.settings.concurrency))
+        today = now.date()
+
+        async def one(lookup: Lookup, resolver: Resolver, access: Access) -> None:
+            async with limit:
+                outcome: ImageFacts | DistroguardError
+                try:
+                    outcome = await resolver.resolve(lookup.image, budget=self.settings.lookup_budget)
+                except DistroguardError as exc:
+                    outcome = exc
+            summary = summarize(lookup.image, outcome, self._catalog, today)
+            resolved.summaries[lookup] = summary
+            if isinstance(outcome, ImageFacts):
+                resolved.seen.append(
+                    Seen(lookup.image, outcome, summary, resolver.known_digest(lookup.image), access)
+                )
+
+        await asyncio.gather(*(one(lookup, *target) for lookup, target in targets.items()))
+        return lookups, resolved
+
+    def _write(
+        self,
+        result: AuditResult,
+        seen: Sequence[Seen],
+        policies: Sequence[DistroPolicy],
+        now: datetime,
+        started: float,
+    ) -> AuditOutcome:
+        """Runs in a worker thread."""
+        facts = self._facts.sync(records_of(seen, now), now)
+        reports = [workload_report(w, policies, now) for w in result.workloads if w.covered]
+        summary = summary_report(result, policies, now) if policies else None
+        written = self._reports.sync(reports, summary)
+        events = 0
+        if self.settings.events:
+            notices = [n for n in (notice_of(w) for w in result.workloads) if n is not None]
+            events = self._events.post(notices)
+        return AuditOutcome(
+            result=result,
+            seconds=time.monotonic() - started,
+            facts_written=facts.written,
+            facts_deleted=facts.deleted,
+            reports_written=written.written,
+            reports_deleted=written.deleted,
+            events=events,
+        )
+
+
+def _target(routed: Resolver | RoutedResolver, image: str) -> tuple[Resolver, Access]:
+    """The resolver an image goes to, and whether credentials were needed for it."""
+    if isinstance(routed, Resolver):
+        return routed, "public"
+    resolver = routed.target(image)
+    return resolver, "public" if resolver is routed.anonymous else "private"

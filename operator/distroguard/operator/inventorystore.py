@@ -1,0 +1,149 @@
+"""ImageFacts objects in the cluster: the audit writer's side (write what changed, delete what nobody
+uses) and the webhook replicas' side (`seed`: a watched object into the shared resolver's cache).
+
+Blocking calls (the synchronous `kubernetes` client): `sync` runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kubernetes
+from pydantic import ValidationError
+
+from distroguard.audit.records import merged, needs_write
+from distroguard.crds import GROUP, VERSION
+from distroguard.model.record import KIND, PLURAL, FactsRecord, object_name
+from distroguard.resolver import Resolver
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 500
+WRITERS = 8
+"""Writes in flight at once (the API server handles requests in parallel)."""
+MAX_OBJECTS = 20_000
+"""ImageFacts objects kept at most (about 3 KB each in etcd): images in use always are, unused ones only
+while there is room."""
+LABELS = {"app.kubernetes.io/managed-by": "distroguard"}
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStats:
+    written: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+
+def parse_record(body: Mapping[str, Any]) -> FactsRecord | None:
+    """The record of a watched or listed object; None (logged) when it is not one of ours or malformed."""
+    try:
+        return FactsRecord.model_validate(body.get("spec") or {})
+    except ValidationError as exc:
+        name = (body.get("metadata") or {}).get("name", "?")
+        logger.warning("ImageFacts %s ignored: %s", name, exc.errors(include_url=False)[:3])
+        return None
+
+
+def seed(resolver: Resolver, record: FactsRecord, now: datetime) -> int:
+    """Teach `resolver` (the anonymous, shared one) a public record's facts; private ones are an
+    inventory entry only (a namespace without the credentials must not be answered from them)."""
+    if record.access != "public":
+        return 0
+    references = [(r.image, r.digest, (now - r.observed_at).total_seconds()) for r in record.references]
+    return resolver.remember(record.facts(), references)
+
+
+class InventoryStore:
+    def __init__(
+        self, api: Any, *, ttl: timedelta, touch_interval: timedelta, max_objects: int = MAX_OBJECTS
+    ) -> None:
+        self._custom: Any = kubernetes.client.CustomObjectsApi(api)  # untyped dicts in and out
+        self.ttl = ttl
+        """Objects no workload used for this long are deleted."""
+        self.touch_interval = touch_interval
+        """`lastSeen` is moved forward at most this often (otherwise an object is written on change)."""
+        self.max_objects = max_objects
+        """Unused objects beyond this many are deleted before their TTL, the least recently seen first."""
+
+    def _list(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            page = json.loads(self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs).data)
+            for item in page.get("items") or ():
+                found[str(item["metadata"]["name"])] = item
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return found
+
+    def records(self) -> list[FactsRecord]:
+        """Every readable ImageFacts record of the cluster (what a process starting up seeds its cache
+        with)."""
+        return [r for r in (parse_record(item) for item in self._list().values()) if r is not None]
+
+    def sync(self, records: Mapping[str, FactsRecord], now: datetime) -> SyncStats:
+        """Write the records that changed, delete the objects unused for `ttl`."""
+        stored = self._list()
+        changed: list[tuple[str, FactsRecord, dict[str, Any] | None]] = []
+        for digest, fresh in records.items():
+            name = object_name(digest)
+            current = stored.pop(name, None)
+            previous = parse_record(current) if current is not None else None
+            wanted = merged(previous, fresh)
+            if needs_write(previous, wanted, self.touch_interval):
+                changed.append((name, wanted, current))
+        with ThreadPoolExecutor(WRITERS) as pool:
+            list(pool.map(lambda change: self._write(*change), changed))
+        written, unchanged, deleted = len(changed), len(records) - len(changed), 0
+        unused = sorted(
+            ((name, parse_record(item)) for name, item in stored.items()),
+            key=lambda pair: pair[1].last_seen if pair[1] is not None else datetime.min.replace(tzinfo=UTC),
+            reverse=True,
+        )
+        room = max(0, self.max_objects - len(records))
+        for rank, (name, record) in enumerate(unused):
+            if record is not None and now - record.last_seen < self.ttl and rank < room:
+                continue
+            try:
+                self._custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+                deleted += 1
+            except kubernetes.client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+        return SyncStats(written=written, deleted=deleted, unchanged=unchanged)
+
+    def _write(self, name: str, record: FactsRecord, current: Mapping[str, Any] | None) -> None:
+        body: dict[str, Any] = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {"name": name, "labels": dict(LABELS)},
+            "spec": record.model_dump(mode="json", by_alias=True, exclude_none=True),
+        }
+        for _ in range(2):
+            try:
+                if current is None:
+                    self._custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
+                else:
+                    body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                    self._custom.replace_cluster_custom_object(GROUP, VERSION, PLURAL, name, body)
+                return
+            except kubernetes.client.ApiException as exc:
+                if exc.status != 409:
+                    raise
+            # It changed (or appeared) since the list (another writer during a hand-over): the newest
+            # facts win, on top of what is stored now.
+            current = json.loads(
+                self._custom.get_cluster_custom_object(
+                    GROUP, VERSION, PLURAL, name, _preload_content=False
+                ).data
+            )
+        raise RuntimeError(f"ImageFacts {name} kept changing while it was written")

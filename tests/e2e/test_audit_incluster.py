@@ -1,0 +1,479 @@
+"""The in-cluster audit end to end: `distroguard run --role audit` against the real kube-apiserver and the
+real registry writes ImageFacts, PolicyReports, a ClusterPolicyReport and Events; a webhook replica
+started afterwards answers a known image from the ImageFacts alone.
+
+The test control plane runs no controllers: Deployments make no pods (they are audited through their
+template, as the audit does for a workload scaled to zero) and nothing is garbage-collected, so a deleted
+workload's report disappearing is the audit's own doing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.distros import ALPINE_ROOT, DEBIAN_9_ROOT, UBUNTU_2404_ROOT, Files
+from support.images import ImageBuilder, push
+from support.kube import ControlPlane, free_port
+from support.operator_process import OperatorProcess
+from support.registry_server import RegistryServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.registry]
+
+LABELS = {"e2e.distroguard.dev/module": "audit-incluster"}
+CHART = Path(__file__).resolve().parents[2] / "charts" / "distroguard"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 60.0, what: str) -> Any:
+    """Poll until `check` returns something true, and return it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout:.0f}s: {what}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def images(registry: RegistryServer) -> dict[str, tuple[str, str]]:
+    """(tag reference, manifest digest) of each image, by name."""
+
+    def pushed(repo: str, root: Files) -> tuple[str, str]:
+        image = ImageBuilder().layer(root).build()
+        asyncio.run(push(registry.url, repo, "1", image))
+        return f"{registry.address}/{repo}:1", image.digest
+
+    return {
+        "alpine": pushed(unique("audit/alpine"), ALPINE_ROOT),
+        "debian9": pushed(unique("audit/debian9"), DEBIAN_9_ROOT),
+        "ubuntu": pushed(unique("audit/ubuntu2404"), UBUNTU_2404_ROOT),
+    }
+
+
+@pytest.fixture(scope="module")
+def ns(kube: ControlPlane) -> str:
+    name = unique("audited")
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
+
+
+@pytest.fixture(scope="module")
+def crds(kube: ControlPlane) -> None:
+    """The chart's CRDs, as `helm install` puts them (the audit process itself installs none)."""
+    for path in (*sorted((CHART / "crds").glob("*.yaml")), CHART / "files" / "policyreport-crds.yaml"):
+        kube.kubectl("apply", "--server-side", "-f", str(path))
+    kube.kubectl("wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
+
+
+@pytest.fixture(scope="module")
+def policy(kube: ControlPlane, ns: str, crds: None) -> Iterator[str]:
+    """An audit-mode policy for the test's namespace: no musl, a supported distribution."""
+    name = unique("audit-e2e")
+    kube.create(policy_document(name, ns, support=True))
+    yield name
+    kube.kubectl("delete", "distropolicy", name, "--ignore-not-found", check=False)
+
+
+def policy_document(name: str, ns: str, *, support: bool) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [{"name": "no-musl", "denyLibc": ["musl"]}]
+    if support:
+        rules.append({"name": "supported-distro", "support": {}})
+    return {
+        "apiVersion": "distroguard.dev/v1alpha1",
+        "kind": "DistroPolicy",
+        "metadata": {"name": name, "labels": LABELS},
+        "spec": {"action": "audit", "match": {"namespaces": [ns]}, "rules": rules},
+    }
+
+
+def deployment(ns: str, name: str, image: str) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def workloads(kube: ControlPlane, ns: str, images: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """One Deployment per image (created before the audit starts: found by its first audit)."""
+    names = {}
+    for key, (image, _) in images.items():
+        names[key] = f"{key}-app"
+        kube.create(deployment(ns, names[key], image))
+    return names
+
+
+@pytest.fixture(scope="module")
+def auditor(
+    kube: ControlPlane,
+    policy: str,
+    workloads: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    own = unique("distroguard-audit")
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own}})
+    log = tmp_path_factory.mktemp("audit") / "run.log"
+    process = OperatorProcess(
+        kube,
+        unique("distroguard-audit"),
+        own,
+        log,
+        [
+            *("--role", "audit", "--audit-debounce", "0.5"),
+            *("--liveness", f"http://127.0.0.1:{free_port()}/healthz"),
+            *("--metrics-listen", "127.0.0.1", "--metrics-port", "0"),
+        ],
+        dev=False,
+    ).start()
+    try:
+        process.wait_logged("audit completed: ")
+        yield process
+    finally:
+        code = process.stop()
+        print(process.log_text()[-6000:])
+    assert code == 0, "distroguard run --role audit did not stop cleanly on SIGTERM"
+
+
+def reports(kube: ControlPlane, ns: str) -> dict[str, dict[str, Any]]:
+    found = kube.kubectl_json("get", "policyreports", "-n", ns, "-o", "json")
+    return {item["scope"]["name"]: item for item in found["items"]}
+
+
+def results(report: dict[str, Any], policy: str) -> dict[str, str]:
+    """rule -> result of `policy`'s results in `report`."""
+    return {r["rule"]: r["result"] for r in report["results"] if r["policy"] == policy}
+
+
+def metrics_of(process: OperatorProcess) -> str:
+    found = re.search(r"metrics on 127\.0\.0\.1:(\d+)/metrics", process.log_text())
+    assert found, "the metrics endpoint was not announced"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{found.group(1)}/metrics", timeout=10) as response:
+        return str(response.read().decode())
+
+
+def test_each_workload_gets_a_report_with_its_results(
+    kube: ControlPlane, ns: str, policy: str, workloads: dict[str, str], auditor: OperatorProcess
+) -> None:
+    found = eventually(lambda: len(reports(kube, ns)) == 3 and reports(kube, ns), what="three PolicyReports")
+    alpine = found[workloads["alpine"]]
+    assert alpine["scope"]["kind"] == "Deployment"
+    assert alpine["scope"]["uid"]
+    assert alpine["metadata"]["ownerReferences"][0]["uid"] == alpine["scope"]["uid"]
+    assert alpine["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "distroguard"
+    assert results(alpine, policy)["no-musl"] == "fail"
+    failing = next(r for r in alpine["results"] if r["rule"] == "no-musl")
+    assert "musl" in failing["message"]
+    assert failing["source"] == "distroguard"
+    assert failing["properties"]["container"] == "app"
+    assert failing["properties"]["libc"] == "musl"
+    assert failing["properties"]["digest"].startswith("sha256:")
+    assert alpine["summary"]["fail"] >= 1
+
+    assert results(found[workloads["debian9"]], policy) == {"no-musl": "pass", "supported-distro": "fail"}
+    assert results(found[workloads["ubuntu"]], policy) == {"no-musl": "pass", "supported-distro": "pass"}
+    # The summary counts every policy's results (other modules' policies may cover the namespace too).
+    ubuntu = found[workloads["ubuntu"]]
+    counted = {kind: sum(r["result"] == kind for r in ubuntu["results"]) for kind in ubuntu["summary"]}
+    assert ubuntu["summary"] == counted
+    assert counted["pass"] >= 2
+    assert counted["fail"] == 0
+
+    summary = kube.kubectl_json("get", "clusterpolicyreport", "distroguard-summary", "-o", "json")
+    mine = {r["rule"]: r for r in summary["results"] if r["policy"] == policy}
+    assert mine["no-musl"]["result"] == "fail"
+    assert mine["no-musl"]["properties"]["fail"] == "1"
+    assert mine["no-musl"]["properties"]["pass"] == "2"
+
+
+def test_image_facts_form_the_inventory(
+    kube: ControlPlane, images: dict[str, tuple[str, str]], auditor: OperatorProcess
+) -> None:
+    def by_digest() -> dict[str, dict[str, Any]]:
+        items = kube.kubectl_json("get", "imagefacts", "-o", "json")["items"]
+        return {item["spec"]["digest"]: item for item in items}
+
+    wanted = {digest for _, digest in images.values()}
+    found = eventually(lambda: wanted <= set(by_digest()) and by_digest(), what="an ImageFacts per image")
+    alpine = found[images["alpine"][1]]
+    assert alpine["metadata"]["name"] == images["alpine"][1].replace(":", "-")
+    spec = alpine["spec"]
+    assert spec["os"]["id"] == "alpine"
+    assert spec["libc"]["family"] == "musl"
+    assert spec["access"] == "public"
+    # Images with the same content (other tests push this Alpine root too) share one object.
+    assert images["alpine"][0] in [r["image"] for r in spec["references"]]
+    assert spec["evidence"], "the facts carry their evidence"
+    debian9 = found[images["debian9"][1]]["spec"]
+    assert (debian9["os"]["id"], debian9["os"]["versionId"], debian9["os"]["codename"]) == (
+        "debian",
+        "9",
+        "stretch",
+    )
+    assert debian9["eol"]["state"] in ("eol", "extended")
+    assert debian9["eol"]["date"] < "2026-01-01"
+    # `kubectl get imagefacts` reads as an inventory.
+    table = kube.kubectl("get", "imagefacts").stdout
+    header = table.splitlines()[0].split()
+    assert header[:7] == ["NAME", "IMAGE", "OS", "VERSION", "LIBC", "EOL", "SUPPORT"]
+    line = next(line for line in table.splitlines() if line.startswith(alpine["metadata"]["name"]))
+    assert "alpine" in line.split()
+    assert "musl" in line.split()
+
+
+def test_violating_workloads_get_a_warning_event(
+    kube: ControlPlane,
+    ns: str,
+    workloads: dict[str, str],
+    images: dict[str, tuple[str, str]],
+    auditor: OperatorProcess,
+) -> None:
+    def events() -> list[dict[str, Any]]:
+        found = kube.kubectl_json("get", "events", "-n", ns, "-o", "json")["items"]
+        return [e for e in found if e["reason"] == "DistroPolicyViolation"]
+
+    found = eventually(
+        lambda: len({e["involvedObject"]["name"] for e in events()}) >= 2 and events(), what="events"
+    )
+    by_workload = {e["involvedObject"]["name"]: e for e in found}
+    assert set(by_workload) == {workloads["alpine"], workloads["debian9"]}
+    alpine = by_workload[workloads["alpine"]]
+    assert alpine["type"] == "Warning"
+    assert alpine["involvedObject"]["kind"] == "Deployment"
+    assert "musl" in alpine["message"]
+    # Rate-limited: later audits that find the same violations post nothing new.
+    count = len(found)
+    kube.create(deployment(ns, unique("trigger"), images["ubuntu"][0]))  # a change: another audit
+    eventually(lambda: len(reports(kube, ns)) >= 4, what="a report for the new workload")
+    assert len([e for e in events() if e["involvedObject"]["name"] in by_workload]) == count
+
+
+def test_a_policy_change_updates_the_reports(
+    kube: ControlPlane, ns: str, policy: str, workloads: dict[str, str], auditor: OperatorProcess
+) -> None:
+    eventually(lambda: workloads["debian9"] in reports(kube, ns), what="the debian9 report")
+    current = kube.kubectl_json("get", "distropolicy", policy, "-o", "json")
+    document = policy_document(policy, ns, support=False)
+    document["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    kube.kubectl("replace", "-f", "-", input=json.dumps(document))
+
+    def updated() -> bool:
+        report = reports(kube, ns).get(workloads["debian9"])
+        return report is not None and results(report, policy) == {"no-musl": "pass"}
+
+    eventually(updated, what="the debian9 report without the removed rule")
+    kube.kubectl("replace", "-f", "-", input=json.dumps({**policy_document(policy, ns, support=True)}))
+
+
+def test_deleting_a_workload_removes_its_report(
+    kube: ControlPlane, ns: str, auditor: OperatorProcess, images: dict[str, tuple[str, str]]
+) -> None:
+    name = unique("doomed")
+    kube.create(deployment(ns, name, images["ubuntu"][0]))
+    eventually(lambda: name in reports(kube, ns), what="a report for the new workload")
+    kube.kubectl("delete", "deployment", "-n", ns, name)
+    eventually(lambda: name not in reports(kube, ns), what="the report gone with its workload")
+
+
+def test_a_new_webhook_replica_answers_known_images_without_the_registry(
+    kube: ControlPlane,
+    ns: str,
+    policy: str,
+    images: dict[str, tuple[str, str]],
+    auditor: OperatorProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    repository = images["alpine"][0].rsplit(":", 1)[0]
+    pinned = f"{repository}@{images['alpine'][1]}"
+    eventually(
+        lambda: any(
+            i["spec"]["digest"] == images["alpine"][1]
+            for i in kube.kubectl_json("get", "imagefacts", "-o", "json")["items"]
+        ),
+        what="the alpine image in the inventory",
+    )
+    warn = unique("warn-musl")
+    kube.create(
+        {
+            "apiVersion": "distroguard.dev/v1alpha1",
+            "kind": "DistroPolicy",
+            "metadata": {"name": warn, "labels": LABELS},
+            "spec": {
+                "action": "warn",
+                "match": {"namespaces": [ns]},
+                "rules": [{"name": "no-musl", "denyLibc": ["musl"]}],
+            },
+        }
+    )
+    own = unique("distroguard-replica")
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own}})
+    log = tmp_path_factory.mktemp("replica") / "run.log"
+    replica = OperatorProcess(
+        kube, unique("distroguard-replica"), own, log, ["--role", "webhook", "--metrics-port", "0"]
+    ).start()
+    try:
+        replica.wait_registered()
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": unique("pinned"), "namespace": ns},
+            "spec": {"containers": [{"name": "app", "image": pinned}]},
+        }
+
+        def warned() -> str | None:
+            done = kube.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
+            return done.stderr if "musl" in done.stderr else None
+
+        stderr = eventually(warned, what="the replica's warning about musl")
+        assert "Warning:" in stderr
+        text = metrics_of(replica)
+        requests = re.findall(r"^distroguard_registry_requests_total\{[^}]*\} (\S+)$", text, re.M)
+        assert sum(float(n) for n in requests) == 0, "the replica asked the registry"
+        hits = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("distroguard_cache_lookups_total{")
+            and 'tier="facts"' in line
+            and 'result="hit"' in line
+        ]
+        assert sum(hits) >= 1, text
+    finally:
+        code = replica.stop()
+        kube.kubectl("delete", "distropolicy", warn, "--ignore-not-found", check=False)
+        print(replica.log_text()[-4000:])
+    assert code == 0
+
+
+def test_image_facts_no_workload_used_for_the_ttl_are_deleted(
+    kube: ControlPlane, ns: str, images: dict[str, tuple[str, str]], auditor: OperatorProcess
+) -> None:
+    digest = "sha256:" + uuid.uuid4().hex * 2
+    long_ago = "2026-01-01T00:00:00Z"
+    kube.create(
+        {
+            "apiVersion": "distroguard.dev/v1alpha1",
+            "kind": "ImageFacts",
+            "metadata": {"name": digest.replace(":", "-")},
+            "spec": {
+                "digest": digest,
+                "platform": "linux/amd64",
+                "image": "127.0.0.1:1/gone/app:1",
+                "resolvedAt": long_ago,
+                "lastSeen": long_ago,
+            },
+        }
+    )
+    kube.create(deployment(ns, unique("poke"), images["ubuntu"][0]))  # a change: another audit
+
+    def gone() -> bool:
+        names = {i["metadata"]["name"] for i in kube.kubectl_json("get", "imagefacts", "-o", "json")["items"]}
+        return digest.replace(":", "-") not in names and images["ubuntu"][1].replace(":", "-") in names
+
+    eventually(gone, what="the unused ImageFacts deleted, the used ones kept")
+
+
+def test_a_bare_pod_coming_and_going_is_audited_at_once(
+    kube: ControlPlane, ns: str, images: dict[str, tuple[str, str]], auditor: OperatorProcess
+) -> None:
+    # Only the pod watch can start these audits: the interval is an hour, and no workload object changes.
+    name = unique("bare")
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"containers": [{"name": "app", "image": images["alpine"][0]}]},
+        }
+    )
+    eventually(lambda: name in reports(kube, ns), what="a report for the new pod")
+    assert reports(kube, ns)[name]["scope"]["kind"] == "Pod"
+    kube.kubectl("delete", "pod", "-n", ns, name, "--grace-period=0", "--force")
+    eventually(lambda: name not in reports(kube, ns), what="the report gone with its pod")
+
+
+def test_pull_secrets_and_tokens_never_appear_in_reports_facts_events_metrics_or_logs(
+    kube: ControlPlane, token_registry: RegistryServer, auditor: OperatorProcess
+) -> None:
+    assert token_registry.token_server is not None
+    assert token_registry.username is not None
+    assert token_registry.password is not None
+    private = unique("private")
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": private}})
+    repo = unique("audit/private-alpine")
+    image = ImageBuilder().layer(ALPINE_ROOT).build()
+    asyncio.run(push(token_registry.url, repo, "1", image, auth=token_registry.push_auth))
+    pair = f"{token_registry.username}:{token_registry.password}"
+    basic = base64.b64encode(pair.encode()).decode()
+    config = json.dumps({"auths": {token_registry.address: {"auth": basic}}})
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "pull", "namespace": private},
+            "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
+        }
+    )
+    policy = unique("private-musl")
+    kube.create(policy_document(policy, private, support=False))
+    try:
+        kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "app", "namespace": private},
+                "spec": {
+                    "imagePullSecrets": [{"name": "pull"}],
+                    "containers": [{"name": "app", "image": f"{token_registry.address}/{repo}:1"}],
+                },
+            }
+        )
+        # Resolved with the secret: the image's facts decide the rule (musl fails it).
+        eventually(
+            lambda: (
+                results(reports(kube, private).get("app", {"results": []}), policy) == {"no-musl": "fail"}
+            ),
+            what="the private image audited with its pull secret",
+        )
+        facts = kube.kubectl_json("get", "imagefacts", image.digest.replace(":", "-"))
+        assert facts["spec"]["access"] == "private"  # never served to other namespaces from the cache
+        issued = list(token_registry.token_server.issued)
+        assert issued, "the registry issued no token: nothing to look for"
+        gathered = {
+            "reports": kube.kubectl("get", "policyreports,clusterpolicyreports", "-A", "-o", "json").stdout,
+            "facts": kube.kubectl("get", "imagefacts", "-o", "json").stdout,
+            "events": kube.kubectl("get", "events", "-A", "-o", "json").stdout,
+            "metrics": metrics_of(auditor),
+            "log": auditor.log_text(),
+        }
+        for where, text in gathered.items():
+            for secret in (token_registry.password, basic, config, *issued):
+                assert secret not in text, f"a credential appears in the {where}"
+    finally:
+        kube.kubectl("delete", "distropolicy", policy, "--ignore-not-found", check=False)

@@ -1,0 +1,121 @@
+"""A token realm's name is judged by the addresses it resolves to, as the connection uses them."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
+
+from distroguard.errors import InsecureRegistryError
+from distroguard.registry.addresses import AddressRefused, GuardedResolver
+from distroguard.registry.settings import RegistrySettings
+from distroguard.registry.transport import Transport
+
+
+class Table(AbstractResolver):
+    """DNS answers from a table (nothing leaves the machine)."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[ResolveResult]:
+        self.asked.append(host)
+        return [
+            {"hostname": host, "host": ip, "port": port, "family": family, "proto": 0, "flags": 0}
+            for ip in self.table[host]
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+# Answers only: no test connects to any of these addresses but 127.0.0.1.
+DNS = {
+    "registry.example.com": ["93.184.216.10"],
+    "corp-registry.example.com": ["10.1.2.3"],
+    "auth.example.com": ["93.184.216.11"],
+    "sneaky.example.com": ["93.184.216.12", "10.9.9.9"],
+    "metadata.example.com": ["169.254.169.254"],
+    "loop.example.com": ["127.0.0.1"],
+}
+
+
+async def test_a_realm_resolving_into_a_network_its_registry_is_not_in_is_refused() -> None:
+    resolver = GuardedResolver(Table(DNS))
+    await resolver.resolve("registry.example.com")  # the registry was asked first (its challenge)
+    for realm in ("sneaky.example.com", "metadata.example.com", "loop.example.com"):
+        resolver.guard(realm, "registry.example.com")
+        with pytest.raises(AddressRefused, match=f"token realm host {realm} resolves to"):
+            await resolver.resolve(realm)
+    resolver.guard("auth.example.com", "registry.example.com")
+    assert [r["host"] for r in await resolver.resolve("auth.example.com")] == ["93.184.216.11"]
+
+
+async def test_a_registry_on_a_private_network_may_keep_its_token_server_there() -> None:
+    resolver = GuardedResolver(Table(DNS))
+    await resolver.resolve("corp-registry.example.com")
+    resolver.guard("sneaky.example.com", "corp-registry.example.com")
+    assert len(await resolver.resolve("sneaky.example.com")) == 2
+    # ... but never the metadata service.
+    resolver.guard("metadata.example.com", "corp-registry.example.com")
+    with pytest.raises(AddressRefused, match="a metadata address"):
+        await resolver.resolve("metadata.example.com")
+    # A registry written as an address (never resolved) is judged by it.
+    resolver.guard("loop.example.com", "127.0.0.1")
+    assert await resolver.resolve("loop.example.com")
+
+
+async def test_hosts_not_guarded_resolve_as_they_are() -> None:
+    resolver = GuardedResolver(Table(DNS))
+    assert await resolver.resolve("metadata.example.com")  # a registry's own name: the text rules apply
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[int, list[str]]]:
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.host)
+        return web.json_response({"token": "t"})
+
+    app = web.Application()
+    app.router.add_get("/token", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield port, seen
+    await runner.cleanup()
+
+
+async def test_the_transport_refuses_at_once_and_never_connects(server: tuple[int, list[str]]) -> None:
+    port, seen = server
+    table = Table({"realm.example.com": ["127.0.0.1"], "fine.example.com": ["127.0.0.1"]})
+    transport = Transport(RegistrySettings(max_retries=5), resolver=table)
+    await transport.open()
+    try:
+        transport.resolver.guard("realm.example.com", "registry.example.com")
+        with pytest.raises(InsecureRegistryError, match=r"resolves to 127\.0\.0\.1, a loopback address"):
+            await transport.send(
+                "GET",
+                URL(f"http://realm.example.com:{port}/token"),
+                registry="registry.example.com",
+                what="token",
+                headers={},
+            )
+        assert table.asked == ["realm.example.com"]  # refused once, not retried
+        assert seen == []
+        response = await transport.send(
+            "GET", URL(f"http://fine.example.com:{port}/token"), registry="r", what="token", headers={}
+        )
+        response.release()
+        assert seen == [f"fine.example.com:{port}"]  # the same path works for a name not guarded
+    finally:
+        await transport.close()

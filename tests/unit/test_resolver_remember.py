@@ -1,0 +1,60 @@
+"""Facts learnt elsewhere (an ImageFacts object) answer lookups without a registry: by digest always, by
+tag for what is left of the tag TTL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from distroguard.errors import DistroguardError
+from distroguard.model import ImageFacts
+from distroguard.registry.client import RegistryClient
+from distroguard.resolver import CacheSettings, Resolver, ResolverSettings
+from support.lifecycles import facts
+
+DIGEST = "sha256:" + "ab" * 32
+INDEX = "sha256:" + "cd" * 32
+# Nothing listens on port 1: any request the resolver made would fail the lookup.
+REPO = "127.0.0.1:1/team/app"
+
+
+@pytest.fixture
+async def resolver() -> AsyncIterator[Resolver]:
+    settings = ResolverSettings(cache=CacheSettings(tag_ttl=0.5), lookup_timeout=2.0)
+    async with RegistryClient() as client:
+        yield Resolver(client, settings)
+
+
+def learnt() -> ImageFacts:
+    return facts("debian", "12", reference=f"{REPO}:1").model_copy(update={"digest": DIGEST})
+
+
+async def test_remembered_facts_answer_by_digest_and_fresh_tags(resolver: Resolver) -> None:
+    known = learnt()
+    taken = resolver.remember(known, [(f"{REPO}:1", DIGEST, 0.0), (f"{REPO}@{INDEX}", INDEX, 0.0)])
+    assert taken == 2
+    by_tag = await resolver.resolve(f"{REPO}:1")
+    by_digest = await resolver.resolve(f"{REPO}@{DIGEST}")
+    by_index = await resolver.resolve(f"{REPO}@{INDEX}")
+    assert {by_tag.digest, by_digest.digest, by_index.digest} == {DIGEST}
+    assert by_tag.reference == f"{REPO}:1"
+    assert resolver.known_digest(f"{REPO}:1") == DIGEST
+
+
+async def test_a_tag_seen_long_ago_is_not_trusted(resolver: Resolver) -> None:
+    assert resolver.remember(learnt(), [(f"{REPO}:old", DIGEST, 10.0)]) == 0
+    with pytest.raises(DistroguardError):
+        await resolver.resolve(f"{REPO}:old")  # asked the (absent) registry
+    assert (await resolver.resolve(f"{REPO}@{DIGEST}")).digest == DIGEST
+
+
+async def test_a_remembered_tag_lives_only_for_what_was_left_of_its_ttl(resolver: Resolver) -> None:
+    resolver.remember(learnt(), [(f"{REPO}:1", DIGEST, 0.4)])
+    assert resolver.cache.tags.peek(f"{REPO}:1") == DIGEST
+    await asyncio.sleep(0.3)  # past the 0.1 s left, well within a fresh 0.5 s TTL
+    assert resolver.cache.tags.peek(f"{REPO}:1") is None
+    resolver.cache.tags.put(f"{REPO}:2", DIGEST)  # an answer of our own gets the whole TTL
+    await asyncio.sleep(0.3)
+    assert resolver.cache.tags.peek(f"{REPO}:2") == DIGEST
