@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from distroguard.admission import AdmissionAnswer, admit, decode_review, excluded, respond
+from distroguard.admission.decide import DecisionMemo
 from distroguard.admission.decide import answer as answer_of
 from distroguard.admission.review import MAX_WARNING_CHARS
 from distroguard.eol import EolCatalog, bundled_snapshot
@@ -289,3 +291,33 @@ async def test_nothing_to_check_is_allowed_without_resolving(resolver: Resolver)
 )
 def test_excluded_namespaces(namespace: str | None, labels: dict[str, str], expected: bool) -> None:
     assert excluded(namespace, labels, own_namespace="distroguard") is expected
+
+
+# ------------------------------------------------------------------------------------- decision memo
+
+
+def test_identical_reviews_share_one_decision_and_anything_that_matters_makes_a_new_one() -> None:
+    memo = DecisionMemo()
+    musl = facts("alpine", "3.21.0", libc="musl", libc_version="1.2.5").model_copy(
+        update={"digest": "sha256:" + "a" * 64}
+    )
+    containers = [ContainerImage("app", "alpine:3.21", musl)]
+    policies = [policy("no-musl", NO_MUSL)]
+    context = EvaluationContext(now=NOW, namespace="shop", kind="Pod")
+    first = memo.decide(containers, policies, context, CATALOG)
+    assert first.verdict == "deny"
+    assert memo.decide(list(containers), policies, context, CATALOG) is first
+    assert first == evaluate(containers, policies, context, CATALOG)
+    # A new policy snapshot, another namespace, another day, another image: evaluated again.
+    assert memo.decide(containers, list(policies), context, CATALOG) is not first
+    other_ns = EvaluationContext(now=NOW, namespace="other", kind="Pod")
+    assert memo.decide(containers, policies, other_ns, CATALOG) is not first
+    tomorrow = EvaluationContext(now=NOW + timedelta(days=1), namespace="shop", kind="Pod")
+    assert memo.decide(containers, policies, tomorrow, CATALOG) is not first
+    debian = [ContainerImage("app", "alpine:3.21", musl.model_copy(update={"digest": "sha256:" + "b" * 64}))]
+    assert memo.decide(debian, policies, context, CATALOG) is not first
+    # An image without facts is never remembered: the next review may have them.
+    unresolved = [ContainerImage("app", "alpine:3.21", None, "deadline")]
+    assert memo.decide(unresolved, policies, context, CATALOG) is not memo.decide(
+        unresolved, policies, context, CATALOG
+    )

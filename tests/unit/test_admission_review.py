@@ -119,6 +119,18 @@ def _with(change: dict[str, Any], *, drop: tuple[str, ...] = ()) -> dict[str, An
         pytest.param(
             _with({}, drop=("resource",)), "'request.resource.resource' is missing", UID, id="no-resource"
         ),
+        pytest.param(
+            _with({}, drop=("userInfo",)),
+            "the user info is missing ('request.userInfo' must be an object)",
+            UID,
+            id="no-user-info",
+        ),
+        pytest.param(
+            _with({"userInfo": "admin"}),
+            "the user info is missing ('request.userInfo' must be an object)",
+            UID,
+            id="user-info-a-string",
+        ),
     ],
 )
 def test_bad_reviews_say_what_is_wrong(body: bytes | dict[str, Any], problem: str, uid: str | None) -> None:

@@ -14,16 +14,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from distroguard.admission import AdmissionAnswer, decode_review, respond
+from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_review, respond
 from distroguard.admission.review import MAX_BODY_BYTES
 from distroguard.errors import DeadlineExceeded
 from distroguard.model import ImageFacts, Platform, ScanMode
+from distroguard.operator import server as server_edge
 from distroguard.operator.admitter import Admitter
 from distroguard.operator.devcluster import webhook_configuration
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pool import ResolverPool, RoutedResolver
 from distroguard.operator.pullsecrets import NO_CREDENTIALS, PullCredentials
-from distroguard.operator.server import AdmissionServer, take_request
+from distroguard.operator.server import take_request
 from distroguard.operator.settings import RunSettings
 from distroguard.operator.webhooks import BY_ID, WEBHOOKS
 from distroguard.registry.client import RegistrySettings
@@ -87,18 +88,49 @@ class FakeDispatch:
         return respond(request.uid, AdmissionAnswer.allow([f"seen {request.resource}"]))
 
 
-@pytest.fixture
-async def edge() -> AsyncIterator[tuple[TestClient[Any, Any], FakeDispatch]]:
-    dispatch = FakeDispatch()
-
+def edge_app(dispatch: Any, direct: Any = None) -> web.Application:
     async def serve(request: web.Request) -> web.Response:
-        response: web.Response = await AdmissionServer._serve(dispatch, request)
-        return response
+        return web.json_response(await server_edge._answer(dispatch, request, direct))
 
     app = web.Application()
     app.add_routes([web.post("/{id:.*}", serve)])
-    async with TestClient(TestServer(app)) as client:
+    return app
+
+
+@pytest.fixture
+async def edge() -> AsyncIterator[tuple[TestClient[Any, Any], FakeDispatch]]:
+    dispatch = FakeDispatch()
+    async with TestClient(TestServer(edge_app(dispatch))) as client:
         yield client, dispatch
+
+
+async def test_a_direct_handler_answers_without_kopfs_dispatch() -> None:
+    dispatch = FakeDispatch()
+    seen: list[AdmissionRequest] = []
+
+    async def direct(request: AdmissionRequest) -> AdmissionAnswer:
+        seen.append(request)
+        if request.uid == "uid-boom":
+            raise RuntimeError("a bug of ours")
+        return AdmissionAnswer.deny("no musl here", code=403)
+
+    async with TestClient(TestServer(edge_app(dispatch, direct))) as client:
+        answer = await post(client, "/pods", review())
+        assert answer == {
+            "uid": "uid-1",
+            "allowed": False,
+            "status": {"code": 403, "message": "no musl here"},
+        }
+        assert [r.uid for r in seen] == ["uid-1"]
+        assert seen[0].resource == "pods"
+        # The edge still refuses what it refuses, before the handler.
+        refused = await post(client, "/deployments", review(uid="uid-2"))
+        assert refused["status"]["code"] == 400
+        broken = await post(client, "/pods", review(uid="uid-boom"))
+        assert broken["uid"] == "uid-boom"
+        assert broken["status"]["code"] == 500
+        assert "RuntimeError: a bug of ours" in broken["status"]["message"]
+    assert dispatch.calls == []  # kopf's generic dispatch was never needed
 
 
 async def post(client: TestClient[Any, Any], path: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
@@ -256,6 +288,11 @@ class FakeResolver:
     ) -> ImageFacts:
         self.asked.append(image)
         raise self.error or DeadlineExceeded(f"{image}: not resolved within 0.5 s")
+
+    def cached(
+        self, image: str, platform: Platform | None = None, mode: ScanMode = "fast"
+    ) -> ImageFacts | None:
+        return None
 
 
 class FakePool:

@@ -17,6 +17,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Protocol
 
+from cachetools import LRUCache
+
 from distroguard.admission.review import MAX_WARNING_CHARS, AdmissionAnswer, AdmissionRequest
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 from distroguard.errors import DistroguardError, InvalidObject
@@ -45,6 +47,68 @@ class FactsResolver(Protocol):
         budget: float | None = None,
     ) -> ImageFacts: ...
 
+    def cached(
+        self, image: str, platform: Platform | None = None, mode: ScanMode = "fast"
+    ) -> ImageFacts | None:
+        """The facts if the cache has them now, else None (no task, no wait: the warm path)."""
+
+
+MemoKey = tuple[object, ...]
+
+
+class DecisionMemo:
+    """The decisions of recent reviews, by everything a decision depends on: the policies and catalog in
+    force (by identity: a policy change makes a new snapshot), the namespace and its labels, the kind, the
+    day (support dates are compared by day), and each container's name, image and facts (by digest,
+    platform and mode: a digest's facts never change). The replicas of one workload, and the retries of one
+    apply, send identical reviews: their decision, with its rendered messages, is made once. Reviews with an
+    image not resolved are never remembered (the next one may resolve it)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._store: LRUCache[MemoKey, tuple[Sequence[DistroPolicy], LifecycleLookup, Decision]] = LRUCache(
+            size
+        )
+
+    @staticmethod
+    def key(
+        containers: Sequence[ContainerImage],
+        policies: Sequence[DistroPolicy],
+        catalog: LifecycleLookup,
+        context: EvaluationContext,
+    ) -> MemoKey | None:
+        parts: list[object] = [
+            id(policies),
+            id(catalog),
+            context.namespace,
+            tuple(sorted(context.namespace_labels.items())),
+            context.kind,
+            context.today,
+        ]
+        for container in containers:
+            facts = container.facts
+            if facts is None or facts.digest is None:
+                return None
+            parts.append((container.container, container.image, facts.digest, facts.platform, facts.mode))
+        return tuple(parts)
+
+    def decide(
+        self,
+        containers: Sequence[ContainerImage],
+        policies: Sequence[DistroPolicy],
+        context: EvaluationContext,
+        catalog: LifecycleLookup,
+    ) -> Decision:
+        key = self.key(containers, policies, catalog, context)
+        if key is None:
+            return evaluate(containers, policies, context, catalog)
+        found = self._store.get(key)
+        # Identity, not just the ids in the key: an id can be reused once its object is gone.
+        if found is not None and found[0] is policies and found[1] is catalog:
+            return found[2]
+        decision = evaluate(containers, policies, context, catalog)
+        self._store[key] = (policies, catalog, decision)
+        return decision
+
 
 def excluded(namespace: str | None, labels: Mapping[str, str], own_namespace: str | None) -> bool:
     """Whether requests in `namespace` (with these labels) are let through without a check."""
@@ -65,6 +129,7 @@ async def admit(
     platform: Platform | None = None,
     local_images: bool = False,
     workload: Workload | None = None,
+    memo: DecisionMemo | None = None,
 ) -> AdmissionAnswer:
     """The answer to `request`. A dry run is answered the same way (nothing here has side effects).
 
@@ -72,6 +137,7 @@ async def admit(
     `local_images` lets `oci:` and `docker-archive:` references be read from this machine's disk: never in
     a webhook, where any pod could name a file of the controller's. `workload`: what
     `containers_to_check(request)` gave, when the caller already asked it (not asked twice on the hot path).
+    `memo`: decisions of recent identical reviews (see `DecisionMemo`).
     """
     try:
         outcome = workload if workload is not None else containers_to_check(request)
@@ -85,7 +151,10 @@ async def admit(
     context = EvaluationContext(
         now=now, namespace=request.namespace, namespace_labels=namespace_labels, kind=outcome.kind
     )
-    decision = evaluate(containers, policies, context, catalog)
+    if memo is None:
+        decision = evaluate(containers, policies, context, catalog)
+    else:
+        decision = memo.decide(containers, policies, context, catalog)
     return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
 
 
@@ -126,11 +195,19 @@ async def _resolve_all(
     local_images: bool,
 ) -> tuple[list[ContainerImage], tuple[Exception, ...]]:
     """The containers with their facts, and the error of each distinct image that has none."""
-    images = list(dict.fromkeys(c.image for c in workload.containers))
-    results = await asyncio.gather(
-        *(_facts(resolver, image, budget, platform, local_images) for image in images)
-    )
-    known = dict(zip(images, results, strict=True))
+    known: dict[str, ImageFacts | DistroguardError] = {}
+    missing: list[str] = []
+    for image in dict.fromkeys(c.image for c in workload.containers):
+        facts = None if image.startswith(LOCAL_PREFIXES) else resolver.cached(image, platform)
+        if facts is None:
+            missing.append(image)
+        else:
+            known[image] = facts
+    if missing:  # a task per image only for what the cache cannot answer at once
+        results = await asyncio.gather(
+            *(_facts(resolver, image, budget, platform, local_images) for image in missing)
+        )
+        known.update(zip(missing, results, strict=True))
     found: list[ContainerImage] = []
     for container in workload.containers:
         result = known[container.image]
@@ -138,7 +215,7 @@ async def _resolve_all(
             found.append(ContainerImage(container.name, container.image, result))
         else:
             found.append(ContainerImage(container.name, container.image, None, str(result)))
-    return found, tuple(r for r in results if not isinstance(r, ImageFacts))
+    return found, tuple(r for r in known.values() if not isinstance(r, ImageFacts))
 
 
 async def _facts(

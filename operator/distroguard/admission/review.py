@@ -180,7 +180,10 @@ def _request(wire: AdmissionRequestWire, uid: str) -> AdmissionRequest:
     if operation == "UPDATE" and old is None:
         raise InvalidReview("'request.oldObject' is missing for an UPDATE", uid)
     user = wire.get("userInfo")
-    username = user.get("username") if isinstance(user, Mapping) else None
+    if not isinstance(user, Mapping):
+        # The API server always says who asks; a review without it was not sent by one.
+        raise InvalidReview("the user info is missing ('request.userInfo' must be an object)", uid)
+    username = user.get("username")
     return AdmissionRequest(
         uid=uid,
         operation=cast(Operation, operation),

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest, Skip, Workload, admit, excluded
-from distroguard.admission.decide import FactsResolver
+from distroguard.admission.decide import DecisionMemo, FactsResolver
 from distroguard.admission.workloads import containers_to_check
 from distroguard.errors import InvalidObject
 from distroguard.metrics import unresolved_reason
@@ -44,6 +44,7 @@ class Admitter:
     platform: Platform | None = None
     observer: AdmissionObserver = field(default_factory=NoObserver)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    memo: DecisionMemo = field(default_factory=DecisionMemo)
 
     async def __call__(self, request: AdmissionRequest) -> AdmissionAnswer:
         """The answer; a failure of ours (or of the API server behind a lookup) is an error answer,
@@ -91,6 +92,7 @@ class Admitter:
             namespace_labels=labels,
             platform=self.platform,
             workload=outcome if isinstance(outcome, Workload) else None,
+            memo=self.memo,
         )
 
     async def _labels(self, namespace: str | None) -> Mapping[str, str]:

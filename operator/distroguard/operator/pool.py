@@ -52,6 +52,11 @@ class RoutedResolver:
     ) -> ImageFacts:
         return await self.target(image).resolve(image, platform, mode, budget)
 
+    def cached(
+        self, image: str, platform: Platform | None = None, mode: ScanMode = "fast"
+    ) -> ImageFacts | None:
+        return self.target(image).cached(image, platform, mode)
+
     def target(self, image: str) -> Resolver:
         """The resolver `image` goes to: the credentialed one when its registry is named by them."""
         try:

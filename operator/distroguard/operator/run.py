@@ -309,7 +309,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         operator_settings = kopf.OperatorSettings()
         operator_settings.posting.enabled = False  # no Kubernetes events for log lines: nothing to tell
         if admitter is not None:
-            operator_settings.admission.server = _server(settings, api, workdir)
+            operator_settings.admission.server = _server(settings, api, workdir, admitter)
         operator_settings.admission.managed = None  # production: Helm's; --dev: ours (see devcluster)
         await kopf.operator(
             registry=build_registry(
@@ -355,9 +355,10 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def _server(settings: RunSettings, api: Any, workdir: Path | None) -> AdmissionServer:
+def _server(settings: RunSettings, api: Any, workdir: Path | None, admitter: Admitter) -> AdmissionServer:
     if workdir is None:
         return AdmissionServer(
+            direct=admitter,
             addr=settings.listen,
             port=settings.port,
             certfile=settings.cert_file,
@@ -378,6 +379,7 @@ def _server(settings: RunSettings, api: Any, workdir: Path | None) -> AdmissionS
         await asyncio.to_thread(devcluster.register_webhooks, api, body)
 
     return AdmissionServer(
+        direct=admitter,
         addr=settings.listen,
         port=settings.port or _free_port(settings.listen),
         host=settings.listen,
