@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from distroguard.cli.main import main
-from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT, ELF
+from support.distros import ALPINE_ROOT, debian_python_image
 from support.images import BuiltImage, ImageBuilder, push, write_docker_archive, write_oci_layout
 from support.registry_server import RegistryServer
 
@@ -31,16 +31,6 @@ FACT_KEYS = {
 }
 
 
-def debian_python() -> BuiltImage:
-    return (
-        ImageBuilder()
-        .layer(DEBIAN_12_ROOT)
-        .layer({"usr/local/bin/python3.12": ELF})
-        .env("PYTHON_VERSION=3.12.8")
-        .build()
-    )
-
-
 def pushed(server: RegistryServer, repo: str, image: BuiltImage, tag: str = "1") -> str:
     asyncio.run(push(server.url, repo, tag, image, auth=server.push_auth))
     return f"{server.address}/{repo}:{tag}"
@@ -54,7 +44,7 @@ def inspect(*args: str) -> tuple[int, str, str]:
 
 
 def test_json_for_one_image_has_the_documented_shape(registry: RegistryServer, repo: str) -> None:
-    image = debian_python()
+    image = debian_python_image()
     ref = pushed(registry, repo, image)
     code, out, err = inspect(ref, "--output", "json")
     assert (code, err) == (0, "")
@@ -78,7 +68,7 @@ def test_json_for_one_image_has_the_documented_shape(registry: RegistryServer, r
 
 
 def test_several_images_give_a_list_and_failures_exit_2(registry: RegistryServer, repo: str) -> None:
-    good = pushed(registry, repo, debian_python())
+    good = pushed(registry, repo, debian_python_image())
     alpine = pushed(registry, repo, ImageBuilder().layer(ALPINE_ROOT).build(), tag="alpine")
     missing = f"{registry.address}/{repo}:missing"
     code, out, err = inspect(good, alpine, missing, "-o", "json")
@@ -91,7 +81,7 @@ def test_several_images_give_a_list_and_failures_exit_2(registry: RegistryServer
 
 
 def test_table_output_for_people(registry: RegistryServer, repo: str) -> None:
-    ref = pushed(registry, repo, debian_python())
+    ref = pushed(registry, repo, debian_python_image())
     code, out, _ = inspect(ref, "--thorough")
     assert code == 0
     assert "glibc 2.36" in out
@@ -103,7 +93,7 @@ def test_table_output_for_people(registry: RegistryServer, repo: str) -> None:
 def test_private_registry_with_a_docker_config(
     basic_registry: RegistryServer, repo: str, tmp_path: Path
 ) -> None:
-    ref = pushed(basic_registry, repo, debian_python())
+    ref = pushed(basic_registry, repo, debian_python_image())
     code, _, err = inspect(ref)
     assert code == 2
     assert basic_registry.address in err
@@ -116,7 +106,7 @@ def test_private_registry_with_a_docker_config(
 
 
 def test_local_images_before_they_are_pushed(tmp_path: Path) -> None:
-    image = debian_python()
+    image = debian_python_image()
     layout = write_oci_layout(tmp_path / "layout", image, names=["dev"])
     archive = write_docker_archive(tmp_path / "image.tar", image, repo_tags=["app:dev"])
     code, out, err = inspect(f"oci:{layout}", f"oci:{layout}:dev", f"docker-archive:{archive}", "-o", "json")

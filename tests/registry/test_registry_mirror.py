@@ -19,21 +19,11 @@ from distroguard.registry.client import RegistryClient
 from distroguard.registry.credentials import Credentials, CredentialStore
 from distroguard.registry.settings import RegistrySettings
 from distroguard.resolver import Resolver
-from support.distros import DEBIAN_12_ROOT, ELF
-from support.images import BuiltImage, ImageBuilder, push
+from support.distros import debian_python_image
+from support.images import push
 from support.registry_server import TEST_PASSWORD, TEST_USER, RegistryServer
 
 pytestmark = pytest.mark.registry
-
-
-def python_image() -> BuiltImage:
-    return (
-        ImageBuilder()
-        .layer(DEBIAN_12_ROOT)
-        .layer({"usr/local/bin/python3.12": ELF})
-        .env("PYTHON_VERSION=3.12.8")
-        .build()
-    )
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -44,7 +34,7 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 
 def test_inspect_through_a_mirror_reports_the_source_reference(registry: RegistryServer, repo: str) -> None:
-    image = python_image()
+    image = debian_python_image()
     digest = asyncio.run(push(registry.url, repo, "1", image))
     reference = f"docker.io/{repo}:1"
     code, out, err = cli(
@@ -59,7 +49,7 @@ def test_inspect_through_a_mirror_reports_the_source_reference(registry: Registr
 
 
 def test_a_mirror_prefix_goes_in_front_of_the_repository(registry: RegistryServer, repo: str) -> None:
-    image = python_image()
+    image = debian_python_image()
     asyncio.run(push(registry.url, f"hub-proxy/{repo}", "1", image))
     mirror = f"index.docker.io={registry.address}/hub-proxy"
     code, out, err = cli("inspect", f"docker.io/{repo}:1", "-o", "json", "--registry-mirror", mirror)
@@ -73,7 +63,7 @@ def test_a_mirror_prefix_goes_in_front_of_the_repository(registry: RegistryServe
 
 
 def test_check_through_a_mirror(registry: RegistryServer, repo: str) -> None:
-    asyncio.run(push(registry.url, repo, "1", python_image()))
+    asyncio.run(push(registry.url, repo, "1", debian_python_image()))
     reference = f"docker.io/{repo}:1"
     code, out, _ = cli(
         "check",
@@ -103,7 +93,7 @@ def resolve(server: RegistryServer, store: CredentialStore, reference: str) -> s
 def test_the_mirrors_credentials_are_used_never_the_sources(
     basic_registry: RegistryServer, repo: str
 ) -> None:
-    image = python_image()
+    image = debian_python_image()
     asyncio.run(push(basic_registry.url, repo, "1", image, auth=basic_registry.push_auth))
     right = Credentials(TEST_USER, TEST_PASSWORD)
     reference = f"docker.io/{repo}:1"
@@ -117,7 +107,7 @@ def test_the_mirrors_credentials_are_used_never_the_sources(
 
 
 def test_requests_are_counted_for_the_mirror(registry: RegistryServer, repo: str) -> None:
-    image = python_image()
+    image = debian_python_image()
     asyncio.run(push(registry.url, repo, "1", image))
 
     async def run() -> tuple[str, set[str]]:

@@ -6,7 +6,7 @@ stanzas, glibc's version banner inside an ELF-looking body); paths and symlinks 
 
 from __future__ import annotations
 
-from support.images import Entry, Symlink
+from support.images import BuiltImage, Entry, ImageBuilder, Symlink
 
 Link = Symlink
 Files = dict[str, bytes | Entry]
@@ -164,3 +164,14 @@ DEBIAN_9_ROOT: Files = {
 SCRATCH_STATIC_ROOT: Files = {
     "/app": ELF + b"statically linked Go program",
 }
+
+
+def debian_python_image() -> BuiltImage:
+    """Debian 12 with a Python 3.12 layer on top, as the official `python:3.12` images are laid out."""
+    return (
+        ImageBuilder()
+        .layer(DEBIAN_12_ROOT)
+        .layer({"usr/local/bin/python3.12": ELF})
+        .env("PYTHON_VERSION=3.12.8")
+        .build()
+    )
