@@ -44,6 +44,9 @@ from distroguard.resolver import Resolver
 
 logger = logging.getLogger(__name__)
 
+RETRY_SECONDS = 30.0
+"""A failed audit is tried again this soon (or at the next change)."""
+
 
 @dataclass(frozen=True, slots=True)
 class AuditSettings:
@@ -105,8 +108,6 @@ class Auditor:
             api, interval=settings.event_interval, per_audit=settings.events_per_audit
         )
         self._changed = asyncio.Event()
-        self.completed = 0
-        """Audits completed since start (tests wait on it)."""
 
     def poke(self) -> None:
         """Something a report depends on changed: audit soon."""
@@ -115,12 +116,14 @@ class Auditor:
     async def serve(self) -> None:
         """Audit until cancelled: now, then on every change (debounced) or every `interval`."""
         while True:
+            wait = self.settings.interval
             try:
                 await self.audit()
-            except Exception:  # an audit that failed is retried at the next change or interval
-                logger.exception("the audit failed")
+            except Exception:  # the API server restarting, a conflict: tried again soon, not in an hour
+                logger.exception("the audit failed; trying again in %g s", RETRY_SECONDS)
+                wait = min(wait, RETRY_SECONDS)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self.settings.interval)
+                await asyncio.wait_for(self._changed.wait(), wait)
             await asyncio.sleep(self.settings.debounce)
 
     async def audit(self) -> AuditOutcome:
@@ -151,7 +154,6 @@ class Auditor:
             problems=inventory.problems,
         )
         outcome = await asyncio.to_thread(self._write, result, resolved.seen, policies, now, started)
-        self.completed += 1
         found = tallies(result, policies)
         self._observer.observe_audit(outcome.seconds, found.images, found.violations, found.workloads)
         logger.info(

@@ -1,5 +1,10 @@
 """`distroguard run`: the admission controller process (kopf standalone, all namespaces).
 
+`--role webhook` (the default) answers admission reviews; `--role audit` is the one writer of ImageFacts,
+PolicyReports and Events (see `auditor`), with no webhook server; `--role all` does both in one process
+(the default with `--dev`). Every role reads the cluster's ImageFacts into the shared resolver's cache at
+start and follows them afterwards.
+
 Production: the webhook server on TLS with the certificate and key from files (a mounted Secret, re-read
 when they change); Helm owns the ValidatingWebhookConfiguration. `--dev`: for a local cluster and the
 end-to-end tests, with nothing installed beforehand (see `devcluster` and `devcerts`).
