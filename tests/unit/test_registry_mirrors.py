@@ -9,7 +9,7 @@ from distroguard.cli.images import lookup_options
 from distroguard.cli.main import main
 from distroguard.model import ImageRef
 from distroguard.registry.client import RegistryClient
-from distroguard.registry.hosts import mirrored, parse_mirror
+from distroguard.registry.hosts import mirrored, parse_mirror, parse_mirrors
 from distroguard.registry.settings import RegistrySettings
 
 
@@ -131,3 +131,28 @@ def test_two_mirrors_for_one_source_are_refused() -> None:
     )
     assert result.exit_code == 2
     assert "docker.io is given two mirrors" in result.stderr
+
+
+def test_parse_mirrors_takes_a_pair_twice_but_not_two_mirrors_for_one_source() -> None:
+    assert parse_mirrors(["docker.io=m.example.com", "index.docker.io=m.example.com"]) == {
+        "docker.io": "m.example.com"
+    }
+    with pytest.raises(ValueError, match=r"docker\.io is given two mirrors"):
+        parse_mirrors(["docker.io=m.example.com", "docker.io=n.example.com"])
+
+
+def test_run_refuses_two_mirrors_for_one_source_naming_the_option() -> None:
+    result = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "--dev",
+            "--registry-mirror",
+            "docker.io=a.example.com",
+            "--registry-mirror",
+            "docker.io=b.example.com",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "--registry-mirror" in result.output
+    assert "docker.io is given two mirrors" in result.output

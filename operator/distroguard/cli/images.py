@@ -15,7 +15,7 @@ from distroguard.errors import DistroguardError
 from distroguard.model import ImageFacts, Platform, ScanMode
 from distroguard.registry.client import RegistryClient, RegistrySettings
 from distroguard.registry.credentials import CredentialStore
-from distroguard.registry.hosts import parse_mirror
+from distroguard.registry.hosts import parse_mirrors
 from distroguard.resolver import Resolver
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,16 +73,10 @@ def image_options(command: F) -> F:
 
 
 def _store_mirrors(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> None:
-    mirrors: dict[str, str] = {}
-    for value in values:
-        try:
-            source, mirror = parse_mirror(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
-        if source in mirrors and mirrors[source] != mirror:
-            raise click.BadParameter(f"{source} is given two mirrors", ctx=ctx, param=param)
-        mirrors[source] = mirror
-    ctx.meta[MIRRORS_KEY] = mirrors
+    try:
+        ctx.meta[MIRRORS_KEY] = parse_mirrors(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
 
 
 def lookup_options(

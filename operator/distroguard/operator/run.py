@@ -46,7 +46,7 @@ from distroguard.operator.server import AdmissionServer
 from distroguard.operator.settings import Role, RunSettings
 from distroguard.policyfiles import load_policies
 from distroguard.registry.client import RegistrySettings
-from distroguard.registry.hosts import parse_mirror
+from distroguard.registry.hosts import parse_mirrors
 from distroguard.registry.meter import RegistryStats
 from distroguard.resolver import CacheSettings, ResolverSettings
 
@@ -159,6 +159,10 @@ def run(
 ) -> None:
     """Run the admission controller."""
     try:
+        mirrors = parse_mirrors(registry_mirrors)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--registry-mirror") from None
+    try:
         settings = RunSettings(
             kubeconfig=kubeconfig,
             namespace=namespace,
@@ -172,7 +176,7 @@ def run(
             key_file=key_file,
             cert_check_interval=cert_check_interval,
             insecure_registries=frozenset(insecure_registry),
-            registry_mirrors=_mirrors(registry_mirrors),
+            registry_mirrors=mirrors,
             liveness=liveness if liveness is not None or dev else "http://0.0.0.0:8080/healthz",
             metrics_listen=metrics_listen or ("127.0.0.1" if dev else "0.0.0.0"),
             metrics_port=metrics_port if metrics_port is not None or dev else 9090,
@@ -205,19 +209,6 @@ def _known_facts(api: Any) -> list[FactsRecord]:
             raise
         logger.warning("ImageFacts are not served by this cluster: every image is looked up")
         return []
-
-
-def _mirrors(values: tuple[str, ...]) -> dict[str, str]:
-    mirrors: dict[str, str] = {}
-    for value in values:
-        try:
-            source, mirror = parse_mirror(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--registry-mirror") from None
-        if mirrors.get(source, mirror) != mirror:
-            raise click.BadParameter(f"{source} is given two mirrors", param_hint="--registry-mirror")
-        mirrors[source] = mirror
-    return mirrors
 
 
 HOT_PATH_LOGGERS = ("kopf.objects", "aiohttp.access")

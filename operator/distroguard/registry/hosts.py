@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from distroguard.model.reference import DOCKER_HUB
 
@@ -195,6 +195,18 @@ def parse_mirror(text: str) -> tuple[str, str]:
     if "/" in source or "://" in source or not _MIRROR_HOST.fullmatch(source):
         raise ValueError(f"{text!r}: the source {source!r} must be a registry host[:port]")
     return canonical_registry(source), mirror_target(mirror)
+
+
+def parse_mirrors(values: Iterable[str]) -> dict[str, str]:
+    """Repeated `SOURCE=MIRROR` options → source registry → mirror; the same pair twice is fine, two
+    mirrors for one source are not."""
+    mirrors: dict[str, str] = {}
+    for value in values:
+        source, mirror = parse_mirror(value)
+        if mirrors.get(source, mirror) != mirror:
+            raise ValueError(f"{source} is given two mirrors")
+        mirrors[source] = mirror
+    return mirrors
 
 
 def mirrored(registry: str, repository: str, mirrors: Mapping[str, str]) -> tuple[str, str]:
