@@ -58,3 +58,21 @@ async def test_a_remembered_tag_lives_only_for_what_was_left_of_its_ttl(resolver
     resolver.cache.tags.put(f"{REPO}:2", DIGEST)  # an answer of our own gets the whole TTL
     await asyncio.sleep(0.3)
     assert resolver.cache.tags.peek(f"{REPO}:2") == DIGEST
+
+
+async def test_warm_answers_count_the_same_with_or_without_a_task(resolver: Resolver) -> None:
+    resolver.remember(learnt(), [(f"{REPO}:1", DIGEST, 0.0)])
+    stats = resolver.cache.stats
+    assert resolver.cached(f"{REPO}:1") is not None
+    after_cached = dict(stats)
+    assert after_cached == {"failures.miss": 1, "tags.hit": 1, "facts.hit": 1}
+    await resolver.resolve(f"{REPO}:1")
+    assert {k: v - after_cached.get(k, 0) for k, v in stats.items()} == after_cached
+    # A miss is left uncounted by `cached`: the `resolve` that follows counts it, once.
+    before = dict(stats)
+    assert resolver.cached(f"{REPO}@{INDEX}") is None
+    assert dict(stats) == before
+    with pytest.raises(DistroguardError):
+        await resolver.resolve(f"{REPO}@{INDEX}")
+    assert stats["facts.miss"] == 1
+    assert stats["failures.miss"] == before["failures.miss"] + 1

@@ -85,7 +85,7 @@ class Resolver:
         failure = self.cache.failures.get(key)
         if failure is not None:
             raise failure
-        cached = self._cached(key)
+        cached = self._cached(key, count_misses=True)
         if cached is not None:
             return cached
         work = self._lookups.do(key, lambda: self._lookup(image, platform or DEFAULT_PLATFORM, mode))
@@ -99,24 +99,16 @@ class Resolver:
     ) -> ImageFacts | None:
         """The facts from the cache tiers alone, without a task or a wait (None: ask `resolve`). Counted
         as `resolve` counts a warm answer, so the metrics read the same either way."""
-        if _local(image):
-            return None
         key: LookupKey = (image, str(platform or DEFAULT_PLATFORM), mode)
         if self.cache.failures.peek(key) is not None:
             return None
         try:
-            ref = _parse(image)
-        except DistroguardError:
+            facts = self._cached(key, count_misses=False)
+        except DistroguardError:  # a bad reference: `resolve` says what is wrong with it
             return None
-        digest = ref.digest or self.cache.tags.peek(str(ref))
-        facts = None if digest is None else self.cache.facts.peek((digest, key[1], mode))
-        if facts is None:
-            return None
-        self.cache.failures.count(False)
-        if ref.digest is None:
-            self.cache.tags.count(True)
-        self.cache.facts.count(True)
-        return _as_asked(facts, image)
+        if facts is not None:
+            self.cache.failures.count(False)
+        return facts
 
     def known_digest(self, image: str) -> str | None:
         """The digest `image` resolves to as far as the cache knows (its own, or its tag's), uncounted."""
@@ -155,16 +147,21 @@ class Resolver:
         for flights in (self._lookups, self._tags, self._facts):
             await flights.drain()
 
-    def _cached(self, key: LookupKey) -> ImageFacts | None:
-        """The answer from the cache tiers alone, without starting any work (the hot path)."""
+    def _cached(self, key: LookupKey, *, count_misses: bool) -> ImageFacts | None:
+        """The answer from the cache tiers alone (tag → digest → facts), without starting any work (the
+        hot path). A hit is counted in each tier it read; a miss only when `count_misses` (`resolve`, which
+        goes on to the registry: `cached` leaves that to the `resolve` its caller makes next)."""
         image, platform, mode = key
         if _local(image):
             return None
         ref = _parse(image)
-        digest = ref.digest or self.cache.tags.get(str(ref))
-        if digest is None:
-            return None
-        facts = self.cache.facts.get((digest, platform, mode))
+        digest = ref.digest or self.cache.tags.peek(str(ref))
+        facts = None if digest is None else self.cache.facts.peek((digest, platform, mode))
+        if facts is not None or count_misses:
+            if ref.digest is None:
+                self.cache.tags.count(digest is not None)
+            if digest is not None:
+                self.cache.facts.count(facts is not None)
         return None if facts is None else _as_asked(facts, image)
 
     async def _lookup(self, image: str, platform: Platform, mode: ScanMode) -> ImageFacts:
