@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -15,14 +16,16 @@ from distroguard.audit.reports import (
     SUMMARY_NAME,
     content,
     report_name,
+    results_of,
     summary_report,
     tallies,
     workload_report,
+    workload_results,
 )
-from distroguard.audit.results import AuditResult, audit_workloads, summarize
+from distroguard.audit.results import AuditResult, WorkloadResult, audit_workloads, summarize
 from distroguard.errors import RegistryError
 from distroguard.model import ImageFacts
-from distroguard.model.policyreport import MAX_RESULTS, PolicyReportBody
+from distroguard.model.policyreport import MAX_RESULTS, PolicyReportBody, Timestamp
 from distroguard.model.record import MAX_EVIDENCE, MAX_REFERENCES, MAX_TEXT, FactsRecord, object_name
 from support.lifecycles import NOW, TODAY, cycle, days, facts, product
 from support.lifecycles import catalog as make_catalog
@@ -68,6 +71,12 @@ def audit(*workloads: AuditedWorkload) -> AuditResult:
     return AuditResult(NOW, "test", None, (), CATALOG.snapshot, results, images=tuple(summaries.values()))
 
 
+def report_of(workload: WorkloadResult, now: datetime) -> dict[str, Any]:
+    return workload_report(
+        workload, workload_results(workload, POLICIES, Timestamp(seconds=int(now.timestamp())))
+    )
+
+
 def results_by_rule(report: dict[str, object]) -> dict[tuple[str, str, str], str]:
     return {
         (r["policy"], r["rule"], r["properties"]["container"]): r["result"]  # type: ignore[index]
@@ -77,7 +86,7 @@ def results_by_rule(report: dict[str, object]) -> dict[tuple[str, str, str], str
 
 def test_a_workload_report_has_a_result_per_policy_rule_and_container() -> None:
     result = audit(workload("Deployment", "web", "debian:11", "alpine"))
-    report = workload_report(result.workloads[0], POLICIES, NOW)
+    report = report_of(result.workloads[0], NOW)
     assert report["apiVersion"] == "wgpolicyk8s.io/v1alpha2"
     assert report["kind"] == "PolicyReport"
     assert report["metadata"]["name"] == "distroguard-deployment-web"
@@ -116,15 +125,15 @@ def test_a_workload_report_has_a_result_per_policy_rule_and_container() -> None:
 
 def test_an_uninspected_image_is_an_error_and_no_rule_passes_for_it() -> None:
     result = audit(workload("Pod", "odd", "gone:1"))
-    report = workload_report(result.workloads[0], POLICIES, NOW)
+    report = report_of(result.workloads[0], NOW)
     assert {r["result"] for r in report["results"]} == {"error"}
     assert {r["rule"] for r in report["results"]} == {"onUnresolved"}
 
 
 def test_reports_change_only_when_their_content_does() -> None:
     result = audit(workload("Deployment", "web", "debian:11"))
-    first = workload_report(result.workloads[0], POLICIES, NOW)
-    later = workload_report(result.workloads[0], POLICIES, NOW + timedelta(hours=1))
+    first = report_of(result.workloads[0], NOW)
+    later = report_of(result.workloads[0], NOW + timedelta(hours=1))
     assert first != later  # the timestamps moved...
     assert content(first) == content(later)  # ...and nothing else
     stored = {
@@ -137,7 +146,7 @@ def test_reports_change_only_when_their_content_does() -> None:
     }
     assert content(stored) == content(first)  # the server's fields and other tools' labels are not ours
     other = audit(workload("Deployment", "web", "alpine"))
-    assert content(workload_report(other.workloads[0], POLICIES, NOW)) != content(first)
+    assert content(report_of(other.workloads[0], NOW)) != content(first)
 
 
 def test_long_names_are_cut_with_a_hash() -> None:
@@ -150,7 +159,7 @@ def test_long_names_are_cut_with_a_hash() -> None:
 
 def test_a_report_holds_at_most_max_results_the_worst_first() -> None:
     many = workload("Deployment", "big", *(["alpine"] * 150 + ["debian:12"] * 150))
-    report = workload_report(audit(many).workloads[0], POLICIES, NOW)
+    report = report_of(audit(many).workloads[0], NOW)
     assert len(report["results"]) == MAX_RESULTS
     assert report["results"][0]["result"] == "fail"
 
@@ -161,7 +170,7 @@ def test_the_cluster_summary_counts_workloads_per_rule() -> None:
         workload("Deployment", "api", "debian:12", uid="u-2"),
         workload("CronJob", "nightly", "alpine", uid="u-3"),
     )
-    summary = summary_report(result, POLICIES, NOW)
+    summary = summary_report(result, results_of(result, POLICIES, NOW), NOW)
     assert summary["kind"] == "ClusterPolicyReport"
     assert summary["metadata"]["name"] == SUMMARY_NAME
     rules = {(r["policy"], r["rule"]): r for r in summary["results"]}
@@ -177,7 +186,7 @@ def test_tallies_count_images_violations_and_verdicts() -> None:
         workload("Deployment", "web", "debian:11"),
         workload("CronJob", "nightly", "alpine", uid="u-3"),
     )
-    found = tallies(result, POLICIES)
+    found = tallies(result, results_of(result, POLICIES, NOW))
     assert found.images["alpine", "3.21.0", "musl", "active"] == 1
     assert found.images["unknown", "", "unknown", "unknown"] == 1  # the image that could not be read
     assert found.images["debian", "11", "glibc", "eol"] == 1

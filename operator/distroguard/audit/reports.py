@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -146,10 +146,21 @@ def _stamp(now: datetime) -> Timestamp:
     return Timestamp(seconds=int(now.timestamp()))
 
 
-def workload_report(
-    result: WorkloadResult, policies: Sequence[DistroPolicy], now: datetime
-) -> dict[str, Any]:
-    """The PolicyReport object of one workload (without resourceVersion: the writer's business)."""
+Results = Mapping[WorkloadRef, Sequence[ReportResult]]
+"""Each workload's results (`results_of`): what its report, the summary and the tallies are made of."""
+
+
+def results_of(
+    audit: AuditResult, policies: Sequence[DistroPolicy], now: datetime
+) -> dict[WorkloadRef, list[ReportResult]]:
+    """Every workload's results, worked out once for the reports, the summary and the tallies."""
+    stamp = _stamp(now)
+    return {w.ref: workload_results(w, policies, stamp) for w in audit.workloads}
+
+
+def workload_report(result: WorkloadResult, results: Sequence[ReportResult]) -> dict[str, Any]:
+    """The PolicyReport object of one workload with its `results` (without resourceVersion: the writer's
+    business)."""
     workload = result.workload
     ref = workload.ref
     scope = ObjectReference(
@@ -159,7 +170,6 @@ def workload_report(
         name=ref.name,
         uid=workload.uid or None,
     )
-    results = workload_results(result, policies, _stamp(now))
     body = PolicyReportBody(scope=scope, summary=summary_of(results), results=tuple(results))
     metadata: dict[str, Any] = {"name": report_name(ref), "namespace": ref.namespace, "labels": dict(LABELS)}
     if workload.uid:
@@ -174,14 +184,14 @@ def workload_report(
     }
 
 
-def summary_report(audit: AuditResult, policies: Sequence[DistroPolicy], now: datetime) -> dict[str, Any]:
+def summary_report(audit: AuditResult, results_by: Results, now: datetime) -> dict[str, Any]:
     """The ClusterPolicyReport: per (policy, rule), the workloads of each result, the worst first."""
     stamp = _stamp(now)
     counts: dict[tuple[str, str], Counter[Result]] = {}
     examples: dict[tuple[str, str], list[str]] = {}
     for workload in audit.workloads:
         worst: dict[tuple[str, str], Result] = {}
-        for r in workload_results(workload, policies, stamp):
+        for r in results_by[workload.ref]:
             key = (r.policy, r.rule or "")
             if key not in worst or _RANK[r.result] < _RANK[worst[key]]:
                 worst[key] = r.result
@@ -243,19 +253,14 @@ class Tallies:
     """Workloads by verdict."""
 
 
-def tallies(audit: AuditResult, policies: Sequence[DistroPolicy]) -> Tallies:
+def tallies(audit: AuditResult, results_by: Results) -> Tallies:
     images: Counter[tuple[str, str, str, str]] = Counter()
     for image in audit.images:
         facts = image.facts
         version = (facts.os.version_id or "") if facts is not None and facts.os is not None else ""
         images[image.distro_id, version, image.libc, image.eol_state] += 1
     violations: Counter[tuple[str, str, str]] = Counter()
-    stamp = Timestamp(seconds=0)
     for workload in audit.workloads:
-        worst = {
-            (r.policy, r.rule or "", r.result)
-            for r in workload_results(workload, policies, stamp)
-            if r.result != "pass"
-        }
+        worst = {(r.policy, r.rule or "", r.result) for r in results_by[workload.ref] if r.result != "pass"}
         violations.update(worst)
     return Tallies(images, violations, Counter(w.verdict for w in audit.workloads))

@@ -25,7 +25,7 @@ from typing import Any
 from distroguard.audit.cluster import Cluster, Scope
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef, build_inventory
 from distroguard.audit.records import Seen, records_of
-from distroguard.audit.reports import summary_report, tallies, workload_report
+from distroguard.audit.reports import Tallies, results_of, summary_report, tallies, workload_report
 from distroguard.audit.resolve import Lookup
 from distroguard.audit.results import AuditResult, ImageSummary, summarize
 from distroguard.audit.run import assemble
@@ -75,6 +75,8 @@ class AuditOutcome:
     reports_written: int
     reports_deleted: int
     events: int
+    found: Tallies
+    """What it found, counted for metrics."""
 
 
 @dataclass(slots=True)
@@ -154,7 +156,7 @@ class Auditor:
             problems=inventory.problems,
         )
         outcome = await asyncio.to_thread(self._write, result, resolved.seen, policies, now, started)
-        found = tallies(result, policies)
+        found = outcome.found
         self._observer.observe_audit(outcome.seconds, found.images, found.violations, found.workloads)
         logger.info(
             "audit completed: %d workloads, %d images in %.1f s; ImageFacts %d written, %d deleted; "
@@ -224,8 +226,9 @@ class Auditor:
     ) -> AuditOutcome:
         """Runs in a worker thread."""
         facts = self._facts.sync(records_of(seen, now), now)
-        reports = [workload_report(w, policies, now) for w in result.workloads if w.covered]
-        summary = summary_report(result, policies, now) if policies else None
+        results = results_of(result, policies, now)
+        reports = [workload_report(w, results[w.ref]) for w in result.workloads if w.covered]
+        summary = summary_report(result, results, now) if policies else None
         written = self._reports.sync(reports, summary)
         events = 0
         if self.settings.events:
@@ -239,6 +242,7 @@ class Auditor:
             reports_written=written.written,
             reports_deleted=written.deleted,
             events=events,
+            found=tallies(result, results),
         )
 
 
