@@ -48,6 +48,29 @@ def _json(response: Any) -> Any:
     return json.loads(response.data)
 
 
+def paged(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a list call of the `kubernetes` client, as JSON, page by page (`limit` and
+    `continue`), so that a large cluster is never held whole."""
+    token: str | None = None
+    while True:
+        more = {"_continue": token} if token else {}
+        page = _json(call(*args, limit=PAGE_SIZE, _preload_content=False, **more, **kwargs))
+        yield from page.get("items") or ()
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return
+
+
+def _read(what: str, items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """`items`, with a refusal or a broken connection as a ClusterError naming what was listed."""
+    try:
+        yield from items
+    except kubernetes.client.ApiException as exc:
+        raise ClusterError(f"cannot list {what}: {exc.status} {exc.reason}") from None
+    except OSError as exc:  # urllib3's connection errors are OSErrors
+        raise ClusterError(f"cannot list {what}: {exc}") from None
+
+
 class Cluster:
     """One kubeconfig context's API, read-only."""
 
@@ -88,24 +111,10 @@ class Cluster:
     def _list(
         self, what: str, scope: Scope, namespaced: Callable[..., Any], everywhere: Callable[..., Any]
     ) -> Iterator[dict[str, Any]]:
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_preload_content": False}
-            if token:
-                kwargs["_continue"] = token
-            try:
-                if scope.namespace is None:
-                    page = _json(everywhere(**kwargs))
-                else:
-                    page = _json(namespaced(scope.namespace, **kwargs))
-            except kubernetes.client.ApiException as exc:
-                raise ClusterError(f"cannot list {what}: {exc.status} {exc.reason}") from None
-            except OSError as exc:  # urllib3's connection errors are OSErrors
-                raise ClusterError(f"cannot list {what}: {exc}") from None
-            yield from page.get("items") or ()
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return
+        if scope.namespace is None:
+            yield from _read(what, paged(everywhere))
+        else:
+            yield from _read(what, paged(namespaced, scope.namespace))
 
     def pods(self, scope: Scope) -> Iterator[dict[str, Any]]:
         return self._list("pods", scope, self.core.list_namespaced_pod, self.core.list_pod_for_all_namespaces)
@@ -157,26 +166,8 @@ class Cluster:
 
     def policies(self) -> list[dict[str, Any]]:
         """The cluster's DistroPolicy objects as stored (status included)."""
-        items: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"limit": PAGE_SIZE}
-            if token:
-                kwargs["_continue"] = token
-            try:
-                page = _json(
-                    self.custom.list_cluster_custom_object(
-                        POLICY_GROUP, POLICY_VERSION, POLICY_PLURAL, _preload_content=False, **kwargs
-                    )
-                )
-            except kubernetes.client.ApiException as exc:
-                raise ClusterError(f"cannot list DistroPolicies: {exc.status} {exc.reason}") from None
-            except OSError as exc:
-                raise ClusterError(f"cannot list DistroPolicies: {exc}") from None
-            items.extend(page.get("items") or ())
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return items
+        listed = paged(self.custom.list_cluster_custom_object, POLICY_GROUP, POLICY_VERSION, POLICY_PLURAL)
+        return list(_read("DistroPolicies", listed))
 
     def distro_policies(self) -> list[DistroPolicy]:
         """The cluster's DistroPolicies, validated as a file's would be (without `status`, the cluster's)."""

@@ -17,6 +17,7 @@ from typing import Any
 import kubernetes
 from pydantic import ValidationError
 
+from distroguard.audit.cluster import paged
 from distroguard.audit.records import merged, needs_write
 from distroguard.crds import GROUP, VERSION
 from distroguard.model.record import KIND, PLURAL, FactsRecord, object_name
@@ -24,7 +25,6 @@ from distroguard.resolver import Resolver
 
 logger = logging.getLogger(__name__)
 
-PAGE_SIZE = 500
 WRITERS = 8
 """Writes in flight at once (the API server handles requests in parallel)."""
 MAX_OBJECTS = 20_000
@@ -72,18 +72,8 @@ class InventoryStore:
         """Unused objects beyond this many are deleted before their TTL, the least recently seen first."""
 
     def _list(self) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"limit": PAGE_SIZE, "_preload_content": False}
-            if token:
-                kwargs["_continue"] = token
-            page = json.loads(self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kwargs).data)
-            for item in page.get("items") or ():
-                found[str(item["metadata"]["name"])] = item
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return found
+        listed = paged(self._custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+        return {str(item["metadata"]["name"]): item for item in listed}
 
     def records(self) -> list[FactsRecord]:
         """Every readable ImageFacts record of the cluster (what a process starting up seeds its cache

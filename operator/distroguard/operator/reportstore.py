@@ -15,11 +15,11 @@ from typing import Any
 
 import kubernetes
 
+from distroguard.audit.cluster import paged
 from distroguard.audit.reports import LABELS, MANAGED_BY, content
 from distroguard.model.policyreport import API_VERSION
 
 GROUP, VERSION = API_VERSION.split("/")
-PAGE_SIZE = 500
 WRITERS = 8
 """Writes in flight at once."""
 SELECTOR = f"{MANAGED_BY}={LABELS[MANAGED_BY]}"
@@ -37,25 +37,10 @@ class ReportStore:
         self._custom: Any = kubernetes.client.CustomObjectsApi(api)  # untyped dicts in and out
 
     def _ours(self) -> dict[tuple[str, str], dict[str, Any]]:
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {
-                "limit": PAGE_SIZE,
-                "label_selector": SELECTOR,
-                "_preload_content": False,
-            }
-            if token:
-                kwargs["_continue"] = token
-            page = json.loads(
-                self._custom.list_cluster_custom_object(GROUP, VERSION, "policyreports", **kwargs).data
-            )
-            for item in page.get("items") or ():
-                meta = item["metadata"]
-                found[str(meta["namespace"]), str(meta["name"])] = item
-            token = (page.get("metadata") or {}).get("continue")
-            if not token:
-                return found
+        listed = paged(
+            self._custom.list_cluster_custom_object, GROUP, VERSION, "policyreports", label_selector=SELECTOR
+        )
+        return {(str(r["metadata"]["namespace"]), str(r["metadata"]["name"])): r for r in listed}
 
     def sync(self, reports: Sequence[dict[str, Any]], summary: dict[str, Any] | None) -> ReportStats:
         """Make the cluster's reports these (and `summary`, when given); the stale ones are deleted."""
