@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from distroguard.errors import InvalidCredentials
-from distroguard.registry.credentials import Credentials, CredentialStore
+from distroguard.registry.credentials import Credentials, CredentialStore, from_pull_secrets
 from distroguard.registry.hosts import canonical_registry
 
 SECRET = "hunter2-do-not-print"
@@ -149,3 +149,23 @@ def test_malformed_input_is_named_without_the_secret(
         CredentialStore.from_kubernetes_secret(secret_type, data, source="secret ns/pull")
     assert SECRET not in str(caught.value)
     assert isinstance(caught.value, ValueError)
+
+
+def test_pull_secrets_merge_first_listed_first_and_say_which_were_left_out() -> None:
+    def secret(registry: str, auth: str) -> dict[str, str]:
+        config = json.dumps({"auths": {registry: {"auth": base64.b64encode(auth.encode()).decode()}}})
+        return {".dockerconfigjson": base64.b64encode(config.encode()).decode()}
+
+    first = ("first", "kubernetes.io/dockerconfigjson", secret("r.example.com", "a:1"))
+    second = ("second", "kubernetes.io/dockerconfigjson", secret("r.example.com", "b:2"))
+    opaque = ("opaque", "Opaque", {"x": "eA=="})
+    problems: list[str] = []
+    store, fingerprint = from_pull_secrets([first, opaque, second], "team", problems)
+    assert store is not None
+    assert store.get("r.example.com") == Credentials(username="a", password="1")  # the first listed wins
+    assert problems == [
+        "secret team/opaque: type 'Opaque' is not an image pull secret "
+        "(expected kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg)"
+    ]
+    assert fingerprint != from_pull_secrets([second, first], "team", [])[1]
+    assert from_pull_secrets([opaque], "team", []) == (None, "")

@@ -9,7 +9,6 @@ Pull secrets are read per namespace and only on request; their contents never ap
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +16,10 @@ from typing import Any
 
 import kubernetes
 
-from distroguard.errors import DistroguardError, InvalidCredentials
+from distroguard.errors import DistroguardError
 from distroguard.model.policy import DistroPolicy
 from distroguard.model.validation import parse_policy
-from distroguard.registry.credentials import CredentialStore
+from distroguard.registry.credentials import CredentialStore, PullSecret, from_pull_secrets
 
 PAGE_SIZE = 500
 POLICY_GROUP, POLICY_VERSION, POLICY_PLURAL = "distroguard.dev", "v1alpha1", "distropolicies"
@@ -192,29 +191,19 @@ class Cluster:
             wanted.update(
                 dict.fromkeys(str(r["name"]) for r in refs if isinstance(r, Mapping) and r.get("name"))
             )
-        stores: list[CredentialStore] = []
-        digest = hashlib.sha256()
-        for name in wanted:
-            secret = self._read(self.core.read_namespaced_secret, name, namespace)
-            if secret is None:
-                problems.append(f"image pull secret {namespace}/{name} cannot be read")
-                continue
-            kind = str(secret.get("type") or "")
-            data = secret.get("data") or {}
-            try:
-                store = CredentialStore.from_kubernetes_secret(
-                    kind, data, source=f"secret {namespace}/{name}"
-                )
-            except InvalidCredentials as exc:  # names the secret and key, never the data
-                problems.append(str(exc))
-                continue
-            digest.update(json.dumps([name, kind, data], sort_keys=True).encode())
-            stores.append(store)
-        if not stores:
+
+        def read() -> Iterator[PullSecret]:
+            for name in wanted:
+                secret = self._read(self.core.read_namespaced_secret, name, namespace)
+                if secret is None:
+                    problems.append(f"image pull secret {namespace}/{name} cannot be read")
+                    continue
+                yield name, str(secret.get("type") or ""), secret.get("data") or {}
+
+        store, fingerprint = from_pull_secrets(read(), namespace, problems)
+        if store is None:
             return PullCredentials(problems=tuple(problems))
-        # The first secret listed wins for a registry, as with the kubelet's first successful pull.
-        merged = stores[-1].merged(*reversed(stores[:-1]))
-        return PullCredentials(merged, digest.hexdigest(), tuple(problems))
+        return PullCredentials(store, fingerprint, tuple(problems))
 
     @staticmethod
     def _read(read: Callable[..., Any], name: str, namespace: str) -> dict[str, Any] | None:

@@ -8,18 +8,15 @@ credentials that change get a fresh registry client and cache (see `pool`).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import kubernetes
 
-from distroguard.errors import InvalidCredentials
 from distroguard.operator.threadcache import ThreadedTTLCache
-from distroguard.registry.credentials import CredentialStore
+from distroguard.registry.credentials import CredentialStore, PullSecret, from_pull_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -52,27 +49,20 @@ class PullSecrets:
         account = self._get(self._core.read_namespaced_service_account, service_account, namespace)
         if account is not None:
             wanted.update(dict.fromkeys(ref.name for ref in account.image_pull_secrets or () if ref.name))
-        stores: list[CredentialStore] = []
-        digest = hashlib.sha256()
-        for name in wanted:
-            secret = self._get(self._core.read_namespaced_secret, name, namespace)
-            if secret is None:
-                logger.info("image pull secret %s/%s does not exist", namespace, name)
-                continue
-            data = secret.data or {}
-            try:
-                store = CredentialStore.from_kubernetes_secret(
-                    secret.type or "", data, source=f"secret {namespace}/{name}"
-                )
-            except InvalidCredentials as exc:  # the message names the secret and key, never the data
-                logger.warning("image pull secret skipped: %s", exc)
-                continue
-            digest.update(json.dumps([name, secret.type, data], sort_keys=True).encode())
-            stores.append(store)
-        if not stores:
-            return NO_CREDENTIALS
-        # The first secret listed wins for a registry, as with the kubelet's first successful pull.
-        return PullCredentials(stores[-1].merged(*reversed(stores[:-1])), digest.hexdigest())
+
+        def read() -> Iterator[PullSecret]:
+            for name in wanted:
+                secret = self._get(self._core.read_namespaced_secret, name, namespace)
+                if secret is None:
+                    logger.info("image pull secret %s/%s does not exist", namespace, name)
+                    continue
+                yield name, secret.type or "", secret.data or {}
+
+        problems: list[str] = []
+        store, fingerprint = from_pull_secrets(read(), namespace, problems)
+        for problem in problems:  # the message names the secret and key, never the data
+            logger.warning("image pull secret skipped: %s", problem)
+        return NO_CREDENTIALS if store is None else PullCredentials(store, fingerprint)
 
     @staticmethod
     def _get(read: Any, name: str, namespace: str) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -152,6 +153,35 @@ class CredentialStore:
             return cls.from_docker_config_json(payload, source=f"{source} {key}")
         auths = _load(payload, f"{source} {key}")
         return cls(dict(_entries(auths.items(), f"{source} {key}")))
+
+
+PullSecret = tuple[str, str, Mapping[str, str | bytes]]
+"""An image pull secret as read: (name, type, data with base64 values)."""
+
+
+def from_pull_secrets(
+    secrets: Iterable[PullSecret], namespace: str, problems: list[str]
+) -> tuple[CredentialStore | None, str]:
+    """The credentials of a pod's image pull secrets, given in the order the pod names them.
+
+    Returns the merged store (None when no secret was usable), where the first secret listed wins for a
+    registry, as with the kubelet's first successful pull; and the sha256 fingerprint of the secrets used
+    (names, types, data), so that credentials that change are told apart. Why a secret was left out goes
+    to `problems` (naming the secret and key, never its data).
+    """
+    stores: list[CredentialStore] = []
+    digest = hashlib.sha256()
+    for name, kind, data in secrets:
+        try:
+            store = CredentialStore.from_kubernetes_secret(kind, data, source=f"secret {namespace}/{name}")
+        except InvalidCredentials as exc:
+            problems.append(str(exc))
+            continue
+        digest.update(json.dumps([name, kind, data], sort_keys=True).encode())
+        stores.append(store)
+    if not stores:
+        return None, ""
+    return stores[-1].merged(*reversed(stores[:-1])), digest.hexdigest()
 
 
 def _load(data: bytes | str, source: str) -> dict[str, Any]:
