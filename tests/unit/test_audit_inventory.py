@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_of
 from distroguard.audit.inventory import WorkloadRef, build_inventory, top_owner
 from distroguard.audit.resolve import LOCAL, Lookup, lookup_for
 from distroguard.errors import InvalidObject
+from distroguard.model.workloads import NotHandled, Skip, Workload, containers_of
 from distroguard.registry.credentials import Credentials, CredentialStore
 
 

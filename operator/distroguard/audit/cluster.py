@@ -1,7 +1,7 @@
 """Everything an audit reads from the Kubernetes API, through the synchronous `kubernetes` client.
 
 Objects are returned as the API's JSON (camelCase dicts, `_preload_content=False`): the wire format that
-`distroguard.admission.workloads` reads, and far cheaper than the client's model classes. Every list is
+`distroguard.model.workloads` reads, and far cheaper than the client's model classes. Every list is
 paged (`limit`/`continue`) so a large cluster is never held twice in memory.
 
 Pull secrets are read per namespace and only on request; their contents never appear in an error message.
@@ -10,6 +10,7 @@ Pull secrets are read per namespace and only on request; their contents never ap
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ import kubernetes
 from distroguard.errors import DistroguardError
 from distroguard.model.policy import DistroPolicy
 from distroguard.model.validation import parse_policy
+from distroguard.model.workloads import OWNER_KINDS, WorkloadKind
 from distroguard.registry.credentials import CredentialStore, PullSecret, from_pull_secrets
 
 PAGE_SIZE = 500
@@ -60,6 +62,15 @@ def paged(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[dict[
             return
 
 
+def _list_calls(api: Any, kind: WorkloadKind) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The `kubernetes` client's list calls of a kind, in one namespace and in all of them, found by name
+    (`list_namespaced_replica_set`, `list_replica_set_for_all_namespaces` of `AppsV1Api`)."""
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", kind.kind).lower()
+    group = (kind.group or "core").capitalize()
+    typed = getattr(kubernetes.client, f"{group}{kind.version.capitalize()}Api")(api)
+    return getattr(typed, f"list_namespaced_{name}"), getattr(typed, f"list_{name}_for_all_namespaces")
+
+
 def _read(what: str, items: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """`items`, with a refusal or a broken connection as a ClusterError naming what was listed."""
     try:
@@ -79,9 +90,8 @@ class Cluster:
         self.context = context
         self.default_namespace = default_namespace
         self.core = kubernetes.client.CoreV1Api(api)
-        self.apps = kubernetes.client.AppsV1Api(api)
-        self.batch = kubernetes.client.BatchV1Api(api)
         self.custom = kubernetes.client.CustomObjectsApi(api)
+        self._owner_lists = [(kind, *_list_calls(api, kind)) for kind in OWNER_KINDS]
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None, context: str | None = None) -> Cluster:
@@ -119,35 +129,10 @@ class Cluster:
         return self._list("pods", scope, self.core.list_namespaced_pod, self.core.list_pod_for_all_namespaces)
 
     def owners(self, scope: Scope) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(kind, object) of every workload object a pod can belong to."""
-        lists: Sequence[tuple[str, Callable[..., Any], Callable[..., Any]]] = (
-            (
-                "ReplicaSet",
-                self.apps.list_namespaced_replica_set,
-                self.apps.list_replica_set_for_all_namespaces,
-            ),
-            (
-                "Deployment",
-                self.apps.list_namespaced_deployment,
-                self.apps.list_deployment_for_all_namespaces,
-            ),
-            (
-                "StatefulSet",
-                self.apps.list_namespaced_stateful_set,
-                self.apps.list_stateful_set_for_all_namespaces,
-            ),
-            ("DaemonSet", self.apps.list_namespaced_daemon_set, self.apps.list_daemon_set_for_all_namespaces),
-            ("Job", self.batch.list_namespaced_job, self.batch.list_job_for_all_namespaces),
-            ("CronJob", self.batch.list_namespaced_cron_job, self.batch.list_cron_job_for_all_namespaces),
-            (
-                "ReplicationController",
-                self.core.list_namespaced_replication_controller,
-                self.core.list_replication_controller_for_all_namespaces,
-            ),
-        )
-        for kind, namespaced, everywhere in lists:
-            for obj in self._list(f"{kind}s", scope, namespaced, everywhere):
-                yield kind, obj
+        """(kind, object) of every workload object a pod can belong to: the table's `owners` kinds."""
+        for kind, namespaced, everywhere in self._owner_lists:
+            for obj in self._list(f"{kind.kind}s", scope, namespaced, everywhere):
+                yield kind.kind, obj
 
     def namespace_labels(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
         """Labels of each namespace (what `namespaceSelector` matches); {} for one that cannot be read."""

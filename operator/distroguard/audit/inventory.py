@@ -3,8 +3,9 @@
 A pod's top owner is found by following controller owner references through the objects listed
 (Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob). An owner that was not listed (a custom
 controller's kind) ends the walk and is the top owner itself. A workload object that owns no listed pod
-(scaled to zero, a CronJob between runs, or a cluster without controllers) is audited through its pod
-template, as an admission review of it would be: `source` tells which.
+(scaled to zero, a CronJob between runs, or a cluster without controllers) and that no listed object
+controls is audited through its pod template, as an admission review of it would be: `source` tells which.
+The kinds are the model's table (`distroguard.model.workloads.KINDS`, those the audit reads as `owners`).
 """
 
 from __future__ import annotations
@@ -13,24 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from distroguard.admission.workloads import Container, Workload, containers_of
 from distroguard.errors import InvalidObject
+from distroguard.model.workloads import BY_KIND, POD, Container, Workload, containers_of
 
 Source = Literal["pods", "template"]
 
-# Kinds whose owner references are followed upwards, with their API group.
-OWNER_KINDS: dict[str, str] = {
-    "ReplicaSet": "apps",
-    "ReplicationController": "",
-    "Deployment": "apps",
-    "StatefulSet": "apps",
-    "DaemonSet": "apps",
-    "Job": "batch",
-    "CronJob": "batch",
-}
-# Kinds audited through their template when no pod of theirs was listed (a ReplicaSet or Job owned by one
-# of these is covered by its owner's template).
-TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "ReplicaSet")
 MAX_OWNER_DEPTH = 8
 """Owner chains are short (Pod, ReplicaSet, Deployment); a longer one is cut here (cycles included)."""
 
@@ -84,17 +72,17 @@ def _controller(obj: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def api_version_of(kind: str) -> str:
-    """The apiVersion of a workload kind distroguard lists (`v1` for Pod and ReplicationController)."""
-    group = OWNER_KINDS.get(kind, "")
-    return f"{group}/v1" if group else "v1"
+    """The apiVersion of a workload kind of the table (`v1` for Pod and ReplicationController)."""
+    found = BY_KIND.get(kind)
+    return found.api_version if found is not None else "v1"
 
 
 def _identity(
     pod: Mapping[str, Any], top: WorkloadRef, owners: Mapping[WorkloadRef, Mapping[str, Any]]
 ) -> tuple[str, str]:
     """(uid, apiVersion) of a pod's top owner: from the listed object, the pod, or the reference to it."""
-    if top.kind == "Pod":
-        return str(_meta(pod).get("uid") or ""), "v1"
+    if top.kind == POD.kind:
+        return str(_meta(pod).get("uid") or ""), POD.api_version
     listed = owners.get(top)
     if listed is not None:
         return str(_meta(listed).get("uid") or ""), api_version_of(top.kind)
@@ -112,7 +100,7 @@ def _ref(obj: Mapping[str, Any], kind: str) -> WorkloadRef:
 
 def top_owner(pod: Mapping[str, Any], owners: Mapping[WorkloadRef, Mapping[str, Any]]) -> WorkloadRef:
     """Follow controller references from `pod` through `owners` to the top (the pod itself when bare)."""
-    current = _ref(pod, "Pod")
+    current = _ref(pod, POD.kind)
     obj: Mapping[str, Any] | None = pod
     for _ in range(MAX_OWNER_DEPTH):
         if obj is None:
@@ -147,7 +135,7 @@ def build_inventory(
     identity: dict[WorkloadRef, tuple[str, str]] = {}
     for pod in pods:
         try:
-            outcome = containers_of(pod, "", "Pod")
+            outcome = containers_of(pod, POD.group, POD.kind)
         except InvalidObject as exc:
             problems.append(str(exc))
             continue
@@ -173,10 +161,11 @@ def build_inventory(
     ]
     covered = set(counts)
     for ref, obj in by_ref.items():
-        if ref.kind not in TEMPLATE_KINDS or ref in covered or _owned_by_listed(obj, ref, by_ref):
+        listed = BY_KIND.get(ref.kind)
+        if listed is None or listed.audit != "owners" or ref in covered or _owned_by_listed(obj, ref, by_ref):
             continue
         try:
-            outcome = containers_of(obj, OWNER_KINDS[ref.kind], ref.kind)
+            outcome = containers_of(obj, listed.group, listed.kind)
         except InvalidObject as exc:
             problems.append(str(exc))
             continue
@@ -189,7 +178,7 @@ def build_inventory(
                     pull_secrets=outcome.pull_secrets,
                     service_account=outcome.service_account,
                     uid=str(_meta(obj).get("uid") or ""),
-                    api_version=api_version_of(ref.kind),
+                    api_version=listed.api_version,
                 )
             )
     workloads.sort(key=lambda w: w.ref)

@@ -1,4 +1,5 @@
-"""Types shared by every layer: pydantic models, and the plain dataclasses of a Decision.
+"""Types shared by every layer: pydantic models, the plain dataclasses of a Decision, and the one table of
+workload kinds (`workloads.KINDS`) with the reader of their containers.
 
 Pure: no I/O, nothing of ours imported but `errors`.
 """
@@ -24,10 +25,20 @@ from distroguard.model.lifecycle import (
 from distroguard.model.platform import Platform
 from distroguard.model.policy import Action, DistroPolicy, Rule, UnresolvedAction
 from distroguard.model.reference import ImageRef
+from distroguard.model.workloads import (
+    KINDS,
+    AdmissionRule,
+    Container,
+    WorkloadKind,
+    containers_of,
+)
 
 __all__ = [
+    "KINDS",
     "Action",
+    "AdmissionRule",
     "CatalogSnapshot",
+    "Container",
     "ContainerVerdict",
     "Decision",
     "DistroPolicy",
@@ -50,4 +61,6 @@ __all__ = [
     "Severity",
     "UnresolvedAction",
     "Verdict",
+    "WorkloadKind",
+    "containers_of",
 ]

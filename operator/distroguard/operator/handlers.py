@@ -25,6 +25,7 @@ from distroguard.admission import AdmissionAnswer
 from distroguard.audit.cluster import Cluster
 from distroguard.crds import GROUP, PLURAL, VERSION
 from distroguard.model import record
+from distroguard.model.workloads import OWNER_KINDS, WorkloadKind
 from distroguard.operator.admitter import Admitter
 from distroguard.operator.auditor import Auditor
 from distroguard.operator.inventorystore import parse_record, seed
@@ -93,15 +94,9 @@ def _validators(registry: kopf.OperatorRegistry, admitter: Admitter) -> None:
         )(validate)
 
 
-AUDITED = (  # pods: see `podwatch`, which costs a small fraction of a kopf watch of every pod
-    ("apps", "v1", "deployments"),
-    ("apps", "v1", "statefulsets"),
-    ("apps", "v1", "daemonsets"),
-    ("apps", "v1", "replicasets"),
-    ("batch", "v1", "jobs"),
-    ("batch", "v1", "cronjobs"),
-    ("", "v1", "replicationcontrollers"),
-)
+AUDITED: tuple[WorkloadKind, ...] = OWNER_KINDS
+"""The workload kinds whose changes a kopf watch tells the audit (pods: see `podwatch`, which costs a small
+fraction of a kopf watch of every pod)."""
 
 
 def _audit_triggers(registry: kopf.OperatorRegistry, auditor: Auditor) -> None:
@@ -122,8 +117,10 @@ def _audit_triggers(registry: kopf.OperatorRegistry, auditor: Auditor) -> None:
         if type is not None and known != generation:
             auditor.poke()
 
-    for group, version, plural in AUDITED:
-        kopf.on.event(group=group, version=version, plural=plural, registry=registry)(workload_event)
+    for kind in AUDITED:
+        kopf.on.event(group=kind.group, version=kind.version, plural=kind.plural, registry=registry)(
+            workload_event
+        )
 
 
 _UNSEEN = object()

@@ -1,25 +1,29 @@
-"""What distroguard validates: one row per webhook path, shared by the kopf handlers, the server's gate
-and the development webhook configuration, so that the three cannot disagree.
+"""What distroguard validates: one row per webhook path, derived from the model's table of workload kinds
+(`distroguard.model.workloads.KINDS`), and shared by the server's gate and the development webhook
+configuration, so that they cannot disagree with admission.
 
-A row's `id` is the kopf handler id and the last segment of the webhook URL (lower-case: it is a path).
+A row's `id` is the last segment of the webhook URL (lower-case: it is a path): the kind's plural for its
+objects, the subresource's name for a subresource (`ephemeralcontainers`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from distroguard.model.workloads import KINDS, AdmissionRule, WorkloadKind
+
 
 @dataclass(frozen=True, slots=True)
 class Webhook:
     id: str
-    """Handler id and URL path segment."""
+    """URL path segment (and handler id)."""
     group: str
     """API group ("" is the core group)."""
     version: str
     plural: str
     subresource: str | None = None
     operations: tuple[str, ...] = ("CREATE", "UPDATE")
-    """What the API server is asked to send; the handler checks the operation again."""
+    """What the API server is asked to send; admission checks the operation again."""
 
     @property
     def rule_resource(self) -> str:
@@ -31,16 +35,16 @@ class Webhook:
         return (group, plural, subresource) == (self.group, self.plural, self.subresource)
 
 
-WEBHOOKS: tuple[Webhook, ...] = (
-    Webhook("pods", "", "v1", "pods"),
-    # `kubectl debug` adds ephemeral containers with an UPDATE of this subresource.
-    Webhook("ephemeralcontainers", "", "v1", "pods", "ephemeralcontainers", ("UPDATE",)),
-    Webhook("replicationcontrollers", "", "v1", "replicationcontrollers"),
-    Webhook("deployments", "apps", "v1", "deployments"),
-    Webhook("statefulsets", "apps", "v1", "statefulsets"),
-    Webhook("daemonsets", "apps", "v1", "daemonsets"),
-    Webhook("replicasets", "apps", "v1", "replicasets"),
-    Webhook("jobs", "batch", "v1", "jobs"),
-    Webhook("cronjobs", "batch", "v1", "cronjobs"),
-)
+def _webhook(kind: WorkloadKind, rule: AdmissionRule) -> Webhook:
+    return Webhook(
+        id=rule.subresource or kind.plural,
+        group=kind.group,
+        version=kind.version,
+        plural=kind.plural,
+        subresource=rule.subresource,
+        operations=rule.operations,
+    )
+
+
+WEBHOOKS: tuple[Webhook, ...] = tuple(_webhook(kind, rule) for kind in KINDS for rule in kind.admission)
 BY_ID: dict[str, Webhook] = {webhook.id: webhook for webhook in WEBHOOKS}
