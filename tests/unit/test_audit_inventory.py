@@ -118,6 +118,36 @@ def test_inventory_groups_pods_and_adds_templates_without_pods() -> None:
     assert inventory.problems == ()
 
 
+@pytest.mark.parametrize(
+    ("kind", "api_version", "obj"),
+    [
+        ("Deployment", "apps/v1", templated("w", "debian:12")),
+        ("StatefulSet", "apps/v1", templated("w", "debian:12")),
+        ("DaemonSet", "apps/v1", templated("w", "debian:12")),
+        ("ReplicaSet", "apps/v1", templated("w", "debian:12")),
+        ("ReplicationController", "v1", templated("w", "debian:12")),
+        ("Job", "batch/v1", templated("w", "debian:12")),
+        ("CronJob", "batch/v1", cronjob("w", "debian:12")),
+    ],
+)
+def test_every_workload_kind_without_pods_is_audited_through_its_template(
+    kind: str, api_version: str, obj: dict[str, Any]
+) -> None:
+    """What admission checks of each kind, the audit reports when no pod of it runs (scaled to zero)."""
+    (found,) = build_inventory([], [(kind, {**obj, "metadata": meta("w", uid="u1")})]).workloads
+    assert (found.ref, found.source, found.api_version, found.uid) == (
+        WorkloadRef("shop", kind, "w"),
+        "template",
+        api_version,
+        "u1",
+    )
+    assert [c.image for c in found.containers] == ["debian:12"]
+
+
+def test_a_kind_outside_the_table_is_not_read_through_a_template() -> None:
+    assert build_inventory([], [("Rollout", templated("canary", "debian:12"))]).workloads == ()
+
+
 def test_a_malformed_object_is_a_problem_not_a_crash() -> None:
     broken = {"metadata": meta("broken"), "spec": {"containers": [{"name": "a", "image": 5}]}}
     inventory = build_inventory([broken, pod("fine", "a:1")], [])

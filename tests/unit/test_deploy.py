@@ -3,6 +3,7 @@ the manifests agree with the operator: one webhook per path it serves, the polic
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import yaml
 from distroguard.admission.decide import ALWAYS_EXCLUDED, IGNORE_LABEL
 from distroguard.crds import crd, image_facts_crd
 from distroguard.operator.webhooks import WEBHOOKS
-from support.kube import Binaries, ControlPlaneError
+from support.kube import Binaries, bin_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -23,10 +24,11 @@ SCRIPT = ROOT / "scripts" / "render-deploy"
 
 
 def helm() -> Path:
-    try:
-        return Binaries.locate().helm
-    except ControlPlaneError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    """helm alone: rendering needs no control plane."""
+    found = Binaries.at(bin_dir()).helm
+    if not os.access(found, os.X_OK):
+        pytest.fail(f"helm is missing in {bin_dir()}: run `scripts/testenv build`", pytrace=False)
+    return found
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
