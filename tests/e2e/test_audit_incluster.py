@@ -417,6 +417,61 @@ def test_a_bare_pod_coming_and_going_is_audited_at_once(
     eventually(lambda: name not in reports(kube, ns), what="the report gone with its pod")
 
 
+def owner_object(kind: str, ns: str, name: str, image: str) -> dict[str, Any]:
+    """A minimal object of each workload kind the audit lists, running `image` (no pods: no controllers)."""
+    labels = {"app": name}
+    pod = {"containers": [{"name": "app", "image": image}], "restartPolicy": "Never"}
+    template = {"metadata": {"labels": labels}, "spec": pod}
+    always = {"metadata": {"labels": labels}, "spec": {**pod, "restartPolicy": "Always"}}
+    selected = {"selector": {"matchLabels": labels}, "template": always}
+    specs: dict[str, tuple[str, dict[str, Any]]] = {
+        "ReplicationController": ("v1", {"replicas": 1, "selector": labels, "template": always}),
+        "Deployment": ("apps/v1", selected),
+        "StatefulSet": ("apps/v1", {**selected, "serviceName": name}),
+        "DaemonSet": ("apps/v1", selected),
+        "ReplicaSet": ("apps/v1", selected),
+        "Job": ("batch/v1", {"template": template}),
+        "CronJob": ("batch/v1", {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}}),
+    }
+    api_version, spec = specs[kind]
+    metadata = {"name": name, "namespace": ns}
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec}
+
+
+OWNER_KINDS = (
+    "ReplicationController",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+)
+"""Written out here, not taken from the table: what the audit must report whatever the table says."""
+
+
+def test_every_workload_kind_created_is_audited_through_its_template(
+    kube: ControlPlane, ns: str, images: dict[str, tuple[str, str]], auditor: OperatorProcess
+) -> None:
+    # Only the audit's watches of these kinds can start these audits (the interval is an hour), and only its
+    # lists of them find them; with no controllers, each is read through its pod template.
+    names = {kind: unique(kind.lower()) for kind in OWNER_KINDS}
+    for kind, name in names.items():
+        kube.create(owner_object(kind, ns, name, images["ubuntu"][0]))
+
+    def scopes() -> dict[str, tuple[str, str]] | None:
+        found = reports(kube, ns)
+        if not all(name in found for name in names.values()):
+            return None
+        scope = {kind: found[name]["scope"] for kind, name in names.items()}
+        return {kind: (scope[kind]["kind"], scope[kind]["apiVersion"]) for kind in names}
+
+    found = eventually(scopes, what="a report for an object of every workload kind")
+    assert found == {kind: (kind, owner_object(kind, ns, "x", "y")["apiVersion"]) for kind in OWNER_KINDS}
+    for kind, name in names.items():
+        kube.kubectl("delete", kind.lower(), "-n", ns, name)
+
+
 def test_pull_secrets_and_tokens_never_appear_in_reports_facts_events_metrics_or_logs(
     kube: ControlPlane, token_registry: RegistryServer, auditor: OperatorProcess
 ) -> None:
