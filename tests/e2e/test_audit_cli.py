@@ -216,7 +216,7 @@ def test_fail_on_and_an_unresolvable_image(shop: Shop, registry: RegistryServer)
 
 
 def test_cluster_policies(shop: Shop, tmp_path: Path) -> None:
-    from distroguard.crds import render
+    from codegen.crds import render
 
     shop.kube.kubectl("apply", "-f", "-", input=render())
     shop.kube.kubectl(

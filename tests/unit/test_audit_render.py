@@ -11,7 +11,7 @@ from rich.console import Console
 from distroguard.admission.workloads import Container
 from distroguard.audit.html import render_html
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef
-from distroguard.audit.report import audit_json, render_json
+from distroguard.audit.jsonreport import audit_json, render_json
 from distroguard.audit.results import AuditResult, audit_workloads, summarize
 from distroguard.audit.table import render_table
 from distroguard.errors import RegistryError

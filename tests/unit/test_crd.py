@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from distroguard import crds
+from codegen import crds
 
 REPO = Path(__file__).resolve().parent.parent.parent
 CRD_FILE = REPO / "charts" / "distroguard" / "crds" / crds.FILE_NAME
@@ -31,7 +31,7 @@ def spec_schema() -> dict[str, Any]:
 
 
 def test_the_committed_crd_is_what_the_models_generate() -> None:
-    assert CRD_FILE.read_text() == crds.render(), "run: python -m distroguard.crds"
+    assert CRD_FILE.read_text() == crds.render(), "run: python -m codegen.crds"
 
 
 def test_check_mode(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from distroguard.admission.decide import ALWAYS_EXCLUDED, IGNORE_LABEL
-from distroguard.crds import crd, image_facts_crd
+from distroguard.model.crd import image_facts_crd
+from distroguard.model.crd import policy_crd as crd
 from distroguard.operator.webhooks import WEBHOOKS
 from support.kube import Binaries, bin_dir
 

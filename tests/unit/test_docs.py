@@ -9,7 +9,7 @@ import click
 import pytest
 from pydantic import BaseModel
 
-from distroguard import docgen
+from codegen import docs as docgen
 from distroguard.cli.main import main as cli_main
 from distroguard.model.policy import DistroPolicy
 

@@ -12,9 +12,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from distroguard.audit import report
 from distroguard.audit.cluster import Cluster, Scope
 from distroguard.audit.html import render_html
+from distroguard.audit.jsonreport import render_json
 from distroguard.audit.resolve import DEFAULT_CONCURRENCY, Lookup, Outcome, ResolveSettings
 from distroguard.audit.run import AuditRequest, run_audit
 from distroguard.audit.run import Progress as AuditProgress
@@ -203,7 +203,7 @@ def audit(
     finally:
         cluster.close()
     if output == "json":
-        text = report.render_json(result) + "\n"
+        text = render_json(result) + "\n"
     elif output == "html":
         text = render_html(result)
     else:

@@ -4,7 +4,7 @@ the CRD.
 `apiVersion: distroguard.dev/v1alpha1`, `kind: DistroPolicy`, cluster-scoped. The same YAML is a
 Kubernetes object and a file given to `distroguard check`. Field names are camelCase on the wire
 (the Kubernetes way) and snake_case in Python. Unknown fields are errors everywhere except
-`metadata`, which the API server owns. `python -m distroguard.crds` turns these models into the
+`metadata`, which the API server owns. `python -m codegen.crds` turns these models into the
 CRD's OpenAPI schema.
 """
 
@@ -28,9 +28,6 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
 from distroguard.model.version import version_parts
-
-API_VERSION = "distroguard.dev/v1alpha1"
-KIND = "DistroPolicy"
 
 Action = Literal["deny", "warn", "audit"]
 UnresolvedAction = Literal["allow", "warn", "deny"]

@@ -2,7 +2,7 @@
 Policy working group, which Policy Reporter and Kyverno users already read.
 
 These models write distroguard's reports and generate the two CRDs for clusters that do not have them yet
-(`python -m distroguard.crds`). Unlike distroguard's own kinds, the fields sit at the top level of the
+(`python -m codegen.crds`). Unlike distroguard's own kinds, the fields sit at the top level of the
 object (no `spec`), as the format defines them; fields distroguard never writes (`scopeSelector`,
 `resourceSelector`) are kept open in the schema so that another tool's reports still validate.
 """

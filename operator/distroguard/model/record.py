@@ -2,7 +2,7 @@
 
 One cluster-scoped `ImageFacts` object (`distroguard.dev/v1alpha1`) per image digest, written by
 the one audit writer and watched by every webhook replica. Its `spec` is `FactsRecord`: the facts, the
-references seen resolving to it, and its EOL state when written. `python -m distroguard.crds` turns this
+references seen resolving to it, and its EOL state when written. `python -m codegen.crds` turns this
 model into the CRD's schema, printer columns included.
 
 Bounded, because etcd holds it: at most `MAX_REFERENCES` references (the most recently seen kept),
@@ -29,8 +29,6 @@ from distroguard.model.facts import (
     ScanMode,
 )
 
-KIND = "ImageFacts"
-PLURAL = "imagefacts"
 MAX_REFERENCES = 32
 MAX_EVIDENCE = 32
 MAX_RUNTIMES = 16

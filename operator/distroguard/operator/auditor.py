@@ -24,8 +24,8 @@ from typing import Any
 
 from distroguard.audit.cluster import Cluster, Scope
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef, build_inventory
+from distroguard.audit.policyreports import Tallies, results_of, summary_report, tallies, workload_report
 from distroguard.audit.records import Seen, records_of
-from distroguard.audit.reports import Tallies, results_of, summary_report, tallies, workload_report
 from distroguard.audit.resolve import Lookup
 from distroguard.audit.results import AuditResult, ImageSummary, summarize
 from distroguard.audit.run import assemble

@@ -16,8 +16,8 @@ from typing import Any
 
 import kubernetes
 
-from distroguard import crds
 from distroguard.admission.decide import ALWAYS_EXCLUDED, IGNORE_LABEL
+from distroguard.model import crd
 from distroguard.operator.webhooks import WEBHOOKS
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def install_crds(api: Any) -> None:
     """Create distroguard's CRDs (and the PolicyReport ones) when missing; wait until they are served."""
     extensions = kubernetes.client.ApiextensionsV1Api(api)
     names = []
-    for body in (crds.crd(), crds.image_facts_crd(), *crds.policy_report_crds()):
+    for body in (crd.policy_crd(), crd.image_facts_crd(), *crd.policy_report_crds()):
         name = body["metadata"]["name"]
         names.append(name)
         try:

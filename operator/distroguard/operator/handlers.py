@@ -23,8 +23,7 @@ import kopf
 
 from distroguard.admission import AdmissionAnswer
 from distroguard.audit.cluster import Cluster
-from distroguard.crds import GROUP, PLURAL, VERSION
-from distroguard.model import record
+from distroguard.model.api import FACTS_PLURAL, GROUP, POLICY_PLURAL, VERSION
 from distroguard.model.workloads import OWNER_KINDS, WorkloadKind
 from distroguard.operator.admitter import Admitter
 from distroguard.operator.auditor import Auditor
@@ -55,7 +54,7 @@ def build_registry(
     if admitter is not None:
         _validators(registry, admitter)
 
-    @kopf.on.event(group=GROUP, version=VERSION, plural=PLURAL, registry=registry)
+    @kopf.on.event(group=GROUP, version=VERSION, plural=POLICY_PLURAL, registry=registry)
     async def policy_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         policies.observe(type, body)
         if auditor is not None and type is not None:
@@ -63,7 +62,7 @@ def build_registry(
 
     if shared_cache is not None:
 
-        @kopf.on.event(group=GROUP, version=VERSION, plural=record.PLURAL, registry=registry)
+        @kopf.on.event(group=GROUP, version=VERSION, plural=FACTS_PLURAL, registry=registry)
         async def facts_event(type: str | None, body: kopf.Body, **_: Any) -> None:
             if type == "DELETED":
                 return  # an unused image's facts stay true: the cache forgets them in its own time

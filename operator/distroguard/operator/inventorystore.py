@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from distroguard.audit.cluster import paged
 from distroguard.audit.records import merged, needs_write
-from distroguard.crds import GROUP, VERSION
-from distroguard.model.record import KIND, PLURAL, FactsRecord, object_name
+from distroguard.model.api import FACTS_KIND, FACTS_PLURAL, GROUP, VERSION
+from distroguard.model.record import FactsRecord, object_name
 from distroguard.resolver import Resolver
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class InventoryStore:
         """Unused objects beyond this many are deleted before their TTL, the least recently seen first."""
 
     def _list(self) -> dict[str, dict[str, Any]]:
-        listed = paged(self._custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+        listed = paged(self._custom.list_cluster_custom_object, GROUP, VERSION, FACTS_PLURAL)
         return {str(item["metadata"]["name"]): item for item in listed}
 
     def records(self) -> list[FactsRecord]:
@@ -104,7 +104,7 @@ class InventoryStore:
             if record is not None and now - record.last_seen < self.ttl and rank < room:
                 continue
             try:
-                self._custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+                self._custom.delete_cluster_custom_object(GROUP, VERSION, FACTS_PLURAL, name)
                 deleted += 1
             except kubernetes.client.ApiException as exc:
                 if exc.status != 404:
@@ -114,17 +114,17 @@ class InventoryStore:
     def _write(self, name: str, record: FactsRecord, current: Mapping[str, Any] | None) -> None:
         body: dict[str, Any] = {
             "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
+            "kind": FACTS_KIND,
             "metadata": {"name": name, "labels": dict(LABELS)},
             "spec": record.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
         for _ in range(2):
             try:
                 if current is None:
-                    self._custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, body)
+                    self._custom.create_cluster_custom_object(GROUP, VERSION, FACTS_PLURAL, body)
                 else:
                     body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                    self._custom.replace_cluster_custom_object(GROUP, VERSION, PLURAL, name, body)
+                    self._custom.replace_cluster_custom_object(GROUP, VERSION, FACTS_PLURAL, name, body)
                 return
             except kubernetes.client.ApiException as exc:
                 if exc.status != 409:
@@ -133,7 +133,7 @@ class InventoryStore:
             # facts win, on top of what is stored now.
             current = json.loads(
                 self._custom.get_cluster_custom_object(
-                    GROUP, VERSION, PLURAL, name, _preload_content=False
+                    GROUP, VERSION, FACTS_PLURAL, name, _preload_content=False
                 ).data
             )
         raise RuntimeError(f"ImageFacts {name} kept changing while it was written")

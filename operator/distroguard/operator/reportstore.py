@@ -1,5 +1,5 @@
 """distroguard's PolicyReports and its ClusterPolicyReport in the cluster: written when their content
-changes (`audit.reports.content`), deleted when their workload is gone.
+changes (`audit.policyreports.content`), deleted when their workload is gone.
 
 Only objects labelled `app.kubernetes.io/managed-by=distroguard` are read, replaced or deleted: other
 tools' reports in the same kinds are never touched. Blocking calls: `sync` runs in a worker thread.
@@ -16,7 +16,7 @@ from typing import Any
 import kubernetes
 
 from distroguard.audit.cluster import paged
-from distroguard.audit.reports import LABELS, MANAGED_BY, content
+from distroguard.audit.policyreports import LABELS, MANAGED_BY, content
 from distroguard.model.policyreport import API_VERSION
 
 GROUP, VERSION = API_VERSION.split("/")

@@ -1,4 +1,4 @@
-"""Generate the reference documents from the code: python -m distroguard.docgen [--check] [DIR]
+"""Generate the reference documents from the code: python -m codegen.docs [--check] [DIR]
 
 - `policy-reference.md`: every field of a DistroPolicy, from the pydantic models (`model_fields`: the wire
   name, the type, the default, the allowed values and bounds, the description), grouped as a policy is
@@ -28,9 +28,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from distroguard.cli.main import main as cli_main
+from distroguard.model.api import API_VERSION, POLICY_KIND
 from distroguard.model.policy import (
-    API_VERSION,
-    KIND,
     RULE_KINDS,
     DistroPolicy,
     DistroPolicySpec,
@@ -44,7 +43,7 @@ from distroguard.model.policy import (
 DEFAULT_DIR = Path("docs")
 POLICY_FILE = "policy-reference.md"
 CLI_FILE = "cli.md"
-GENERATOR = "python -m distroguard.docgen"
+GENERATOR = "python -m codegen.docs"
 
 
 def _header(source: str) -> str:
@@ -137,7 +136,7 @@ def type_text(annotation: Any) -> str:
     names = {str: "string", int: "integer", bool: "boolean", float: "number"}
     if annotation in names:
         return names[annotation]
-    raise TypeError(f"no documented form for the type {annotation!r}: teach distroguard.docgen.type_text")
+    raise TypeError(f"no documented form for the type {annotation!r}: teach codegen.docs.type_text")
 
 
 def _yaml_value(value: Any) -> str:
@@ -332,8 +331,9 @@ def render_policy_reference() -> str:
     w.add(_header("the models in distroguard.model.policy"))
     w.add(
         "# DistroPolicy reference\n\n"
-        f"`apiVersion: {API_VERSION}`, `kind: {KIND}`, cluster-scoped. The same YAML is a Kubernetes object "
-        "and a file for `distroguard check` and `distroguard audit --policy`. Field names are as written "
+        f"`apiVersion: {API_VERSION}`, `kind: {POLICY_KIND}`, cluster-scoped. "
+        "The same YAML is a Kubernetes object and a file for `distroguard check` and "
+        "`distroguard audit --policy`. Field names are as written "
         "in YAML; unknown fields are errors everywhere except under `metadata`. *Default* `unset` means "
         "the field may be left out. Versions are numbers separated by dots (`12`, `2.28`); quote them "
         '(`"22.10"`: unquoted, YAML reads 22.10 as the number 22.1). '

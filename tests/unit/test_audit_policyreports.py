@@ -10,8 +10,7 @@ from pydantic import ValidationError
 
 from distroguard.admission.workloads import Container
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef
-from distroguard.audit.records import Seen, merged, needs_write, records_of
-from distroguard.audit.reports import (
+from distroguard.audit.policyreports import (
     MAX_NAME,
     SUMMARY_NAME,
     content,
@@ -22,6 +21,7 @@ from distroguard.audit.reports import (
     workload_report,
     workload_results,
 )
+from distroguard.audit.records import Seen, merged, needs_write, records_of
 from distroguard.audit.results import AuditResult, WorkloadResult, audit_workloads, summarize
 from distroguard.errors import RegistryError
 from distroguard.model import ImageFacts
