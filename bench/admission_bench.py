@@ -64,6 +64,7 @@ import aiohttp
 import kopf
 import orjson
 from aiohttp import web
+from distroguard.operator.pool import ResolverPool
 from kopf._cogs.structs import ephemera, references
 from kopf._core.engines.admission import serve_admission_request
 from kopf._core.engines.indexing import OperatorIndexers
@@ -75,7 +76,6 @@ from distroguard.operator import server as server_module
 from distroguard.operator.admitter import Admitter
 from distroguard.operator.handlers import build_registry
 from distroguard.operator.policystore import PolicyStore
-from distroguard.operator.pool import ResolverPool
 from distroguard.operator.pullsecrets import NO_CREDENTIALS, PullCredentials
 from distroguard.operator.run import HOT_PATH_LOGGERS, configure_logging, settle_heap
 from distroguard.operator.server import AdmissionServer
