@@ -28,6 +28,7 @@ from distroguard.registry.client import RegistryClient
 from distroguard.registry.settings import RegistrySettings
 from distroguard.resolver import CacheSettings, Resolver, ResolverSettings
 from support import reviews
+from support.admission import StaticCluster
 from support.distros import DEBIAN_12_ROOT
 from support.images import ImageBuilder, push
 from support.lifecycles import NOW
@@ -82,7 +83,7 @@ class Timed:
 async def decide(resolver: Resolver, image: str, uid: str = "u") -> Timed:
     started = time.monotonic()
     answer = await admit(
-        decode_review(review(image, uid)), resolver, POLICIES, CATALOG, budget=BUDGET, now=NOW
+        decode_review(review(image, uid)), StaticCluster(resolver), POLICIES, CATALOG, budget=BUDGET, now=NOW
     )
     return Timed(answer, time.monotonic() - started)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from distroguard.admission import AdmissionAnswer, admit, decode_review, excluded, respond
+from distroguard.admission import AdmissionAnswer, admit, decode_review, opted_out, protected, respond
 from distroguard.admission.decide import DecisionMemo
 from distroguard.admission.decide import answer as answer_of
 from distroguard.admission.review import MAX_WARNING_CHARS
@@ -21,6 +21,7 @@ from distroguard.policy import ContainerImage, EvaluationContext, evaluate
 from distroguard.policyfiles import load_policies
 from distroguard.registry.client import RegistryClient
 from distroguard.resolver import Resolver
+from support.admission import StaticCluster
 from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT
 from support.images import ImageBuilder, write_oci_layout
 from support.lifecycles import NOW, facts
@@ -62,7 +63,13 @@ async def decide(
     document: dict[str, Any], resolver: Resolver, policies: list[DistroPolicy], budget: float = 10.0
 ) -> AdmissionAnswer:
     return await admit(
-        decode_review(document), resolver, policies, CATALOG, budget=budget, now=NOW, local_images=True
+        decode_review(document),
+        StaticCluster(resolver),
+        policies,
+        CATALOG,
+        budget=budget,
+        now=NOW,
+        local_images=True,
     )
 
 
@@ -241,7 +248,7 @@ async def test_out_of_budget_follows_on_unresolved_then_the_retry_is_answered(
 
 async def test_local_paths_are_not_read_unless_allowed(images: dict[str, str], resolver: Resolver) -> None:
     request = decode_review(pod(container("app", images["alpine"])))
-    answer = await admit(request, resolver, no_musl(), CATALOG, budget=10, now=NOW)
+    answer = await admit(request, StaticCluster(resolver), no_musl(), CATALOG, budget=10, now=NOW)
     assert answer.allowed  # no-musl warns about unresolved images
     assert "a local image path is not read by the admission controller" in answer.warnings[0]
 
@@ -290,7 +297,35 @@ async def test_nothing_to_check_is_allowed_without_resolving(resolver: Resolver)
     ],
 )
 def test_excluded_namespaces(namespace: str | None, labels: dict[str, str], expected: bool) -> None:
-    assert excluded(namespace, labels, own_namespace="distroguard") is expected
+    assert (protected(namespace, own_namespace="distroguard") or opted_out(labels)) is expected
+
+
+@pytest.mark.parametrize(
+    ("document", "namespace", "asked", "allowed"),
+    [
+        pytest.param(review(workload("Pod", pod_spec())), "kube-system", [], True, id="protected"),
+        pytest.param(review(workload("Pod", pod_spec()), operation="DELETE"), "shop", [], True, id="delete"),
+        pytest.param(review(workload("ConfigMap", {})), "shop", ["labels:shop"], False, id="not-handled"),
+        pytest.param(review(workload("ConfigMap", {})), "quiet", ["labels:quiet"], True, id="opted-out"),
+        pytest.param(
+            review(workload("Pod", pod_spec(container("app", "oci:/nothing")))),
+            "shop",
+            ["labels:shop", "resolver:shop"],
+            True,
+            id="checked",
+        ),
+    ],
+)
+async def test_the_cluster_is_asked_only_what_the_answer_needs(
+    resolver: Resolver, document: dict[str, Any], namespace: str, asked: list[str], allowed: bool
+) -> None:
+    document["request"]["namespace"] = namespace
+    cluster = StaticCluster(resolver, {"quiet": {"distroguard.dev/ignore": "true"}})
+    answer = await admit(
+        decode_review(document), cluster, no_musl(), CATALOG, budget=1, now=NOW, own_namespace="distroguard"
+    )
+    assert answer.allowed is allowed
+    assert cluster.asked == asked
 
 
 # ------------------------------------------------------------------------------------- decision memo

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_review, respond
+from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_review
 from distroguard.admission.review import MAX_BODY_BYTES
 from distroguard.errors import DeadlineExceeded
 from distroguard.model import ImageFacts, Platform, ScanMode
@@ -22,13 +22,11 @@ from distroguard.operator import server as server_edge
 from distroguard.operator.admitter import Admitter
 from distroguard.operator.devcluster import webhook_configuration
 from distroguard.operator.policystore import PolicyStore
-from distroguard.operator.pool import ResolverPool, RoutedResolver
-from distroguard.operator.pullsecrets import NO_CREDENTIALS, PullCredentials
-from distroguard.operator.server import take_request
 from distroguard.operator.settings import RunSettings
 from distroguard.operator.webhooks import BY_ID, WEBHOOKS
 from distroguard.registry.client import RegistrySettings
 from distroguard.registry.credentials import Credentials, CredentialStore
+from distroguard.resolver.routing import NO_CREDENTIALS, PullCredentials, ResolverPool, RoutedResolver
 from support.policies import document, policy
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -67,30 +65,28 @@ def review(
 # ------------------------------------------------------------------------------------ the server's edge
 
 
-class FakeDispatch:
-    """Stands for kopf's dispatch: answers from the request the edge decoded, or raises."""
+def _with_resource_group(document: dict[str, Any], group: str | None) -> dict[str, Any]:
+    document["request"]["resource"]["group"] = group
+    return document
 
-    def __init__(self, error: Exception | None = None, *, take: bool = True) -> None:
+
+class FakeHandler:
+    """Stands for the admitter: answers from the request the edge decoded, or raises."""
+
+    def __init__(self, error: Exception | None = None) -> None:
         self.error = error
-        self.take = take
-        self.calls: list[str | None] = []
-        self.documents: list[Mapping[str, Any]] = []
+        self.requests: list[AdmissionRequest] = []
 
-    async def __call__(self, document: Mapping[str, Any], *, webhook: str | None, **_: Any) -> Any:
-        self.calls.append(webhook)
-        self.documents.append(document)
+    async def __call__(self, request: AdmissionRequest) -> AdmissionAnswer:
+        self.requests.append(request)
         if self.error is not None:
             raise self.error
-        if not self.take:
-            return respond(document["request"]["uid"], AdmissionAnswer.allow())
-        request = take_request()
-        assert request.uid == document["request"]["uid"]
-        return respond(request.uid, AdmissionAnswer.allow([f"seen {request.resource}"]))
+        return AdmissionAnswer.allow([f"seen {request.resource}"])
 
 
-def edge_app(dispatch: Any, direct: Any = None) -> web.Application:
+def edge_app(handler: Any) -> web.Application:
     async def serve(request: web.Request) -> web.Response:
-        return web.json_response(await server_edge._answer(dispatch, request, direct))
+        return web.json_response(await server_edge.answer(request, handler))
 
     app = web.Application()
     app.add_routes([web.post("/{id:.*}", serve)])
@@ -98,23 +94,22 @@ def edge_app(dispatch: Any, direct: Any = None) -> web.Application:
 
 
 @pytest.fixture
-async def edge() -> AsyncIterator[tuple[TestClient[Any, Any], FakeDispatch]]:
-    dispatch = FakeDispatch()
-    async with TestClient(TestServer(edge_app(dispatch))) as client:
-        yield client, dispatch
+async def edge() -> AsyncIterator[tuple[TestClient[Any, Any], FakeHandler]]:
+    handler = FakeHandler()
+    async with TestClient(TestServer(edge_app(handler))) as client:
+        yield client, handler
 
 
-async def test_a_direct_handler_answers_without_kopfs_dispatch() -> None:
-    dispatch = FakeDispatch()
+async def test_the_handler_answers_with_the_uid_and_its_failure_is_an_error_answer() -> None:
     seen: list[AdmissionRequest] = []
 
-    async def direct(request: AdmissionRequest) -> AdmissionAnswer:
+    async def handler(request: AdmissionRequest) -> AdmissionAnswer:
         seen.append(request)
         if request.uid == "uid-boom":
             raise RuntimeError("a bug of ours")
         return AdmissionAnswer.deny("no musl here", code=403)
 
-    async with TestClient(TestServer(edge_app(dispatch, direct))) as client:
+    async with TestClient(TestServer(edge_app(handler))) as client:
         answer = await post(client, "/pods", review())
         assert answer == {
             "uid": "uid-1",
@@ -122,15 +117,14 @@ async def test_a_direct_handler_answers_without_kopfs_dispatch() -> None:
             "status": {"code": 403, "message": "no musl here"},
         }
         assert [r.uid for r in seen] == ["uid-1"]
-        assert seen[0].resource == "pods"
         # The edge still refuses what it refuses, before the handler.
         refused = await post(client, "/deployments", review(uid="uid-2"))
         assert refused["status"]["code"] == 400
+        assert [r.uid for r in seen] == ["uid-1"]
         broken = await post(client, "/pods", review(uid="uid-boom"))
         assert broken["uid"] == "uid-boom"
         assert broken["status"]["code"] == 500
         assert "RuntimeError: a bug of ours" in broken["status"]["message"]
-    assert dispatch.calls == []  # kopf's generic dispatch was never needed
 
 
 async def post(client: TestClient[Any, Any], path: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
@@ -142,29 +136,19 @@ async def post(client: TestClient[Any, Any], path: str, body: bytes | dict[str, 
     return answer
 
 
-async def test_a_known_path_reaches_the_dispatch_with_the_decoded_request(edge: Any) -> None:
-    client, dispatch = edge
-    answer = await post(client, "/pods", review())
+async def test_a_known_path_reaches_the_handler_with_the_whole_decoded_request(edge: Any) -> None:
+    client, handler = edge
+    document = review(operation="UPDATE")
+    document["request"]["object"]["metadata"]["labels"] = {"a": "b"}
+    answer = await post(client, "/pods", document)
     assert answer == {"uid": "uid-1", "allowed": True, "warnings": ["seen pods"]}
-    assert dispatch.calls == ["pods"]
     deployment = review(uid="uid-2", resource="deployments", kind="Deployment", group="apps")
     assert (await post(client, "/deployments", deployment))["allowed"] is True
-
-
-async def test_kopf_gets_the_objects_cut_down_to_their_identity_and_the_handler_the_whole_request(
-    edge: Any,
-) -> None:
-    client, dispatch = edge
-    document = review(operation="UPDATE")
-    document["request"]["object"]["metadata"].update(namespace="shop", uid="u", labels={"a": "b"})
-    answer = await post(client, "/pods", document)
-    assert answer["allowed"] is True
-    (seen,) = dispatch.documents
-    for key in ("object", "oldObject"):
-        assert "spec" not in seen["request"][key]
-        assert set(seen["request"][key]["metadata"]) <= {"name", "generateName", "namespace", "uid"}
-    assert seen["request"]["object"]["metadata"]["uid"] == "u"
-    assert seen["request"]["userInfo"] == document["request"]["userInfo"]
+    pod, apps = handler.requests
+    assert (pod.resource, pod.resource_group, pod.operation) == ("pods", "", "UPDATE")
+    assert pod.object == document["request"]["object"]
+    assert pod.old_object == document["request"]["oldObject"]
+    assert (apps.resource, apps.resource_group, apps.kind.group) == ("deployments", "apps", "apps")
 
 
 @pytest.mark.parametrize(
@@ -175,27 +159,29 @@ async def test_kopf_gets_the_objects_cut_down_to_their_identity_and_the_handler_
         ("/deployments", review()),  # a pod on the deployments path
         ("/pods", review(sub_resource="ephemeralcontainers", operation="UPDATE")),  # has its own path
         ("/", review()),
+        ("/pods", _with_resource_group(review(), "batch")),  # kind Pod, resource batch/pods
+        ("/pods", _with_resource_group(review(), None)),  # a resource group that is not a string
     ],
 )
 async def test_a_request_on_the_wrong_path_is_refused_with_its_uid(edge: Any, path: str, body: Any) -> None:
-    client, dispatch = edge
+    client, handler = edge
     answer = await post(client, path, body)
     assert answer["allowed"] is False
     assert answer["uid"] == "uid-1"
     assert answer["status"]["code"] == 400
     assert "does not check" in answer["status"]["message"]
-    assert dispatch.calls == []
+    assert handler.requests == []
 
 
 async def test_a_malformed_review_is_refused_not_an_http_error(edge: Any) -> None:
-    client, dispatch = edge
+    client, handler = edge
     assert (await post(client, "/pods", b"{not json"))["status"]["code"] == 400
     no_object = review()
     del no_object["request"]["object"]
     answer = await post(client, "/pods", no_object)
     assert answer["uid"] == "uid-1"
     assert "object" in answer["status"]["message"]
-    assert dispatch.calls == []
+    assert handler.requests == []
 
 
 async def test_a_body_past_the_limit_is_refused_before_it_is_read(edge: Any) -> None:
@@ -228,11 +214,11 @@ async def test_a_body_above_aiohttp_default_limit_is_accepted(edge: Any) -> None
     assert (await post(client, "/pods", body))["allowed"] is True
 
 
-async def test_an_exception_in_the_dispatch_is_an_error_answer_with_the_uid_and_a_stack_trace(
+async def test_an_exception_in_the_handler_is_an_error_answer_with_the_uid_and_a_stack_trace(
     edge: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client, dispatch = edge
-    dispatch.error = KeyError("boom")
+    client, handler = edge
+    handler.error = KeyError("boom")
     with caplog.at_level(logging.ERROR, logger="distroguard.operator.server"):
         answer = await post(client, "/pods", review(uid="uid-9"))
     assert answer["allowed"] is False
@@ -240,15 +226,6 @@ async def test_an_exception_in_the_dispatch_is_an_error_answer_with_the_uid_and_
     assert answer["status"]["code"] == 500
     assert "distroguard internal error: KeyError" in answer["status"]["message"]
     assert any(record.exc_info for record in caplog.records)
-
-
-async def test_a_request_no_handler_took_is_refused_even_if_kopf_allowed_it(edge: Any) -> None:
-    client, dispatch = edge
-    dispatch.take = False
-    answer = await post(client, "/pods", review(uid="uid-5"))
-    assert answer["allowed"] is False
-    assert answer["uid"] == "uid-5"
-    assert "no distroguard handler answered /pods" in answer["status"]["message"]
 
 
 # ----------------------------------------------------------------------------------------- the admitter
@@ -298,6 +275,10 @@ class FakeResolver:
 class FakePool:
     def __init__(self) -> None:
         self.anonymous = FakeResolver()
+        self.public = RoutedResolver(self.anonymous)  # type: ignore[arg-type]
+
+    async def resolver(self, namespace: str, credentials: PullCredentials) -> RoutedResolver:
+        return self.public
 
 
 class Observed:
@@ -397,7 +378,7 @@ class Recording(FakeResolver):
 
 async def test_images_on_a_credentialed_registry_go_to_the_namespace_resolver_only() -> None:
     own, anonymous = Recording(), Recording()
-    routed = RoutedResolver(own, frozenset({"127.0.0.1:5001"}), anonymous)  # type: ignore[arg-type]
+    routed = RoutedResolver(anonymous, own, frozenset({"127.0.0.1:5001"}))  # type: ignore[arg-type]
     for image in ("127.0.0.1:5001/private/app:1", "127.0.0.1:5002/public/app:1", "python:3.12", "Bad Ref"):
         with pytest.raises(TimeoutError):
             await routed.resolve(image)
@@ -408,7 +389,7 @@ async def test_images_on_a_credentialed_registry_go_to_the_namespace_resolver_on
 async def test_an_image_on_a_mirrored_registry_goes_with_the_mirror_hosts_credentials() -> None:
     own, anonymous = Recording(), Recording()
     mirrors = {"docker.io": "127.0.0.1:5001/hub-proxy"}
-    routed = RoutedResolver(own, frozenset({"127.0.0.1:5001"}), anonymous, mirrors)  # type: ignore[arg-type]
+    routed = RoutedResolver(anonymous, own, frozenset({"127.0.0.1:5001"}), mirrors)  # type: ignore[arg-type]
     for image in ("python:3.12", "docker.io/library/python:3.12", "quay.io/a/b:1"):
         with pytest.raises(TimeoutError):
             await routed.resolve(image)
@@ -432,7 +413,8 @@ async def test_the_pool_keeps_one_resolver_per_namespace_and_secrets_and_closes_
     await pool.start()
     store = CredentialStore({"127.0.0.1:5001": Credentials("user", "secret")})
     credentials = PullCredentials(store, "f1")
-    assert await pool.resolver("a", NO_CREDENTIALS) is pool.anonymous
+    assert await pool.resolver("a", NO_CREDENTIALS) is pool.public
+    assert pool.public.target("127.0.0.1:5001/private/app:1") is pool.anonymous
     first, again = await pool.resolver("a", credentials), await pool.resolver("a", credentials)
     other_namespace = await pool.resolver("b", credentials)
     rotated = await pool.resolver("a", PullCredentials(store, "f2"))

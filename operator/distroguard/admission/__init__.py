@@ -2,16 +2,25 @@
 
 review.py     the AdmissionReview v1 wire format: decode a request, build a response
 workloads.py  which containers of a Pod or a workload's pod template to check
-decide.py     admit(): resolve the images within a budget, evaluate the policies, answer
+decide.py     admit(): the whole decision, asking the cluster (`AdmissionCluster`) for labels and a resolver
 """
 
-from distroguard.admission.decide import admit, answer, excluded
+from distroguard.admission.decide import (
+    AdmissionCluster,
+    FactsResolver,
+    admit,
+    answer,
+    opted_out,
+    protected,
+)
 from distroguard.admission.review import AdmissionAnswer, AdmissionRequest, decode_review, respond
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 
 __all__ = [
     "AdmissionAnswer",
+    "AdmissionCluster",
     "AdmissionRequest",
+    "FactsResolver",
     "NotHandled",
     "Skip",
     "Workload",
@@ -19,6 +28,7 @@ __all__ = [
     "answer",
     "containers_to_check",
     "decode_review",
-    "excluded",
+    "opted_out",
+    "protected",
     "respond",
 ]

@@ -1,18 +1,19 @@
-"""`admit`: one decoded review -> the answer, by resolving its images and evaluating the policies.
+"""`admit`: one decoded review -> the answer. Admission owns the whole sequence; what it needs of the
+cluster (a namespace's labels, the resolver for a namespace and a workload's pull secrets) it asks of an
+`AdmissionCluster`, which the operator implements.
 
-Each distinct image is resolved concurrently within the request's budget. An image not resolved in time, or
-whose lookup fails, is evaluated without facts, so that each policy's `onUnresolved` decides; the resolver
-keeps looking in the background, so the controller's retry is answered from its cache.
-
-Kubernetes itself is not consulted here: the namespace's labels and the credentials for its private
-registries are read by the caller (who picks the resolver whose registry client carries them).
+Cheap checks come first, so that nothing is read from the API server for requests that need no check: the
+operation, the protected namespaces, what the object asks to run; then the namespace's labels (opt-out,
+policy selectors), then the resolver for its pull secrets, and only then the images. Each distinct image is
+resolved concurrently within the request's budget; one not resolved in time, or whose lookup fails, is
+evaluated without facts, so that each policy's `onUnresolved` decides (the resolver keeps looking in the
+background, so the controller's retry is answered from its cache).
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Protocol
@@ -22,35 +23,40 @@ from cachetools import LRUCache
 from distroguard.admission.review import MAX_WARNING_CHARS, AdmissionAnswer, AdmissionRequest
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 from distroguard.errors import DistroguardError, InvalidObject
-from distroguard.model import Decision, DistroPolicy, Finding, ImageFacts, LifecycleLookup, Platform, ScanMode
+from distroguard.model import Decision, DistroPolicy, Finding, ImageFacts, LifecycleLookup, Platform
 from distroguard.model.decision import UNRESOLVED_RULE
+from distroguard.model.reference import is_local_image
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
 
 IGNORE_LABEL = "distroguard.dev/ignore"
 """A namespace labelled `distroguard.dev/ignore=true` is not validated."""
 ALWAYS_EXCLUDED: frozenset[str] = frozenset({"kube-system"})
 """Never validated, so that a broken distroguard cannot lock a cluster out of its own repair."""
-LOCAL_PREFIXES = ("oci:", "docker-archive:")
+CHECKED_OPERATIONS = frozenset({"CREATE", "UPDATE"})
+"""What the webhook configuration asks for; anything else runs no new image."""
 _NO_LABELS: Mapping[str, str] = MappingProxyType({})
 _REASON_KEPT = 40
 """Fewest characters of an unresolved reason a warning keeps when it is shortened in the middle."""
 
 
 class FactsResolver(Protocol):
-    """What `admit` needs of `distroguard.resolver.Resolver`."""
+    """How admission resolves a workload's images (`distroguard.resolver.routing.RoutedResolver` fits)."""
 
-    async def resolve(
-        self,
-        image: str,
-        platform: Platform | None = None,
-        mode: ScanMode = "fast",
-        budget: float | None = None,
-    ) -> ImageFacts: ...
+    async def resolve_many(
+        self, images: Iterable[str], *, platform: Platform | None = None, budget: float | None = None
+    ) -> Mapping[str, ImageFacts | DistroguardError]:
+        """Each image's facts, or why there are none (`DeadlineExceeded` past `budget` seconds); what the
+        cache knows is answered without a wait."""
 
-    def cached(
-        self, image: str, platform: Platform | None = None, mode: ScanMode = "fast"
-    ) -> ImageFacts | None:
-        """The facts if the cache has them now, else None (no task, no wait: the warm path)."""
+
+class AdmissionCluster(Protocol):
+    """What admission reads from the cluster; the operator implements it (behind its TTL caches)."""
+
+    async def namespace_labels(self, namespace: str) -> Mapping[str, str]: ...
+
+    async def resolver(self, namespace: str | None, workload: Workload) -> FactsResolver:
+        """The resolver for `workload`'s images in `namespace`: credentialed with its pull secrets (its own
+        and its service account's) for the registries they name, anonymous for the others."""
 
 
 MemoKey = tuple[object, ...]
@@ -110,47 +116,55 @@ class DecisionMemo:
         return decision
 
 
-def excluded(namespace: str | None, labels: Mapping[str, str], own_namespace: str | None) -> bool:
-    """Whether requests in `namespace` (with these labels) are let through without a check."""
-    if namespace is None:
-        return False
-    return namespace in ALWAYS_EXCLUDED or namespace == own_namespace or labels.get(IGNORE_LABEL) == "true"
+def protected(namespace: str | None, own_namespace: str | None) -> bool:
+    """Whether `namespace` is never validated, whatever its labels (kube-system, distroguard's own)."""
+    return namespace is not None and (namespace in ALWAYS_EXCLUDED or namespace == own_namespace)
+
+
+def opted_out(labels: Mapping[str, str]) -> bool:
+    """Whether a namespace with these labels asked not to be validated."""
+    return labels.get(IGNORE_LABEL) == "true"
 
 
 async def admit(
     request: AdmissionRequest,
-    resolver: FactsResolver,
+    cluster: AdmissionCluster,
     policies: Sequence[DistroPolicy],
     catalog: LifecycleLookup,
     *,
     budget: float,
     now: datetime,
-    namespace_labels: Mapping[str, str] = _NO_LABELS,
+    own_namespace: str | None = None,
     platform: Platform | None = None,
     local_images: bool = False,
-    workload: Workload | None = None,
     memo: DecisionMemo | None = None,
 ) -> AdmissionAnswer:
     """The answer to `request`. A dry run is answered the same way (nothing here has side effects).
 
     `budget` bounds the wait for image facts, in seconds; keep it well below the webhook's timeout.
-    `local_images` lets `oci:` and `docker-archive:` references be read from this machine's disk: never in
-    a webhook, where any pod could name a file of the controller's. `workload`: what
-    `containers_to_check(request)` gave, when the caller already asked it (not asked twice on the hot path).
-    `memo`: decisions of recent identical reviews (see `DecisionMemo`).
+    `own_namespace`: distroguard's, never validated. `local_images` lets `oci:` and `docker-archive:`
+    references be read from this machine's disk: never in a webhook, where any pod could name a file of the
+    controller's. `memo`: decisions of recent identical reviews (see `DecisionMemo`).
     """
+    if request.operation not in CHECKED_OPERATIONS:
+        return AdmissionAnswer.allow()
+    namespace = request.namespace
+    if protected(namespace, own_namespace):
+        return AdmissionAnswer.allow()
     try:
-        outcome = workload if workload is not None else containers_to_check(request)
-    except InvalidObject as exc:
-        return AdmissionAnswer.deny(f"distroguard cannot check this object: {exc}", code=400)
+        outcome = containers_to_check(request)
+    except InvalidObject as exc:  # refused as any object we cannot check, unless the namespace opted out
+        outcome = NotHandled(f"distroguard cannot check this object: {exc}")
     if isinstance(outcome, Skip):
+        return AdmissionAnswer.allow()
+    labels = _NO_LABELS if namespace is None else await cluster.namespace_labels(namespace)
+    if opted_out(labels):
         return AdmissionAnswer.allow()
     if isinstance(outcome, NotHandled):
         return AdmissionAnswer.deny(outcome.reason, code=400)
-    containers, unresolved = await _resolve_all(outcome, resolver, budget, platform, local_images)
-    context = EvaluationContext(
-        now=now, namespace=request.namespace, namespace_labels=namespace_labels, kind=outcome.kind
-    )
+    resolver = await cluster.resolver(namespace, outcome)
+    containers, unresolved = await _with_facts(outcome, resolver, budget, platform, local_images)
+    context = EvaluationContext(now=now, namespace=namespace, namespace_labels=labels, kind=outcome.kind)
     if memo is None:
         decision = evaluate(containers, policies, context, catalog)
     else:
@@ -187,7 +201,7 @@ def _warning(finding: Finding) -> str:
     return message.replace(f"({reason})", f"({short})", 1)
 
 
-async def _resolve_all(
+async def _with_facts(
     workload: Workload,
     resolver: FactsResolver,
     budget: float,
@@ -196,18 +210,14 @@ async def _resolve_all(
 ) -> tuple[list[ContainerImage], tuple[Exception, ...]]:
     """The containers with their facts, and the error of each distinct image that has none."""
     known: dict[str, ImageFacts | DistroguardError] = {}
-    missing: list[str] = []
+    wanted: list[str] = []
     for image in dict.fromkeys(c.image for c in workload.containers):
-        facts = None if image.startswith(LOCAL_PREFIXES) else resolver.cached(image, platform)
-        if facts is None:
-            missing.append(image)
+        if is_local_image(image) and not local_images:
+            known[image] = DistroguardError("a local image path is not read by the admission controller")
         else:
-            known[image] = facts
-    if missing:  # a task per image only for what the cache cannot answer at once
-        results = await asyncio.gather(
-            *(_facts(resolver, image, budget, platform, local_images) for image in missing)
-        )
-        known.update(zip(missing, results, strict=True))
+            wanted.append(image)
+    if wanted:
+        known.update(await resolver.resolve_many(wanted, platform=platform, budget=budget))
     found: list[ContainerImage] = []
     for container in workload.containers:
         result = known[container.image]
@@ -216,15 +226,3 @@ async def _resolve_all(
         else:
             found.append(ContainerImage(container.name, container.image, None, str(result)))
     return found, tuple(r for r in known.values() if not isinstance(r, ImageFacts))
-
-
-async def _facts(
-    resolver: FactsResolver, image: str, budget: float, platform: Platform | None, local_images: bool
-) -> ImageFacts | DistroguardError:
-    """The image's facts, or why there are none."""
-    if not local_images and image.startswith(LOCAL_PREFIXES):
-        return DistroguardError("a local image path is not read by the admission controller")
-    try:
-        return await resolver.resolve(image, platform, "fast", budget=budget)
-    except DistroguardError as exc:
-        return exc

@@ -108,6 +108,9 @@ class AdmissionRequest:
     """The kind of `object`, as the API server names it (not the object's own `kind` field)."""
     resource: str
     """`pods`, `deployments`...; with `sub_resource`, what the request is addressed to."""
+    resource_group: str | None = None
+    """The resource's API group ("" is the core group), which the server routes by besides the kind's;
+    None when the review's is not a string (no path accepts such a request)."""
     sub_resource: str | None = None
     """`ephemeralcontainers`, `status`, `scale`...; None for the resource itself."""
     namespace: str | None = None
@@ -174,6 +177,7 @@ def _request(wire: AdmissionRequestWire, uid: str) -> AdmissionRequest:
     resource = gvr.get("resource") if isinstance(gvr, Mapping) else None
     if not isinstance(resource, str):
         raise InvalidReview("'request.resource.resource' is missing", uid)
+    resource_group = gvr.get("group") if isinstance(gvr, Mapping) else None
     new, old = _object(wire, "object", uid), _object(wire, "oldObject", uid)
     if operation in ("CREATE", "UPDATE") and new is None:
         raise InvalidReview(f"'request.object' is missing for a {operation}", uid)
@@ -189,6 +193,7 @@ def _request(wire: AdmissionRequestWire, uid: str) -> AdmissionRequest:
         operation=cast(Operation, operation),
         kind=GroupVersionKind(gvk["group"], gvk["version"], gvk["kind"]),
         resource=resource,
+        resource_group=resource_group if isinstance(resource_group, str) else None,
         sub_resource=_optional_text(wire, "subResource", uid),
         namespace=_optional_text(wire, "namespace", uid),
         name=_optional_text(wire, "name", uid),
@@ -236,7 +241,7 @@ def _json_type(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AdmissionAnswer:
-    """What to answer, before it is put on the wire (or handed to kopf as an AdmissionError and warnings)."""
+    """What to answer, before it is put on the wire (`respond`)."""
 
     allowed: bool
     message: str = ""

@@ -1,29 +1,29 @@
 """Resolve every distinct image of an audit once, concurrently and bounded.
 
 An image is resolved with the local credentials, plus a namespace's pull secrets when they name the
-image's registry: `Lookup.credentials` is then the fingerprint of those secrets, so that two namespaces
-with the same secrets share one lookup, and one namespace's secret is never used for another's images.
-Each credential set gets its own registry client (credentials are per client); all share one bound.
+registry its lookup goes to (its mirror's host for a mirrored registry, as admission routes it:
+`distroguard.resolver.routing`): `Lookup.credentials` is then the fingerprint of those secrets, so that two
+namespaces with the same secrets share one lookup, and one namespace's secret is never used for another's
+images. Each credential set gets its own registry client (credentials are per client); all share one bound.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from distroguard.errors import DistroguardError, InvalidReference
-from distroguard.model import ImageFacts, Platform, ScanMode
-from distroguard.model.reference import ImageRef
+from distroguard.model import Platform, ScanMode
 from distroguard.registry.client import RegistryClient, RegistrySettings
 from distroguard.registry.credentials import CredentialStore
 from distroguard.resolver import Resolver
+from distroguard.resolver.many import Outcome as Outcome  # what a lookup ends in, for the callers here
+from distroguard.resolver.many import resolve_many
+from distroguard.resolver.routing import uses_credentials
 
 DEFAULT_CONCURRENCY = 8
 LOCAL = ""
 """`Lookup.credentials` of an image resolved with the local credentials alone."""
-
-Outcome = ImageFacts | DistroguardError
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -44,15 +44,14 @@ class ResolveSettings:
     """Images resolved at the same time, over all credential sets."""
 
 
-def lookup_for(image: str, pull: CredentialStore | None, fingerprint: str) -> Lookup:
-    """The lookup of `image` for a workload whose pull secrets are `pull` (None: not used)."""
-    if pull is None or not fingerprint:
+def lookup_for(
+    image: str, pull: CredentialStore | None, fingerprint: str, mirrors: Mapping[str, str] | None = None
+) -> Lookup:
+    """The lookup of `image` for a workload whose pull secrets are `pull` (None: not used), with the
+    registry mirrors in force (source registry -> mirror)."""
+    if pull is None or not fingerprint or not uses_credentials(image, pull, mirrors or {}):
         return Lookup(image)
-    try:
-        registry = ImageRef.parse(image).registry
-    except InvalidReference:
-        return Lookup(image)
-    return Lookup(image, fingerprint) if registry in pull else Lookup(image)
+    return Lookup(image, fingerprint)
 
 
 async def resolve_lookups(
@@ -63,28 +62,24 @@ async def resolve_lookups(
 ) -> dict[Lookup, Outcome]:
     """Facts (or the error) of each distinct lookup; `on_done` is called as each one finishes."""
     local = settings.credentials or CredentialStore()
-    limit = asyncio.Semaphore(max(1, settings.concurrency))
-    results: dict[Lookup, Outcome] = {}
-    by_credentials: dict[str, list[Lookup]] = {}
-    for lookup in dict.fromkeys(lookups):
-        by_credentials.setdefault(lookup.credentials, []).append(lookup)
-
-    async def one(resolver: Resolver, lookup: Lookup) -> None:
-        async with limit:
-            outcome: Outcome
-            try:
-                outcome = await resolver.resolve(lookup.image, settings.platform, settings.mode)
-            except DistroguardError as exc:
-                outcome = exc
-        results[lookup] = outcome
-        if on_done is not None:
-            on_done(lookup, outcome)
-
-    async def with_credentials(key: str, wanted: list[Lookup]) -> None:
-        store = local if key == LOCAL else local.merged(pull_stores.get(key, CredentialStore()))
-        async with RegistryClient(settings.registry, store) as client:
-            resolver = Resolver(client)
-            await asyncio.gather(*(one(resolver, lookup) for lookup in wanted))
-
-    await asyncio.gather(*(with_credentials(key, wanted) for key, wanted in by_credentials.items()))
-    return results
+    async with contextlib.AsyncExitStack() as stack:
+        resolvers: dict[str, Resolver] = {}
+        targets: dict[Lookup, tuple[str, Resolver]] = {}
+        for lookup in lookups:
+            resolver = resolvers.get(lookup.credentials)
+            if resolver is None:
+                store = (
+                    local
+                    if lookup.credentials == LOCAL
+                    else local.merged(pull_stores.get(lookup.credentials, CredentialStore()))
+                )
+                client = await stack.enter_async_context(RegistryClient(settings.registry, store))
+                resolver = resolvers[lookup.credentials] = Resolver(client)
+            targets[lookup] = (lookup.image, resolver)
+        return await resolve_many(
+            targets,
+            platform=settings.platform,
+            mode=settings.mode,
+            concurrency=settings.concurrency,
+            on_done=on_done,
+        )

@@ -62,12 +62,13 @@ def run_audit(cluster: Cluster, request: AuditRequest, progress: Progress | None
     pull, problems = _credentials(cluster, workloads, request.use_pull_secrets)
     problems = [*inventory.problems, *problems]
     stores: dict[str, CredentialStore] = {p.fingerprint: p.store for p in pull.values() if p.fingerprint}
+    mirrors = request.resolve.registry.registry_mirrors if request.resolve.registry else {}
     lookups: dict[tuple[WorkloadRef, str], Lookup] = {}
     for workload in workloads:
         credentials = pull.get(workload.ref)
         for container in workload.containers:
             lookups[workload.ref, container.image] = (
-                lookup_for(container.image, credentials.store, credentials.fingerprint)
+                lookup_for(container.image, credentials.store, credentials.fingerprint, mirrors)
                 if credentials is not None
                 else Lookup(container.image)
             )

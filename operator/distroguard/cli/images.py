@@ -17,6 +17,7 @@ from distroguard.registry.client import RegistryClient, RegistrySettings
 from distroguard.registry.credentials import CredentialStore
 from distroguard.registry.hosts import parse_mirrors
 from distroguard.resolver import Resolver
+from distroguard.resolver.many import resolve_many
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -125,14 +126,12 @@ def resolve_all(images: Sequence[str], options: LookupOptions) -> list[ImageFact
     async def run() -> list[ImageFacts | DistroguardError]:
         async with RegistryClient(options.settings, options.credentials) as client:
             resolver = Resolver(client)
-
-            async def one(image: str) -> ImageFacts | DistroguardError:
-                try:
-                    return await resolver.resolve(image, options.platform, options.mode)
-                except DistroguardError as exc:
-                    return exc
-
-            return list(await asyncio.gather(*(one(image) for image in images)))
+            outcomes = await resolve_many(
+                {image: (image, resolver) for image in images},
+                platform=options.platform,
+                mode=options.mode,
+            )
+            return [outcomes[image] for image in images]
 
     return asyncio.run(run())
 

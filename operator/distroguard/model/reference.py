@@ -38,11 +38,20 @@ _HEX_DIGITS = {"sha256": 64, "sha512": 128}
 # Bare 64 hex digits are an image ID; Docker refuses them as names so the two are never confused.
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}")
 
+LOCAL_IMAGE_PREFIXES = ("oci:", "docker-archive:")
+"""How a reference to an image on this machine's disk starts: an OCI layout or a `docker save` tarball."""
+
 _HOST_HELP = "a host is letters, digits and '-' in dot-separated labels, or an IPv6 address in brackets"
 _COMPONENT_HELP = (
     "components are lowercase letters and digits, joined by '.', '_', '__' or dashes, "
     "and may not start or end with a separator"
 )
+
+
+def is_local_image(image: str) -> bool:
+    """Whether `image` names an image on this machine's disk (`oci:PATH` or `docker-archive:PATH`), not a
+    registry reference: it is read from files, has no registry (so no credentials) and no cache entry."""
+    return image.startswith(LOCAL_IMAGE_PREFIXES)
 
 
 class _PartError(Exception):

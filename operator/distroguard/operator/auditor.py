@@ -2,9 +2,9 @@
 
 An audit runs at start, every `interval`, and after workloads or policies change (at most once per
 `debounce`: a rollout of many pods is one audit, not hundreds). Each audit lists every workload, resolves
-its images through the same resolver pool as admission (the same caches, the same rule that a namespace's
-pull secrets serve only its own pods), evaluates every DistroPolicy whatever its action with the same code
-path as admission (`distroguard.policy.evaluate`), then writes what changed.
+its images through the same resolver pool and routing as admission (the same caches, the same rule that
+a namespace's pull secrets serve only its own pods), evaluates every DistroPolicy whatever its action
+with the same code path as admission (`distroguard.policy.evaluate`), then writes what changed.
 
 Listing, evaluating and writing run in worker threads, so that in a process that also answers admission
 reviews (`--role all`) the event loop keeps answering; the chart runs the audit in a Deployment of its
@@ -30,17 +30,17 @@ from distroguard.audit.resolve import Lookup
 from distroguard.audit.results import AuditResult, ImageSummary, summarize
 from distroguard.audit.run import assemble
 from distroguard.eol import EolCatalog
-from distroguard.errors import DistroguardError
 from distroguard.model import DistroPolicy, ImageFacts
 from distroguard.model.record import Access
 from distroguard.operator.events import EventRecorder, notice_of
 from distroguard.operator.inventorystore import InventoryStore
 from distroguard.operator.observer import AuditObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
-from distroguard.operator.pool import ResolverPool, RoutedResolver
-from distroguard.operator.pullsecrets import NO_CREDENTIALS, PullSecrets
+from distroguard.operator.pullsecrets import PullSecrets
 from distroguard.operator.reportstore import ReportStore
 from distroguard.resolver import Resolver
+from distroguard.resolver.many import resolve_many
+from distroguard.resolver.routing import NO_CREDENTIALS, ResolverPool
 
 logger = logging.getLogger(__name__)
 
@@ -175,9 +175,9 @@ class Auditor:
     async def _resolve(
         self, workloads: Sequence[AuditedWorkload], now: datetime
     ) -> tuple[dict[tuple[WorkloadRef, str], Lookup], _Resolved]:
-        """Each distinct (credentials, image) once, `concurrency` at a time."""
+        """Each distinct (credentials, image) once, `concurrency` at a time, routed as admission routes it."""
         lookups: dict[tuple[WorkloadRef, str], Lookup] = {}
-        targets: dict[Lookup, tuple[Resolver, Access]] = {}
+        targets: dict[Lookup, tuple[str, Resolver]] = {}
         for workload in workloads:
             ref = workload.ref
             try:
@@ -189,31 +189,25 @@ class Auditor:
                 credentials = NO_CREDENTIALS
             routed = await self._pool.resolver(ref.namespace, credentials)
             for container in workload.containers:
-                resolver, access = _target(routed, container.image)
+                resolver = routed.target(container.image)
                 # A namespace's credentials serve its own workloads only: the key says whose they are.
-                owner = "" if access == "public" else f"{ref.namespace}/{credentials.fingerprint}"
+                private = resolver is not routed.anonymous
+                owner = f"{ref.namespace}/{credentials.fingerprint}" if private else ""
                 key = Lookup(container.image, owner)
                 lookups[ref, container.image] = key
-                targets.setdefault(key, (resolver, access))
+                targets.setdefault(key, (container.image, resolver))
+        outcomes = await resolve_many(
+            targets, budget=self.settings.lookup_budget, concurrency=self.settings.concurrency
+        )
         resolved = _Resolved()
-        limit = asyncio.Semaphore(max(1, self.settings.concurrency))
         today = now.date()
-
-        async def one(lookup: Lookup, resolver: Resolver, access: Access) -> None:
-            async with limit:
-                outcome: ImageFacts | DistroguardError
-                try:
-                    outcome = await resolver.resolve(lookup.image, budget=self.settings.lookup_budget)
-                except DistroguardError as exc:
-                    outcome = exc
+        for lookup, outcome in outcomes.items():
             summary = summarize(lookup.image, outcome, self._catalog, today)
             resolved.summaries[lookup] = summary
             if isinstance(outcome, ImageFacts):
-                resolved.seen.append(
-                    Seen(lookup.image, outcome, summary, resolver.known_digest(lookup.image), access)
-                )
-
-        await asyncio.gather(*(one(lookup, *target) for lookup, target in targets.items()))
+                digest = targets[lookup][1].known_digest(lookup.image)
+                access: Access = "private" if lookup.credentials else "public"
+                resolved.seen.append(Seen(lookup.image, outcome, summary, digest, access))
         return lookups, resolved
 
     def _write(
@@ -244,11 +238,3 @@ class Auditor:
             events=events,
             found=tallies(result, results),
         )
-
-
-def _target(routed: Resolver | RoutedResolver, image: str) -> tuple[Resolver, Access]:
-    """The resolver an image goes to, and whether credentials were needed for it."""
-    if isinstance(routed, Resolver):
-        return routed, "public"
-    resolver = routed.target(image)
-    return resolver, "public" if resolver is routed.anonymous else "private"

@@ -2,7 +2,6 @@
 operator twice in one process, as tests do, registers nothing twice):
 
 - a login with the process's Kubernetes configuration;
-- `@kopf.on.validate` per row of `webhooks.WEBHOOKS`, with its explicit id (webhook role);
 - `@kopf.on.event` on DistroPolicy objects, feeding the policy store (and telling the audit);
 - `@kopf.on.event` on ImageFacts objects, seeding the shared resolver's cache (webhook role): a new or
   restarted replica answers the images the audit already knows without asking their registries;
@@ -11,6 +10,10 @@ operator twice in one process, as tests do, registers nothing twice):
 
 No finalizers, annotations, timers, daemons or indexes (`@kopf.index` would keep every watched object in
 memory; these handlers keep what they need and no more), and pods are never touched.
+
+No `@kopf.on.validate` handlers: admission reviews are answered by `server.AdmissionServer`'s own path
+(decode -> route -> admit -> respond). kopf starts and stops that server because it is set as
+`settings.admission.server` (see `run`); kopf needs no admission handler for that.
 """
 
 from __future__ import annotations
@@ -21,17 +24,13 @@ from typing import Any
 
 import kopf
 
-from distroguard.admission import AdmissionAnswer
 from distroguard.audit.cluster import Cluster
 from distroguard.model.api import FACTS_PLURAL, GROUP, POLICY_PLURAL, VERSION
 from distroguard.model.workloads import OWNER_KINDS, WorkloadKind
-from distroguard.operator.admitter import Admitter
 from distroguard.operator.auditor import Auditor
 from distroguard.operator.inventorystore import parse_record, seed
 from distroguard.operator.kubeclient import connection_info
 from distroguard.operator.policystore import PolicyStore
-from distroguard.operator.server import take_request
-from distroguard.operator.webhooks import WEBHOOKS
 from distroguard.resolver import Resolver
 
 logger = logging.getLogger(__name__)
@@ -41,7 +40,6 @@ def build_registry(
     configuration: Any,
     policies: PolicyStore,
     *,
-    admitter: Admitter | None = None,
     shared_cache: Resolver | None = None,
     auditor: Auditor | None = None,
 ) -> kopf.OperatorRegistry:
@@ -50,9 +48,6 @@ def build_registry(
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
         return connection_info(configuration)
-
-    if admitter is not None:
-        _validators(registry, admitter)
 
     @kopf.on.event(group=GROUP, version=VERSION, plural=POLICY_PLURAL, registry=registry)
     async def policy_event(type: str | None, body: kopf.Body, **_: Any) -> None:
@@ -73,24 +68,6 @@ def build_registry(
     if auditor is not None:
         _audit_triggers(registry, auditor)
     return registry
-
-
-def _validators(registry: kopf.OperatorRegistry, admitter: Admitter) -> None:
-    async def validate(warnings: list[str], **_: Any) -> None:
-        answer = await _answer(admitter)
-        warnings.extend(answer.warnings)
-        if not answer.allowed:
-            raise kopf.AdmissionError(answer.message, code=answer.code)
-
-    for webhook in WEBHOOKS:
-        kopf.on.validate(
-            group=webhook.group,
-            version=webhook.version,
-            plural=webhook.plural,
-            subresource=webhook.subresource,
-            id=webhook.id,
-            registry=registry,
-        )(validate)
 
 
 AUDITED: tuple[WorkloadKind, ...] = OWNER_KINDS
@@ -129,13 +106,3 @@ def load_cluster_policies(api: Any, policies: PolicyStore) -> None:
     """Read the cluster's DistroPolicies into `policies` now (blocking: run in a worker thread)."""
     for item in Cluster(api).policies():
         policies.observe(None, item)
-
-
-async def _answer(admitter: Admitter) -> AdmissionAnswer:
-    """The admitter's answer to the request the server decoded (the admitter recovers from its bugs)."""
-    try:
-        request = take_request()
-    except LookupError:
-        logger.error("an admission handler ran without a decoded request (not behind AdmissionServer)")
-        return AdmissionAnswer.error("the request did not come through distroguard's server")
-    return await admitter(request)

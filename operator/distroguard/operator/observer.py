@@ -1,7 +1,8 @@
 """Where each admission's (and audit's) outcome is reported: the seam for Prometheus metrics.
 
 `distroguard.metrics.Metrics` (admission latency by verdict, requests by verdict and policy...) fits this
-protocol; without it, answers are simply not counted.
+protocol; without it, answers are simply not counted. (What reads the resolvers' caches is
+`distroguard.resolver.routing.CacheTracker`, which it fits too.)
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from typing import Protocol
 
 from distroguard.metrics import UnresolvedReason
 from distroguard.model import Decision
-from distroguard.resolver import FactsCache
 
 
 class AdmissionObserver(Protocol):
@@ -23,14 +23,6 @@ class AdmissionObserver(Protocol):
         unresolved: Mapping[UnresolvedReason, int],
     ) -> None:
         """`unresolved`: images answered without facts, by reason class (`metrics.unresolved_reason`)."""
-
-
-class CacheTracker(Protocol):
-    """Reads resolvers' cache statistics; a short-lived resolver's cache is untracked when dropped."""
-
-    def track_cache(self, cache: FactsCache) -> None: ...
-
-    def untrack_cache(self, cache: FactsCache) -> None: ...
 
 
 class AuditObserver(Protocol):
@@ -53,12 +45,6 @@ class NoObserver:
         decision: Decision | None,
         unresolved: Mapping[UnresolvedReason, int],
     ) -> None:
-        return None
-
-    def track_cache(self, cache: FactsCache) -> None:
-        return None
-
-    def untrack_cache(self, cache: FactsCache) -> None:
         return None
 
     def observe_audit(

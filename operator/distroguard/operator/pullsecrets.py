@@ -3,35 +3,25 @@ own namespace only, in a worker thread, reused for a short time.
 
 Secret contents are never logged: a problem names the secret, never its data. What is handed on is a
 `CredentialStore` (whose repr lists registries only) and a fingerprint of the secrets' contents, so that
-credentials that change get a fresh registry client and cache (see `pool`).
+credentials that change get a fresh registry client and cache (see `distroguard.resolver.routing`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import kubernetes
 
 from distroguard.operator.threadcache import ThreadedTTLCache
-from distroguard.registry.credentials import CredentialStore, PullSecret, from_pull_secrets
+from distroguard.registry.credentials import PullSecret, from_pull_secrets
+from distroguard.resolver.routing import NO_CREDENTIALS, PullCredentials
 
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, tuple[str, ...], str]
 """(namespace, the pod's pull secret names, its service account)."""
-
-
-@dataclass(frozen=True, slots=True)
-class PullCredentials:
-    store: CredentialStore = field(default_factory=CredentialStore)
-    fingerprint: str = ""
-    """sha256 over the secrets used (names, types, data); "" without any."""
-
-
-NO_CREDENTIALS = PullCredentials()
 
 
 class PullSecrets:

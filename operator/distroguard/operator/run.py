@@ -40,7 +40,6 @@ from distroguard.operator.kubeclient import api_client, load_configuration
 from distroguard.operator.namespaces import NamespaceLabels
 from distroguard.operator.podwatch import PodWatch
 from distroguard.operator.policystore import PolicyStore
-from distroguard.operator.pool import ResolverPool
 from distroguard.operator.pullsecrets import PullSecrets
 from distroguard.operator.server import AdmissionServer
 from distroguard.operator.settings import Role, RunSettings
@@ -49,6 +48,7 @@ from distroguard.registry.client import RegistrySettings
 from distroguard.registry.hosts import parse_mirrors
 from distroguard.registry.meter import RegistryStats
 from distroguard.resolver import CacheSettings, ResolverSettings
+from distroguard.resolver.routing import ResolverPool
 
 logger = logging.getLogger(__name__)
 
@@ -212,9 +212,9 @@ def _known_facts(api: Any) -> list[FactsRecord]:
 
 
 HOT_PATH_LOGGERS = ("kopf.objects", "aiohttp.access")
-"""Loggers that write an INFO line per admission request (kopf's "Handler 'pods' succeeded.", aiohttp's
-access log): a tenth of a warm admission's time, and nothing the metrics do not say. Warnings and errors
-(a denial is kopf's "failed permanently") still pass; --verbose shows everything."""
+"""Loggers that write an INFO line per request or per watched object (aiohttp's access log; kopf's
+"Handler ... succeeded."): a tenth of a warm admission's time, and nothing the metrics do not say.
+Warnings and errors still pass; --verbose shows everything."""
 
 
 def configure_logging(log_format: str, *, verbose: bool) -> None:
@@ -311,7 +311,6 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             registry=build_registry(
                 configuration,
                 policies,
-                admitter=admitter,
                 shared_cache=pool.anonymous,
                 auditor=auditor,
             ),
@@ -335,7 +334,7 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 GC_THRESHOLDS = (20_000, 20, 20)
 """Collections of the youngest generation after this many new objects (Python's default: 700). A warm
-admission allocates thousands of short-lived objects (kopf's cause, bodies, kwargs; the decoded review),
+admission allocates thousands of short-lived objects (the parsed and the decoded review, the decision),
 so that at the default every few requests pay for a collection, and objects of requests in flight survive
 into the older generations, whose full collections then walk the whole heap."""
 
@@ -354,7 +353,7 @@ def settle_heap() -> None:
 def _server(settings: RunSettings, api: Any, workdir: Path | None, admitter: Admitter) -> AdmissionServer:
     if workdir is None:
         return AdmissionServer(
-            direct=admitter,
+            handler=admitter,
             addr=settings.listen,
             port=settings.port,
             certfile=settings.cert_file,
@@ -375,7 +374,7 @@ def _server(settings: RunSettings, api: Any, workdir: Path | None, admitter: Adm
         await asyncio.to_thread(devcluster.register_webhooks, api, body)
 
     return AdmissionServer(
-        direct=admitter,
+        handler=admitter,
         addr=settings.listen,
         port=settings.port or _free_port(settings.listen),
         host=settings.listen,

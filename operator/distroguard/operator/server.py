@@ -1,63 +1,55 @@
-"""The webhook server: kopf's aiohttp server (TLS, certificate files re-read when they change) with
-distroguard's own request edge in front of kopf's dispatch.
+"""The webhook server: kopf's aiohttp server (TLS, certificate files re-read when they change) answering
+every review on one path: decode -> route -> admit -> respond.
 
 What the edge adds, each answered with the request's uid whenever it could be read:
 
 - a body limit (`MAX_BODY_BYTES`, above aiohttp's default 1 MiB: a Pod and its old version can be more);
 - decoding with `decode_document` (a malformed review is refused with code 400, not an HTTP error page);
 - a known path for the request's resource: an unknown path, or a resource sent to another resource's
-  path, is refused, never allowed by an empty set of handlers;
-- recovery: an exception escaping kopf's dispatch is logged with its stack trace and answered as our
-  error (code 500);
+  path, is refused, never allowed;
+- recovery: an exception escaping the handler is logged with its stack trace and answered as our error
+  (code 500);
 - time bounds on reading a request (`READ_TIMEOUT_SECONDS`): aiohttp bounds neither a request body that
   never arrives (not at all) nor headers that trickle in (only by its hour-long keep-alive timeout), so
   a slow or stalled client (slowloris) would hold its connection and handler for ever;
 - TLS 1.2 at least, stated here rather than left to Python's defaults.
 
+The decoded request goes to the server's `handler` (the operator's `Admitter`). kopf stays the framework: it
+runs the operator, the watches and this server's start and stop (`settings.admission.server`), but not its
+generic admission dispatch (`serve_admission_request`: a cause with kopf's dict views of the review, a deep
+copy of the objects, handler selection, kwargs), which cost more than the rest of a warm admission together
+in `bench/admission_bench.py` for nothing our handler uses.
+
 kopf's own `WebhookServer.__call__` builds its aiohttp runner with default settings and no way to pass
 others, so `AdmissionServer.__call__` does the same work itself (listen, yield the client configuration,
 re-listen when the certificate files change) with the read timeout in place.
-
-The decoded request reaches the handler through `take_request()`, so kopf's kwargs need not be turned
-back into one; a request that no handler took (kopf found none to run) is refused, not allowed.
-
-With a `direct` handler (what `distroguard run` passes: the `Admitter`), a request that passed the edge is
-answered by it at once. kopf's generic dispatch (`serve_admission_request`: a cause with kopf's dict views of
-the review, handler selection, kwargs, `iscoroutinefunction` per call) measured about 0.8 ms of the 1.3 ms
-of CPU a warm admission took in `bench/admission_bench.py`, for nothing our handler uses. kopf stays the
-framework: it runs the operator, the watches and this server's lifecycle, and the `@kopf.on.validate`
-handlers it holds are the webhooks served (they answer when no direct handler is given).
-
-Without a direct handler, kopf's dispatch gets the review with `object` and `oldObject` cut down to what
-identifies them (`_for_kopf`):
-our handlers read the whole request from `take_request()` and filter on nothing but the resource, while kopf's
-generic path copies the whole object deeply on every request (a JSON patch, which a validating webhook never
-has, bodies, a diff): most of the cost of a warm admission, for nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextvars
 import hashlib
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp.web
 import kopf
 import orjson
-from kopf._core.engines.admission import WebhookError  # kopf exports no public name for it
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest, respond
-from distroguard.admission.review import MAX_BODY_BYTES, decode_document, respond_invalid
+from distroguard.admission.review import (
+    MAX_BODY_BYTES,
+    AdmissionReviewResponseWire,
+    decode_document,
+    respond_invalid,
+)
 from distroguard.errors import InvalidReview
-from distroguard.operator.webhooks import BY_ID, Webhook
+from distroguard.operator.webhooks import BY_ID
 
 logger = logging.getLogger(__name__)
 
@@ -76,52 +68,33 @@ MINIMUM_TLS = ssl.TLSVersion.TLSv1_2
 """TLS 1.0 and 1.1 are refused (the API server speaks 1.2 and 1.3)."""
 
 
-@dataclass(slots=True)
-class _Pending:
-    request: AdmissionRequest
-    taken: bool = False
-    """Whether a handler took the request: kopf answers "allowed" when no handler runs at all."""
-
-
-_CURRENT: contextvars.ContextVar[_Pending] = contextvars.ContextVar("distroguard_admission_request")
-
-
-def take_request() -> AdmissionRequest:
-    """The request being answered (set by the server around kopf's dispatch), noted as taken by a
-    handler; LookupError outside."""
-    pending = _CURRENT.get()
-    pending.taken = True
-    return pending.request
-
-
-DirectHandler = Callable[[AdmissionRequest], Awaitable[AdmissionAnswer]]
+Handler = Callable[[AdmissionRequest], Awaitable[AdmissionAnswer]]
+"""Answers a decoded request that passed the edge (the operator's `Admitter`)."""
 
 
 class AdmissionServer(kopf.WebhookServer):
-    """`kopf.WebhookServer` with distroguard's request edge; `on_client_config` is awaited with each
-    client configuration the server yields (once listening, and after each certificate renewal).
-
-    `direct`: the handler that answers a decoded request (the operator's `Admitter`) without kopf's generic
-    dispatch, which costs more than the rest of a warm admission together (see the module docstring);
-    without it, kopf dispatches to the handlers registered with `@kopf.on.validate`."""
+    """`kopf.WebhookServer` with distroguard's request edge, answering through `handler`;
+    `on_client_config` is awaited with each client configuration the server yields (once listening, and
+    after each certificate renewal)."""
 
     def __init__(
         self,
         *,
+        handler: Handler,
         on_client_config: ClientConfigHook | None = None,
-        direct: DirectHandler | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.handler = handler
         self.on_client_config = on_client_config
-        self.direct = direct
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
         """Listen, yield the client configuration, and start again when the certificate files change
-        (kopf's loop, with the read timeout set on aiohttp's runner and TLS 1.2 at least)."""
+        (kopf's loop, with the read timeout set on aiohttp's runner and TLS 1.2 at least). kopf's `fn`, its
+        generic dispatch, is not used: every review is answered by `handler`."""
 
         async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
-            return _json_response(await _answer(fn, request, self.direct))
+            return _json_response(await answer(request, self.handler))
 
         while True:
             cadata, context = self._build_ssl()
@@ -177,7 +150,8 @@ class AdmissionServer(kopf.WebhookServer):
                 return
 
 
-async def _answer(fn: Any, request: aiohttp.web.Request, direct: DirectHandler | None = None) -> Any:
+async def answer(request: aiohttp.web.Request, handler: Handler) -> AdmissionReviewResponseWire:
+    """The response document to one HTTP request: decode -> route -> `handler` -> respond."""
     path = request.match_info.get("id", "")
     try:
         # A body that trickles in or stalls (slowloris) would otherwise hold this handler for ever:
@@ -197,8 +171,7 @@ async def _answer(fn: Any, request: aiohttp.web.Request, direct: DirectHandler |
     if not body:
         return respond_invalid(InvalidReview("the body is empty"))
     try:
-        document = _parse(body)
-        decoded = decode_document(document)  # not decode_review: a JSON string would be parsed again
+        decoded = decode_document(_parse(body))  # not decode_review: a JSON string would be parsed again
     except InvalidReview as exc:
         return respond_invalid(exc)
     except UnicodeDecodeError:
@@ -209,39 +182,20 @@ async def _answer(fn: Any, request: aiohttp.web.Request, direct: DirectHandler |
         logger.exception("decoding an admission request failed")
         return respond("", AdmissionAnswer.error(f"{type(exc).__name__}: {exc}"))
     route = BY_ID.get(path)
-    # Both groups: the kind's is what our handlers read, the resource's is what kopf routes by (a Pod kind
-    # with resource batch/pods passed the kind check alone, then kopf found no handler: an error of ours).
+    # Both groups: the kind's is what admission reads, the resource's is what the request is addressed to
+    # (a Pod kind with resource batch/pods must not pass as a pod).
     if route is None or not all(
         group is not None and route.accepts(group, decoded.resource, decoded.sub_resource)
-        for group in (decoded.kind.group, _resource_group(document))
+        for group in (decoded.kind.group, decoded.resource_group)
     ):
         what = decoded.resource + (f"/{decoded.sub_resource}" if decoded.sub_resource else "")
         message = f"distroguard does not check {what} at the path /{path}"
         return respond(decoded.uid, AdmissionAnswer.deny(message, code=400))
-    if direct is not None:
-        try:
-            return respond(decoded.uid, await direct(decoded))
-        except Exception as exc:  # ours (the admitter answers its own failures: this is a last resort)
-            logger.exception("answering admission request %s failed", decoded.uid)
-            return respond(decoded.uid, AdmissionAnswer.error(f"{type(exc).__name__}: {exc}"))
-    pending = _Pending(decoded)
-    token = _CURRENT.set(pending)
     try:
-        sslpeer = request.transport.get_extra_info("peercert") if request.transport else None
-        for_kopf = _as_decoded(_for_kopf(document), decoded, route)
-        response = await fn(for_kopf, webhook=path, headers=dict(request.headers), sslpeer=sslpeer)
-        if not pending.taken:  # kopf matched no handler: never let that pass as "allowed"
-            logger.error("no handler answered admission request %s on /%s", decoded.uid, path)
-            return respond(decoded.uid, AdmissionAnswer.error(f"no distroguard handler answered /{path}"))
-        return response
-    # kopf finding the review unusable (e.g. without userInfo) is the client's fault, not an error of ours.
-    except WebhookError as exc:
-        return respond(decoded.uid, AdmissionAnswer.deny(f"invalid AdmissionReview: {exc}", code=400))
-    except Exception as exc:  # ours
+        return respond(decoded.uid, await handler(decoded))
+    except Exception as exc:  # ours (the admitter answers its own failures: this is a last resort)
         logger.exception("answering admission request %s failed", decoded.uid)
         return respond(decoded.uid, AdmissionAnswer.error(f"{type(exc).__name__}: {exc}"))
-    finally:
-        _CURRENT.reset(token)
 
 
 def _parse(body: bytes) -> Any:
@@ -258,57 +212,12 @@ def _json_response(document: Any) -> aiohttp.web.Response:
     return aiohttp.web.Response(body=orjson.dumps(document), content_type="application/json")
 
 
-def _resource_group(document: Mapping[str, Any]) -> str | None:
-    """`request.resource.group` of a document `decode_document` accepted (None when it is not a string)."""
-    group = document["request"]["resource"].get("group")
-    return group if isinstance(group, str) else None
-
-
 def _one_line(error: BaseException) -> str:
     """aiohttp's message alone (its errors' text starts with a status code), on one line, shortened."""
     message = getattr(error, "message", None)
     text = " ".join((message if isinstance(message, str) and message else str(error)).split())
     text = text or type(error).__name__
     return text if len(text) <= 200 else text[:199] + "…"
-
-
-def _as_decoded(document: Mapping[str, Any], decoded: AdmissionRequest, route: Webhook) -> dict[str, Any]:
-    """The review with the fields kopf routes by replaced by what `decode_document` and the path check made
-    of them, so that kopf finds the handler the gate above chose: as sent, a `resource` without `version`,
-    or a `userInfo` that is not an object, made kopf raise or find no handler (an error of ours for the
-    client's garbage)."""
-    request = dict(document["request"])
-    request["resource"] = {"group": route.group, "version": route.version, "resource": route.plural}
-    request["operation"] = decoded.operation
-    request["dryRun"] = decoded.dry_run
-    request.pop("subResource", None)
-    if decoded.sub_resource is not None:
-        request["subResource"] = decoded.sub_resource
-    if not isinstance(request.get("userInfo"), Mapping):
-        request.pop("userInfo", None)  # kopf refuses a review without one (answered with code 400)
-    return {**document, "request": request}
-
-
-_IDENTITY = ("name", "generateName", "namespace", "uid")
-
-
-def _for_kopf(document: Mapping[str, Any]) -> dict[str, Any]:
-    """The review as kopf's dispatch needs it: objects reduced to apiVersion, kind and identifying metadata
-    (kopf logs and memorizes by them). Only called on a document `decode_document` accepted."""
-    request = dict(document["request"])
-    for key in ("object", "oldObject"):
-        body = request.get(key)
-        if isinstance(body, Mapping):
-            metadata = body.get("metadata")
-            identity = (
-                {k: metadata[k] for k in _IDENTITY if k in metadata} if isinstance(metadata, Mapping) else {}
-            )
-            request[key] = {
-                "apiVersion": body.get("apiVersion"),
-                "kind": body.get("kind"),
-                "metadata": identity,
-            }
-    return {**document, "request": request}
 
 
 async def _read_body(request: aiohttp.web.Request) -> bytes:

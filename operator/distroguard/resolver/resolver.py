@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from distroguard.errors import DeadlineExceeded, DistroguardError, ScanLimitExceeded, SourceError
 from distroguard.model import Evidence, ImageFacts, ImageRef, Platform, ScanMode
 from distroguard.model.platform import DEFAULT_PLATFORM
+from distroguard.model.reference import is_local_image
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.manifest import Descriptor, parse_config
 from distroguard.registry.source import ImageSource, RegistrySource, ResolvedImage, open_source
@@ -41,10 +42,6 @@ class ResolverSettings:
 
 
 LookupKey = tuple[str, str, ScanMode]
-
-
-def _local(image: str) -> bool:
-    return image.startswith(("oci:", "docker-archive:"))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -112,7 +109,7 @@ class Resolver:
 
     def known_digest(self, image: str) -> str | None:
         """The digest `image` resolves to as far as the cache knows (its own, or its tag's), uncounted."""
-        if _local(image):
+        if is_local_image(image):
             return None
         try:
             ref = _parse(image)
@@ -152,7 +149,7 @@ class Resolver:
         hot path). A hit is counted in each tier it read; a miss only when `count_misses` (`resolve`, which
         goes on to the registry: `cached` leaves that to the `resolve` its caller makes next)."""
         image, platform, mode = key
-        if _local(image):
+        if is_local_image(image):
             return None
         ref = _parse(image)
         digest = ref.digest or self.cache.tags.peek(str(ref))
@@ -169,7 +166,7 @@ class Resolver:
         deadline = asyncio.get_running_loop().time() + self.settings.lookup_timeout
         try:
             resolved: ResolvedImage | None = None
-            if _local(image):
+            if is_local_image(image):
                 source = open_source(image, client=self.client)
                 resolved = await source.resolve(platform)
                 digest = resolved.digest

@@ -1,0 +1,26 @@
+"""An `AdmissionCluster` for tests that call `admit` without an operator: fixed namespace labels, and one
+resolver (routed as the operator routes it, with no credentials) for every workload."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from distroguard.admission import Workload
+from distroguard.resolver import Resolver
+from distroguard.resolver.routing import RoutedResolver
+
+
+class StaticCluster:
+    def __init__(self, resolver: Resolver, labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self.routed = RoutedResolver(resolver)
+        self.labels = labels or {}
+        self.asked: list[str] = []
+        """What was asked, in order: `labels:NAMESPACE`, `resolver:NAMESPACE`."""
+
+    async def namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        self.asked.append(f"labels:{namespace}")
+        return self.labels.get(namespace, {})
+
+    async def resolver(self, namespace: str | None, workload: Workload) -> RoutedResolver:
+        self.asked.append(f"resolver:{namespace}")
+        return self.routed
