@@ -71,11 +71,11 @@ from kopf._core.reactor.inventory import ResourceMemories
 from distroguard.admission import AdmissionRequest
 from distroguard.admission.review import GroupVersionKind
 from distroguard.eol import EolCatalog, bundled_snapshot
-from distroguard.operator import devcerts
-from distroguard.operator.admitter import Admitter
+from distroguard.operator.dev import certs as devcerts
 from distroguard.operator.policystore import PolicyStore
-from distroguard.operator.run import HOT_PATH_LOGGERS, configure_logging, settle_heap
-from distroguard.operator.server import AdmissionServer
+from distroguard.operator.process import HOT_PATH_LOGGERS, configure_logging, settle_heap
+from distroguard.operator.webhook.admitter import Admitter
+from distroguard.operator.webhook.server import AdmissionServer
 from distroguard.policyfiles import load_policies
 from distroguard.registry.client import RegistrySettings
 from distroguard.resolver.routing import NO_CREDENTIALS, PullCredentials, ResolverPool

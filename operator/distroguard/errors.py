@@ -36,6 +36,16 @@ class DistroguardError(Exception):
     reason: str = "error"
 
 
+def reason_of(error: BaseException) -> str:
+    """The machine-readable reason of `error`: its own for ours, `deadline-exceeded` for a timeout, else
+    `error`."""
+    if isinstance(error, DistroguardError):
+        return error.reason
+    if isinstance(error, TimeoutError):
+        return DeadlineExceeded.reason
+    return DistroguardError.reason
+
+
 class InvalidReference(DistroguardError, ValueError):
     reason = "invalid-reference"
 

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from distroguard.admission.review import MAX_BODY_BYTES
 from distroguard.admission.workloads import MAX_CONTAINERS
 from distroguard.errors import InvalidReview
-from distroguard.operator.server import READ_TIMEOUT_SECONDS
+from distroguard.operator.webhook.server import READ_TIMEOUT_SECONDS
 from support.kube import ControlPlane, free_port
 from support.operator_process import OperatorProcess
 from support.reviews import container, pod_spec, review, workload

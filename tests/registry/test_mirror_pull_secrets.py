@@ -22,8 +22,8 @@ from distroguard.audit.resolve import ResolveSettings
 from distroguard.audit.run import AuditRequest, run_audit
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.model import Platform
-from distroguard.operator.admitter import Admitter
 from distroguard.operator.policystore import PolicyStore
+from distroguard.operator.webhook.admitter import Admitter
 from distroguard.registry.credentials import Credentials, CredentialStore
 from distroguard.registry.settings import RegistrySettings
 from distroguard.resolver.routing import NO_CREDENTIALS, PullCredentials, ResolverPool

@@ -15,7 +15,7 @@ import yaml
 from distroguard.admission.decide import ALWAYS_EXCLUDED, IGNORE_LABEL
 from distroguard.model.crd import image_facts_crd
 from distroguard.model.crd import policy_crd as crd
-from distroguard.operator.webhooks import WEBHOOKS
+from distroguard.operator.webhook.routes import WEBHOOKS
 from support.kube import Binaries, bin_dir
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,7 @@ DOCS = REPO / "docs"
 
 @pytest.mark.parametrize("name", [docgen.POLICY_FILE, docgen.CLI_FILE])
 def test_the_committed_file_is_what_the_code_generates(name: str) -> None:
-    assert (DOCS / name).read_text(encoding="utf-8") == docgen.rendered()[name], (
-        "run: python -m codegen.docs"
-    )
+    assert (DOCS / name).read_text(encoding="utf-8") == docgen.rendered()[name], "run: python -m codegen.docs"
 
 
 def test_check_mode(tmp_path: Path) -> None:

@@ -20,9 +20,10 @@ from distroguard.errors import (
     NotFoundError,
     RegistryUnavailable,
     SourceError,
+    reason_of,
 )
-from distroguard.metrics import ADMISSION_BUCKETS, Metrics, unresolved_reason
 from distroguard.model import Action, Decision, Finding, ImageRef
+from distroguard.operator.metrics import ADMISSION_BUCKETS, Metrics
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.manifest import Descriptor
 from distroguard.registry.meter import RegistryStats
@@ -89,24 +90,29 @@ def test_buckets_span_a_millisecond_to_the_webhook_timeout() -> None:
 
 def test_unresolved_images_by_reason() -> None:
     metrics = Metrics(process=False)
-    metrics.observe_admission("warn", 3.0, None, unresolved={"deadline": 2, "registry": 1})
-    metrics.observe_admission("allow", 0.1, None, unresolved=1)  # reason unknown
-    metrics.observe_admission("allow", 0.1, None)
 
     def unresolved(reason: str) -> float | None:
         return metrics.registry.get_sample_value("distroguard_unresolved_images_total", {"reason": reason})
 
-    assert (unresolved("deadline"), unresolved("registry"), unresolved("other")) == (2, 1, 1)
+    # the two expected reasons exist from the start
+    assert (unresolved("deadline-exceeded"), unresolved("registry-unavailable")) == (0, 0)
+    metrics.observe_admission(
+        "warn", 3.0, None, unresolved={"deadline-exceeded": 2, "registry-unavailable": 1, "unauthorized": 1}
+    )
+    metrics.observe_admission("allow", 0.1, None, unresolved=1)  # reason unknown
+    metrics.observe_admission("allow", 0.1, None)
+    reasons = ("deadline-exceeded", "registry-unavailable", "unauthorized", "error")
+    assert [unresolved(r) for r in reasons] == [2, 1, 1, 1]
 
 
-def test_unresolved_reason_classes() -> None:
-    assert unresolved_reason(DeadlineExceeded("img: not resolved within 3 s")) == "deadline"
-    assert unresolved_reason(TimeoutError()) == "deadline"
-    assert unresolved_reason(RegistryUnavailable("r.example", "HTTP 503")) == "registry"
-    assert unresolved_reason(AuthenticationError("r.example", "unauthorized")) == "registry"
-    assert unresolved_reason(NotFoundError("r.example", "not found")) == "registry"
-    assert unresolved_reason(SourceError("bad layer")) == "other"
-    assert unresolved_reason(ValueError("bug")) == "other"
+def test_the_reason_of_an_error_is_its_own() -> None:
+    assert reason_of(DeadlineExceeded("img: not resolved within 3 s")) == "deadline-exceeded"
+    assert reason_of(TimeoutError()) == "deadline-exceeded"
+    assert reason_of(RegistryUnavailable("r.example", "HTTP 503")) == "registry-unavailable"
+    assert reason_of(AuthenticationError("r.example", "unauthorized")) == "unauthorized"
+    assert reason_of(NotFoundError("r.example", "not found")) == "not-found"
+    assert reason_of(SourceError("bad layer")) == "source-error"
+    assert reason_of(ValueError("bug")) == "error"
 
 
 def test_instances_do_not_clash() -> None:

@@ -18,12 +18,12 @@ from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_revi
 from distroguard.admission.review import MAX_BODY_BYTES
 from distroguard.errors import DeadlineExceeded
 from distroguard.model import ImageFacts, Platform, ScanMode
-from distroguard.operator import server as server_edge
-from distroguard.operator.admitter import Admitter
-from distroguard.operator.devcluster import webhook_configuration
+from distroguard.operator.dev.cluster import webhook_configuration
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.settings import RunSettings
-from distroguard.operator.webhooks import BY_ID, WEBHOOKS
+from distroguard.operator.webhook import server as server_edge
+from distroguard.operator.webhook.admitter import Admitter
+from distroguard.operator.webhook.routes import BY_ID, WEBHOOKS
 from distroguard.registry.client import RegistrySettings
 from distroguard.registry.credentials import Credentials, CredentialStore
 from distroguard.resolver.routing import NO_CREDENTIALS, PullCredentials, ResolverPool, RoutedResolver
@@ -219,7 +219,7 @@ async def test_an_exception_in_the_handler_is_an_error_answer_with_the_uid_and_a
 ) -> None:
     client, handler = edge
     handler.error = KeyError("boom")
-    with caplog.at_level(logging.ERROR, logger="distroguard.operator.server"):
+    with caplog.at_level(logging.ERROR, logger="distroguard.operator.webhook.server"):
         answer = await post(client, "/pods", review(uid="uid-9"))
     assert answer["allowed"] is False
     assert answer["uid"] == "uid-9"
@@ -349,7 +349,7 @@ async def test_an_unresolved_image_follows_on_unresolved_and_reads_the_pull_secr
     assert "could not be inspected" in answer.message
     assert secrets.asked == [("shop", (), "default")]
     assert observed.verdicts == ["deny"]
-    assert observed.unresolved == [{"deadline": 1}]
+    assert observed.unresolved == [{"deadline-exceeded": 1}]
 
 
 async def test_a_failure_of_ours_is_an_error_answer_logged_with_a_stack_trace(
@@ -360,7 +360,7 @@ async def test_a_failure_of_ours_is_an_error_answer_logged_with_a_stack_trace(
             raise RuntimeError("API server unreachable")
 
     made, observed = admitter(Broken(), FakeSecrets())
-    with caplog.at_level(logging.ERROR, logger="distroguard.operator.admitter"):
+    with caplog.at_level(logging.ERROR, logger="distroguard.operator.webhook.admitter"):
         answer = await made(decode_review(review(uid="uid-7")))
     assert not answer.allowed
     assert answer.code == 500

@@ -19,7 +19,7 @@ from distroguard.audit.cluster import Cluster
 from distroguard.audit.inventory import api_version_of
 from distroguard.model.workloads import BY_KIND, KINDS, OWNER_KINDS, POD, AdmissionRule, WorkloadKind
 from distroguard.operator.handlers import AUDITED
-from distroguard.operator.webhooks import BY_ID, WEBHOOKS
+from distroguard.operator.webhook.routes import BY_ID, WEBHOOKS
 from support.kube import Binaries, bin_dir
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ from distroguard.cli.check import check
 from distroguard.cli.eol import eol
 from distroguard.cli.images import image_options, lookup_options, report_failures, resolve_all
 from distroguard.cli.render import render_json, render_table
+from distroguard.cli.run import run
 from distroguard.model import ImageFacts
-from distroguard.operator.run import run
 
 EXIT_UNRESOLVED = 2
 SAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "samples" / "python-bookworm"

@@ -1,18 +1,29 @@
-"""The operator: kopf handlers and server wiring for the admission webhook (kopf appears only here).
+"""The operator: kopf, the Kubernetes client and the process, by role (kopf appears only here).
 
-run.py          `distroguard run`: settings, the process, production vs --dev
-settings.py     RunSettings
-handlers.py     the kopf handlers: login, validate (one per webhook path), DistroPolicy events
-webhooks.py     the table of webhook paths, shared by handlers, server and the dev configuration
-server.py       kopf's webhook server with our request edge: body limit, decoding, known paths, recovery
-admitter.py     a decoded request -> the answer, with the namespace's labels and pull secrets
-namespaces.py   namespace labels (worker thread, short TTL)
-pullsecrets.py  a pod's registry credentials (worker thread, short TTL, never logged)
-pool.py         resolvers by credentials: shared anonymous, one per (namespace, secrets)
-policystore.py  the policies in force: cluster objects and files
-threadcache.py  a TTL cache in front of a blocking read run in a worker thread
-kubeclient.py   the Kubernetes connection, shared by the `kubernetes` client and kopf
-observer.py     the seam for metrics
-devcerts.py     --dev: a CA and a serving certificate
-devcluster.py   --dev: CRDs and the ValidatingWebhookConfiguration
+process.py        what `distroguard run` starts: shared set-up, each role's parts, then kopf
+settings.py       RunSettings, checked once when built
+handlers.py       the kopf handlers: login, DistroPolicy and ImageFacts events, workload changes (audit)
+
+webhook/          the webhook role
+  server.py       kopf's webhook server with our request edge: body limit, decode, route, recover
+  routes.py       the webhook paths, derived from the model's table of workload kinds
+  admitter.py     the operator's side of `admission.admit`: namespace labels, credentials, metrics
+  namespaces.py   namespace labels (worker thread, short TTL)
+
+audit/            the in-cluster audit writer (the one writer of what the audit reports)
+  auditor.py      when to audit, and the audit itself: list, resolve, evaluate, write
+  inventorystore.py  ImageFacts objects: read them into the cache, write what the audit learnt
+  reportstore.py  PolicyReports and the summary ClusterPolicyReport
+  events.py       Warning events for violations, rate-limited
+  podwatch.py     a metadata-only pod watch that tells the audit something changed
+
+dev/              --dev: a local cluster with nothing installed beforehand
+  certs.py        a CA and a serving certificate
+  cluster.py      the CRDs and the ValidatingWebhookConfiguration
+
+shared by the roles: policystore.py (the policies in force), pullsecrets.py (a namespace's registry
+credentials), metrics.py (Prometheus) and observer.py (its seam), kubeclient.py (the connection shared by
+kopf and the client), threadcache.py (a TTL cache in front of a blocking read in a worker thread).
+
+The import-linter contract "operator-roles" keeps this shape: the roles never import each other.
 """

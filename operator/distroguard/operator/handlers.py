@@ -27,8 +27,8 @@ import kopf
 from distroguard.audit.cluster import Cluster
 from distroguard.model.api import FACTS_PLURAL, GROUP, POLICY_PLURAL, VERSION
 from distroguard.model.workloads import OWNER_KINDS, WorkloadKind
-from distroguard.operator.auditor import Auditor
-from distroguard.operator.inventorystore import parse_record, seed
+from distroguard.operator.audit.auditor import Auditor
+from distroguard.operator.audit.inventorystore import parse_record, seed
 from distroguard.operator.kubeclient import connection_info
 from distroguard.operator.policystore import PolicyStore
 from distroguard.resolver import Resolver

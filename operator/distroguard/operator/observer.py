@@ -1,6 +1,6 @@
 """Where each admission's (and audit's) outcome is reported: the seam for Prometheus metrics.
 
-`distroguard.metrics.Metrics` (admission latency by verdict, requests by verdict and policy...) fits this
+`operator.metrics.Metrics` (admission latency by verdict, requests by verdict and policy...) fits this
 protocol; without it, answers are simply not counted. (What reads the resolvers' caches is
 `distroguard.resolver.routing.CacheTracker`, which it fits too.)
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from distroguard.metrics import UnresolvedReason
 from distroguard.model import Decision
 
 
@@ -20,9 +19,9 @@ class AdmissionObserver(Protocol):
         verdict: str,
         seconds: float,
         decision: Decision | None,
-        unresolved: Mapping[UnresolvedReason, int],
+        unresolved: Mapping[str, int],
     ) -> None:
-        """`unresolved`: images answered without facts, by reason class (`metrics.unresolved_reason`)."""
+        """`unresolved`: images answered without facts, by their error's `reason`."""
 
 
 class AuditObserver(Protocol):
@@ -43,7 +42,7 @@ class NoObserver:
         verdict: str,
         seconds: float,
         decision: Decision | None,
-        unresolved: Mapping[UnresolvedReason, int],
+        unresolved: Mapping[str, int],
     ) -> None:
         return None
 

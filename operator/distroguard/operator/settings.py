@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from distroguard.operator.auditor import AuditSettings
+from distroguard.operator.audit.auditor import AuditSettings
 
 Role = Literal["webhook", "audit", "all"]
 

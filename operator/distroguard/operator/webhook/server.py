@@ -49,7 +49,7 @@ from distroguard.admission.review import (
     respond_invalid,
 )
 from distroguard.errors import InvalidReview
-from distroguard.operator.webhooks import BY_ID
+from distroguard.operator.webhook.routes import BY_ID
 
 logger = logging.getLogger(__name__)
 

@@ -32,12 +32,12 @@ from distroguard.audit.run import assemble
 from distroguard.eol import EolCatalog
 from distroguard.model import DistroPolicy, ImageFacts
 from distroguard.model.record import Access
-from distroguard.operator.events import EventRecorder, notice_of
-from distroguard.operator.inventorystore import InventoryStore
+from distroguard.operator.audit.events import EventRecorder, notice_of
+from distroguard.operator.audit.inventorystore import InventoryStore
+from distroguard.operator.audit.reportstore import ReportStore
 from distroguard.operator.observer import AuditObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
-from distroguard.operator.reportstore import ReportStore
 from distroguard.resolver import Resolver
 from distroguard.resolver.many import resolve_many
 from distroguard.resolver.routing import NO_CREDENTIALS, ResolverPool

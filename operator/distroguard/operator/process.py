@@ -1,13 +1,16 @@
-"""`distroguard run`: the admission controller process (kopf standalone, all namespaces).
+"""The admission controller process that `distroguard run` starts (kopf standalone, all namespaces).
 
-`--role webhook` (the default) answers admission reviews; `--role audit` is the one writer of ImageFacts,
-PolicyReports and Events (see `auditor`), with no webhook server; `--role all` does both in one process
-(the default with `--dev`). Every role reads the cluster's ImageFacts into the shared resolver's cache at
-start and follows them afterwards.
+`operate` sets up what the roles share (the Kubernetes client, the EOL catalog, the metrics, the resolver
+pool, the ImageFacts read into the cache), then what each role needs, and hands the rest to kopf:
+
+- webhook: the `AdmissionServer` answers admission reviews through the `Admitter`;
+- audit: the `Auditor`, the one writer of ImageFacts, PolicyReports and Events, run as a task, with the
+  metadata-only pod watch poking it;
+- all: both, in one process (the default with `--dev`).
 
 Production: the webhook server on TLS with the certificate and key from files (a mounted Secret, re-read
 when they change); Helm owns the ValidatingWebhookConfiguration. `--dev`: for a local cluster and the
-end-to-end tests, with nothing installed beforehand (see `devcluster` and `devcerts`).
+end-to-end tests, with nothing installed beforehand (see `dev.cluster` and `dev.certs`).
 """
 
 from __future__ import annotations
@@ -21,183 +24,33 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import click
 import kopf
 import kubernetes
 
 from distroguard.eol import default_cache_path, load_catalog
-from distroguard.errors import DistroguardError
-from distroguard.metrics import Metrics
 from distroguard.model.record import FactsRecord
-from distroguard.operator import devcerts, devcluster
-from distroguard.operator.admitter import Admitter
-from distroguard.operator.auditor import Auditor, AuditSettings
+from distroguard.operator.audit.auditor import Auditor
+from distroguard.operator.audit.inventorystore import InventoryStore, seed
+from distroguard.operator.audit.podwatch import PodWatch
+from distroguard.operator.dev import certs as devcerts
+from distroguard.operator.dev import cluster as devcluster
 from distroguard.operator.handlers import build_registry, load_cluster_policies
-from distroguard.operator.inventorystore import InventoryStore, seed
 from distroguard.operator.kubeclient import api_client, load_configuration
-from distroguard.operator.namespaces import NamespaceLabels
-from distroguard.operator.podwatch import PodWatch
+from distroguard.operator.metrics import Metrics
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
-from distroguard.operator.server import AdmissionServer
-from distroguard.operator.settings import Role, RunSettings
-from distroguard.policyfiles import load_policies
+from distroguard.operator.settings import RunSettings
+from distroguard.operator.webhook.admitter import Admitter
+from distroguard.operator.webhook.namespaces import NamespaceLabels
+from distroguard.operator.webhook.server import AdmissionServer
 from distroguard.registry.client import RegistrySettings
-from distroguard.registry.hosts import parse_mirrors
 from distroguard.registry.meter import RegistryStats
 from distroguard.resolver import CacheSettings, ResolverSettings
 from distroguard.resolver.routing import ResolverPool
 
 logger = logging.getLogger(__name__)
-
-
-@click.command()
-@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), help="Like kubectl's.")
-@click.option("--namespace", help="distroguard's own namespace (never validated).")
-@click.option(
-    "--policy-dir",
-    "policy_dirs",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Policy files or a directory of them, besides the cluster's DistroPolicy objects (repeatable).",
-)
-@click.option("--budget", type=float, default=3.0, show_default=True, help="Seconds to wait for image facts.")
-@click.option("--timeout", type=int, default=10, show_default=True, help="The webhook's timeoutSeconds.")
-@click.option(
-    "--failure-ttl",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds a failed image lookup is answered from cache before the registry is asked again.",
-)
-@click.option("--listen", help="Address to serve on [default: 0.0.0.0; 127.0.0.1 with --dev].")
-@click.option("--port", type=int, help="Port to serve on [default: 9443; a free one with --dev].")
-@click.option(
-    "--cert-file", type=click.Path(dir_okay=False, path_type=Path), help="Serving certificate (PEM)."
-)
-@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), help="Its private key (PEM).")
-@click.option(
-    "--cert-check-interval",
-    type=float,
-    default=60.0,
-    show_default=True,
-    help="Seconds between checks of the certificate files for a renewal.",
-)
-@click.option("--insecure-registry", multiple=True, metavar="HOST", help="Plain HTTP to this registry.")
-@click.option(
-    "--registry-mirror",
-    "registry_mirrors",
-    multiple=True,
-    metavar="SOURCE=MIRROR",
-    help="Send requests for images on registry SOURCE (e.g. docker.io) to MIRROR (host[:port][/prefix]); "
-    "the mirror's credentials are used (repeatable).",
-)
-@click.option(
-    "--liveness",
-    help="Liveness endpoint URL [default: http://0.0.0.0:8080/healthz; none with --dev].",
-)
-@click.option("--metrics-listen", help="Address of /metrics [default: 0.0.0.0; 127.0.0.1 with --dev].")
-@click.option("--metrics-port", type=int, help="Port of /metrics [default: 9090; none with --dev].")
-@click.option("--log-format", type=click.Choice(["json", "plain"]), default="json", show_default=True)
-@click.option("--verbose", is_flag=True, help="Debug logs.")
-@click.option(
-    "--role",
-    type=click.Choice(["webhook", "audit", "all"]),
-    help="webhook: answer admission reviews; audit: the one writer of ImageFacts, PolicyReports and "
-    "Events; all: both [default: webhook; all with --dev].",
-)
-@click.option(
-    "--audit-interval", type=float, default=3600.0, show_default=True, help="Seconds between full audits."
-)
-@click.option(
-    "--audit-debounce",
-    type=float,
-    default=10.0,
-    show_default=True,
-    help="Seconds an audit waits after a workload or policy change (changes meanwhile join it).",
-)
-@click.option(
-    "--imagefacts-ttl",
-    type=float,
-    default=7.0,
-    show_default=True,
-    help="Days after which an ImageFacts object that no workload uses is deleted.",
-)
-@click.option(
-    "--events/--no-events", default=True, show_default=True, help="Warning Events on violating workloads."
-)
-@click.option("--dev", is_flag=True, help="Install CRDs, generate certificates, register the webhook.")
-@click.option("--webhook-name", default="distroguard", show_default=True, help="With --dev.")
-def run(
-    kubeconfig: Path | None,
-    namespace: str | None,
-    policy_dirs: tuple[Path, ...],
-    budget: float,
-    timeout: int,
-    failure_ttl: float,
-    listen: str | None,
-    port: int | None,
-    cert_file: Path | None,
-    key_file: Path | None,
-    cert_check_interval: float,
-    insecure_registry: tuple[str, ...],
-    registry_mirrors: tuple[str, ...],
-    liveness: str | None,
-    metrics_listen: str | None,
-    metrics_port: int | None,
-    log_format: str,
-    verbose: bool,
-    role: str | None,
-    audit_interval: float,
-    audit_debounce: float,
-    imagefacts_ttl: float,
-    events: bool,
-    dev: bool,
-    webhook_name: str,
-) -> None:
-    """Run the admission controller."""
-    try:
-        mirrors = parse_mirrors(registry_mirrors)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--registry-mirror") from None
-    try:
-        settings = RunSettings(
-            kubeconfig=kubeconfig,
-            namespace=namespace,
-            policy_dirs=policy_dirs,
-            budget=budget,
-            timeout=timeout,
-            failure_ttl=failure_ttl,
-            listen=listen or ("127.0.0.1" if dev else "0.0.0.0"),
-            port=port if port is not None else (0 if dev else 9443),
-            cert_file=cert_file,
-            key_file=key_file,
-            cert_check_interval=cert_check_interval,
-            insecure_registries=frozenset(insecure_registry),
-            registry_mirrors=mirrors,
-            liveness=liveness if liveness is not None or dev else "http://0.0.0.0:8080/healthz",
-            metrics_listen=metrics_listen or ("127.0.0.1" if dev else "0.0.0.0"),
-            metrics_port=metrics_port if metrics_port is not None or dev else 9090,
-            dev=dev,
-            webhook_name=webhook_name,
-            role=cast(Role, role or ("all" if dev else "webhook")),
-            audit=AuditSettings(
-                interval=audit_interval,
-                debounce=audit_debounce,
-                facts_ttl=timedelta(days=imagefacts_ttl),
-                events=events,
-            ),
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        policies = PolicyStore(load_policies(settings.policy_dirs) if settings.policy_dirs else ())
-    except DistroguardError as exc:
-        raise click.BadParameter(str(exc), param_hint="--policy-dir") from None
-    configure_logging(log_format, verbose=verbose)
-    asyncio.run(operate(settings, policies))
 
 
 def _known_facts(api: Any) -> list[FactsRecord]:

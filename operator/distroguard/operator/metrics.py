@@ -43,7 +43,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import Literal
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram
@@ -56,7 +55,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from distroguard.eol import EolCatalog
-from distroguard.errors import DeadlineExceeded, RegistryError
+from distroguard.errors import DeadlineExceeded, RegistryUnavailable
 from distroguard.model import Decision
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.meter import RegistryStats
@@ -66,8 +65,6 @@ __all__ = [
     "ADMISSION_BUCKETS",
     "Metrics",
     "MetricsServer",
-    "UnresolvedReason",
-    "unresolved_reason",
 ]
 
 AUDIT_BUCKETS: tuple[float, ...] = (1, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -91,19 +88,11 @@ ADMISSION_BUCKETS: tuple[float, ...] = (
 VERDICTS = ("allow", "warn", "deny")
 """Verdicts whose series exist from the start (at 0); any other string (e.g. "error") is accepted too."""
 
-UnresolvedReason = Literal["deadline", "registry", "other"]
-UNRESOLVED_REASONS: tuple[UnresolvedReason, ...] = ("deadline", "registry", "other")
+UNRESOLVED_REASONS = (DeadlineExceeded.reason, RegistryUnavailable.reason)
+"""Reasons whose series exist from the start (at 0): the budget ran out, a registry is down. The label is
+the error's own `reason` (`distroguard.errors`), a fixed set; any other is counted as it comes."""
 CACHE_TIERS = ("tags", "facts", "bases", "failures")
 CACHE_RESULTS = ("hit", "miss")
-
-
-def unresolved_reason(error: BaseException) -> UnresolvedReason:
-    """The reason class of a failed lookup: the budget ran out, a registry failed, or anything else."""
-    if isinstance(error, DeadlineExceeded | TimeoutError):
-        return "deadline"
-    if isinstance(error, RegistryError):
-        return "registry"
-    return "other"
 
 
 def _today() -> date:
@@ -233,8 +222,8 @@ class Metrics:
         )
         self.unresolved_images = PromCounter(
             "distroguard_unresolved_images",
-            "Images whose facts were not known in time for an admission answer, by reason: deadline (the "
-            "lookup budget ran out), registry (the registry failed), other.",
+            "Images whose facts were not known in time for an admission answer, by the error's reason "
+            "(deadline-exceeded: the lookup budget ran out; registry-unavailable, unauthorized...).",
             ["reason"],
             registry=self.registry,
         )
@@ -295,13 +284,13 @@ class Metrics:
         verdict: str,
         seconds: float,
         decision: Decision | None = None,
-        unresolved: int | Mapping[UnresolvedReason, int] = 0,
+        unresolved: int | Mapping[str, int] = 0,
     ) -> None:
         """One answered admission review.
 
         `decision` (when policies were evaluated) counts each (policy, action) of its findings once.
-        `unresolved`: images answered without facts, by reason (see `unresolved_reason`), or a bare count
-        when the caller does not know why (counted as `other`).
+        `unresolved`: images answered without facts, by the reason of their error (`DistroguardError.reason`),
+        or a bare count when the caller does not know why (counted as `error`, the base class's reason).
         """
         children = self._by_verdict.get(verdict)
         if children is None:
@@ -314,9 +303,7 @@ class Metrics:
         if decision is not None and decision.findings:
             for policy, action in dict.fromkeys((f.policy, f.action) for f in decision.findings):
                 self.policy_requests.labels(policy, action).inc()
-        counts: Mapping[UnresolvedReason, int] = (
-            {"other": unresolved} if isinstance(unresolved, int) else unresolved
-        )
+        counts: Mapping[str, int] = {"error": unresolved} if isinstance(unresolved, int) else unresolved
         for reason, count in counts.items():
             if count:
                 self.unresolved_images.labels(reason).inc(count)

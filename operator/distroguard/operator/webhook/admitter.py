@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest, Workload, admit
 from distroguard.admission.decide import DecisionMemo
-from distroguard.metrics import unresolved_reason
+from distroguard.errors import reason_of
 from distroguard.model import LifecycleLookup, Platform
-from distroguard.operator.namespaces import NamespaceLabels
 from distroguard.operator.observer import AdmissionObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
+from distroguard.operator.webhook.namespaces import NamespaceLabels
 from distroguard.resolver.routing import ResolverPool, RoutedResolver
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class Admitter:
         except Exception as exc:
             logger.exception("admission request %s failed", request.uid)
             answer = AdmissionAnswer.error(f"{type(exc).__name__}: {exc} (request {request.uid})")
-        unresolved = Counter(unresolved_reason(error) for error in answer.unresolved)
+        unresolved = Counter(reason_of(error) for error in answer.unresolved)
         self.observer.observe_admission(
             _verdict(answer), time.perf_counter() - started, answer.decision, unresolved
         )

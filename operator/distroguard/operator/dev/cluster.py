@@ -18,7 +18,7 @@ import kubernetes
 
 from distroguard.admission.decide import ALWAYS_EXCLUDED, IGNORE_LABEL
 from distroguard.model import crd
-from distroguard.operator.webhooks import WEBHOOKS
+from distroguard.operator.webhook.routes import WEBHOOKS
 
 logger = logging.getLogger(__name__)
 

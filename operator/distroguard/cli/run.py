@@ -1,0 +1,165 @@
+"""`distroguard run`: the options, checked into `RunSettings`, then the process (`operator.process`)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import cast
+
+import click
+
+from distroguard.errors import DistroguardError
+from distroguard.operator.audit.auditor import AuditSettings
+from distroguard.operator.policystore import PolicyStore
+from distroguard.operator.process import configure_logging, operate
+from distroguard.operator.settings import Role, RunSettings
+from distroguard.policyfiles import load_policies
+from distroguard.registry.hosts import parse_mirrors
+
+
+@click.command()
+@click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), help="Like kubectl's.")
+@click.option("--namespace", help="distroguard's own namespace (never validated).")
+@click.option(
+    "--policy-dir",
+    "policy_dirs",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Policy files or a directory of them, besides the cluster's DistroPolicy objects (repeatable).",
+)
+@click.option("--budget", type=float, default=3.0, show_default=True, help="Seconds to wait for image facts.")
+@click.option("--timeout", type=int, default=10, show_default=True, help="The webhook's timeoutSeconds.")
+@click.option(
+    "--failure-ttl",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds a failed image lookup is answered from cache before the registry is asked again.",
+)
+@click.option("--listen", help="Address to serve on [default: 0.0.0.0; 127.0.0.1 with --dev].")
+@click.option("--port", type=int, help="Port to serve on [default: 9443; a free one with --dev].")
+@click.option(
+    "--cert-file", type=click.Path(dir_okay=False, path_type=Path), help="Serving certificate (PEM)."
+)
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), help="Its private key (PEM).")
+@click.option(
+    "--cert-check-interval",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds between checks of the certificate files for a renewal.",
+)
+@click.option("--insecure-registry", multiple=True, metavar="HOST", help="Plain HTTP to this registry.")
+@click.option(
+    "--registry-mirror",
+    "registry_mirrors",
+    multiple=True,
+    metavar="SOURCE=MIRROR",
+    help="Send requests for images on registry SOURCE (e.g. docker.io) to MIRROR (host[:port][/prefix]); "
+    "the mirror's credentials are used (repeatable).",
+)
+@click.option(
+    "--liveness",
+    help="Liveness endpoint URL [default: http://0.0.0.0:8080/healthz; none with --dev].",
+)
+@click.option("--metrics-listen", help="Address of /metrics [default: 0.0.0.0; 127.0.0.1 with --dev].")
+@click.option("--metrics-port", type=int, help="Port of /metrics [default: 9090; none with --dev].")
+@click.option("--log-format", type=click.Choice(["json", "plain"]), default="json", show_default=True)
+@click.option("--verbose", is_flag=True, help="Debug logs.")
+@click.option(
+    "--role",
+    type=click.Choice(["webhook", "audit", "all"]),
+    help="webhook: answer admission reviews; audit: the one writer of ImageFacts, PolicyReports and "
+    "Events; all: both [default: webhook; all with --dev].",
+)
+@click.option(
+    "--audit-interval", type=float, default=3600.0, show_default=True, help="Seconds between full audits."
+)
+@click.option(
+    "--audit-debounce",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds an audit waits after a workload or policy change (changes meanwhile join it).",
+)
+@click.option(
+    "--imagefacts-ttl",
+    type=float,
+    default=7.0,
+    show_default=True,
+    help="Days after which an ImageFacts object that no workload uses is deleted.",
+)
+@click.option(
+    "--events/--no-events", default=True, show_default=True, help="Warning Events on violating workloads."
+)
+@click.option("--dev", is_flag=True, help="Install CRDs, generate certificates, register the webhook.")
+@click.option("--webhook-name", default="distroguard", show_default=True, help="With --dev.")
+def run(
+    kubeconfig: Path | None,
+    namespace: str | None,
+    policy_dirs: tuple[Path, ...],
+    budget: float,
+    timeout: int,
+    failure_ttl: float,
+    listen: str | None,
+    port: int | None,
+    cert_file: Path | None,
+    key_file: Path | None,
+    cert_check_interval: float,
+    insecure_registry: tuple[str, ...],
+    registry_mirrors: tuple[str, ...],
+    liveness: str | None,
+    metrics_listen: str | None,
+    metrics_port: int | None,
+    log_format: str,
+    verbose: bool,
+    role: str | None,
+    audit_interval: float,
+    audit_debounce: float,
+    imagefacts_ttl: float,
+    events: bool,
+    dev: bool,
+    webhook_name: str,
+) -> None:
+    """Run the admission controller."""
+    try:
+        mirrors = parse_mirrors(registry_mirrors)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--registry-mirror") from None
+    try:
+        settings = RunSettings(
+            kubeconfig=kubeconfig,
+            namespace=namespace,
+            policy_dirs=policy_dirs,
+            budget=budget,
+            timeout=timeout,
+            failure_ttl=failure_ttl,
+            listen=listen or ("127.0.0.1" if dev else "0.0.0.0"),
+            port=port if port is not None else (0 if dev else 9443),
+            cert_file=cert_file,
+            key_file=key_file,
+            cert_check_interval=cert_check_interval,
+            insecure_registries=frozenset(insecure_registry),
+            registry_mirrors=mirrors,
+            liveness=liveness if liveness is not None or dev else "http://0.0.0.0:8080/healthz",
+            metrics_listen=metrics_listen or ("127.0.0.1" if dev else "0.0.0.0"),
+            metrics_port=metrics_port if metrics_port is not None or dev else 9090,
+            dev=dev,
+            webhook_name=webhook_name,
+            role=cast(Role, role or ("all" if dev else "webhook")),
+            audit=AuditSettings(
+                interval=audit_interval,
+                debounce=audit_debounce,
+                facts_ttl=timedelta(days=imagefacts_ttl),
+                events=events,
+            ),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        policies = PolicyStore(load_policies(settings.policy_dirs) if settings.policy_dirs else ())
+    except DistroguardError as exc:
+        raise click.BadParameter(str(exc), param_hint="--policy-dir") from None
+    configure_logging(log_format, verbose=verbose)
+    asyncio.run(operate(settings, policies))

@@ -1,0 +1,1 @@
+"""The in-cluster audit writer: ImageFacts, PolicyReports, Events and the audit's metrics (`--role audit`)."""
