@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from distroguard import metrics as metrics_module
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.errors import (
     AuthenticationError,
@@ -21,7 +22,6 @@ from distroguard.errors import (
     RegistryUnavailable,
     SourceError,
 )
-from distroguard import metrics as metrics_module
 from distroguard.metrics import ADMISSION_BUCKETS, Metrics, unresolved_reason
 from distroguard.model import Action, Decision, Finding, ImageRef
 from distroguard.registry.client import RegistryClient
