@@ -2,8 +2,9 @@
 real registry, policies as DistroPolicy objects, and `kubectl` saying what a user sees.
 
 One distroguard process serves the whole module. Policies are cluster-scoped, so each test's policy
-matches only the test's own namespace; without controllers nothing is deleted for real, so every name is
-unique.
+matches only the test's own namespaces; every name is unique. Each test removes what it made, whatever
+happens: its policies (by label) and its namespaces with everything in them (`support.scratch`), so that
+no later test, nor an audit of the whole cluster, meets them.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from support.kube import ControlPlane, KeyPair, free_port
 from support.operator_process import OperatorProcess
 from support.proxy import ThreadedProxy
 from support.registry_server import RegistryServer
+from support.scratch import Scratch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
@@ -87,15 +89,16 @@ def images(registry: RegistryServer) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def distroguard(kube: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    own = unique("distroguard")
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own}})
+    scratch = Scratch(kube)
+    own = scratch.namespace("distroguard")
     log = tmp_path_factory.mktemp("distroguard") / "run.log"
     process = OperatorProcess(
         kube, unique("distroguard-e2e"), own, log, ["--metrics-port", "0", "--failure-ttl", str(FAILURE_TTL)]
-    ).start()
+    )
     try:
+        process.start()
         process.wait_registered()
-        probe_ns = namespace(kube, "probe")
+        probe_ns = scratch.namespace("probe")
 
         def answering() -> bool:
             done = kube.kubectl(
@@ -113,6 +116,7 @@ def distroguard(kube: ControlPlane, tmp_path_factory: pytest.TempPathFactory) ->
     finally:
         code = process.stop()
         print(process.log_text()[-6000:])
+        scratch.close()
     assert code == 0, "distroguard run did not stop cleanly on SIGTERM"
 
 
@@ -123,10 +127,25 @@ def _remove_policies(kube: ControlPlane) -> Iterator[None]:
     kube.kubectl("delete", "distropolicies", "-l", selector, "--ignore-not-found", check=False)
 
 
+_SCRATCH: list[Scratch] = []
+"""The running test's namespaces (one entry while a test runs)."""
+
+
+@pytest.fixture(autouse=True)
+def _remove_namespaces(kube: ControlPlane) -> Iterator[None]:
+    scratch = Scratch(kube)
+    _SCRATCH.append(scratch)
+    try:
+        yield
+    finally:
+        _SCRATCH.remove(scratch)
+        scratch.close()
+
+
 def namespace(kube: ControlPlane, prefix: str, labels: dict[str, str] | None = None) -> str:
-    name = unique(prefix)
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}})
-    return name
+    """A namespace for the running test, removed with everything in it when the test ends."""
+    assert _SCRATCH[-1].kube is kube
+    return _SCRATCH[-1].namespace(prefix, labels)
 
 
 def pod(
@@ -296,10 +315,12 @@ def test_a_policy_change_applies_without_a_restart(
     assert distroguard.popen.pid == pid
 
     kube.kubectl("delete", "distropolicy", policy)
-    eventually(
-        lambda: apply(kube, deployment(ns, "later", images["alpine"])).stderr.count("Warning") == 0,
-        what="a deleted policy no longer applies",
-    )
+
+    def unchecked() -> bool:
+        done = apply(kube, deployment(ns, unique("later"), images["alpine"]))
+        return done.returncode == 0 and "Warning" not in done.stderr
+
+    eventually(unchecked, what="a deleted policy no longer applies")
 
 
 def test_an_opted_out_namespace_is_not_validated(
@@ -503,8 +524,12 @@ def test_the_webhook_configuration_leaves_kube_system_and_its_own_namespace_out(
         assert set(names["values"]) == {"kube-system", distroguard.namespace}
         assert webhook["timeoutSeconds"] == 10
     for ns in (distroguard.namespace, "kube-system"):
-        odd = apply(kube, pod(ns, unique("odd"), TOO_LONG_IMAGE))
-        assert odd.returncode == 0, odd.stderr
+        name = unique("odd")
+        try:
+            odd = apply(kube, pod(ns, name, TOO_LONG_IMAGE))
+            assert odd.returncode == 0, odd.stderr
+        finally:
+            kube.kubectl("delete", "pod", name, "-n", ns, "--ignore-not-found", "--wait=false", check=False)
 
 
 def test_ephemeral_containers_are_checked(
@@ -583,15 +608,29 @@ def test_unknown_paths_and_kinds_are_never_allowed_silently(
         assert answer["status"]["code"] == 400
 
 
-def test_metrics_count_the_answers(kube: ControlPlane, distroguard: OperatorProcess) -> None:
+def test_metrics_count_the_answers(
+    kube: ControlPlane, distroguard: OperatorProcess, images: dict[str, str]
+) -> None:
     found = re.search(r"metrics on 127\.0\.0\.1:(\d+)/metrics", distroguard.log_text())
     assert found, "the metrics endpoint was not announced"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"http://127.0.0.1:{found.group(1)}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    counts = dict(re.findall(r'^distroguard_admission_requests_total\{verdict="(\w+)"\} (\S+)$', text, re.M))
-    assert float(counts.get("allow", 0)) > 0
-    assert float(counts.get("deny", 0)) > 0
+
+    def counts() -> dict[str, float]:
+        with opener.open(f"http://127.0.0.1:{found.group(1)}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        pattern = r'^distroguard_admission_requests_total\{verdict="(\w+)"\} (\S+)$'
+        return {verdict: float(n) for verdict, n in re.findall(pattern, text, re.M)}
+
+    ns = namespace(kube, "metrics")
+    apply_policy(kube, unique("no-musl"), ns)
+    wait_denied(kube, pod(ns, "probe", images["alpine"]), "musl")
+    before = counts()
+    assert apply(kube, pod(ns, "alpine", images["alpine"])).returncode != 0
+    admitted = apply(kube, pod(ns, "debian", images["debian"]))
+    assert admitted.returncode == 0, admitted.stderr
+    after = counts()
+    assert after.get("deny", 0) >= before.get("deny", 0) + 1, (before, after)
+    assert after.get("allow", 0) >= before.get("allow", 0) + 1, (before, after)
 
 
 def test_an_invalid_policy_is_ignored_and_the_others_keep_working(

@@ -2,7 +2,12 @@
 
 Without controllers no Deployment makes pods, so the test makes them: a Deployment owning a ReplicaSet
 owning two Pods (grouped under the Deployment), a Deployment and a CronJob without pods (audited through
-their templates), and a bare Pod.
+their templates), and a bare Pod. Every namespace (and the cluster policy) a test or fixture makes is
+removed with its contents when it ends (`support.scratch`).
+
+The verdicts do not depend on the day the tests run: the images are past all support already (Debian 11,
+whose Debian LTS ended in 2026), denied whatever the day (Alpine's musl), or on a rolling distribution
+that no date retires (a glibc Wolfi image), never on a release whose support ends later.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,15 +29,23 @@ from click.testing import CliRunner
 
 from distroguard.audit.html import COLUMNS
 from distroguard.cli.main import main
-from support.distros import ALPINE_ROOT, DEBIAN_11_ROOT, DEBIAN_12_ROOT, ELF
+from support.distros import ALPINE_ROOT, DEBIAN_11_ROOT, DEBIAN_12_ROOT, ELF, WOLFI, banner
 from support.images import BuiltImage, ImageBuilder, push
 from support.kube import ControlPlane
 from support.registry_server import RegistryServer
+from support.scratch import Scratch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 POLICY_FILES = (POLICIES / "no-musl.yaml", POLICIES / "no-eol-distro.yaml")
+#: A rolling distribution with glibc: no release of it ever reaches end of life, so no-eol-distro lets it
+#: pass on any day.
+WOLFI_GLIBC_ROOT: dict[str, object] = {
+    "/etc/os-release": WOLFI,
+    "/lib/ld-linux-x86-64.so.2": ELF,
+    "/lib/libc.so.6": banner("GNU C Library (GNU libc) stable release version 2.40."),
+}
 
 
 def python_on(root: dict[str, object]) -> BuiltImage:
@@ -53,10 +67,14 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def namespace(kube: ControlPlane, prefix: str) -> str:
-    name = unique(prefix)
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+@pytest.fixture
+def scratch(kube: ControlPlane) -> Iterator[Scratch]:
+    """The test's own namespaces, removed with their contents when it ends."""
+    made = Scratch(kube)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 def template(image: str, **spec: Any) -> dict[str, Any]:
@@ -108,7 +126,7 @@ class Shop:
     ns: str
     alpine: str
     debian11: str
-    debian12: str
+    rolling: str
 
     def audit(self, *args: str) -> tuple[int, str, str]:
         policy_args = [a for p in POLICY_FILES for a in ("--policy", str(p))]
@@ -116,12 +134,20 @@ class Shop:
 
 
 @pytest.fixture(scope="module")
-def shop(kube: ControlPlane, registry: RegistryServer) -> Shop:
+def shop(kube: ControlPlane, registry: RegistryServer) -> Iterator[Shop]:
+    scratch = Scratch(kube)
+    try:
+        yield _open_shop(kube, registry, scratch)
+    finally:
+        scratch.close()
+
+
+def _open_shop(kube: ControlPlane, registry: RegistryServer, scratch: Scratch) -> Shop:
     repo = unique("t/audit")
     alpine = pushed(registry, repo, ALPINE_ROOT, "alpine")
     debian11 = pushed(registry, repo, DEBIAN_11_ROOT, "debian11")
-    debian12 = pushed(registry, repo, DEBIAN_12_ROOT, "debian12")
-    ns = namespace(kube, "audit")
+    rolling = pushed(registry, repo, WOLFI_GLIBC_ROOT, "wolfi")
+    ns = scratch.namespace("audit")
     web = kube.create(deployment(ns, "web", debian11))
     rs = kube.create(
         {
@@ -133,7 +159,7 @@ def shop(kube: ControlPlane, registry: RegistryServer) -> Shop:
     )
     for suffix in ("a1", "b2"):
         kube.create(pod(ns, f"web-5d9c-{suffix}", debian11, [owner(rs)]))
-    kube.create(deployment(ns, "api", debian12))  # no pods: audited through its template
+    kube.create(deployment(ns, "api", rolling))  # no pods: audited through its template
     kube.create(
         {
             "apiVersion": "batch/v1",
@@ -146,9 +172,9 @@ def shop(kube: ControlPlane, registry: RegistryServer) -> Shop:
         }
     )
     kube.create(pod(ns, "debug", alpine))
-    other = namespace(kube, "audit-other")
-    kube.create(pod(other, "elsewhere", debian12))
-    return Shop(kube, ns, alpine, debian11, debian12)
+    other = scratch.namespace("audit-other")
+    kube.create(pod(other, "elsewhere", rolling))
+    return Shop(kube, ns, alpine, debian11, rolling)
 
 
 def test_json_groups_pods_by_top_owner_and_evaluates_every_workload(shop: Shop) -> None:
@@ -174,8 +200,8 @@ def test_json_groups_pods_by_top_owner_and_evaluates_every_workload(shop: Shop) 
     assert [f["policy"] for f in web["findings"]] == ["no-eol-distro"]
     api = workloads["Deployment", "api"]
     assert (api["source"], api["pods"]) == ("template", 0)
-    # Debian 12 is past regular security support but inside Debian LTS (the catalog's extended support).
-    assert api["verdict"] in ("allow", "warn")
+    assert api["containers"][0]["os"].startswith("Wolfi")
+    assert api["verdict"] == "allow"  # a rolling distribution: no release of it is ever past support
     for key in (("CronJob", "nightly"), ("Pod", "debug")):
         item = workloads[key]
         assert item["verdict"] == "deny"
@@ -185,7 +211,7 @@ def test_json_groups_pods_by_top_owner_and_evaluates_every_workload(shop: Shop) 
         assert finding["action"] == "deny"
     summary = report["summary"]
     assert (summary["workloads"], summary["deny"], summary["images"], summary["problems"]) == (4, 3, 3, 0)
-    assert {i["image"] for i in report["images"]} == {shop.alpine, shop.debian11, shop.debian12}
+    assert {i["image"] for i in report["images"]} == {shop.alpine, shop.debian11, shop.rolling}
 
 
 def test_table_groups_by_verdict(shop: Shop, tmp_path: Path) -> None:
@@ -201,8 +227,8 @@ def test_table_groups_by_verdict(shop: Shop, tmp_path: Path) -> None:
     assert "elsewhere" not in out  # another namespace
 
 
-def test_fail_on_and_an_unresolvable_image(shop: Shop, registry: RegistryServer) -> None:
-    ns = namespace(shop.kube, "audit-missing")
+def test_fail_on_and_an_unresolvable_image(shop: Shop, registry: RegistryServer, scratch: Scratch) -> None:
+    ns = scratch.namespace("audit-missing")
     shop.kube.create(pod(ns, "ghost", f"{registry.address}/t/nothing-here:1"))
     code, out, err = run(
         "--kubeconfig", str(shop.kube.kubeconfig), "-n", ns, "--policy", str(POLICY_FILES[1]), "-o", "json"
@@ -222,11 +248,15 @@ def test_cluster_policies(shop: Shop, tmp_path: Path) -> None:
     shop.kube.kubectl(
         "wait", "--for=condition=Established", "crd/distropolicies.distroguard.dev", "--timeout=60s"
     )
-    policy = (POLICIES / "no-musl.yaml").read_text().replace("name: no-musl", f"name: {unique('musl')}")
-    shop.kube.kubectl("apply", "-f", "-", input=policy)
-    code, out, _ = run(
-        "--kubeconfig", str(shop.kube.kubeconfig), "-n", shop.ns, "--cluster-policies", "-o", "json"
-    )
+    name = unique("musl")
+    policy = (POLICIES / "no-musl.yaml").read_text().replace("name: no-musl", f"name: {name}")
+    try:
+        shop.kube.kubectl("apply", "-f", "-", input=policy)
+        code, out, _ = run(
+            "--kubeconfig", str(shop.kube.kubeconfig), "-n", shop.ns, "--cluster-policies", "-o", "json"
+        )
+    finally:  # cluster-wide, and a deny: it would apply to every later test's namespaces
+        shop.kube.kubectl("delete", "distropolicy", name, "--ignore-not-found", check=False)
     report = json.loads(out)
     assert any(p.startswith("musl-") for p in report["policies"])
     debug = next(w for w in report["workloads"] if w["name"] == "debug")
@@ -235,13 +265,13 @@ def test_cluster_policies(shop: Shop, tmp_path: Path) -> None:
 
 
 def test_pull_secrets_serve_their_own_namespace_only(
-    kube: ControlPlane, basic_registry: RegistryServer
+    kube: ControlPlane, basic_registry: RegistryServer, scratch: Scratch
 ) -> None:
     auth = (basic_registry.username, basic_registry.password)
     image = pushed(basic_registry, unique("t/private"), DEBIAN_12_ROOT, "v1", auth=auth)
     token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
     config = json.dumps({"auths": {basic_registry.address: {"auth": token}}}).encode()
-    owner_ns = namespace(kube, "audit-secret")
+    owner_ns = scratch.namespace("audit-secret")
     kube.create(
         {
             "apiVersion": "v1",
@@ -252,7 +282,7 @@ def test_pull_secrets_serve_their_own_namespace_only(
         }
     )
     kube.create(pod(owner_ns, "private", image, imagePullSecrets=[{"name": "pull"}]))
-    stranger = namespace(kube, "audit-nosecret")
+    stranger = scratch.namespace("audit-nosecret")
     kube.create(pod(stranger, "borrower", image))
     args = ("--kubeconfig", str(kube.kubeconfig), "--policy", str(POLICY_FILES[0]), "-o", "json")
     code, out, err = run(*args, "-n", owner_ns)

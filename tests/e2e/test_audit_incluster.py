@@ -4,7 +4,9 @@ started afterwards answers a known image from the ImageFacts alone.
 
 The test control plane runs no controllers: Deployments make no pods (they are audited through their
 template, as the audit does for a workload scaled to zero) and nothing is garbage-collected, so a deleted
-workload's report disappearing is the audit's own doing.
+workload's report disappearing is the audit's own doing. Every namespace made here is removed with its
+contents at the end of what made it (`support.scratch`), and every policy or ImageFacts a test makes is
+deleted, or put back, whatever happens.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from support.images import ImageBuilder, push
 from support.kube import ControlPlane, free_port
 from support.operator_process import OperatorProcess
 from support.registry_server import RegistryServer
+from support.scratch import Scratch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
@@ -67,10 +70,22 @@ def images(registry: RegistryServer) -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def ns(kube: ControlPlane) -> str:
-    name = unique("audited")
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+def ns(kube: ControlPlane) -> Iterator[str]:
+    scratch = Scratch(kube)
+    try:
+        yield scratch.namespace("audited")
+    finally:
+        scratch.close()
+
+
+@pytest.fixture
+def scratch(kube: ControlPlane) -> Iterator[Scratch]:
+    """The test's own namespaces, removed with their contents when it ends."""
+    made = Scratch(kube)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +101,10 @@ def policy(kube: ControlPlane, ns: str, crds: None) -> Iterator[str]:
     """An audit-mode policy for the test's namespace: no musl, a supported distribution."""
     name = unique("audit-e2e")
     kube.create(policy_document(name, ns, support=True))
-    yield name
-    kube.kubectl("delete", "distropolicy", name, "--ignore-not-found", check=False)
+    try:
+        yield name
+    finally:
+        kube.kubectl("delete", "distropolicy", name, "--ignore-not-found", check=False)
 
 
 def policy_document(name: str, ns: str, *, support: bool) -> dict[str, Any]:
@@ -136,8 +153,8 @@ def auditor(
     workloads: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    own = unique("distroguard-audit")
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own}})
+    scratch = Scratch(kube)
+    own = scratch.namespace("distroguard-audit")
     log = tmp_path_factory.mktemp("audit") / "run.log"
     process = OperatorProcess(
         kube,
@@ -150,13 +167,15 @@ def auditor(
             *("--metrics-listen", "127.0.0.1", "--metrics-port", "0"),
         ],
         dev=False,
-    ).start()
+    )
     try:
+        process.start()
         process.wait_logged("audit completed: ")
         yield process
     finally:
         code = process.stop()
         print(process.log_text()[-6000:])
+        scratch.close()
     assert code == 0, "distroguard run --role audit did not stop cleanly on SIGTERM"
 
 
@@ -281,14 +300,16 @@ def test_a_policy_change_updates_the_reports(
     current = kube.kubectl_json("get", "distropolicy", policy, "-o", "json")
     document = policy_document(policy, ns, support=False)
     document["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-    kube.kubectl("replace", "-f", "-", input=json.dumps(document))
+    try:
+        kube.kubectl("replace", "-f", "-", input=json.dumps(document))
 
-    def updated() -> bool:
-        report = reports(kube, ns).get(workloads["debian9"])
-        return report is not None and results(report, policy) == {"no-musl": "pass"}
+        def updated() -> bool:
+            report = reports(kube, ns).get(workloads["debian9"])
+            return report is not None and results(report, policy) == {"no-musl": "pass"}
 
-    eventually(updated, what="the debian9 report without the removed rule")
-    kube.kubectl("replace", "-f", "-", input=json.dumps({**policy_document(policy, ns, support=True)}))
+        eventually(updated, what="the debian9 report without the removed rule")
+    finally:  # the module's policy, as the other tests expect it
+        kube.kubectl("replace", "-f", "-", input=json.dumps(policy_document(policy, ns, support=True)))
 
 
 def test_deleting_a_workload_removes_its_report(
@@ -308,6 +329,7 @@ def test_a_new_webhook_replica_answers_known_images_without_the_registry(
     images: dict[str, tuple[str, str]],
     auditor: OperatorProcess,
     tmp_path_factory: pytest.TempPathFactory,
+    scratch: Scratch,
 ) -> None:
     repository = images["alpine"][0].rsplit(":", 1)[0]
     pinned = f"{repository}@{images['alpine'][1]}"
@@ -319,25 +341,25 @@ def test_a_new_webhook_replica_answers_known_images_without_the_registry(
         what="the alpine image in the inventory",
     )
     warn = unique("warn-musl")
-    kube.create(
-        {
-            "apiVersion": "distroguard.dev/v1alpha1",
-            "kind": "DistroPolicy",
-            "metadata": {"name": warn, "labels": LABELS},
-            "spec": {
-                "action": "warn",
-                "match": {"namespaces": [ns]},
-                "rules": [{"name": "no-musl", "denyLibc": ["musl"]}],
-            },
-        }
-    )
-    own = unique("distroguard-replica")
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own}})
+    own = scratch.namespace("distroguard-replica")
     log = tmp_path_factory.mktemp("replica") / "run.log"
     replica = OperatorProcess(
         kube, unique("distroguard-replica"), own, log, ["--role", "webhook", "--metrics-port", "0"]
-    ).start()
+    )
     try:
+        kube.create(
+            {
+                "apiVersion": "distroguard.dev/v1alpha1",
+                "kind": "DistroPolicy",
+                "metadata": {"name": warn, "labels": LABELS},
+                "spec": {
+                    "action": "warn",
+                    "match": {"namespaces": [ns]},
+                    "rules": [{"name": "no-musl", "denyLibc": ["musl"]}],
+                },
+            }
+        )
+        replica.start()
         replica.wait_registered()
         pod = {
             "apiVersion": "v1",
@@ -375,11 +397,12 @@ def test_image_facts_no_workload_used_for_the_ttl_are_deleted(
 ) -> None:
     digest = "sha256:" + uuid.uuid4().hex * 2
     long_ago = "2026-01-01T00:00:00Z"
+    name = digest.replace(":", "-")
     kube.create(
         {
             "apiVersion": "distroguard.dev/v1alpha1",
             "kind": "ImageFacts",
-            "metadata": {"name": digest.replace(":", "-")},
+            "metadata": {"name": name},
             "spec": {
                 "digest": digest,
                 "platform": "linux/amd64",
@@ -389,13 +412,17 @@ def test_image_facts_no_workload_used_for_the_ttl_are_deleted(
             },
         }
     )
-    kube.create(deployment(ns, unique("poke"), images["ubuntu"][0]))  # a change: another audit
+    try:
+        kube.create(deployment(ns, unique("poke"), images["ubuntu"][0]))  # a change: another audit
 
-    def gone() -> bool:
-        names = {i["metadata"]["name"] for i in kube.kubectl_json("get", "imagefacts", "-o", "json")["items"]}
-        return digest.replace(":", "-") not in names and images["ubuntu"][1].replace(":", "-") in names
+        def gone() -> bool:
+            items = kube.kubectl_json("get", "imagefacts", "-o", "json")["items"]
+            names = {i["metadata"]["name"] for i in items}
+            return name not in names and images["ubuntu"][1].replace(":", "-") in names
 
-    eventually(gone, what="the unused ImageFacts deleted, the used ones kept")
+        eventually(gone, what="the unused ImageFacts deleted, the used ones kept")
+    finally:  # the audit's job; if it did not, the test removes what it made
+        kube.kubectl("delete", "imagefacts", name, "--ignore-not-found", check=False)
 
 
 def test_a_bare_pod_coming_and_going_is_audited_at_once(
@@ -473,13 +500,12 @@ def test_every_workload_kind_created_is_audited_through_its_template(
 
 
 def test_pull_secrets_and_tokens_never_appear_in_reports_facts_events_metrics_or_logs(
-    kube: ControlPlane, token_registry: RegistryServer, auditor: OperatorProcess
+    kube: ControlPlane, token_registry: RegistryServer, auditor: OperatorProcess, scratch: Scratch
 ) -> None:
     assert token_registry.token_server is not None
     assert token_registry.username is not None
     assert token_registry.password is not None
-    private = unique("private")
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": private}})
+    private = scratch.namespace("private")
     repo = unique("audit/private-alpine")
     image = ImageBuilder().layer(ALPINE_ROOT).build()
     asyncio.run(push(token_registry.url, repo, "1", image, auth=token_registry.push_auth))

@@ -37,6 +37,7 @@ from distroguard.operator.webhook.server import READ_TIMEOUT_SECONDS
 from support.kube import ControlPlane, free_port
 from support.operator_process import OperatorProcess
 from support.reviews import container, pod_spec, review, workload
+from support.scratch import Scratch
 from support.webhook_client import (
     Reply,
     WebhookEndpoint,
@@ -80,36 +81,61 @@ class Served:
         pod["metadata"]["namespace"] = self.namespace
         return review(pod, uid=uid, namespace=self.namespace)
 
-    def peak_rss_kb(self) -> int | None:
-        """The server process's peak resident memory (VmHWM), when it can be read."""
+    def memory_kb(self, field: str = "VmRSS") -> int | None:
+        """The server process's resident memory (`VmRSS`) or its peak so far (`VmHWM`), when readable."""
         assert self.process.popen is not None
         try:
             status = Path(f"/proc/{self.process.popen.pid}/status").read_text()
         except OSError:
             return None
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
         return None
+
+    def peak_rss_kb(self) -> int | None:
+        return self.memory_kb("VmHWM")
+
+    @contextlib.contextmanager
+    def rss_sampled(self, every: float = 0.005) -> Iterator[list[int]]:
+        """The server's RSS in kB, sampled in a thread while the block runs (the process's own peak,
+        VmHWM, may date from an earlier test)."""
+        samples: list[int] = []
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                if (value := self.memory_kb()) is not None:
+                    samples.append(value)
+                time.sleep(every)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield samples
+        finally:
+            done.set()
+            thread.join()
 
 
 @pytest.fixture(scope="module")
 def served(kube: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    own = unique("distroguard")
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": own}})
+    scratch = Scratch(kube)
+    own = scratch.namespace("distroguard")
     log = tmp_path_factory.mktemp("distroguard") / "run.log"
-    process = OperatorProcess(kube, unique("distroguard-hostile"), own, log, ["--metrics-port", "0"]).start()
+    process = OperatorProcess(kube, unique("distroguard-hostile"), own, log, ["--metrics-port", "0"])
     try:
+        process.start()
         process.wait_registered()
         configuration = kube.kubectl_json("get", "validatingwebhookconfiguration", process.webhook_name)
-        ns = unique("hostile")
-        kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        ns = scratch.namespace("hostile")
         yield Served(
             WebhookEndpoint.from_configuration(configuration), process, ns, f"127.0.0.1:{free_port()}/app:1"
         )
     finally:
         code = process.stop()
         print(process.log_text()[-4000:])
+        scratch.close()
     assert code == 0, "distroguard run did not stop cleanly on SIGTERM"
 
 
@@ -518,18 +544,21 @@ def test_deep_but_parseable_nesting_beside_a_review_is_answered(served: Served, 
                 b"POST " + p.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
             ],
-            "",
+            "can't be present with Content-Length",
             id="length-and-chunked",
         ),
         pytest.param(
             lambda p: [b"POST " + p.encode() + b" HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n"],
-            "",
+            "invalid header",
             id="bad-header",
         ),
         pytest.param(
             lambda p: [b"GET " + p.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n"], "method not allowed", id="get"
         ),
-        pytest.param(lambda p: [b"\x16\x03\x01garbage that is not HTTP\r\n\r\n"], "", id="not-http"),
+        # Inside the TLS connection, bytes that begin like a TLS record: aiohttp names them.
+        pytest.param(
+            lambda p: [b"\x16\x03\x01garbage that is not HTTP\r\n\r\n"], "HTTPS traffic", id="not-http"
+        ),
     ],
 )
 def test_a_broken_http_request_is_refused_not_a_server_error(
@@ -726,6 +755,11 @@ def _gzip_of_zeros(mebibytes: int) -> bytes:
     return b"".join([*(compressor.compress(zeros) for _ in range(mebibytes)), compressor.flush()])
 
 
+BOMB_RSS_GROWTH_KB = 128 * 1024
+"""How much the server's peak RSS may grow while refusing the 256 MiB bomb: generous beside the body limit,
+half of what the inflated bomb would take."""
+
+
 def test_a_gzip_bomb_body_is_refused_at_the_limit(served: Served) -> None:
     """256 MiB of zeros in 255 KB of gzip, sent as the body (aiohttp inflates a request body it is told is
     compressed): refused once the inflated body passes the limit."""
@@ -737,13 +771,18 @@ def test_a_gzip_bomb_body_is_refused_at_the_limit(served: Served) -> None:
         content_length=len(bomb),
         extra_headers=[("Content-Encoding", "gzip")],
     )
-    before = served.peak_rss_kb()
-    reply = served.endpoint.exchange([head, bomb], timeout=30)
+    before = served.memory_kb()
+    assert before is not None, "the server's memory cannot be read"
+    with served.rss_sampled() as samples:
+        reply = served.endpoint.exchange([head, bomb], timeout=30)
     refused(reply, naming=f"larger than {MAX_BODY_BYTES} bytes")
+    assert samples, "the server's memory was never sampled"
     print(
-        f"  gzip bomb ({len(bomb)} bytes -> 256 MiB): server peak RSS {before} kB before, "
-        f"{served.peak_rss_kb()} kB after"
+        f"  gzip bomb ({len(bomb)} bytes -> 256 MiB): "
+        f"server RSS {before} kB before, at most {max(samples)} kB while refusing it"
     )
+    # Inflating the bomb whole would add 256 MiB; reading stops at the body limit, a few MiB.
+    assert max(samples) - before < BOMB_RSS_GROWTH_KB, (before, max(samples))
     assert_serving(served)
 
 
@@ -859,11 +898,28 @@ def _handshake(served: Served, context: ssl.SSLContext, port: int | None = None)
             return None
 
 
-def _legacy_client(served: Served, version: ssl.TLSVersion) -> ssl.SSLContext:
-    """A client that offers only `version` (OpenSSL's security level lowered so that it may)."""
+#: How a refused handshake ends for the client: the TLS alert `protocol_version` (70), or, because asyncio's
+#: TLS layer closes a connection whose handshake failed without sending the alert OpenSSL queued, an EOF
+#: in the middle of the handshake. Never a plain reset, never another alert.
+HANDSHAKE_REFUSED = {"TLSV1_ALERT_PROTOCOL_VERSION", "UNEXPECTED_EOF_WHILE_READING"}
+
+
+def _refusal(served: Served, context: ssl.SSLContext) -> ssl.SSLError:
+    """The error of a handshake the server refuses (an AssertionError if it completes or just resets)."""
+    address = (served.endpoint.host, served.endpoint.port)
+    with socket.create_connection(address, timeout=10) as raw, pytest.raises(ssl.SSLError) as caught:
+        context.wrap_socket(raw, server_hostname=served.endpoint.host)
+    return caught.value
+
+
+def _legacy_client(
+    served: Served, version: ssl.TLSVersion, maximum: ssl.TLSVersion | None = None
+) -> ssl.SSLContext:
+    """A client that offers `version` (up to `maximum`, by default only `version`), OpenSSL's security
+    level lowered so that it may."""
     with warnings.catch_warnings():  # Python deprecates asking for TLS 1.0 and 1.1: that is the point
         warnings.simplefilter("ignore", DeprecationWarning)
-        context = served.endpoint.context(minimum=version, maximum=version)
+        context = served.endpoint.context(minimum=version, maximum=maximum or version)
     context.set_ciphers("ALL:@SECLEVEL=0")
     return context
 
@@ -916,7 +972,12 @@ def test_tls_1_0_and_1_1_are_refused(
     control = _legacy_client(served, version)
     control.load_verify_locations(cafile=str(ca))
     assert _handshake(served, control, port) is not None, f"the test's client cannot speak {version.name}"
-    assert _handshake(served, _legacy_client(served, version)) is None
+    refusal = _refusal(served, _legacy_client(served, version))
+    assert refusal.reason in HANDSHAKE_REFUSED, refusal
+    # The same client (ciphers, trust, name), allowed TLS 1.2 as well, is served: the version it offered,
+    # and nothing else about it, is what was refused.
+    wider = _legacy_client(served, version, maximum=ssl.TLSVersion.TLSv1_2)
+    assert _handshake(served, wider) == "TLSv1.2"
 
 
 @pytest.mark.parametrize(

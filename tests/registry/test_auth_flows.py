@@ -8,12 +8,14 @@ import base64
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiohttp import web
 
 from distroguard.errors import AuthenticationError, InsecureRegistryError
 from distroguard.model import Platform
+from distroguard.registry import client as client_module
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.credentials import Credentials, CredentialStore
 from distroguard.registry.settings import RegistrySettings
@@ -99,16 +101,21 @@ async def test_bearer_flow_and_token_caching(
 
 
 async def test_expired_tokens_are_fetched_again(
-    token_registry: RegistryServer, tokens: TokenServer, repo: str
+    token_registry: RegistryServer, tokens: TokenServer, repo: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await push(token_registry.url, repo, "1", _image(), auth=token_registry.push_auth)
-    tokens.expires_in = 2  # kept for 1 s: the margin takes at most half the lifetime
+    # The token cache reads the client's clock: a stepped one makes the expiry independent of the
+    # machine's speed.
+    now = [1000.0]
+    monkeypatch.setattr(client_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    tokens.expires_in = 60  # kept for 50 s: the lifetime minus the 10 s margin
     before = tokens.count()
     async with RegistryClient(credentials=_store(token_registry)) as client:
         await client.head_digest(token_registry.ref(repo, "1"))
+        now[0] += 49.0
         await client.head_digest(token_registry.ref(repo, "1"))
         assert tokens.count() - before == 1
-        await asyncio.sleep(1.1)
+        now[0] += 1.0
         await client.head_digest(token_registry.ref(repo, "1"))
     assert tokens.count() - before == 2
 

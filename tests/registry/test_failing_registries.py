@@ -53,10 +53,13 @@ CATALOG = EolCatalog(bundled_snapshot())
 #: onUnresolved deny, so that the unresolved reason is the answer's message.
 POLICIES = [policy("no-musl", {"name": "no-musl", "denyLibc": ["musl"]}, action="deny", onUnresolved="deny")]
 BUDGET = 1.0
-#: Slack over the budget for answering once the budget is spent (evaluation, scheduling).
-SLACK = 0.3
 FAILURE_TTL = 1.0
 LOOKUP_TIMEOUT = 2.5
+#: When an answer must have come, measured from its request: the budget with a wide slack for a loaded
+#: machine (evaluation, scheduling 50 admissions), yet before the lookup timeout, which an admission
+#: waiting for a stalled lookup would reach.
+ANSWERED_WITHIN = BUDGET + 1.0
+assert ANSWERED_WITHIN < LOOKUP_TIMEOUT
 CONCURRENT = 50
 SETTINGS = RegistrySettings(
     backoff_initial=0.05,
@@ -81,16 +84,17 @@ class Timed:
 
 
 async def decide(resolver: Resolver, image: str, uid: str = "u") -> Timed:
+    request = review(image, uid)
     started = time.monotonic()
     answer = await admit(
-        decode_review(review(image, uid)), StaticCluster(resolver), POLICIES, CATALOG, budget=BUDGET, now=NOW
+        decode_review(request), StaticCluster(resolver), POLICIES, CATALOG, budget=BUDGET, now=NOW
     )
     return Timed(answer, time.monotonic() - started)
 
 
 def unresolved(timed: Timed) -> str:
     """The reason an unresolved answer gives, after checking it is the policy's onUnresolved, in time."""
-    assert timed.seconds <= BUDGET + SLACK, timed.seconds
+    assert timed.seconds <= ANSWERED_WITHIN, timed.seconds
     assert not timed.answer.allowed, timed.answer
     found = re.search(r"could not be inspected \((.*)\); policy", timed.answer.message, re.S)
     assert found, timed.answer.message
@@ -184,11 +188,14 @@ async def test_retry_after_is_honoured_within_the_lookup_bound(
     proxy = await make_proxy(registry.url, hooks=[fail(1000, 429, retry_after="1")])
     ref = f"{proxy.address}/{image}"
     reason = await under_fault(resolver, ref, proxy.count, 3)
-    # Attempts at 0, 1 and 2 s: a third wait would pass the 2.5 s lookup bound, so it is not waited.
+    # Attempts about 1 s apart until the next wait would pass the 2.5 s lookup bound, which is not
+    # waited: 3 attempts (at 0, 1 and 2 s) on a quick machine, 2 on a slow one, never a retry sooner
+    # than asked nor one past the bound.
     assert re.search(r"HTTP 429 .*waiting 1\.00 s to try again would pass the deadline", reason), reason
     times = [r.at for r in proxy.records]
-    assert len(times) == 3
+    assert 2 <= len(times) <= 3, times
     assert all(later - earlier >= 0.95 for earlier, later in itertools.pairwise(times)), times
+    assert times[-1] - times[0] < LOOKUP_TIMEOUT, times
     proxy.hooks.clear()
     await recovered(resolver, ref)
 

@@ -127,14 +127,23 @@ async def test_retry_after_http_date_is_honoured(
 ) -> None:
     image = _image()
     await push(registry.url, repo, "1", image)
-    # An HTTP date has whole seconds: this one is 0.5 to 1.5 s away.
-    when = email.utils.formatdate(time.time() + 1.5, usegmt=True)
-    proxy = await make_proxy(registry.url, hooks=[fail(1, 503, retry_after=when)])
+    answered: list[float] = []
+
+    async def busy_until(request: web.Request) -> web.StreamResponse | None:
+        if answered:
+            return None
+        # An HTTP date has whole seconds: this one is 1.5 to 2.5 s after the answer.
+        answered.append(time.time())
+        when = email.utils.formatdate(answered[0] + 2.5, usegmt=True)
+        return web.Response(status=503, text="injected failure", headers={"Retry-After": when})
+
+    proxy = await make_proxy(registry.url, hooks=[busy_until])
     ref = registry.ref(repo, "1").model_copy(update={"registry": proxy.address})
     async with RegistryClient(FAST) as client:
-        started = time.monotonic()
         await client.head_digest(ref)
-        assert 0.4 <= time.monotonic() - started < 5
+    assert [r.status for r in proxy.records] == [503, 200]
+    waited = proxy.records[1].at - proxy.records[0].at  # from the 503's answer to the retry's
+    assert 1.4 <= waited < 2.5 + 5, waited
 
 
 async def test_giving_up_names_the_registry_and_the_failure(
@@ -168,15 +177,16 @@ async def test_retry_after_past_the_deadline_fails_at_once(
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(DeadlineExceeded, match=r"HTTP 429.*would pass the deadline"):
-            await client.head_digest(ref, deadline=started + 2)
-        assert loop.time() - started < 1
+            await client.head_digest(ref, deadline=started + 10)
+        # Waiting for the deadline would take 10 s, and the Retry-After 30 s.
+        assert loop.time() - started < 5
 
 
 async def test_slow_registry_meets_the_deadline(
     registry: RegistryServer, repo: str, make_proxy: MakeProxy
 ) -> None:
     async def stall(request: web.Request) -> web.StreamResponse | None:
-        await asyncio.sleep(5)
+        await asyncio.sleep(10)
         return None
 
     proxy = await make_proxy(registry.url, hooks=[stall])
@@ -186,4 +196,5 @@ async def test_slow_registry_meets_the_deadline(
         started = loop.time()
         with pytest.raises(DeadlineExceeded, match=rf"registry {proxy.address}: .*deadline"):
             await client.head_digest(ref, deadline=started + 0.3)
-        assert loop.time() - started < 1.5
+        # The registry answers after 10 s: anything near 0.3 s is the deadline at work.
+        assert loop.time() - started < 4

@@ -1,6 +1,8 @@
-"""Measuring one image lookup: its CPU time, its peak memory, and that it writes nothing to disk.
+"""One image lookup from a fresh resolver, and what it costs: its outcome, that it writes nothing to disk,
+and (for the benchmark) its CPU time and peak traced memory.
 
-    outcome, cpu, peak = await resolve_bounded(client, ref)
+    outcome = await resolve_afresh(client, ref)
+    outcome, cpu, peak = await measure(client, ref)
     with no_disk_writes() as writes:
         ...
     assert not writes
@@ -23,29 +25,27 @@ from distroguard.model import ImageFacts
 from distroguard.registry.client import RegistryClient
 from distroguard.resolver import Resolver, ResolverSettings
 
-MB = 1024 * 1024
-#: The bounds every hostile image must stay within, per image.
-MAX_CPU_SECONDS = 2.0
-MAX_PEAK_BYTES = 64 * MB
+
+async def resolve_afresh(
+    client: RegistryClient, ref: str, settings: ResolverSettings | None = None
+) -> BaseException | ImageFacts:
+    """The outcome (facts, or the error) of resolving `ref` with a new Resolver (no cache), within 60 s."""
+    try:
+        return await Resolver(client, settings).resolve(ref, budget=60)
+    except BaseException as exc:  # the outcome is what the caller checks
+        return exc
 
 
-async def resolve_bounded(
+async def measure(
     client: RegistryClient, ref: str, settings: ResolverSettings | None = None
 ) -> tuple[BaseException | ImageFacts, float, int]:
-    """(outcome, CPU seconds, peak traced bytes) of resolving `ref` afresh (a new Resolver each run)."""
-
-    async def once() -> BaseException | ImageFacts:
-        try:
-            return await Resolver(client, settings).resolve(ref, budget=60)
-        except BaseException as exc:  # the outcome is what the test checks
-            return exc
-
+    """(outcome, CPU seconds, peak traced bytes) of resolving `ref` afresh, from two runs."""
     cpu = time.process_time()
-    outcome = await once()
+    outcome = await resolve_afresh(client, ref, settings)
     cpu = time.process_time() - cpu
     tracemalloc.start()
     try:
-        traced = await once()
+        traced = await resolve_afresh(client, ref, settings)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

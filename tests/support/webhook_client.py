@@ -180,6 +180,7 @@ def well_formed(reply: Reply) -> dict[str, Any] | None:
 def refused(reply: Reply, *, naming: str, uid: str = "") -> str:
     """Assert that `reply` refuses the request, saying `naming` (case-insensitive), echoing `uid`;
     returns what it said."""
+    assert naming, "name what the refusal must say: every answer contains the empty string"
     response = well_formed(reply)
     if response is None:
         said = reply.text()

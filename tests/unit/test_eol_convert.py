@@ -7,8 +7,10 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from distroguard.eol import bundled_snapshot
 from distroguard.eol.api import ApiProductResponse, product_from_api
@@ -102,6 +104,55 @@ def test_api_conversion_round_trips_the_bundled_data() -> None:
     for product in bundled_snapshot().products:
         document = json.loads(json.dumps(api_document(product)))
         assert product_from_api(ApiProductResponse.model_validate(document)) == product
+
+
+def spec_example(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """The document the API description itself gives as the example of `schema`: each property's first
+    `examples` value, objects and arrays of objects built from their own schemas."""
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/components/schemas/")
+        return spec_example(spec, spec["components"]["schemas"][name])
+    if "examples" in schema:
+        return schema["examples"][0]
+    if "anyOf" in schema:
+        return spec_example(spec, schema["anyOf"][0])
+    if schema.get("type") == "array":
+        return [spec_example(spec, schema["items"])]
+    if schema.get("type") == "object" and "properties" in schema:
+        return {key: spec_example(spec, value) for key, value in schema["properties"].items()}
+    return {}  # an object of unknown keys (`custom`: UnknownProperties)
+
+
+def test_the_api_description_s_own_example_response_decodes() -> None:
+    # The file starts with the site's front matter; the description is the second YAML document.
+    _, spec = yaml.safe_load_all((FIXTURES / "api-v1-openapi.yml").read_text())
+    document = spec_example(spec, spec["components"]["schemas"]["ProductResponse"])
+    product = product_from_api(ApiProductResponse.model_validate(document))
+    assert (product.name, product.label, product.category) == ("ubuntu", "Ubuntu", "os")
+    (cycle,) = product.cycles
+    assert (cycle.cycle, cycle.codename) == ("22.04", "Jammy Jellyfish")
+    assert cycle.release_date == date(2022, 4, 21)
+    assert cycle.lts == date(2022, 4, 21)
+    assert (cycle.eoas, cycle.eol, cycle.eoes) == (date(2024, 9, 30), date(2027, 4, 1), date(2032, 4, 9))
+    assert cycle.latest == "22.04.2"
+
+
+def test_the_test_encoder_speaks_the_api_description_s_fields() -> None:
+    """What `support.eol_api` serves (the refresh tests' API) uses the description's names and has its
+    required fields, so those tests exercise the real wire format, not a dialect of our own."""
+    _, spec = yaml.safe_load_all((FIXTURES / "api-v1-openapi.yml").read_text())
+    schemas = spec["components"]["schemas"]
+
+    def check(part: dict[str, Any], schema: str) -> None:
+        fields = schemas[schema]
+        assert set(fields["required"]) <= set(part) <= set(fields["properties"]), (schema, sorted(part))
+
+    for product in bundled_snapshot().products:
+        document = api_document(product)
+        check(document, "ProductResponse")
+        check(document["result"], "ProductDetails")
+        for release in document["result"]["releases"]:
+            check(release, "ProductRelease")
 
 
 def test_api_absent_phase_is_not_the_same_as_not_over() -> None:

@@ -233,11 +233,98 @@ def test_arbitrary_json_only_raises_our_errors(value: Any, header: str | None) -
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_only_raise_our_errors(body: bytes) -> None:
-    try:
+    with contextlib.suppress(DistroguardError):
         parse_manifest(None, body)
+    with contextlib.suppress(DistroguardError):
         parse_config(body)
+
+
+# ---------------------------------------------------------------------- config, fuzzed
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+_DIFF_ID = st.sampled_from([D1, D2]) | st.builds(
+    lambda h: "sha256:" + h, st.text("0123456789abcdef", min_size=64, max_size=64)
+)
+_HISTORY_ENTRY = st.fixed_dictionaries(
+    {},
+    optional={
+        "created_by": st.text(max_size=30),
+        "empty_layer": st.booleans(),
+        "comment": st.text(max_size=8),
+    },
+)
+#: Config documents of the right shape: every field optional, every value of the right type.
+_WELL_FORMED_CONFIG = st.fixed_dictionaries(
+    {},
+    optional={
+        "os": st.text(max_size=10),
+        "architecture": st.text(max_size=10),
+        "variant": st.text(max_size=4),
+        "config": st.fixed_dictionaries(
+            {},
+            optional={
+                "Env": st.lists(st.text(max_size=30), max_size=6),
+                "Labels": st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=4),
+                "Cmd": _JSON,
+            },
+        ),
+        "rootfs": st.fixed_dictionaries(
+            {"type": st.just("layers")}, optional={"diff_ids": st.lists(_DIFF_ID, max_size=4)}
+        ),
+        "history": st.lists(_HISTORY_ENTRY, max_size=5),
+        "created": st.text(max_size=10),
+    },
+)
+
+
+def _damaged(document: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
+    """`document` with one value, at the top or one level down, replaced by any JSON value."""
+    paths = [(key,) for key in document] + [
+        (key, inner) for key, value in document.items() if isinstance(value, dict) for inner in value
+    ]
+    if not paths:
+        return document
+    path = data.draw(st.sampled_from(paths))
+    damaged = json.loads(json.dumps(document))
+    target = damaged if len(path) == 1 else damaged[path[0]]
+    target[path[-1]] = data.draw(_JSON)
+    return damaged
+
+
+@settings(max_examples=300, deadline=None)
+@given(_WELL_FORMED_CONFIG)
+def test_well_formed_configs_parse_to_what_they_say(document: dict[str, Any]) -> None:
+    config = parse_config(_bytes(document))
+    container = document.get("config", {})
+    assert config.env == tuple(container.get("Env", ()))
+    assert config.labels == container.get("Labels", {})
+    assert config.diff_ids == tuple(document.get("rootfs", {}).get("diff_ids", ()))
+    assert config.history_created_by == tuple(e.get("created_by", "") for e in document.get("history", ()))
+    assert (config.os, config.architecture) == (document.get("os", ""), document.get("architecture", ""))
+    assert config.variant == (document.get("variant") or None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_WELL_FORMED_CONFIG, st.data())
+def test_damaged_configs_parse_or_raise_our_errors(document: dict[str, Any], data: st.DataObject) -> None:
+    """A config with one value of any type anywhere: parsed into typed fields, or refused with one of our
+    errors (never a TypeError, KeyError or AttributeError from a value of the wrong type)."""
+    body = _bytes(_damaged(document, data))
+    try:
+        config = parse_config(body)
     except DistroguardError:
-        pass
+        return
+    assert all(isinstance(item, str) for item in config.env)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in config.labels.items())
+    assert all(isinstance(item, str) for item in (*config.diff_ids, *config.history_created_by))
+    assert all(isinstance(item, str) for item in (config.os, config.architecture))
+    assert config.variant is None or isinstance(config.variant, str)
 
 
 # ---------------------------------------------------------------------- config

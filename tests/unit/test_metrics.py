@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 
 import aiohttp
 import pytest
@@ -23,6 +23,7 @@ from distroguard.errors import (
     reason_of,
 )
 from distroguard.model import Action, Decision, Finding, ImageRef
+from distroguard.operator import metrics as metrics_module
 from distroguard.operator.metrics import ADMISSION_BUCKETS, Metrics
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.manifest import Descriptor
@@ -148,13 +149,26 @@ def test_catalog_age_and_audit_time() -> None:
     assert stamp > 1_700_000_000.0
 
 
-def test_catalog_age_uses_today_in_utc_by_default() -> None:
+class _LateEveningInUtc(datetime):
+    """23:30 UTC on 1 March 2027, already 2 March on the local clock (UTC+2) that a naive `now()` reads."""
+
+    INSTANT = datetime(2027, 3, 1, 23, 30, tzinfo=UTC).timestamp()
+    LOCAL = timezone(timedelta(hours=2))
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _LateEveningInUtc:
+        if tz is not None:
+            return cls.fromtimestamp(cls.INSTANT, tz)
+        return cls.fromtimestamp(cls.INSTANT, cls.LOCAL).replace(tzinfo=None)
+
+
+def test_catalog_age_uses_today_in_utc_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics_module, "datetime", _LateEveningInUtc)
     catalog = EolCatalog(bundled_snapshot())
     metrics = Metrics(process=False)
     metrics.track_catalog(catalog)
     age = metrics.registry.get_sample_value("distroguard_eol_catalog_age_days")
-    assert age is not None
-    assert abs(age - (date.today() - catalog.snapshot).days) <= 1
+    assert age == (date(2027, 3, 1) - catalog.snapshot).days
 
 
 # ---------------------------------------------------------------------- cache

@@ -18,11 +18,13 @@ DIGEST = "sha256:" + "ab" * 32
 INDEX = "sha256:" + "cd" * 32
 # Nothing listens on port 1: any request the resolver made would fail the lookup.
 REPO = "127.0.0.1:1/team/app"
+#: Long beside the sleeps below, so that a slow machine cannot expire a tag early.
+TAG_TTL = 30.0
 
 
 @pytest.fixture
 async def resolver() -> AsyncIterator[Resolver]:
-    settings = ResolverSettings(cache=CacheSettings(tag_ttl=0.5), lookup_timeout=2.0)
+    settings = ResolverSettings(cache=CacheSettings(tag_ttl=TAG_TTL), lookup_timeout=2.0)
     async with RegistryClient() as client:
         yield Resolver(client, settings)
 
@@ -44,16 +46,16 @@ async def test_remembered_facts_answer_by_digest_and_fresh_tags(resolver: Resolv
 
 
 async def test_a_tag_seen_long_ago_is_not_trusted(resolver: Resolver) -> None:
-    assert resolver.remember(learnt(), [(f"{REPO}:old", DIGEST, 10.0)]) == 0
+    assert resolver.remember(learnt(), [(f"{REPO}:old", DIGEST, TAG_TTL)]) == 0
     with pytest.raises(DistroguardError):
         await resolver.resolve(f"{REPO}:old")  # asked the (absent) registry
     assert (await resolver.resolve(f"{REPO}@{DIGEST}")).digest == DIGEST
 
 
 async def test_a_remembered_tag_lives_only_for_what_was_left_of_its_ttl(resolver: Resolver) -> None:
-    resolver.remember(learnt(), [(f"{REPO}:1", DIGEST, 0.4)])
+    resolver.remember(learnt(), [(f"{REPO}:1", DIGEST, TAG_TTL - 1.0)])
     assert resolver.cache.tags.peek(f"{REPO}:1") == DIGEST
-    await asyncio.sleep(0.3)  # past the 0.1 s left, well within a fresh 0.5 s TTL
+    await asyncio.sleep(1.2)  # past the 1 s left, well within a fresh TTL
     assert resolver.cache.tags.peek(f"{REPO}:1") is None
     resolver.cache.tags.put(f"{REPO}:2", DIGEST)  # an answer of our own gets the whole TTL
     await asyncio.sleep(0.3)

@@ -1,0 +1,90 @@
+"""Namespaces a test makes for itself, emptied and removed when it ends, whatever happened.
+
+The test control plane has no controllers: deleting a namespace neither deletes what is in it nor ends
+(the namespace controller would do both). So `remove_namespace` deletes every namespaced object in it by
+kind, then finalizes the namespace itself. Nothing a test made is left for a later test's audit, which
+lists every namespace, to look up again.
+
+    scratch = Scratch(kube)
+    try:
+        ns = scratch.namespace("deny")
+        ...
+    finally:
+        scratch.close()
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+
+from support.kube import ControlPlane
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _namespaced_kinds(kube: ControlPlane) -> str:
+    listed = kube.kubectl("api-resources", "--namespaced=true", "--verbs=list,delete", "-o", "name")
+    # Events are the API server's own record, and deleting them by kind is slow; they go with the
+    # namespace's finalization.
+    kinds = [k for k in listed.stdout.split() if k not in ("events", "events.events.k8s.io")]
+    return ",".join(kinds)
+
+
+def remove_namespace(kube: ControlPlane, name: str) -> None:
+    """Delete every object in namespace `name`, then the namespace (its finalizer cleared, as the absent
+    namespace controller would). Objects made by the test only: none of them has a finalizer."""
+    kube.kubectl(
+        "delete",
+        _namespaced_kinds(kube),
+        "--all",
+        "-n",
+        name,
+        "--ignore-not-found",
+        "--wait=false",
+        check=False,
+    )
+    kube.kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false", check=False)
+    found = kube.kubectl("get", "namespace", name, "-o", "json", check=False)
+    if found.returncode != 0:
+        return
+    document = json.loads(found.stdout)
+    document["spec"]["finalizers"] = []
+    kube.kubectl(
+        "replace",
+        "--raw",
+        f"/api/v1/namespaces/{name}/finalize",
+        "-f",
+        "-",
+        input=json.dumps(document),
+        check=False,
+    )
+
+
+@dataclass
+class Scratch:
+    """The namespaces one test (or one module's fixture) made; `close` removes them all."""
+
+    kube: ControlPlane
+    names: list[str] = field(default_factory=list)
+
+    def namespace(self, prefix: str, labels: dict[str, str] | None = None) -> str:
+        name = unique(prefix)
+        self.names.append(name)
+        metadata = {"name": name, "labels": labels or {}}
+        self.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": metadata})
+        return name
+
+    def close(self) -> None:
+        while self.names:
+            remove_namespace(self.kube, self.names.pop())
+
+
+def leftovers(kube: ControlPlane, names: list[str]) -> list[str]:
+    """Those of `names` still present as namespaces."""
+    listed = kube.kubectl_json("get", "namespaces")
+    present = {item["metadata"]["name"] for item in listed["items"]}
+    return [n for n in names if n in present]
