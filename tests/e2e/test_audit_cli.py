@@ -227,6 +227,29 @@ def test_table_groups_by_verdict(shop: Shop, tmp_path: Path) -> None:
     assert "elsewhere" not in out  # another namespace
 
 
+def test_the_date_judged_is_injected(registry: RegistryServer, kube: ControlPlane, scratch: Scratch) -> None:
+    """Debian 12 is supported on a day before its LTS ends (2028-06-30) and past its end on a day after:
+    `--date` decides, not the day the test runs."""
+    ns = scratch.namespace("audit-date")
+    image = pushed(registry, unique("t/audit-date"), DEBIAN_12_ROOT, "debian12")
+    kube.create(pod(ns, "bookworm", image))
+
+    def verdict(day: str) -> tuple[int, str, str | None]:
+        code, out, err = run(
+            "--kubeconfig", str(kube.kubeconfig), "-n", ns, "--policy", str(POLICY_FILES[1]), "-o", "json",
+            "--date", day,
+        )  # fmt: skip
+        assert code in (0, 1), err
+        workload = json.loads(out)["workloads"][0]
+        return code, workload["verdict"], workload["containers"][0]["eolState"]
+
+    assert verdict("2025-01-15") == (0, "allow", "active")
+    assert verdict("2030-01-15") == (1, "deny", "eol")
+    code, _, err = run("--kubeconfig", str(kube.kubeconfig), "-n", ns, "--date", "next tuesday")
+    assert code == 2
+    assert "--date" in err
+
+
 def test_fail_on_and_an_unresolvable_image(shop: Shop, registry: RegistryServer, scratch: Scratch) -> None:
     ns = scratch.namespace("audit-missing")
     shop.kube.create(pod(ns, "ghost", f"{registry.address}/t/nothing-here:1"))

@@ -107,6 +107,12 @@ def _fail(message: str) -> None:
     show_default=True,
     help="Images resolved at the same time.",
 )
+@click.option(
+    "--date",
+    "on",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Judge support dates as of this day (default: today): what a coming day will refuse.",
+)
 @image_options
 def audit(
     kubeconfig: str | None,
@@ -120,6 +126,7 @@ def audit(
     out_path: Path | None,
     fail_on: str,
     concurrency: int,
+    on: datetime | None,
     platform_text: str,
     thorough: bool,
     insecure_registry: tuple[str, ...],
@@ -189,7 +196,7 @@ def audit(
                 concurrency=concurrency,
             ),
             catalog=catalog,
-            now=datetime.now(UTC),
+            now=datetime.now(UTC) if on is None else on.replace(tzinfo=UTC),
             use_pull_secrets=use_pull_secrets,
         )
         stderr = Console(stderr=True)
