@@ -67,16 +67,6 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-def scratch(kube: ControlPlane) -> Iterator[Scratch]:
-    """The test's own namespaces, removed with their contents when it ends."""
-    made = Scratch(kube)
-    try:
-        yield made
-    finally:
-        made.close()
-
-
 def template(image: str, **spec: Any) -> dict[str, Any]:
     return {
         "metadata": {"labels": {"app": "x"}},

@@ -78,16 +78,6 @@ def ns(kube: ControlPlane) -> Iterator[str]:
         scratch.close()
 
 
-@pytest.fixture
-def scratch(kube: ControlPlane) -> Iterator[Scratch]:
-    """The test's own namespaces, removed with their contents when it ends."""
-    made = Scratch(kube)
-    try:
-        yield made
-    finally:
-        made.close()
-
-
 @pytest.fixture(scope="module")
 def crds(kube: ControlPlane) -> None:
     """The chart's CRDs, as `helm install` puts them (the audit process itself installs none)."""

@@ -11,13 +11,19 @@ lists every namespace, to look up again.
         ...
     finally:
         scratch.close()
+
+or, as a pytest fixture (this module is registered as a plugin in `tests/conftest.py`), `scratch`: the
+test's own namespaces, removed when it ends.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+import pytest
 
 from support.kube import ControlPlane
 
@@ -88,3 +94,13 @@ def leftovers(kube: ControlPlane, names: list[str]) -> list[str]:
     listed = kube.kubectl_json("get", "namespaces")
     present = {item["metadata"]["name"] for item in listed["items"]}
     return [n for n in names if n in present]
+
+
+@pytest.fixture
+def scratch(kube: ControlPlane) -> Iterator[Scratch]:
+    """The test's own namespaces, removed with their contents when it ends."""
+    made = Scratch(kube)
+    try:
+        yield made
+    finally:
+        made.close()
