@@ -91,15 +91,12 @@ class Resolver:
         # A timeout scope, no task of its own (as `asyncio.wait_for` makes on Python 3.11): a task that
         # would end holding the lookup's error is one kopf raises at shutdown as the process's failure,
         # however well the caller handled that error (see `singleflight`).
-        scope = asyncio.timeout(budget)
         try:
-            async with scope:
+            async with asyncio.timeout(budget):
                 return await self._lookups.do(
                     key, lambda: self._lookup(image, platform or DEFAULT_PLATFORM, mode)
                 )
         except TimeoutError:
-            if not scope.expired():
-                raise  # the lookup's own, not the budget's
             raise DeadlineExceeded(f"{image}: not resolved within {budget:g} s") from None
 
     def cached(
