@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from distroguard.resolver.singleflight import SingleFlight
+from support import shutdown
 
 
 async def test_concurrent_callers_share_one_computation() -> None:
@@ -75,18 +76,55 @@ async def test_distinct_keys_run_independently() -> None:
     assert results == [n * n for n in range(10)]
 
 
-async def test_a_failure_finished_in_the_background_leaves_no_task_exception() -> None:
-    """Whoever gathers the loop's tasks at shutdown must not find our errors in them."""
+async def test_a_caller_still_waiting_when_the_error_arrives_leaves_no_task_exception() -> None:
+    """kopf, stopping, waits for the tasks still pending and raises what they end with, even an error their
+    caller caught: the shared work must end clean while its error reaches the caller still waiting, and the
+    one that gave up before."""
     flights: SingleFlight[str, int] = SingleFlight()
+    asked = asyncio.Event()
+    fail = asyncio.Event()
+    attempts = 0
 
-    async def fails_later() -> int:
-        await asyncio.sleep(0.02)
+    async def lookup() -> int:
+        nonlocal attempts
+        attempts += 1
+        asked.set()
+        await fail.wait()
         raise RuntimeError("registry unavailable")
 
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(flights.do("k", fails_later), 0.001)
-    (task,) = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    await asyncio.gather(task)  # as a framework collecting hung tasks would: no exception raised
-    assert task.exception() is None
+    async def gives_up() -> str:
+        try:
+            async with asyncio.timeout(0.01):
+                await flights.do("k", lookup)
+        except TimeoutError:
+            return "gave up"
+        return "answered"
+
+    async def waits() -> str:
+        try:
+            await flights.do("k", lookup)
+        except RuntimeError as exc:
+            return str(exc)
+        return "answered"
+
+    ignored = shutdown.started()
+    first = asyncio.create_task(gives_up())
+    await asyncio.wait_for(asked.wait(), 5)
+    assert await first == "gave up"
+    second = asyncio.create_task(waits())
+    await asyncio.sleep(0)  # the second caller is waiting on the shared work now
+    assert not second.done()
+    assert len(flights) == 1
+    pending = shutdown.stopping(ignored)
+    assert second in pending
+    assert len(pending) == 2  # the caller and the shared work: no task of its own per wait
+    fail.set()  # the error arrives while kopf waits for the pending tasks
+    stopped = await shutdown.stop(pending)
+    assert stopped.raised == []
+    assert stopped.hung == []
+    assert second.result() == "registry unavailable"
+    assert attempts == 1
+    assert len(flights) == 0
     with pytest.raises(RuntimeError, match="registry unavailable"):
-        await flights.do("k", fails_later)
+        await flights.do("k", lookup)  # a failure is not kept: the next call tries again
+    assert attempts == 2

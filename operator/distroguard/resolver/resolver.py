@@ -85,9 +85,14 @@ class Resolver:
         cached = self._cached(key, count_misses=True)
         if cached is not None:
             return cached
-        work = self._lookups.do(key, lambda: self._lookup(image, platform or DEFAULT_PLATFORM, mode))
+        # A timeout scope, no task of its own (as `asyncio.wait_for` makes on Python 3.11): a task that
+        # would end holding the lookup's error is one kopf raises at shutdown as the process's failure,
+        # however well the caller handled that error (see `singleflight`).
         try:
-            return await asyncio.wait_for(work, budget)
+            async with asyncio.timeout(budget):
+                return await self._lookups.do(
+                    key, lambda: self._lookup(image, platform or DEFAULT_PLATFORM, mode)
+                )
         except TimeoutError:
             raise DeadlineExceeded(f"{image}: not resolved within {budget:g} s") from None
 

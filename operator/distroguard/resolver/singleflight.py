@@ -6,7 +6,10 @@ passed) does not cancel the work: it finishes in the background and fills the ca
 
 The task itself never ends in an exception: it settles into an outcome that each waiter unpacks. A
 background task nobody awaits any more must not carry an error, because whoever gathers the loop's
-tasks at shutdown (kopf does) would raise it as the process's own failure.
+tasks at shutdown (kopf does) would raise it as the process's own failure. kopf takes every task created
+after its start and still pending when it stops, waits a little for it, then raises whatever exception it
+ended with, even one its awaiter caught. So callers must not run `do` in a task of their own either (as
+`asyncio.wait_for` does on Python 3.11): bound the wait with `asyncio.timeout` instead.
 """
 
 from __future__ import annotations

@@ -124,8 +124,11 @@ class Auditor:
             except Exception:  # the API server restarting, a conflict: tried again soon, not in an hour
                 logger.exception("the audit failed; trying again in %g s", RETRY_SECONDS)
                 wait = min(wait, RETRY_SECONDS)
+            # A timeout scope, not `asyncio.wait_for`, whose task for the wait (Python 3.11) kopf would
+            # count as hung at shutdown and wait for in vain before cancelling it.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._changed.wait()
             await asyncio.sleep(self.settings.debounce)
 
     async def audit(self) -> AuditOutcome:
