@@ -2,7 +2,7 @@
 
 `KINDS` says, for every kind whose objects run containers: its API coordinates, where its pod spec is,
 what the admission webhook is sent of it, and how the audit reads it. Every other list of kinds is derived
-from it: the webhook paths and the kopf handlers (`operator.webhooks`), the development webhook
+from it: the webhook paths (`operator.webhook.routes`), the development webhook
 configuration, the audit's lists and its top-owner walk (`audit.cluster`, `audit.inventory`), the audit's
 change triggers (`operator.handlers.AUDITED`). The Helm chart cannot import Python: a test renders it and
 compares its webhook rules and RBAC rules with this table.

@@ -164,8 +164,7 @@ async def answer(request: aiohttp.web.Request, handler: Handler) -> AdmissionRev
         return respond_invalid(InvalidReview(f"the body did not arrive within {READ_TIMEOUT_SECONDS:g} s"))
     except aiohttp.web.RequestPayloadError as exc:
         # A body aiohttp cannot decode (a broken chunked framing or Content-Encoding stream, e.g. an invalid
-        # gzip or zstd body) is the client's fault: without this it escaped as a 500 "Server got itself in
-        # trouble" page.
+        # gzip or zstd body) is the client's fault, answered as a refusal with its uid, never an error page.
         reason = exc.__cause__ or exc
         return respond_invalid(InvalidReview(f"the body could not be read: {_one_line(reason)}"))
     if not body:
