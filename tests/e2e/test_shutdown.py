@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from distroguard import crds
+from distroguard.model import crd
 from support.kube import ControlPlane
 from support.operator_process import OperatorProcess
 
@@ -124,7 +124,7 @@ def pod(name: str, image: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ cleanup
 
 CRD_NAMES = tuple(
-    body["metadata"]["name"] for body in (crds.crd(), crds.image_facts_crd(), *crds.policy_report_crds())
+    body["metadata"]["name"] for body in (crd.policy_crd(), crd.image_facts_crd(), *crd.policy_report_crds())
 )
 AUDIT_WRITES = (
     ("imagefacts", False, MANAGED),
