@@ -22,18 +22,13 @@ from typing import Any
 import pytest
 
 from support.kube import KUBE_VERSION, ControlPlane, KeyPair, start
+from support.scratch import Scratch
 
 pytestmark = pytest.mark.e2e
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def namespace(kube: ControlPlane, prefix: str) -> str:
-    name = unique(prefix)
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
 
 
 def eventually(check: Callable[[], bool], *, timeout: float = 30.0, what: str) -> None:
@@ -99,7 +94,7 @@ def test_helm_talks_to_the_api_server(kube: ControlPlane) -> None:
 # ------------------------------------------------------------------------------ objects and schemas
 
 
-def test_namespace_crd_and_custom_object(kube: ControlPlane) -> None:
+def test_namespace_crd_and_custom_object(kube: ControlPlane, scratch: Scratch) -> None:
     group = f"{uuid.uuid4().hex[:8]}.e2e.distroguard.dev"
     crd_name = f"widgets.{group}"
     kube.create(
@@ -143,7 +138,7 @@ def test_namespace_crd_and_custom_object(kube: ControlPlane) -> None:
     )
     kube.kubectl("wait", "--for=condition=Established", f"crd/{crd_name}", "--timeout=60s")
 
-    ns = namespace(kube, "crd")
+    ns = scratch.namespace("crd")
     assert kube.kubectl_json("get", "namespace", ns)["status"]["phase"] == "Active"
     widget = {
         "apiVersion": f"{group}/v1alpha1",
@@ -164,8 +159,8 @@ def test_namespace_crd_and_custom_object(kube: ControlPlane) -> None:
     assert "should be greater than or equal to 1" in rejected.stderr
 
 
-def test_pod_and_deployment_are_stored_but_never_run(kube: ControlPlane) -> None:
-    ns = namespace(kube, "workloads")
+def test_pod_and_deployment_are_stored_but_never_run(kube: ControlPlane, scratch: Scratch) -> None:
+    ns = scratch.namespace("workloads")
     container = {"name": "app", "image": "python:3.12-slim-bookworm"}
     pod = kube.create(
         {
@@ -206,8 +201,8 @@ def test_pod_and_deployment_are_stored_but_never_run(kube: ControlPlane) -> None
 # --------------------------------------------------------------------------------------------- RBAC
 
 
-def test_rbac_denies_a_service_account_until_a_role_is_bound(kube: ControlPlane) -> None:
-    ns = namespace(kube, "rbac")
+def test_rbac_denies_a_service_account_until_a_role_is_bound(kube: ControlPlane, scratch: Scratch) -> None:
+    ns = scratch.namespace("rbac")
     reader = f"system:serviceaccount:{ns}:reader"
 
     denied = kube.kubectl("get", "configmaps", "-n", ns, as_user=reader, check=False)
@@ -324,15 +319,27 @@ def _configmap(ns: str, name: str, verdict: str | None) -> str:
 
 
 def test_api_server_calls_a_webhook_that_denies_and_warns(
-    kube: ControlPlane, webhook_server: WebhookServer
+    kube: ControlPlane, webhook_server: WebhookServer, scratch: Scratch
 ) -> None:
-    ns = namespace(kube, "webhook")
+    ns = scratch.namespace("webhook")
     webhook_name = f"check.{uuid.uuid4().hex[:8]}.e2e.distroguard.dev"
+    configuration = unique("e2e-webhook")
+    try:
+        _check_webhook(kube, webhook_server, ns, configuration, webhook_name)
+    finally:
+        kube.kubectl(
+            "delete", "validatingwebhookconfiguration", configuration, "--ignore-not-found", check=False
+        )
+
+
+def _check_webhook(
+    kube: ControlPlane, webhook_server: WebhookServer, ns: str, configuration: str, webhook_name: str
+) -> None:
     kube.create(
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": unique("e2e-webhook")},
+            "metadata": {"name": configuration},
             "webhooks": [
                 {
                     "name": webhook_name,

@@ -23,6 +23,10 @@ from support.kube import ControlPlane
 
 STOP_GRACE_SECONDS = 15.0
 RUN = "from distroguard.cli.main import main; main()"
+NO_DOCKER_HUB = ("--registry-mirror", "docker.io=127.0.0.1:9")
+"""Unless a test maps docker.io itself: an image named without a registry (`python:3.12`), left in the
+cluster by any test and looked up by a later audit, goes to a loopback port where nothing listens, never
+to Docker Hub (no test may reach an address off this machine, nor ask the machine's DNS for one)."""
 
 
 @dataclass
@@ -50,6 +54,7 @@ class OperatorProcess:
             "--log-format",
             "plain",
             *self.extra_args,
+            *(() if "--registry-mirror" in self.extra_args else NO_DOCKER_HUB),
         ]
         setpriv = shutil.which("setpriv")
         if setpriv:

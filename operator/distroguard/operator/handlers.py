@@ -19,6 +19,7 @@ No `@kopf.on.validate` handlers: admission reviews are answered by `server.Admis
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,8 +43,17 @@ def build_registry(
     *,
     shared_cache: Resolver | None = None,
     auditor: Auditor | None = None,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> kopf.OperatorRegistry:
+    """`on_stop` is awaited when kopf stops, once its own tasks are done and before it takes the tasks still
+    running: there the operator cancels its lookups (`ResolverPool.abort`), so that none fails after it."""
     registry = kopf.OperatorRegistry()
+
+    if on_stop is not None:
+
+        @kopf.on.cleanup(registry=registry)
+        async def stop(**_: Any) -> None:
+            await on_stop()
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:

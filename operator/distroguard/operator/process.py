@@ -155,6 +155,13 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             pods.start()
             stack.callback(pods.stop)
         settle_heap()
+
+        async def stop_lookups() -> None:
+            await pool.abort()
+            await secrets.cancel()
+            if admitter is not None:
+                await admitter.namespaces.cancel()
+
         operator_settings = kopf.OperatorSettings()
         operator_settings.posting.enabled = False  # no Kubernetes events for log lines: nothing to tell
         if admitter is not None:
@@ -166,6 +173,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 policies,
                 shared_cache=pool.anonymous,
                 auditor=auditor,
+                on_stop=stop_lookups,
             ),
             settings=operator_settings,
             standalone=True,

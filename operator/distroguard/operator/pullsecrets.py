@@ -29,6 +29,10 @@ class PullSecrets:
         self._core = kubernetes.client.CoreV1Api(api)
         self._cache: ThreadedTTLCache[Key, PullCredentials] = ThreadedTTLCache(self._read, ttl=ttl)
 
+    async def cancel(self) -> None:
+        """Cancel the reads under way (the process is stopping)."""
+        await self._cache.cancel()
+
     async def get(self, namespace: str, secrets: Sequence[str], service_account: str) -> PullCredentials:
         return await self._cache.get((namespace, tuple(secrets), service_account))
 

@@ -38,3 +38,7 @@ class ThreadedTTLCache(Generic[K, V]):
 
     def clear(self) -> None:
         self._cache.clear()
+
+    async def cancel(self) -> None:
+        """Cancel the reads under way (the process is stopping); return once they have ended."""
+        await self._flights.cancel()

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Self
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from distroguard.errors import (
@@ -102,10 +103,12 @@ class RegistryClient:
         ssl_context: ssl.SSLContext | None = None,
         jitter: Callable[[], float] = random.random,
         stats: RegistryStats | None = None,
+        dns: AbstractResolver | None = None,
     ) -> None:
+        """`dns`: the DNS resolver under the address guard (aiohttp's default when None)."""
         self.settings = settings or RegistrySettings()
         self.credentials = credentials or CredentialStore()
-        self._transport = Transport(self.settings, ssl_context, jitter=jitter, stats=stats)
+        self._transport = Transport(self.settings, ssl_context, jitter=jitter, stats=stats, resolver=dns)
         self._auth = Authenticator(self._transport, self.credentials, clock=time.monotonic)
 
     async def __aenter__(self) -> Self:

@@ -149,6 +149,11 @@ class Resolver:
         for flights in (self._lookups, self._tags, self._facts):
             await flights.drain()
 
+    async def cancel(self) -> None:
+        """Cancel every lookup under way, in the background or awaited, and wait until they have ended."""
+        for flights in (self._lookups, self._tags, self._facts):
+            await flights.cancel()
+
     def _cached(self, key: LookupKey, *, count_misses: bool) -> ImageFacts | None:
         """The answer from the cache tiers alone (tag → digest → facts), without starting any work (the
         hot path). A hit is counted in each tier it read; a miss only when `count_misses` (`resolve`, which

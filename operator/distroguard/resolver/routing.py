@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import Protocol
 
@@ -143,6 +144,10 @@ class RoutedResolver:
         return self.target(image) is not self.anonymous
 
 
+ClientFactory = Callable[[CredentialStore | None], RegistryClient]
+"""The registry client of a credential store (None: anonymous)."""
+
+
 class ResolverPool:
     def __init__(
         self,
@@ -153,9 +158,12 @@ class ResolverPool:
         resolver_settings: ResolverSettings | None = None,
         stats: RegistryStats | None = None,
         tracker: CacheTracker | None = None,
+        client: ClientFactory | None = None,
     ) -> None:
         """`stats` is shared by every client of the pool (one set of registry counters for metrics);
-        `tracker` is told of each resolver's cache as it comes and goes."""
+        `tracker` is told of each resolver's cache as it comes and goes; `client` makes the registry client
+        of a credential store (tests swap what is below it, e.g. the DNS resolver)."""
+        self._client: ClientFactory = client or partial(RegistryClient, settings, stats=stats)
         self._settings = settings
         self._resolver_settings = resolver_settings
         self._stats = stats
@@ -164,9 +172,10 @@ class ResolverPool:
         self._retiring: set[asyncio.Task[None]] = set()
         self._anonymous: Resolver | None = None
         self._public: RoutedResolver | None = None
+        self._retiring_resolvers: set[Resolver] = set()
 
     async def start(self) -> None:
-        self._anonymous = await self._open(RegistryClient(self._settings, stats=self._stats))
+        self._anonymous = await self._open(self._client(None))
         self._public = RoutedResolver(self._anonymous)
 
     @property
@@ -192,7 +201,7 @@ class ResolverPool:
             self._retire(expired)
         own = self._entries.get(key)
         if own is None:
-            opened = await self._open(RegistryClient(self._settings, credentials.store, stats=self._stats))
+            opened = await self._open(self._client(credentials.store))
             own = self._entries.get(key)  # another request may have opened one meanwhile: keep one
             if own is None:
                 own = opened
@@ -207,13 +216,34 @@ class ResolverPool:
         )
 
     async def close(self) -> None:
-        resolvers = [*self._entries.values(), *([self._anonymous] if self._anonymous else [])]
-        self._entries.clear()
-        self._anonymous = self._public = None
-        for resolver in resolvers:
+        """Close every resolver once its background lookups are over."""
+        for resolver in self._take_all():
             self._retire(resolver)
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
+
+    async def abort(self) -> None:
+        """Stop now (the process is stopping): cancel every lookup under way and close every client, which
+        cancels what the HTTP client runs of its own (its DNS lookups); return once all of it has ended.
+        kopf, stopping, takes each task started since its start that is still pending, waits a little and
+        raises what the task ends with: a lookup failing in that moment must leave it nothing."""
+        resolvers = self._take_all()
+        for resolver in resolvers:
+            self._tracker.untrack_cache(resolver.cache)
+        # Those retiring too: their retirement waits for their lookups, which end at once when cancelled.
+        await asyncio.gather(*(r.cancel() for r in [*resolvers, *self._retiring_resolvers]))
+        closed = await asyncio.gather(*(r.client.aclose() for r in resolvers), return_exceptions=True)
+        for error in closed:
+            if isinstance(error, Exception):
+                logger.warning("closing a registry client failed: %s", error)
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
+
+    def _take_all(self) -> list[Resolver]:
+        resolvers = [*self._entries.values(), *([self._anonymous] if self._anonymous else [])]
+        self._entries.clear()
+        self._anonymous = self._public = None
+        return resolvers
 
     async def _open(self, client: RegistryClient) -> Resolver:
         await client.__aenter__()
@@ -232,6 +262,10 @@ class ResolverPool:
                 await resolver.client.aclose()
             except Exception:  # closing is best effort: the process goes on either way
                 logger.warning("closing a registry client failed", exc_info=True)
+            finally:
+                self._retiring_resolvers.discard(resolver)
+
+        self._retiring_resolvers.add(resolver)
 
         task = asyncio.ensure_future(retire())
         self._retiring.add(task)

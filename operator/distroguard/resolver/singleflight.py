@@ -61,6 +61,14 @@ class SingleFlight(Generic[K, V]):
         if self._running.get(key) is task:
             del self._running[key]
 
+    async def cancel(self) -> None:
+        """Cancel the work under way and wait until it has ended (shutdown): nothing is left running, nor
+        ending later with an error, for whoever owns the event loop to find."""
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
     async def drain(self) -> None:
         """Wait for background work to end (tests, shutdown)."""
         while self._running:

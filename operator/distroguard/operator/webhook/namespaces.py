@@ -19,6 +19,10 @@ class NamespaceLabels:
         self._core = kubernetes.client.CoreV1Api(api)
         self._cache: ThreadedTTLCache[str, Mapping[str, str]] = ThreadedTTLCache(self._read, ttl=ttl)
 
+    async def cancel(self) -> None:
+        """Cancel the reads under way (the process is stopping)."""
+        await self._cache.cancel()
+
     async def get(self, namespace: str) -> Mapping[str, str]:
         return await self._cache.get(namespace)
 
