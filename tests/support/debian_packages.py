@@ -1,5 +1,6 @@
 """Real Debian packages for test images: downloaded once with apt, unpacked here with Python.
 
+    names = dependency_closure("trixie", ["dash"])            # dash and what it needs, apt's order
     debs = fetch_packages("trixie", ["base-files", "libc6"])   # {name: path of the .deb}, cached
     package = read_deb(debs["libc6"])                         # control fields + the data tar
     tar = rootfs_tar([package], extra={"var/lib/dpkg/status": dpkg_status([package])})
@@ -123,22 +124,45 @@ def _cached(debs: Path, name: str, architecture: str) -> Path | None:
     return found[0] if found else None
 
 
+def _apt_root(suite: str, architecture: str, cache: Path, *, update: bool) -> tuple[Path, list[str]]:
+    """The suite's private apt directory and the options that point apt at it; its package lists
+    are downloaded when `update` is set or when there are none yet.
+    """
+    root = cache / f"{suite}-{architecture}"
+    lists = root / "lists"
+    for directory in (root / "sources.list.d", lists / "partial", root / "apt-cache", root / "debs"):
+        directory.mkdir(parents=True, exist_ok=True)
+    options = _apt_options(root, architecture)
+    if update or not any(lists.glob("*_Packages*")):
+        (root / "sources.list").write_text(f"deb {debian_mirror()} {suite} main\n")
+        # An empty dpkg status: apt plans for a system where nothing is installed yet.
+        (root / "status").write_bytes(b"")
+        _run(["apt-get", "-qq", *options, "update"])
+    return root, options
+
+
+def dependency_closure(
+    suite: str, names: Iterable[str], *, architecture: str = "amd64", cache: Path = CACHE
+) -> list[str]:
+    """`names` and every package they need (Depends and Pre-Depends, not Recommends), in the order
+    apt would install them on an empty system: apt's own resolver answers, from the suite's lists.
+    """
+    _, options = _apt_root(suite, architecture, cache, update=False)
+    plan = _run(["apt-get", "-s", *options, "install", "--no-install-recommends", *names])
+    # One line per package: `Inst libc6 (2.41-12+deb13u5 Debian:13.4/stable [amd64])`.
+    return [line.split()[1] for line in plan.splitlines() if line.startswith("Inst ")]
+
+
 def fetch_packages(
     suite: str, names: Iterable[str], *, architecture: str = "amd64", cache: Path = CACHE
 ) -> dict[str, Path]:
     """The .deb of each package of `suite` (main), downloaded into the cache the first time."""
     wanted = list(names)
-    root = cache / f"{suite}-{architecture}"
-    debs = root / "debs"
+    debs = cache / f"{suite}-{architecture}" / "debs"
     found = {name: _cached(debs, name, architecture) for name in wanted}
     missing = [name for name, path in found.items() if path is None]
     if missing:
-        for directory in (root / "sources.list.d", root / "lists" / "partial", root / "apt-cache", debs):
-            directory.mkdir(parents=True, exist_ok=True)
-        (root / "sources.list").write_text(f"deb {debian_mirror()} {suite} main\n")
-        (root / "status").touch()
-        options = _apt_options(root, architecture)
-        _run(["apt-get", "-qq", *options, "update"])
+        _, options = _apt_root(suite, architecture, cache, update=True)
         _run(["apt-get", "-qq", *options, "download", *missing], cwd=debs)
         for name in missing:
             found[name] = _cached(debs, name, architecture)
@@ -177,6 +201,11 @@ class DebPackage:
     @property
     def version(self) -> str:
         return self.fields["Version"]
+
+    def paths(self) -> list[str]:
+        """The regular files the package installs (`usr/lib/os-release`), in its data tar's order."""
+        with tarfile.open(fileobj=io.BytesIO(self.data)) as archive:
+            return [_name(member.name) for member in archive if member.isfile()]
 
     def read(self, path: str) -> bytes:
         """One regular file of the package (`usr/lib/os-release`)."""
