@@ -10,7 +10,8 @@ What a started node looks like:
   server, the kubelet and a plain-HTTP docker-registry listen on that address, etcd and the other
   components on 127.0.0.1;
 * pods on that bridge through the CNI bridge plugin (host-local IPAM, `ipMasq: false`, no gateway
-  on the bridge side, so the plugin never turns `net.ipv4.ip_forward` on);
+  on the bridge side, so the plugin never turns `net.ipv4.ip_forward` on), with a route to the
+  Service addresses and none to anywhere else;
 * the fence: `net.ipv4.ip_forward` stays 0 (the kernel routes nothing for the pods) and firewall
   rules marked `FENCE_COMMENT` drop whatever leaves `POD_CIDR` through FORWARD, and anything from a
   pod to this machine other than the bridge address. Pods reach the bridge address and each other;
@@ -109,6 +110,10 @@ FENCE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 """(chain, rule) of the fence, each also marked `-m comment --comment FENCE_COMMENT`; first in
 their chains, in this order."""
+
+
+_STARTED: dict[int, kube.Process] = {}
+"""The processes this interpreter started, with their Popen: `teardown` waits for them."""
 
 
 class NodeError(RuntimeError):
@@ -487,6 +492,7 @@ class _Starter:
             name, argv, self.dir / f"{name}.log", detached=self.detached, cwd=self.dir, exe=exe
         )
         self.processes.append(process)
+        _STARTED[process.pid] = process
         self.state["processes"].append(process.to_json())
         _save_state(self.dir, self.state)
         return process
@@ -775,7 +781,10 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
 def cni_config(ipam_dir: Path) -> dict[str, Any]:
     """The pod network: the bridge, no masquerade, no gateway address set by the plugin (which would
-    switch ip_forward on); a default route to the bridge address, which the kernel will not forward."""
+    switch ip_forward on). Pods get a route to the Service addresses through the bridge address and
+    no default route: a connection anywhere else fails at once (network unreachable) inside the pod.
+    (With a default route, the host would drop the packets silently, as ip_forward is 0, and every
+    such connection would hang until its timeout.)"""
     return {
         "cniVersion": "1.0.0",
         "name": "distroguard-testenv",
@@ -791,7 +800,7 @@ def cni_config(ipam_dir: Path) -> dict[str, Any]:
                     "type": "host-local",
                     "dataDir": str(ipam_dir),
                     "ranges": [[{"subnet": POD_CIDR, "rangeStart": "10.200.0.10", "gateway": BRIDGE_IP}]],
-                    "routes": [{"dst": "0.0.0.0/0", "gw": BRIDGE_IP}],
+                    "routes": [{"dst": kube.SERVICE_CIDR, "gw": BRIDGE_IP}],
                 },
             }
         ],
@@ -866,7 +875,8 @@ def teardown(node_dir: Path, *, grace: float = kube.STOP_GRACE_SECONDS) -> list[
     """Remove everything the node in `node_dir` made; returns what could not be removed."""
     problems: list[str] = []
     state = _load_state(node_dir)
-    processes = {p.name: p for p in (kube.Process.from_json(d) for d in state.get("processes", []))}
+    recorded = [kube.Process.from_json(d) for d in state.get("processes", [])]
+    processes = {p.name: _STARTED.pop(p.pid, p) for p in recorded}
     # The kubelet first, so it restarts nothing; then the pods, the shims, the rest.
     for name in ("kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager"):
         if name in processes:
@@ -939,3 +949,58 @@ def node(node_keeper: NodeKeeper) -> Node:
     """The session's node (control plane + containerd + kubelet + kube-proxy + scheduler +
     controller-manager + registry on the bridge), started on first use, stopped at the end."""
     return node_keeper.get()
+
+
+# ------------------------------------------------------------------------------------------ residue
+
+
+def residue() -> dict[str, list[str]]:
+    """What of any node exists on this machine now, by kind; a machine without a node has none.
+
+    processes: any node component, shim or pod process; mounts: any under the run directories or
+    the machine-wide paths; netns: named network namespaces; bridge; iptables: fence rules and
+    KUBE-* chains and jumps (IPv4 and IPv6); cgroups: `/kubepods` in any hierarchy; paths: the
+    machine-wide paths and node directories.
+    """
+    names = {*NODE_BINARIES, "containerd", "containerd-shim-runc-v2", "runc"}
+    processes = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                exe = Path(os.readlink(entry / "exe"))
+                holder = (
+                    exe.name == "sleep" and _mentions(entry, "infinity") and _in_other_mount_namespace(entry)
+                )
+                if exe.name in names or holder:
+                    processes.append(f"{entry.name} {exe}")
+    roots = (str(kube.run_root()), *(str(p) for p in GLOBAL_PATHS))
+    mounts = [
+        line
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if any(r in line for r in roots)
+    ]
+    netns = sorted(p.name for p in Path("/run/netns").iterdir()) if Path("/run/netns").is_dir() else []
+    iptables = []
+    for tool in ("iptables-save", "ip6tables-save"):
+        if shutil.which(tool):
+            for line in run([tool], check=False).stdout.splitlines():
+                if "KUBE-" in line or FENCE_COMMENT in line:
+                    iptables.append(f"{tool}: {line}")
+    run_dirs = sorted(kube.run_root().glob(f"*/{kube.NODE_DIR}")) if kube.run_root().is_dir() else []
+    return {
+        "processes": processes,
+        "mounts": mounts,
+        "netns": netns,
+        "bridge": [BRIDGE] if bridge_exists() else [],
+        "iptables": iptables,
+        "cgroups": [str(p) for p in kubepods_cgroups()],
+        "paths": [str(p) for p in (*GLOBAL_PATHS, *run_dirs) if os.path.lexists(p)],
+    }
+
+
+def _mentions(proc: Path, text: str) -> bool:
+    return text.encode() in (proc / "cmdline").read_bytes()
+
+
+def _in_other_mount_namespace(proc: Path) -> bool:
+    return os.readlink(proc / "ns" / "mnt") != os.readlink("/proc/self/ns/mnt")
