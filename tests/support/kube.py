@@ -65,6 +65,8 @@ STOP_GRACE_SECONDS = 10.0
 READY_TIMEOUT_SECONDS = 120.0
 UP_NAME = "up"
 """Run directory name of the control plane that `scripts/testenv up` leaves running."""
+NODE_DIR = "node"
+"""Subdirectory of a run directory holding a node's state (`support.node`): its presence means a node."""
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 _PR_SET_PDEATHSIG = 1
@@ -289,7 +291,21 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _spawn(name: str, argv: Sequence[str], log: Path, *, detached: bool, cwd: Path) -> Process:
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    log: Path,
+    *,
+    detached: bool,
+    cwd: Path,
+    exe: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Process:
+    """Start `argv` as the leader of a new process group, output to `log`.
+
+    `exe` is the executable the process ends up running when `argv[0]` is a wrapper that execs it
+    (nsenter); `Process.alive` compares it. Unless `detached`, the child dies with this process.
+    """
     with log.open("ab") as out:
         popen = subprocess.Popen(
             list(argv),
@@ -297,11 +313,11 @@ def _spawn(name: str, argv: Sequence[str], log: Path, *, detached: bool, cwd: Pa
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=cwd,
-            env=child_env(),
+            env=child_env(env),
             start_new_session=True,
             preexec_fn=None if detached else _die_with_parent(os.getpid()),
         )
-    return Process(name, popen.pid, Path(argv[0]), log, popen)
+    return Process(name, popen.pid, exe or Path(argv[0]), log, popen)
 
 
 def free_port() -> int:
@@ -423,6 +439,7 @@ class ControlPlane:
             return
         self._stopped = True
         atexit.unregister(self.stop)
+        _stop_node(self.workdir, grace)
         for process in reversed(self.processes):
             process.stop(grace)
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -462,6 +479,30 @@ class ControlPlane:
         )
 
 
+@dataclass(frozen=True)
+class ApiServing:
+    """Where kube-apiserver listens and what it runs with; the default is the node-less plane.
+
+    A node (`support.node`) needs the API server on the pod bridge's host address (kube-apiserver
+    binds one address), service accounts for pods, and the Node authorizer for the kubelet.
+    """
+
+    address: str = "127.0.0.1"
+    cert_ips: tuple[str, ...] = ("127.0.0.1",)
+    cert_dns: tuple[str, ...] = ("localhost",)
+    for_node: bool = False
+    """Pods get service-account tokens (the ServiceAccount admission plugin; the controller-manager
+    makes the accounts), the kubelet is authorized by the Node authorizer and NodeRestriction, and
+    the API server reaches kubelets with the admin client certificate (logs, exec)."""
+    extra_args: tuple[str, ...] = ()
+    before_start: Callable[[Path], None] | None = None
+    """Runs with the working directory before etcd starts (a node makes its bridge there)."""
+
+
+SERVICE_CIDR = "10.0.0.0/24"
+"""Service cluster IPs; `kubernetes` is its first address."""
+
+
 def start(
     *,
     binaries: Binaries | None = None,
@@ -469,6 +510,7 @@ def start(
     detached: bool = False,
     progress: Callable[[str], None] | None = None,
     attempts: int = 3,
+    serving: ApiServing = ApiServing(),
 ) -> ControlPlane:
     """Start etcd and kube-apiserver on free 127.0.0.1 ports and wait until `/readyz` answers ok.
 
@@ -483,7 +525,7 @@ def start(
     last: ControlPlaneError | None = None
     for _ in range(attempts):
         try:
-            return _start_once(binaries, name=name, detached=detached, say=say)
+            return _start_once(binaries, name=name, detached=detached, say=say, serving=serving)
         except _PortTakenError as e:
             last = e
             say(f"port race lost, retrying: {e}")
@@ -495,7 +537,12 @@ class _PortTakenError(ControlPlaneError):
 
 
 def _start_once(
-    binaries: Binaries, *, name: str | None, detached: bool, say: Callable[[str], None]
+    binaries: Binaries,
+    *,
+    name: str | None,
+    detached: bool,
+    say: Callable[[str], None],
+    serving: ApiServing,
 ) -> ControlPlane:
     root = run_root()
     root.mkdir(parents=True, exist_ok=True)
@@ -505,13 +552,13 @@ def _start_once(
         workdir = root / name
         workdir.mkdir()
     pki = Pki(workdir / "pki")
-    serving = pki.issue_server_cert("apiserver", ips=["127.0.0.1"], dns=["localhost"])
+    serving_cert = pki.issue_server_cert("apiserver", ips=serving.cert_ips, dns=serving.cert_dns)
     admin = pki.issue_client_cert("admin", user="distroguard-admin", groups=["system:masters"])
     sa = pki.service_account_keys()
 
     etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
     etcd_url = f"http://127.0.0.1:{etcd_port}"
-    server = f"https://127.0.0.1:{api_port}"
+    server = f"https://{serving.address}:{api_port}"
     kubeconfig = workdir / "kubeconfig"
     _write_kubeconfig(kubeconfig, server, pki.ca.cert, admin)
 
@@ -530,6 +577,8 @@ def _start_once(
     if not detached:
         atexit.register(plane.stop)
     try:
+        if serving.before_start is not None:
+            serving.before_start(workdir)
         peer_url = f"http://127.0.0.1:{peer_port}"
         etcd_argv = [
             str(binaries.etcd),
@@ -545,7 +594,7 @@ def _start_once(
             "--log-level=warn",
         ]
         say(f"starting etcd on {etcd_url}")
-        etcd = _spawn("etcd", etcd_argv, workdir / "etcd.log", detached=detached, cwd=workdir)
+        etcd = spawn("etcd", etcd_argv, workdir / "etcd.log", detached=detached, cwd=workdir)
         plane.processes.append(etcd)
         plane.save()
         _wait_ready(etcd, f"{etcd_url}/health", None, b'"health":"true"')
@@ -553,25 +602,34 @@ def _start_once(
         api_argv = [
             str(binaries.kube_apiserver),
             f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--bind-address={serving.address}",
+            f"--advertise-address={serving.address}",
             f"--secure-port={api_port}",
             f"--cert-dir={workdir / 'apiserver-certs'}",
-            f"--tls-cert-file={serving.cert}",
-            f"--tls-private-key-file={serving.key}",
+            f"--tls-cert-file={serving_cert.cert}",
+            f"--tls-private-key-file={serving_cert.key}",
             f"--client-ca-file={pki.ca.cert}",
-            "--authorization-mode=RBAC",
+            "--authorization-mode=Node,RBAC" if serving.for_node else "--authorization-mode=RBAC",
             f"--service-account-issuer={server}",
             f"--service-account-key-file={sa.cert}",
             f"--service-account-signing-key-file={sa.key}",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--disable-admission-plugins=ServiceAccount",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            *(
+                [
+                    "--enable-admission-plugins=NodeRestriction",
+                    f"--kubelet-client-certificate={admin.cert}",
+                    f"--kubelet-client-key={admin.key}",
+                ]
+                if serving.for_node
+                else ["--disable-admission-plugins=ServiceAccount"]
+            ),
             "--allow-privileged=true",
             "--profiling=false",
             "--v=1",
+            *serving.extra_args,
         ]
         say(f"starting kube-apiserver on {server}")
-        api = _spawn(
+        api = spawn(
             "kube-apiserver",
             api_argv,
             workdir / "kube-apiserver.log",
@@ -647,6 +705,14 @@ def _wait_ready(
     )
 
 
+def _stop_node(workdir: Path, grace: float) -> None:
+    """Tear down the node a control plane carries (`support.node`), before its API server goes."""
+    if (workdir / NODE_DIR).exists():
+        from support import node
+
+        node.teardown(workdir / NODE_DIR, grace=grace)
+
+
 def _owner_alive(owner: int | None) -> bool:
     if owner is None:
         return True  # left running on purpose by `scripts/testenv up`
@@ -670,6 +736,7 @@ def sweep_orphans() -> list[Path]:
         if plane is None:
             owner = _owner_from_name(workdir.name)
             if owner is not None and not _owner_alive(owner):
+                _stop_node(workdir, grace=2.0)
                 shutil.rmtree(workdir, ignore_errors=True)
                 swept.append(workdir)
             continue
@@ -684,6 +751,13 @@ def _owner_from_name(name: str) -> int | None:
     if len(parts) >= 2 and parts[0] == "session" and parts[1].isdigit():
         return int(parts[1])
     return None
+
+
+def live_planes() -> list[ControlPlane]:
+    """The control planes recorded under the run directory (running or not)."""
+    root = run_root()
+    found = [ControlPlane.load(workdir) for workdir in sorted(root.iterdir())] if root.is_dir() else []
+    return [plane for plane in found if plane is not None]
 
 
 def find_named(name: str = UP_NAME) -> ControlPlane | None:

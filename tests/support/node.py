@@ -1,0 +1,1006 @@
+"""A real single-node cluster for the end-to-end tests: the control plane of `support.kube` plus
+containerd, runc, kubelet, kube-proxy, kube-scheduler, kube-controller-manager and a registry.
+
+One implementation serves two callers, as `support.kube` does: the pytest fixture `node` (below)
+and `scripts/testenv up --node | down`.
+
+What a started node looks like:
+
+* a bridge (`BRIDGE`, host address `BRIDGE_IP` on `POD_CIDR`) that this module creates; the API
+  server, the kubelet and a plain-HTTP docker-registry listen on that address, etcd and the other
+  components on 127.0.0.1;
+* pods on that bridge through the CNI bridge plugin (host-local IPAM, `ipMasq: false`, no gateway
+  on the bridge side, so the plugin never turns `net.ipv4.ip_forward` on), with a route to the
+  Service addresses and none to anywhere else;
+* the fence: `net.ipv4.ip_forward` stays 0 (the kernel routes nothing for the pods) and firewall
+  rules marked `FENCE_COMMENT` drop whatever leaves `POD_CIDR` through FORWARD, and anything from a
+  pod to this machine other than the bridge address. Pods reach the bridge address and each other;
+  nothing else. Their resolv.conf names 127.0.0.1 (their own loopback), so no DNS query leaves;
+* kube-proxy in iptables mode: the `kubernetes` Service leads to the API server on the bridge;
+* containerd pulls from the test registry only: `certs.d/<registry>/hosts.toml` allows plain HTTP
+  and `certs.d/_default/hosts.toml` sends every other registry name (docker.io, ...) there too;
+* containerd, its shims, the containers and the kubelet share one private mount namespace (held
+  by a `sleep` process): their mounts never appear in this machine's mount table and vanish with
+  the last of them. Inside it, the kernel settings the kubelet insists on (`KERNEL_TUNABLES`) read
+  as the values it wants, so it never writes this machine's real ones;
+* the node is named `localhost` (it resolves from /etc/hosts: no DNS query for the node name).
+
+Only one node runs on a machine: the bridge, the cgroups (`/kubepods` in every hierarchy) and the
+fixed paths of `GLOBAL_PATHS` are machine-wide. `teardown` removes every process, firewall rule,
+cgroup, bridge and path a node made, from its state file, and by name where the state is missing;
+`support.kube` calls it when it stops (or sweeps the orphan of) a control plane that carries one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import kube
+
+NODE_NAME = "localhost"
+BRIDGE = "dgtestenv0"
+POD_CIDR = "10.200.0.0/24"
+BRIDGE_IP = "10.200.0.1"
+KUBERNETES_SERVICE_IP = "10.0.0.1"
+FENCE_COMMENT = "distroguard-testenv-fence"
+PAUSE_REPOSITORY = "testenv/pause"
+PAUSE_TAG = "1"
+PAUSE_VERSION = "distroguard-testenv-pause 1"
+"""What `/pause -v` prints (tools/pause/main.go)."""
+
+NODE_BINARIES = ("kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager", "pause")
+SYSTEM_BINARIES = {
+    "containerd": Path("/usr/bin/containerd"),
+    "containerd-shim-runc-v2": Path("/usr/bin/containerd-shim-runc-v2"),
+    "runc": Path("/usr/sbin/runc"),
+    "ctr": Path("/usr/bin/ctr"),
+}
+"""Debian's containerd and runc packages (`scripts/testenv build --node` installs them)."""
+CNI_BIN_DIR = Path("/usr/lib/cni")
+"""Debian's containernetworking-plugins."""
+
+GLOBAL_PATHS = (
+    Path("/var/lib/kubelet"),
+    Path("/var/log/containers"),
+    Path("/var/log/pods"),
+    Path("/run/containerd"),
+    Path("/run/netns"),
+    Path("/var/lib/cni"),
+    Path("/opt/containerd"),
+    Path("/usr/libexec/kubernetes"),
+)
+"""Where the kubelet, containerd and the CNI plugins write whatever their configured roots say;
+a node removes those it created."""
+
+KERNEL_TUNABLES = {
+    "vm/overcommit_memory": 1,
+    "vm/panic_on_oom": 0,
+    "kernel/panic": 10,
+    "kernel/panic_on_oops": 1,
+    "kernel/keys/root_maxkeys": 1000000,
+    "kernel/keys/root_maxbytes": 25000000,
+}
+"""The values the kubelet sets unless they already read so (pkg/kubelet/cm setupKernelTunables)."""
+
+READY_TIMEOUT_SECONDS = 180.0
+POD_TIMEOUT_SECONDS = 180.0
+
+FENCE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("FORWARD", ("-s", POD_CIDR, "!", "-d", POD_CIDR, "-j", "DROP")),
+    ("FORWARD", ("-d", POD_CIDR, "!", "-s", POD_CIDR, "-j", "DROP")),
+    ("INPUT", ("-s", POD_CIDR, "!", "-d", BRIDGE_IP, "-j", "DROP")),
+)
+"""(chain, rule) of the fence, each also marked `-m comment --comment FENCE_COMMENT`; first in
+their chains, in this order."""
+
+
+_STARTED: dict[int, kube.Process] = {}
+"""The processes this interpreter started, with their Popen: `teardown` waits for them."""
+
+
+class NodeError(RuntimeError):
+    """The node could not be built, started or stopped (the message says which and why)."""
+
+
+# ------------------------------------------------------------------------------------------- layout
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    kubelet: Path
+    kube_proxy: Path
+    kube_scheduler: Path
+    kube_controller_manager: Path
+    pause: Path
+    pause_layout: Path
+    """The pause image as an OCI image layout (`scripts/testenv build --node` writes it)."""
+
+    @classmethod
+    def at(cls, bin_dir: Path) -> NodeBinaries:
+        names = [bin_dir / name for name in NODE_BINARIES]
+        return cls(*names, pause_layout=bin_dir.parent / "pause-image")
+
+    @classmethod
+    def locate(cls) -> NodeBinaries:
+        found = cls.at(kube.bin_dir())
+        missing = [p.name for p in found.executables() if not os.access(p, os.X_OK)]
+        missing += [str(p) for p in SYSTEM_BINARIES.values() if not os.access(p, os.X_OK)]
+        if not (found.pause_layout / "index.json").exists():
+            missing.append(found.pause_layout.name)
+        if not (CNI_BIN_DIR / "bridge").exists():
+            missing.append(str(CNI_BIN_DIR / "bridge"))
+        if missing:
+            raise NodeError(
+                f"node not built ({', '.join(missing)} missing): run `scripts/testenv build --node`"
+            )
+        return found
+
+    def executables(self) -> tuple[Path, ...]:
+        return (self.kubelet, self.kube_proxy, self.kube_scheduler, self.kube_controller_manager, self.pause)
+
+
+# ----------------------------------------------------------------------------------------- commands
+
+
+def run(
+    argv: Sequence[str], *, check: bool = True, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        raise NodeError(
+            f"{shlex.join(argv)} exited {done.returncode}: {(done.stderr or done.stdout).strip()}"
+        )
+    return done
+
+
+def bridge_exists() -> bool:
+    return Path(f"/sys/class/net/{BRIDGE}").exists()
+
+
+def ip_forward() -> str:
+    return Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+
+
+# --------------------------------------------------------------------------------- network and fence
+
+
+def _fence_spec(rule: Sequence[str]) -> list[str]:
+    return [*rule, "-m", "comment", "--comment", FENCE_COMMENT]
+
+
+def fence_up() -> None:
+    """Put the fence rules first in their chains (again, if another rule was inserted above them)."""
+    fence_down()
+    for chain, rule in reversed(FENCE_RULES):
+        run(["iptables", "-w", "-I", chain, "1", *_fence_spec(rule)])
+
+
+def fence_down() -> None:
+    for chain, rule in FENCE_RULES:
+        for _ in range(100):
+            if run(["iptables", "-w", "-D", chain, *_fence_spec(rule)], check=False).returncode != 0:
+                break
+
+
+def fence_rules(chain: str) -> list[str]:
+    """The rules of `chain` in the filter table, in order, as `iptables -S` prints them."""
+    return [
+        line for line in run(["iptables", "-w", "-S", chain]).stdout.splitlines() if line.startswith("-A")
+    ]
+
+
+def network_up(node_dir: Path) -> None:
+    """Record which machine-wide paths exist, then make the bridge and the fence."""
+    node_dir.mkdir(parents=True, exist_ok=True)
+    created = [str(p) for p in GLOBAL_PATHS if not os.path.lexists(p)]
+    (node_dir / "created-paths.json").write_text(json.dumps(created))
+    if bridge_exists():
+        raise NodeError(
+            f"bridge {BRIDGE} exists: another node runs here, or one left it (scripts/testenv down)"
+        )
+    run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+    with contextlib.suppress(OSError):
+        Path(f"/proc/sys/net/ipv6/conf/{BRIDGE}/disable_ipv6").write_text("1\n")
+    run(["ip", "addr", "add", f"{BRIDGE_IP}/{POD_CIDR.split('/')[1]}", "dev", BRIDGE])
+    run(["ip", "link", "set", BRIDGE, "up"])
+    fence_up()
+
+
+def _kube_chain_rules(save: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """From `iptables-save` output: (table, rules jumping to a KUBE-* chain from other chains,
+    KUBE-* chain names)."""
+    table = ""
+    jumps: list[str] = []
+    chains: list[str] = []
+    for line in save.splitlines():
+        if line.startswith("*"):
+            table, jumps, chains = line[1:], [], []
+        elif line.startswith(":KUBE-"):
+            chains.append(line[1:].split()[0])
+        elif line.startswith("-A ") and not line.split()[1].startswith("KUBE-") and " -j KUBE-" in line:
+            jumps.append(line)
+        elif line == "COMMIT":
+            yield table, jumps, chains
+
+
+def sweep_kube_chains() -> list[str]:
+    """Remove every KUBE-* chain (kube-proxy's and the kubelet's) and every jump to one, in IPv4
+    and IPv6, all tables. Returns what it removed."""
+    removed: list[str] = []
+    for tool in ("iptables", "ip6tables"):
+        if shutil.which(f"{tool}-save") is None:
+            continue
+        save = run([f"{tool}-save"], check=False).stdout
+        for table, jumps, chains in _kube_chain_rules(save):
+            for rule in jumps:
+                argv = shlex.split(rule)
+                run([tool, "-w", "-t", table, "-D", *argv[1:]], check=False)
+                removed.append(f"{tool} -t {table} {rule}")
+            for chain in chains:
+                run([tool, "-w", "-t", table, "-F", chain], check=False)
+            for chain in chains:
+                run([tool, "-w", "-t", table, "-X", chain], check=False)
+                removed.append(f"{tool} -t {table} -X {chain}")
+    return removed
+
+
+# ------------------------------------------------------------------------------------------ cgroups
+
+
+def cgroup_roots() -> list[Path]:
+    """Mount points of every cgroup hierarchy (v1 and v2) on this machine."""
+    roots = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split(" - ")
+        if len(fields) == 2 and fields[1].split()[0] in ("cgroup", "cgroup2"):
+            roots.append(Path(fields[0].split()[4]))
+    return roots
+
+
+def kubepods_cgroups() -> list[Path]:
+    """The kubelet's cgroups (`/kubepods` under the cgroupfs driver) that exist now."""
+    return [root / "kubepods" for root in cgroup_roots() if (root / "kubepods").is_dir()]
+
+
+def _cgroup_pids(top: Path) -> set[int]:
+    pids: set[int] = set()
+    for directory, _, _ in os.walk(top):
+        with contextlib.suppress(OSError):
+            pids.update(int(p) for p in (Path(directory) / "cgroup.procs").read_text().split())
+    return pids
+
+
+def _kill_cgroup_members(timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = set().union(*(_cgroup_pids(top) for top in kubepods_cgroups()))
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+
+
+def _remove_cgroups(timeout: float = 20.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for top in kubepods_cgroups():
+            for directory, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+                try:
+                    os.rmdir(directory)
+                except OSError as e:
+                    left.append(f"{directory}: {e}")
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.3)
+
+
+# ---------------------------------------------------------------------------------------- processes
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains `text` (this process excluded)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _kill_all(pids: Sequence[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+# ------------------------------------------------------------------------------------------ registry
+
+
+def _free_port(address: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((address, 0))
+        return int(s.getsockname()[1])
+
+
+def _http(method: str, url: str, data: bytes | None = None, headers: Mapping[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return opener.open(request, timeout=30)
+
+
+def push_layout(registry: str, layout: Path, repository: str, tag: str) -> str:
+    """Push the one image of an OCI image layout to `registry` (plain HTTP) as `repository:tag`."""
+    base = f"http://{registry}/v2/{repository}"
+    index = json.loads((layout / "index.json").read_text())
+    descriptor = index["manifests"][0]
+
+    def blob(digest: str) -> bytes:
+        return (layout / "blobs" / "sha256" / digest.removeprefix("sha256:")).read_bytes()
+
+    manifest = blob(descriptor["digest"])
+    body = json.loads(manifest)
+    for item in (body["config"], *body["layers"]):
+        with _http("POST", f"{base}/blobs/uploads/", data=b"") as answer:
+            location = answer.headers["Location"]
+        if location.startswith("/"):
+            location = f"http://{registry}{location}"
+        separator = "&" if "?" in location else "?"
+        with _http(
+            "PUT",
+            f"{location}{separator}digest={item['digest']}",
+            data=blob(item["digest"]),
+            headers={"Content-Type": "application/octet-stream"},
+        ):
+            pass
+    with _http(
+        "PUT", f"{base}/manifests/{tag}", data=manifest, headers={"Content-Type": descriptor["mediaType"]}
+    ):
+        pass
+    return str(descriptor["digest"])
+
+
+# ---------------------------------------------------------------------------------------- the node
+
+
+@dataclass
+class Node:
+    """A running node: its control plane, registry (`HOST:PORT`, plain HTTP) and state directory."""
+
+    plane: kube.ControlPlane
+    registry: str
+    directory: Path
+
+    @property
+    def pause_image(self) -> str:
+        return f"{self.registry}/{PAUSE_REPOSITORY}:{PAUSE_TAG}"
+
+    def alive(self) -> bool:
+        state = _load_state(self.directory)
+        processes = [kube.Process.from_json(p) for p in state.get("processes", [])]
+        return self.plane.alive() and bool(processes) and all(p.alive() for p in processes)
+
+    def stop(self) -> None:
+        self.plane.stop()
+
+    def wait_pod(
+        self,
+        name: str,
+        phases: Sequence[str],
+        *,
+        namespace: str = "default",
+        timeout: float = POD_TIMEOUT_SECONDS,
+    ) -> dict[str, Any]:
+        """Wait until the pod's phase is one of `phases`; `NodeError` with its status otherwise."""
+        deadline = time.monotonic() + timeout
+        pod: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            pod = self.plane.kubectl_json("get", "pod", name, "-n", namespace)
+            phase = pod.get("status", {}).get("phase")
+            if phase in phases:
+                return pod
+            if phase in ("Succeeded", "Failed"):
+                break
+            time.sleep(0.5)
+        events = self.plane.kubectl(
+            "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}", check=False
+        ).stdout
+        raise NodeError(
+            f"pod {namespace}/{name} is not {'/'.join(phases)}: {json.dumps(pod.get('status'), indent=1)}\n"
+            f"{events}"
+        )
+
+    def create_pod(self, manifest: Mapping[str, Any], *, timeout: float = 60.0) -> Any:
+        """Create a pod; retried while its namespace has no `default` service account yet."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.plane.create(manifest)
+            except kube.KubectlError as e:
+                if "serviceaccount" not in e.stderr.lower() or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
+
+def _load_state(node_dir: Path) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads((node_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return state
+
+
+def _save_state(node_dir: Path, state: Mapping[str, Any]) -> None:
+    tmp = node_dir / "state.json.tmp"
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(node_dir / "state.json")
+
+
+def find(plane: kube.ControlPlane) -> Node | None:
+    """The node that `plane` carries, if any."""
+    node_dir = plane.workdir / kube.NODE_DIR
+    state = _load_state(node_dir)
+    return Node(plane, state["registry"], node_dir) if "registry" in state else None
+
+
+class _Starter:
+    """The steps of one node start; every started process is recorded in the state at once."""
+
+    def __init__(
+        self, plane: kube.ControlPlane, bins: NodeBinaries, detached: bool, say: Callable[[str], None]
+    ):
+        self.plane = plane
+        self.bins = bins
+        self.detached = detached
+        self.say = say
+        self.dir = plane.workdir / kube.NODE_DIR
+        self.state: dict[str, Any] = {"processes": []}
+        self.holder: kube.Process | None = None
+        self.processes: list[kube.Process] = []
+        """With their Popen: alive while not exited (a wrapper still exec-ing counts as alive)."""
+
+    def spawn(self, name: str, argv: Sequence[str], *, exe: Path, in_namespace: bool = True) -> kube.Process:
+        if in_namespace:
+            assert self.holder is not None
+            argv = ["nsenter", f"--mount=/proc/{self.holder.pid}/ns/mnt", "--", *argv]
+        process = kube.spawn(
+            name, argv, self.dir / f"{name}.log", detached=self.detached, cwd=self.dir, exe=exe
+        )
+        self.processes.append(process)
+        _STARTED[process.pid] = process
+        self.state["processes"].append(process.to_json())
+        _save_state(self.dir, self.state)
+        return process
+
+    def mount_namespace(self) -> None:
+        tunables = self.dir / "tunables"
+        tunables.mkdir()
+        script = ["set -e"]
+        for key, value in KERNEL_TUNABLES.items():
+            source = tunables / key.replace("/", ".")
+            source.write_text(f"{value}\n")
+            script.append(f"mount --bind {shlex.quote(str(source))} /proc/sys/{key}")
+        sleep = Path(shutil.which("sleep") or "/bin/sleep").resolve()
+        script.append(f"exec {sleep} infinity")
+        argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(script)]
+        self.holder = self.spawn("mount-namespace", argv, exe=sleep, in_namespace=False)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{self.holder.pid}/exe").resolve() == sleep:
+                    return
+            if not self.holder.alive():
+                break
+            time.sleep(0.05)
+        raise NodeError(f"mount namespace holder did not start: {self.holder.log_tail()}")
+
+    def registry(self) -> str:
+        binary = shutil.which("docker-registry")
+        if binary is None:
+            raise NodeError("docker-registry is not installed (apt-get install docker-registry)")
+        port = _free_port(BRIDGE_IP)
+        address = f"{BRIDGE_IP}:{port}"
+        config = {
+            "version": 0.1,
+            "log": {"level": "info", "accesslog": {"disabled": True}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(self.dir / "registry")},
+                "delete": {"enabled": True},
+            },
+            "http": {"addr": address, "secret": uuid.uuid4().hex},
+        }
+        (self.dir / "registry.yml").write_text(json.dumps(config))
+        process = self.spawn(
+            "registry", [binary, "serve", str(self.dir / "registry.yml")], exe=Path(binary).resolve(),
+            in_namespace=False,
+        )  # fmt: skip
+        _wait_http(process, f"http://{address}/v2/")
+        self.state["registry"] = address
+        _save_state(self.dir, self.state)
+        return address
+
+    def containerd(self, registry: str) -> Path:
+        root = self.dir / "containerd"
+        certs = root / "certs.d"
+        hosts = (
+            f'server = "http://{registry}"\n\n[host."http://{registry}"]\n'
+            '  capabilities = ["pull", "resolve", "push"]\n'
+        )
+        for name in (registry, "_default"):
+            (certs / name).mkdir(parents=True)
+            (certs / name / "hosts.toml").write_text(hosts)
+        cni_conf = self.dir / "cni" / "net.d"
+        cni_conf.mkdir(parents=True)
+        (cni_conf / "10-testenv.conflist").write_text(json.dumps(cni_config(self.dir / "cni" / "ipam")))
+        socket_path = root / "c.sock"
+        config = f"""version = 2
+root = "{root / "root"}"
+state = "{root / "state"}"
+disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp"]
+
+[grpc]
+  address = "{socket_path}"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{registry}/{PAUSE_REPOSITORY}:{PAUSE_TAG}"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "{SYSTEM_BINARIES["runc"]}"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{CNI_BIN_DIR}"
+    conf_dir = "{cni_conf}"
+    max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{certs}"
+"""
+        (root / "config.toml").write_text(config)
+        exe = SYSTEM_BINARIES["containerd"]
+        process = self.spawn("containerd", [str(exe), "--config", str(root / "config.toml")], exe=exe)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not process.alive():
+                raise NodeError(f"containerd exited; end of {process.log}:\n{process.log_tail()}")
+            done = run([str(SYSTEM_BINARIES["ctr"]), "--address", str(socket_path), "version"], check=False)
+            if done.returncode == 0:
+                return socket_path
+            time.sleep(0.3)
+        raise NodeError(f"containerd did not answer; end of {process.log}:\n{process.log_tail()}")
+
+    def kubeconfig(self, name: str, user: str, groups: Sequence[str]) -> Path:
+        assert self.plane.pki is not None
+        pair = self.plane.pki.issue_client_cert(name, user=user, groups=groups)
+        path = self.dir / f"{name}.kubeconfig"
+        kube._write_kubeconfig(path, self.plane.server, self.plane.ca.cert, pair)
+        return path
+
+    def kubelet(self, socket_path: Path) -> None:
+        assert self.plane.pki is not None
+        serving = self.plane.pki.issue_server_cert("kubelet", ips=[BRIDGE_IP], dns=[NODE_NAME])
+        (self.dir / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        config = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1",
+            "kind": "KubeletConfiguration",
+            "failCgroupV1": False,
+            "cgroupDriver": "cgroupfs",
+            "address": BRIDGE_IP,
+            "port": _free_port(BRIDGE_IP),
+            "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1",
+            "healthzPort": kube.free_port(),
+            "tlsCertFile": str(serving.cert),
+            "tlsPrivateKeyFile": str(serving.key),
+            "authentication": {
+                "anonymous": {"enabled": False},
+                "webhook": {"enabled": True},
+                "x509": {"clientCAFile": str(self.plane.ca.cert)},
+            },
+            "authorization": {"mode": "Webhook"},
+            "containerRuntimeEndpoint": f"unix://{socket_path}",
+            "imageServiceEndpoint": f"unix://{socket_path}",
+            "resolvConf": str(self.dir / "resolv.conf"),
+            "clusterDNS": [],
+            "volumePluginDir": str(self.dir / "volume-plugins"),
+            "podLogsDir": str(self.dir / "pod-logs"),
+            "failSwapOn": False,
+            "oomScoreAdj": 0,
+            "imageGCHighThresholdPercent": 100,
+            "imageGCLowThresholdPercent": 99,
+            "evictionHard": {"memory.available": "1Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+            "serializeImagePulls": False,
+            "rotateCertificates": False,
+            "registerNode": True,
+            "staticPodPath": "",
+        }
+        (self.dir / "kubelet.json").write_text(json.dumps(config, indent=2))
+        kubeconfig = self.kubeconfig("kubelet-client", f"system:node:{NODE_NAME}", ["system:nodes"])
+        argv = [
+            str(self.bins.kubelet),
+            f"--config={self.dir / 'kubelet.json'}",
+            f"--kubeconfig={kubeconfig}",
+            f"--root-dir={self.dir / 'kubelet'}",
+            f"--hostname-override={NODE_NAME}",
+            f"--node-ip={BRIDGE_IP}",
+            "--v=1",
+        ]
+        self.spawn("kubelet", argv, exe=self.bins.kubelet)
+
+    def control_loops(self) -> None:
+        admin = self.kubeconfig("components", "distroguard-testenv-components", ["system:masters"])
+        pki = self.plane.workdir / "pki"
+        self.spawn(
+            "kube-controller-manager",
+            [
+                str(self.bins.kube_controller_manager),
+                f"--kubeconfig={admin}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={kube.free_port()}",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={self.plane.ca.cert}",
+                f"--service-cluster-ip-range={kube.SERVICE_CIDR}",
+                "--allocate-node-cidrs=false",
+                "--v=1",
+            ],
+            exe=self.bins.kube_controller_manager,
+            in_namespace=False,
+        )
+        self.spawn(
+            "kube-scheduler",
+            [
+                str(self.bins.kube_scheduler),
+                f"--kubeconfig={admin}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={kube.free_port()}",
+                "--v=1",
+            ],
+            exe=self.bins.kube_scheduler,
+            in_namespace=False,
+        )
+        proxy_config = {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "mode": "iptables",
+            "clientConnection": {"kubeconfig": str(admin)},
+            "hostnameOverride": NODE_NAME,
+            "clusterCIDR": POD_CIDR,
+            "healthzBindAddress": f"127.0.0.1:{kube.free_port()}",
+            "metricsBindAddress": f"127.0.0.1:{kube.free_port()}",
+            "oomScoreAdj": 0,
+            "conntrack": {
+                "maxPerCore": 0,
+                "min": 0,
+                "tcpEstablishedTimeout": "0s",
+                "tcpCloseWaitTimeout": "0s",
+            },
+            "iptables": {"localhostNodePorts": False, "masqueradeAll": False},
+            "nodePortAddresses": [f"{BRIDGE_IP}/32"],
+        }
+        (self.dir / "kube-proxy.json").write_text(json.dumps(proxy_config, indent=2))
+        self.spawn(
+            "kube-proxy",
+            [str(self.bins.kube_proxy), f"--config={self.dir / 'kube-proxy.json'}", "--v=1"],
+            exe=self.bins.kube_proxy,
+            in_namespace=False,
+        )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        last = "not registered"
+        while time.monotonic() < deadline:
+            self._check_alive()
+            done = self.plane.kubectl("get", "node", NODE_NAME, "-o", "json", check=False)
+            if done.returncode == 0:
+                conditions = json.loads(done.stdout).get("status", {}).get("conditions", [])
+                ready = [c for c in conditions if c.get("type") == "Ready"]
+                if ready and ready[0].get("status") == "True":
+                    return
+                last = json.dumps(ready)
+            time.sleep(0.5)
+        raise NodeError(
+            f"node {NODE_NAME} not Ready after {READY_TIMEOUT_SECONDS:.0f}s: {last}\n{self._tails()}"
+        )
+
+    def wait_proxy_synced(self) -> None:
+        """kube-proxy has written the `kubernetes` Service's rules; the fence then goes back on top."""
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            self._check_alive()
+            nat = run(["iptables", "-w", "-t", "nat", "-S", "KUBE-SERVICES"], check=False).stdout
+            if KUBERNETES_SERVICE_IP in nat:
+                fence_up()
+                return
+            time.sleep(0.5)
+        raise NodeError(f"kube-proxy wrote no rule for {KUBERNETES_SERVICE_IP}\n{self._tails()}")
+
+    def check_pod(self, node: Node) -> None:
+        name = f"testenv-check-{uuid.uuid4().hex[:6]}"
+        node.create_pod(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "check", "image": node.pause_image, "command": ["/pause", "-v"]}],
+                },
+            }
+        )
+        node.wait_pod(name, ["Succeeded"])
+        logs = self.plane.kubectl("logs", name, "-n", "default").stdout
+        if PAUSE_VERSION not in logs:
+            raise NodeError(f"check pod {name} ran, but its log says {logs!r}")
+        self.plane.kubectl("delete", "pod", name, "-n", "default", "--wait=false")
+
+    def _check_alive(self) -> None:
+        for process in self.processes:
+            if not process.alive():
+                raise NodeError(f"{process.name} exited; end of {process.log}:\n{process.log_tail()}")
+
+    def _tails(self) -> str:
+        parts = []
+        for process in self.processes:
+            parts.append(f"--- {process.name} ({process.log})\n{process.log_tail(15)}")
+        return "\n".join(parts)
+
+
+def cni_config(ipam_dir: Path) -> dict[str, Any]:
+    """The pod network: the bridge, no masquerade, no gateway address set by the plugin (which would
+    switch ip_forward on). Pods get a route to the Service addresses through the bridge address and
+    no default route: a connection anywhere else fails at once (network unreachable) inside the pod.
+    (With a default route, the host would drop the packets silently, as ip_forward is 0, and every
+    such connection would hang until its timeout.)"""
+    return {
+        "cniVersion": "1.0.0",
+        "name": "distroguard-testenv",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": BRIDGE,
+                "isGateway": False,
+                "isDefaultGateway": False,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "dataDir": str(ipam_dir),
+                    "ranges": [[{"subnet": POD_CIDR, "rangeStart": "10.200.0.10", "gateway": BRIDGE_IP}]],
+                    "routes": [{"dst": kube.SERVICE_CIDR, "gw": BRIDGE_IP}],
+                },
+            }
+        ],
+    }
+
+
+def _wait_http(process: kube.Process, url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise NodeError(f"{process.name} exited; end of {process.log}:\n{process.log_tail()}")
+        try:
+            with _http("GET", url) as answer:
+                answer.read()
+                return
+        except (OSError, urllib.error.URLError):
+            time.sleep(0.1)
+    raise NodeError(f"{process.name} did not answer {url}; end of {process.log}:\n{process.log_tail()}")
+
+
+def start(
+    *,
+    name: str | None = None,
+    detached: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> Node:
+    """Start a control plane with a node, wait until the node is Ready and a check pod ran."""
+    say = progress or (lambda _msg: None)
+    bins = NodeBinaries.locate()
+    kube.sweep_orphans()
+    if bridge_exists():
+        raise NodeError(
+            f"bridge {BRIDGE} exists: a node runs on this machine, or one was left (scripts/testenv down)"
+        )
+    started = time.monotonic()
+    serving = kube.ApiServing(
+        address=BRIDGE_IP,
+        cert_ips=(BRIDGE_IP, "127.0.0.1", KUBERNETES_SERVICE_IP),
+        cert_dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
+        for_node=True,
+        extra_args=("--enable-aggregator-routing=true", "--kubelet-preferred-address-types=InternalIP"),
+        before_start=lambda workdir: network_up(workdir / kube.NODE_DIR),
+    )
+    plane = kube.start(name=name, detached=detached, progress=say, serving=serving, attempts=1)
+    try:
+        starter = _Starter(plane, bins, detached, say)
+        starter.mount_namespace()
+        registry = starter.registry()
+        say(f"registry on {registry}")
+        push_layout(registry, bins.pause_layout, PAUSE_REPOSITORY, PAUSE_TAG)
+        socket_path = starter.containerd(registry)
+        say("containerd up")
+        starter.control_loops()
+        starter.kubelet(socket_path)
+        starter.wait_ready()
+        say(f"node {NODE_NAME} Ready ({time.monotonic() - started:.0f}s)")
+        starter.wait_proxy_synced()
+        node = Node(plane, registry, starter.dir)
+        starter.check_pod(node)
+        say(f"check pod ran to completion ({time.monotonic() - started:.0f}s)")
+        plane.save()
+        return node
+    except BaseException:
+        plane.stop()
+        raise
+
+
+# ----------------------------------------------------------------------------------------- teardown
+
+
+def teardown(node_dir: Path, *, grace: float = kube.STOP_GRACE_SECONDS) -> list[str]:
+    """Remove everything the node in `node_dir` made; returns what could not be removed."""
+    problems: list[str] = []
+    state = _load_state(node_dir)
+    recorded = [kube.Process.from_json(d) for d in state.get("processes", [])]
+    processes = {p.name: _STARTED.pop(p.pid, p) for p in recorded}
+    # The kubelet first, so it restarts nothing; then the pods, the shims, the rest.
+    for name in ("kubelet", "kube-proxy", "kube-scheduler", "kube-controller-manager"):
+        if name in processes:
+            processes.pop(name).stop(grace)
+    _kill_cgroup_members()
+    _kill_all(processes_mentioning(str(node_dir)))  # shims (daemonized: not in any group of ours)
+    for process in processes.values():
+        process.stop(grace)
+    _kill_all(processes_mentioning(str(node_dir)))
+    problems += _remove_cgroups()
+    fence_down()
+    sweep_kube_chains()
+    if bridge_exists():
+        done = run(["ip", "link", "del", BRIDGE], check=False)
+        if done.returncode != 0:
+            problems.append(f"ip link del {BRIDGE}: {done.stderr.strip()}")
+    try:
+        created = [Path(p) for p in json.loads((node_dir / "created-paths.json").read_text())]
+    except (OSError, ValueError):
+        created = []
+    for path in created:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if os.path.lexists(path):
+            problems.append(f"{path} could not be removed")
+    shutil.rmtree(node_dir, ignore_errors=True)
+    for problem in problems:
+        print(f"[testenv] node teardown: {problem}", file=sys.stderr)
+    return problems
+
+
+# ------------------------------------------------------------------------------------------- pytest
+
+
+class NodeKeeper:
+    """Starts the session's node on first use and again after a test stopped it."""
+
+    def __init__(self) -> None:
+        self.node: Node | None = None
+
+    def get(self) -> Node:
+        if self.node is None or not self.node.alive():
+            self.stop()
+            try:
+                self.node = start(progress=lambda msg: print(f"[testenv] {msg}", file=sys.stderr))
+            except (NodeError, kube.ControlPlaneError) as e:
+                pytest.fail(str(e), pytrace=False)
+        return self.node
+
+    def stop(self) -> None:
+        node, self.node = self.node, None
+        if node is not None:
+            node.stop()
+
+
+@pytest.fixture(scope="session")
+def node_keeper() -> Iterator[NodeKeeper]:
+    keeper = NodeKeeper()
+    try:
+        yield keeper
+    finally:
+        keeper.stop()
+
+
+@pytest.fixture
+def node(node_keeper: NodeKeeper) -> Node:
+    """The session's node (control plane + containerd + kubelet + kube-proxy + scheduler +
+    controller-manager + registry on the bridge), started on first use, stopped at the end."""
+    return node_keeper.get()
+
+
+# ------------------------------------------------------------------------------------------ residue
+
+
+def residue() -> dict[str, list[str]]:
+    """What of any node exists on this machine now, by kind; a machine without a node has none.
+
+    processes: any node component, shim or pod process; mounts: any under the run directories or
+    the machine-wide paths; netns: named network namespaces; bridge; iptables: fence rules and
+    KUBE-* chains and jumps (IPv4 and IPv6); cgroups: `/kubepods` in any hierarchy; paths: the
+    machine-wide paths and node directories.
+    """
+    names = {*NODE_BINARIES, "containerd", "containerd-shim-runc-v2", "runc"}
+    processes = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                exe = Path(os.readlink(entry / "exe"))
+                holder = (
+                    exe.name == "sleep" and _mentions(entry, "infinity") and _in_other_mount_namespace(entry)
+                )
+                if exe.name in names or holder:
+                    processes.append(f"{entry.name} {exe}")
+    roots = (str(kube.run_root()), *(str(p) for p in GLOBAL_PATHS))
+    mounts = [
+        line
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if any(r in line for r in roots)
+    ]
+    netns = sorted(p.name for p in Path("/run/netns").iterdir()) if Path("/run/netns").is_dir() else []
+    iptables = []
+    for tool in ("iptables-save", "ip6tables-save"):
+        if shutil.which(tool):
+            for line in run([tool], check=False).stdout.splitlines():
+                if "KUBE-" in line or FENCE_COMMENT in line:
+                    iptables.append(f"{tool}: {line}")
+    run_dirs = sorted(kube.run_root().glob(f"*/{kube.NODE_DIR}")) if kube.run_root().is_dir() else []
+    return {
+        "processes": processes,
+        "mounts": mounts,
+        "netns": netns,
+        "bridge": [BRIDGE] if bridge_exists() else [],
+        "iptables": iptables,
+        "cgroups": [str(p) for p in kubepods_cgroups()],
+        "paths": [str(p) for p in (*GLOBAL_PATHS, *run_dirs) if os.path.lexists(p)],
+    }
+
+
+def _mentions(proc: Path, text: str) -> bool:
+    return text.encode() in (proc / "cmdline").read_bytes()
+
+
+def _in_other_mount_namespace(proc: Path) -> bool:
+    return os.readlink(proc / "ns" / "mnt") != os.readlink("/proc/self/ns/mnt")
