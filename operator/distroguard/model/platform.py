@@ -40,3 +40,23 @@ class Platform(BaseModel):
 
 
 DEFAULT_PLATFORM = Platform()
+
+MAX_PLATFORMS = 16
+"""Platforms of one image judged at most (an index listing more is judged on its first 16 runnable entries,
+in the order it lists them): each costs its own manifest, config and base layers."""
+
+
+def parse_platforms(text: str) -> tuple[Platform, ...] | None:
+    """`all` (None: every platform an image offers), one platform, or a comma-separated list of them, without
+    repeats and in the order given; ValueError naming the problem."""
+    if text.strip().lower() == "all":
+        return None
+    items = [part for part in (p.strip() for p in text.split(",")) if part]
+    if not items:
+        raise ValueError(f"invalid platform list {text!r}: expected all, or os/architecture[/variant],...")
+    return tuple(dict.fromkeys(Platform.parse(item) for item in items))
+
+
+def platforms_text(platforms: tuple[Platform, ...] | None) -> str:
+    """The inverse of `parse_platforms`: `all`, or the platforms joined with commas."""
+    return "all" if platforms is None else ",".join(str(p) for p in platforms)

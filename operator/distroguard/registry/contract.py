@@ -10,12 +10,14 @@ from typing import Protocol
 
 from distroguard.errors import PlatformNotFound, ScanLimitExceeded, SourceError
 from distroguard.model import Platform
+from distroguard.model.platform import MAX_PLATFORMS
 from distroguard.registry.manifest import (
     Descriptor,
     ImageIndex,
     ImageManifest,
     parse_config,
     parse_manifest,
+    runnable_entries,
     select_platform,
 )
 from distroguard.registry.meter import ByteMeter
@@ -36,6 +38,24 @@ class ResolvedImage:
     manifest: ImageManifest
     platform: Platform
     """The platform of the chosen manifest, as its index entry or its config declares it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """The platforms an image offers: its index's runnable entries (at most `MAX_PLATFORMS`), or its one
+    manifest. Immutable for a digest, so cached by it: a second platform of a known image reads no index."""
+
+    digest: str
+    """Digest of what the reference names."""
+    entries: tuple[Descriptor, ...]
+    """Each platform's manifest, its platform set (a lone manifest's from its config; None when the config
+    declares none)."""
+    manifest: ImageManifest | None = None
+    """The manifest itself, for a single-platform image (its one entry names it)."""
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return tuple(str(d.platform) for d in self.entries if d.platform is not None)
 
 
 class ImageSource(Protocol):
@@ -100,3 +120,16 @@ async def resolve_platform(
     if found is not None and not wanted.matches(found):
         raise PlatformNotFound(str(wanted), [str(found)])
     return ResolvedImage(top_digest, digest, parsed, found or wanted)
+
+
+async def read_offer(
+    media_type: str | None, body: bytes, digest: str, *, read_config: ReadConfig, what: str
+) -> Offer:
+    """The platforms of a fetched manifest or index. An index lists them (nested indexes are not followed:
+    real images nest none); a lone manifest's config is read for its platform."""
+    parsed = parse_manifest(media_type, body, what)
+    if isinstance(parsed, ImageIndex):
+        return Offer(digest, runnable_entries(parsed)[:MAX_PLATFORMS])
+    config = parse_config(await read_config(parsed.config), f"{what}: config")
+    entry = Descriptor(parsed.media_type, digest, len(body), platform=config.platform)
+    return Offer(digest, (entry,), parsed)
