@@ -13,6 +13,7 @@ background, so the controller's retry is answered from its cache).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
@@ -23,8 +24,17 @@ from cachetools import LRUCache
 from distroguard.admission.review import MAX_WARNING_CHARS, AdmissionAnswer, AdmissionRequest
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 from distroguard.errors import DistroguardError, InvalidObject
-from distroguard.model import Decision, DistroPolicy, Finding, ImageFacts, LifecycleLookup, Platform
-from distroguard.model.decision import UNRESOLVED_RULE
+from distroguard.model import (
+    ContainerVerdict,
+    Decision,
+    DistroPolicy,
+    Finding,
+    ImageFacts,
+    LifecycleLookup,
+    Platform,
+)
+from distroguard.model.decision import UNRESOLVED_RULE, strictest
+from distroguard.model.facts import ImagePlatforms
 from distroguard.model.reference import is_local_image
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
 
@@ -42,17 +52,25 @@ _REASON_KEPT = 40
 class FactsResolver(Protocol):
     """How admission resolves a workload's images (`distroguard.resolver.routing.RoutedResolver` fits)."""
 
-    async def resolve_many(
-        self, images: Iterable[str], *, platform: Platform | None = None, budget: float | None = None
-    ) -> Mapping[str, ImageFacts | DistroguardError]:
-        """Each image's facts, or why there are none (`DeadlineExceeded` past `budget` seconds); what the
-        cache knows is answered without a wait."""
+    async def resolve_many_platforms(
+        self,
+        images: Iterable[str],
+        *,
+        platforms: Sequence[Platform] | None = None,
+        budget: float | None = None,
+    ) -> Mapping[str, ImagePlatforms | DistroguardError]:
+        """Each image's facts on each of `platforms` it offers (a single-platform image: on its one), or why
+        there are none (`DeadlineExceeded` past `budget` seconds); what the cache knows is answered without
+        a wait."""
 
 
 class AdmissionCluster(Protocol):
     """What admission reads from the cluster; the operator implements it (behind its TTL caches)."""
 
     async def namespace_labels(self, namespace: str) -> Mapping[str, str]: ...
+
+    def platforms(self) -> tuple[Platform, ...]:
+        """The platforms that matter now: those of the cluster's nodes (or a fixed list); never empty."""
 
     async def resolver(self, namespace: str | None, workload: Workload) -> FactsResolver:
         """The resolver for `workload`'s images in `namespace`: credentialed with its pull secrets (its own
@@ -92,9 +110,24 @@ class DecisionMemo:
         ]
         for container in containers:
             facts = container.facts
-            if facts is None or facts.digest is None:
+            if facts is None:
+                if not container.no_platform:
+                    return None
+                parts.append((container.container, container.image, container.no_platform))
+                continue
+            if facts.digest is None:
                 return None
-            parts.append((container.container, container.image, facts.digest, facts.platform, facts.mode))
+            parts.append(
+                (
+                    container.container,
+                    container.image,
+                    facts.digest,
+                    facts.platform,
+                    facts.mode,
+                    container.platform,
+                    container.no_platform,
+                )
+            )
         return tuple(parts)
 
     def decide(
@@ -135,7 +168,6 @@ async def admit(
     budget: float,
     now: datetime,
     own_namespace: str | None = None,
-    platform: Platform | None = None,
     local_images: bool = False,
     memo: DecisionMemo | None = None,
 ) -> AdmissionAnswer:
@@ -163,13 +195,122 @@ async def admit(
     if isinstance(outcome, NotHandled):
         return AdmissionAnswer.deny(outcome.reason, code=400)
     resolver = await cluster.resolver(namespace, outcome)
-    containers, unresolved = await _with_facts(outcome, resolver, budget, platform, local_images)
+    platforms, where = platforms_for(outcome, cluster.platforms())
+    containers, unresolved = await _with_facts(outcome, resolver, budget, platforms, where, local_images)
     context = EvaluationContext(now=now, namespace=namespace, namespace_labels=labels, kind=outcome.kind)
     if memo is None:
         decision = evaluate(containers, policies, context, catalog)
     else:
         decision = memo.decide(containers, policies, context, catalog)
+    if len(containers) > len(outcome.containers):  # a container judged on several platforms
+        decision = merge_platforms(decision, containers)
     return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
+
+
+def platforms_for(workload: Workload, cluster: tuple[Platform, ...]) -> tuple[tuple[Platform, ...], str]:
+    """The platforms `workload`'s images are judged on, and how a message names them: the cluster's, or
+    those of the architectures its pod is pinned to (`Workload.architectures`)."""
+    if not workload.architectures:
+        return cluster, _cluster_text(cluster)
+    pinned = tuple(p for p in cluster if p.architecture in workload.architectures)
+    if not pinned:  # pinned to an architecture no node has (yet): that architecture, as Linux
+        pinned = tuple(Platform(os="linux", architecture=a) for a in workload.architectures)
+    return pinned, _pinned_text(workload.architectures)
+
+
+@functools.lru_cache(maxsize=64)
+def _cluster_text(platforms: tuple[Platform, ...]) -> str:
+    return f"the cluster's nodes are {', '.join(str(p) for p in platforms)}"
+
+
+def _pinned_text(architectures: tuple[str, ...]) -> str:
+    return f"the pod is pinned to kubernetes.io/arch {', '.join(architectures)}"
+
+
+@functools.lru_cache(maxsize=256)
+def _runs_on(platform: str, platforms: tuple[Platform, ...]) -> bool:
+    """Whether an image of `platform` runs on one of `platforms`."""
+    try:
+        found = Platform.parse(platform)
+    except ValueError:
+        return False
+    return any(p.matches(found) for p in platforms)
+
+
+def _judged(
+    container: str, image: str, found: ImagePlatforms, platforms: tuple[Platform, ...], where: str
+) -> list[ContainerImage]:
+    """The container once per platform it is judged on: once when the platforms' facts agree (the one
+    with the largest image stands for them, so a size rule sees the worst), once per platform, each named,
+    when they differ; and the image offering none of `platforms` as a finding of its own."""
+    facts = found.facts
+    missing = ""
+    if not facts or (found.single and not _runs_on(facts[0].platform, platforms)):
+        offered = ", ".join(found.offered) or "no runnable platform"
+        missing = f"image offers only {offered}; {where}"
+        if not facts:
+            return [ContainerImage(container, image, None, no_platform=missing)]
+    if len(facts) == 1:
+        return [ContainerImage(container, image, facts[0], no_platform=missing)]
+    variants: dict[object, ImageFacts] = {}
+    for item in facts:
+        key = (item.os, item.libc, item.runtimes)
+        kept = variants.get(key)
+        if kept is None or item.image_size > kept.image_size:
+            variants[key] = item
+    if len(variants) == 1:
+        return [ContainerImage(container, image, next(iter(variants.values())))]
+    return [ContainerImage(container, image, item, platform=item.platform) for item in variants.values()]
+
+
+def merge_platforms(decision: Decision, containers: Sequence[ContainerImage]) -> Decision:
+    """One verdict per container (the worst of its platforms'), and for a container whose platforms
+    gave the same findings, those findings once, without the platform in their messages."""
+    verdicts: dict[str, ContainerVerdict] = {}
+    for verdict in decision.containers:
+        kept = verdicts.get(verdict.container)
+        if kept is None:
+            verdicts[verdict.container] = verdict
+        else:
+            worst = strictest([kept.verdict, verdict.verdict])
+            verdicts[verdict.container] = ContainerVerdict(kept.container, kept.image, worst, kept.digest)
+    named: dict[str, list[str]] = {}
+    for c in containers:
+        if c.platform is not None:
+            named.setdefault(c.container, []).append(c.platform)
+    findings: list[Finding] = []
+    done: set[str] = set()
+    for finding in decision.findings:
+        platforms = named.get(finding.container)
+        if platforms is None:
+            findings.append(finding)
+            continue
+        if finding.container in done:
+            continue
+        done.add(finding.container)
+        own = [f for f in decision.findings if f.container == finding.container]
+        answers = {
+            p: sorted(_unnamed(f, p)[1:] for f in own if f.platform == p or f.platform is None)
+            for p in platforms
+        }
+        if len({tuple(a) for a in answers.values()}) == 1:  # every platform said the same
+            first = platforms[0]
+            findings.extend(_unnamed(f, first)[0] for f in own if f.platform == first or f.platform is None)
+        else:
+            findings.extend(own)
+    return Decision(decision.verdict, tuple(verdicts.values()), tuple(findings))
+
+
+def _unnamed(finding: Finding, platform: str) -> tuple[Finding, str, str, str, str]:
+    """The finding with its platform taken out of its message, and what compares it across platforms."""
+    message = finding.message.replace(f"{platform}: ", "", 1)
+    return (
+        dataclasses.replace(finding, message=message),
+        finding.policy,
+        finding.rule,
+        finding.action,
+        message,
+    )
 
 
 def answer(decision: Decision) -> AdmissionAnswer:
@@ -205,11 +346,13 @@ async def _with_facts(
     workload: Workload,
     resolver: FactsResolver,
     budget: float,
-    platform: Platform | None,
+    platforms: tuple[Platform, ...],
+    where: str,
     local_images: bool,
 ) -> tuple[list[ContainerImage], tuple[Exception, ...]]:
-    """The containers with their facts, and the error of each distinct image that has none."""
-    known: dict[str, ImageFacts | DistroguardError] = {}
+    """The containers with their facts (a container once per platform when its platforms differ), and the
+    error of each distinct image that has none."""
+    known: dict[str, ImagePlatforms | DistroguardError] = {}
     wanted: list[str] = []
     for image in dict.fromkeys(c.image for c in workload.containers):
         if is_local_image(image) and not local_images:
@@ -217,12 +360,12 @@ async def _with_facts(
         else:
             wanted.append(image)
     if wanted:
-        known.update(await resolver.resolve_many(wanted, platform=platform, budget=budget))
+        known.update(await resolver.resolve_many_platforms(wanted, platforms=platforms, budget=budget))
     found: list[ContainerImage] = []
     for container in workload.containers:
         result = known[container.image]
-        if isinstance(result, ImageFacts):
-            found.append(ContainerImage(container.name, container.image, result))
+        if isinstance(result, ImagePlatforms):
+            found.extend(_judged(container.name, container.image, result, platforms, where))
         else:
             found.append(ContainerImage(container.name, container.image, None, str(result)))
-    return found, tuple(r for r in known.values() if not isinstance(r, ImageFacts))
+    return found, tuple(r for r in known.values() if not isinstance(r, ImagePlatforms))

@@ -39,6 +39,7 @@ from distroguard.operator.dev import cluster as devcluster
 from distroguard.operator.handlers import build_registry, load_cluster_policies
 from distroguard.operator.kubeclient import api_client, load_configuration
 from distroguard.operator.metrics import Metrics
+from distroguard.operator.nodeplatforms import FixedPlatforms, NodePlatforms
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
 from distroguard.operator.settings import RunSettings
@@ -123,6 +124,9 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             seed(pool.anonymous, record, now)
         logger.info("%d ImageFacts read into the cache", sum(1 for r in known if r.access == "public"))
         secrets = PullSecrets(api, ttl=settings.secrets_ttl)
+        nodes = _node_platforms(settings, api)
+        nodes.start()
+        stack.callback(nodes.stop)
         admitter = None
         if settings.serves_webhook:
             admitter = Admitter(
@@ -133,6 +137,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 catalog=loaded.catalog,
                 budget=settings.budget,
                 own_namespace=settings.namespace,
+                nodes=nodes.current,
                 observer=metrics,
             )
         auditor = None
@@ -172,6 +177,13 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             clusterwide=True,
             liveness_endpoint=settings.liveness,
         )
+
+
+def _node_platforms(settings: RunSettings, api: Any) -> NodePlatforms | FixedPlatforms:
+    """The platforms that matter: the fixed `--platforms` list, or the cluster's Nodes' (`auto`)."""
+    if settings.platforms is not None:
+        return FixedPlatforms(settings.platforms)
+    return NodePlatforms(api)
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:

@@ -351,6 +351,8 @@ class Resolver:
         chosen = [
             text for text in offered if wanted is None or any(w.matches(Platform.parse(text)) for w in wanted)
         ]
+        if not chosen and len(offered) == 1:  # one platform: judged on it, as a single-platform image
+            chosen = list(offered)
         facts = [await self._lookup(image, Platform.parse(text), mode) for text in chosen]
         return ImagePlatforms(offered, tuple(facts), single=len(offered) == 1)
 
