@@ -117,6 +117,7 @@ def test_a_workload_report_has_a_result_per_policy_rule_and_container() -> None:
     assert "musl" in failing["message"]
     assert failing["properties"]["image"] == "alpine"
     assert failing["properties"]["digest"] == DIGESTS["alpine"]
+    assert failing["properties"]["platform"] == "linux/amd64"  # the platform the facts are of
     assert failing["properties"]["libc"] == "musl"
     assert failing["properties"]["reason"]
     # The document is what the CRD's model accepts.

@@ -69,6 +69,8 @@ def _properties(container: str, image: ImageSummary) -> dict[str, str]:
     facts = image.facts
     if facts is not None and facts.digest:
         properties["digest"] = facts.digest
+    if facts is not None:
+        properties["platform"] = facts.platform  # the platform these facts are of (os/arch[/variant])
     if image.libc_version:
         properties["libcVersion"] = image.libc_version
     if image.eol is not None:
