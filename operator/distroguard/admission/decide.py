@@ -13,7 +13,6 @@ background, so the controller's retry is answered from its cache).
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
@@ -25,18 +24,17 @@ from distroguard.admission.review import MAX_WARNING_CHARS, AdmissionAnswer, Adm
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 from distroguard.errors import DistroguardError, InvalidObject
 from distroguard.model import (
-    ContainerVerdict,
     Decision,
     DistroPolicy,
     Finding,
-    ImageFacts,
     LifecycleLookup,
     Platform,
 )
-from distroguard.model.decision import UNRESOLVED_RULE, strictest
+from distroguard.model.decision import UNRESOLVED_RULE
 from distroguard.model.facts import ImagePlatforms
 from distroguard.model.reference import is_local_image
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.platforms import judged, merge_platforms, platforms_for
 
 IGNORE_LABEL = "distroguard.dev/ignore"
 """A namespace labelled `distroguard.dev/ignore=true` is not validated."""
@@ -195,122 +193,18 @@ async def admit(
     if isinstance(outcome, NotHandled):
         return AdmissionAnswer.deny(outcome.reason, code=400)
     resolver = await cluster.resolver(namespace, outcome)
-    platforms, where = platforms_for(outcome, cluster.platforms())
-    containers, unresolved = await _with_facts(outcome, resolver, budget, platforms, where, local_images)
+    platforms, where = platforms_for(outcome.architectures, cluster.platforms())
+    containers, owners, unresolved = await _with_facts(
+        outcome, resolver, budget, platforms, where, local_images
+    )
     context = EvaluationContext(now=now, namespace=namespace, namespace_labels=labels, kind=outcome.kind)
     if memo is None:
         decision = evaluate(containers, policies, context, catalog)
     else:
         decision = memo.decide(containers, policies, context, catalog)
     if len(containers) > len(outcome.containers):  # a container judged on several platforms
-        decision = merge_platforms(decision, containers)
+        decision = merge_platforms(decision, containers, owners)
     return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
-
-
-def platforms_for(workload: Workload, cluster: tuple[Platform, ...]) -> tuple[tuple[Platform, ...], str]:
-    """The platforms `workload`'s images are judged on, and how a message names them: the cluster's, or
-    those of the architectures its pod is pinned to (`Workload.architectures`)."""
-    if not workload.architectures:
-        return cluster, _cluster_text(cluster)
-    pinned = tuple(p for p in cluster if p.architecture in workload.architectures)
-    if not pinned:  # pinned to an architecture no node has (yet): that architecture, as Linux
-        pinned = tuple(Platform(os="linux", architecture=a) for a in workload.architectures)
-    return pinned, _pinned_text(workload.architectures)
-
-
-@functools.lru_cache(maxsize=64)
-def _cluster_text(platforms: tuple[Platform, ...]) -> str:
-    return f"the cluster's nodes are {', '.join(str(p) for p in platforms)}"
-
-
-def _pinned_text(architectures: tuple[str, ...]) -> str:
-    return f"the pod is pinned to kubernetes.io/arch {', '.join(architectures)}"
-
-
-@functools.lru_cache(maxsize=256)
-def _runs_on(platform: str, platforms: tuple[Platform, ...]) -> bool:
-    """Whether an image of `platform` runs on one of `platforms`."""
-    try:
-        found = Platform.parse(platform)
-    except ValueError:
-        return False
-    return any(p.matches(found) for p in platforms)
-
-
-def _judged(
-    container: str, image: str, found: ImagePlatforms, platforms: tuple[Platform, ...], where: str
-) -> list[ContainerImage]:
-    """The container once per platform it is judged on: once when the platforms' facts agree (the one
-    with the largest image stands for them, so a size rule sees the worst), once per platform, each named,
-    when they differ; and the image offering none of `platforms` as a finding of its own."""
-    facts = found.facts
-    missing = ""
-    if not facts or (found.single and not _runs_on(facts[0].platform, platforms)):
-        offered = ", ".join(found.offered) or "no runnable platform"
-        missing = f"image offers only {offered}; {where}"
-        if not facts:
-            return [ContainerImage(container, image, None, no_platform=missing)]
-    if len(facts) == 1:
-        return [ContainerImage(container, image, facts[0], no_platform=missing)]
-    variants: dict[object, ImageFacts] = {}
-    for item in facts:
-        key = (item.os, item.libc, item.runtimes)
-        kept = variants.get(key)
-        if kept is None or item.image_size > kept.image_size:
-            variants[key] = item
-    if len(variants) == 1:
-        return [ContainerImage(container, image, next(iter(variants.values())))]
-    return [ContainerImage(container, image, item, platform=item.platform) for item in variants.values()]
-
-
-def merge_platforms(decision: Decision, containers: Sequence[ContainerImage]) -> Decision:
-    """One verdict per container (the worst of its platforms'), and for a container whose platforms
-    gave the same findings, those findings once, without the platform in their messages."""
-    verdicts: dict[str, ContainerVerdict] = {}
-    for verdict in decision.containers:
-        kept = verdicts.get(verdict.container)
-        if kept is None:
-            verdicts[verdict.container] = verdict
-        else:
-            worst = strictest([kept.verdict, verdict.verdict])
-            verdicts[verdict.container] = ContainerVerdict(kept.container, kept.image, worst, kept.digest)
-    named: dict[str, list[str]] = {}
-    for c in containers:
-        if c.platform is not None:
-            named.setdefault(c.container, []).append(c.platform)
-    findings: list[Finding] = []
-    done: set[str] = set()
-    for finding in decision.findings:
-        platforms = named.get(finding.container)
-        if platforms is None:
-            findings.append(finding)
-            continue
-        if finding.container in done:
-            continue
-        done.add(finding.container)
-        own = [f for f in decision.findings if f.container == finding.container]
-        answers = {
-            p: sorted(_unnamed(f, p)[1:] for f in own if f.platform == p or f.platform is None)
-            for p in platforms
-        }
-        if len({tuple(a) for a in answers.values()}) == 1:  # every platform said the same
-            first = platforms[0]
-            findings.extend(_unnamed(f, first)[0] for f in own if f.platform == first or f.platform is None)
-        else:
-            findings.extend(own)
-    return Decision(decision.verdict, tuple(verdicts.values()), tuple(findings))
-
-
-def _unnamed(finding: Finding, platform: str) -> tuple[Finding, str, str, str, str]:
-    """The finding with its platform taken out of its message, and what compares it across platforms."""
-    message = finding.message.replace(f"{platform}: ", "", 1)
-    return (
-        dataclasses.replace(finding, message=message),
-        finding.policy,
-        finding.rule,
-        finding.action,
-        message,
-    )
 
 
 def answer(decision: Decision) -> AdmissionAnswer:
@@ -349,9 +243,10 @@ async def _with_facts(
     platforms: tuple[Platform, ...],
     where: str,
     local_images: bool,
-) -> tuple[list[ContainerImage], tuple[Exception, ...]]:
-    """The containers with their facts (a container once per platform when its platforms differ), and the
-    error of each distinct image that has none."""
+) -> tuple[list[ContainerImage], list[int], tuple[Exception, ...]]:
+    """The containers with their facts (a container once per platform when its platforms differ), the
+    index of the workload's container each stands for, and the error of each distinct image that has
+    none."""
     known: dict[str, ImagePlatforms | DistroguardError] = {}
     wanted: list[str] = []
     for image in dict.fromkeys(c.image for c in workload.containers):
@@ -362,10 +257,13 @@ async def _with_facts(
     if wanted:
         known.update(await resolver.resolve_many_platforms(wanted, platforms=platforms, budget=budget))
     found: list[ContainerImage] = []
-    for container in workload.containers:
+    owners: list[int] = []
+    for index, container in enumerate(workload.containers):
         result = known[container.image]
         if isinstance(result, ImagePlatforms):
-            found.extend(_judged(container.name, container.image, result, platforms, where))
+            subjects = judged(container.name, container.image, result, platforms, where)
         else:
-            found.append(ContainerImage(container.name, container.image, None, str(result)))
-    return found, tuple(r for r in known.values() if not isinstance(r, ImagePlatforms))
+            subjects = [ContainerImage(container.name, container.image, None, str(result))]
+        found.extend(subjects)
+        owners.extend([index] * len(subjects))
+    return found, owners, tuple(r for r in known.values() if not isinstance(r, ImagePlatforms))

@@ -151,7 +151,8 @@ def policy_crd() -> JsonSchema:
 
 
 def image_facts_crd() -> JsonSchema:
-    """ImageFacts: the inventory, one object per image manifest, read as a table by `kubectl get`."""
+    """ImageFacts: the inventory, one object per image digest (facts per platform), read as a table by
+    `kubectl get`."""
     return _definition(
         group=GROUP,
         version=VERSION,
@@ -165,12 +166,19 @@ def image_facts_crd() -> JsonSchema:
         required=["spec"],
         columns=[
             {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
-            {"name": "OS", "type": "string", "jsonPath": ".spec.os.id"},
-            {"name": "Version", "type": "string", "jsonPath": ".spec.os.versionId"},
-            {"name": "Libc", "type": "string", "jsonPath": ".spec.libc.family"},
-            {"name": "Libc-Version", "type": "string", "jsonPath": ".spec.libc.version", "priority": 1},
-            {"name": "EOL", "type": "string", "jsonPath": ".spec.eol.date"},
-            {"name": "Support", "type": "string", "jsonPath": ".spec.eol.state"},
+            # One value per platform judged, comma-separated, in the order of the Platforms column.
+            {"name": "OS", "type": "string", "jsonPath": ".spec.platforms[*].os.id"},
+            {"name": "Version", "type": "string", "jsonPath": ".spec.platforms[*].os.versionId"},
+            {"name": "Libc", "type": "string", "jsonPath": ".spec.platforms[*].libc.family"},
+            {
+                "name": "Libc-Version",
+                "type": "string",
+                "jsonPath": ".spec.platforms[*].libc.version",
+                "priority": 1,
+            },
+            {"name": "EOL", "type": "string", "jsonPath": ".spec.platforms[*].eol.date"},
+            {"name": "Support", "type": "string", "jsonPath": ".spec.platforms[*].eol.state"},
+            {"name": "Platforms", "type": "string", "jsonPath": ".spec.platforms[*].platform"},
             {"name": "Last-Seen", "type": "date", "jsonPath": ".spec.lastSeen"},
         ],
         categories=["distroguard"],

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, cast
 
 from distroguard.errors import InvalidObject
+from distroguard.model.platform import ARCH_LABEL
 
 MAX_CONTAINERS = 256
 """Containers of all sections of one pod or template; more are refused before anything is resolved."""
@@ -259,10 +260,6 @@ def workload(kind: str, containers: Sequence[Container], spec: PodSpecWire, what
         architectures=pinned_architectures(spec),
         node_name=spec.get("nodeName") if isinstance(spec.get("nodeName"), str) else "",  # type: ignore[arg-type]
     )
-
-
-ARCH_LABEL = "kubernetes.io/arch"
-"""The node label the kubelet sets to its architecture (and a pod's nodeSelector may name)."""
 
 
 def pinned_architectures(spec: Mapping[str, Any]) -> tuple[str, ...]:

@@ -1,13 +1,12 @@
 """The platforms that matter: those of the cluster's Nodes (a metadata-only watch), or a fixed list.
 
 `run --platforms auto` (the default) reads each Node's `kubernetes.io/os` and `kubernetes.io/arch` labels
-(the kubelet sets them when it registers; a variant, where a node pool sets `kubernetes.io/arch-variant`,
-joins them), so that a new arm64 Node counts for the next review within seconds, and a removed one stops
-counting. Like the pod watch (`operator.audit.podwatch`), it asks for `PartialObjectMetadata` (labels,
-no status: a Node's status is most of its bytes) and runs in a daemon thread, the `kubernetes` client being
-synchronous; each Node's platform is kept by name, and `current()` is a tuple read from any thread or the
-event loop without a lock (replaced whole). A cluster without Nodes (or before the first list) counts as
-`linux/amd64`.
+(the kubelet sets them when it registers: os/architecture pairs, no variant), so that a new arm64 Node
+counts for the next review within seconds, and a removed one stops counting. Like the pod watch
+(`operator.audit.podwatch`), it asks for `PartialObjectMetadata` (labels, no status: a Node's status is
+most of its bytes) and runs in a daemon thread, the `kubernetes` client being synchronous; each Node's
+platform is kept by name, and `current()` is a tuple read from any thread or the event loop without a lock
+(replaced whole). A cluster without Nodes (or before the first list) counts as `linux/amd64`.
 """
 
 from __future__ import annotations
@@ -15,38 +14,22 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import kubernetes
 
 from distroguard.model import Platform
-from distroguard.model.platform import DEFAULT_PLATFORM
+from distroguard.model.platform import DEFAULT_PLATFORM, node_platform
 
 logger = logging.getLogger(__name__)
 
-OS_LABEL = "kubernetes.io/os"
-ARCH_LABEL = "kubernetes.io/arch"
-VARIANT_LABEL = "kubernetes.io/arch-variant"
-"""Not set by the kubelet; a node pool of ARM boards may set it (e.g. v7), and it is honoured when it is."""
 METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}
 METADATA_LIST = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"}
 WATCH_SECONDS = 60
 RETRY_SECONDS = 5.0
 EMPTY: tuple[Platform, ...] = (DEFAULT_PLATFORM,)
 """The platforms of a cluster without Nodes."""
-
-
-def node_platform(labels: Mapping[str, str]) -> Platform | None:
-    """The platform a Node's labels name; None without both os and arch labels (or with odd values)."""
-    os_name, arch = labels.get(OS_LABEL), labels.get(ARCH_LABEL)
-    if not os_name or not arch:
-        return None
-    variant = labels.get(VARIANT_LABEL) or None
-    try:
-        return Platform.parse(f"{os_name}/{arch}" + (f"/{variant}" if variant else ""))
-    except ValueError:
-        return None
 
 
 class FixedPlatforms:

@@ -150,9 +150,13 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 catalog=loaded.catalog,
                 settings=settings.audit,
                 observer=metrics,
+                nodes=nodes,
             )
-            # The first audit must see the cluster's policies, not whatever the watch delivered so far.
+            # The first audit must see the cluster's policies, not whatever the watch delivered so far,
+            # and its Nodes' platforms.
             await asyncio.to_thread(load_cluster_policies, api, policies)
+            if isinstance(nodes, NodePlatforms):
+                await asyncio.to_thread(nodes.wait_listed, NODES_LISTED_SECONDS)
             task = asyncio.create_task(auditor.serve(), name="distroguard audit")
             stack.push_async_callback(_cancel, task)
             loop = asyncio.get_running_loop()
@@ -177,6 +181,11 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             clusterwide=True,
             liveness_endpoint=settings.liveness,
         )
+
+
+NODES_LISTED_SECONDS = 10.0
+"""How long the first audit waits for the Nodes to be listed (then it goes on: pods are judged on
+linux/amd64 until they are)."""
 
 
 def _node_platforms(settings: RunSettings, api: Any) -> NodePlatforms | FixedPlatforms:

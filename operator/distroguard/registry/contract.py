@@ -50,8 +50,11 @@ class Offer:
     entries: tuple[Descriptor, ...]
     """Each platform's manifest, its platform set (a lone manifest's from its config; None when the config
     declares none)."""
+    single: bool = False
+    """A single manifest, not an index: judged on its one platform whatever is asked."""
     manifest: ImageManifest | None = None
-    """The manifest itself, for a single-platform image (its one entry names it)."""
+    """The manifest itself, for a single-platform image read here (its one entry names it); None for one
+    learnt elsewhere (an ImageFacts object), whose manifest is read again if ever needed."""
 
     @property
     def platforms(self) -> tuple[str, ...]:
@@ -132,4 +135,4 @@ async def read_offer(
         return Offer(digest, runnable_entries(parsed)[:MAX_PLATFORMS])
     config = parse_config(await read_config(parsed.config), f"{what}: config")
     entry = Descriptor(parsed.media_type, digest, len(body), platform=config.platform)
-    return Offer(digest, (entry,), parsed)
+    return Offer(digest, (entry,), single=True, manifest=parsed)

@@ -93,9 +93,18 @@ async def resolve_many_platforms(
     budget: float | None = None,
     concurrency: int | None = None,
     on_done: Callable[[K, PlatformsOutcome], None] | None = None,
+    each: Mapping[K, Sequence[Platform] | None] | None = None,
 ) -> dict[K, PlatformsOutcome]:
     """As `resolve_many`, each image judged on each of `platforms` it offers (None: all it offers; see
-    `Resolver.resolve_platforms`)."""
+    `Resolver.resolve_platforms`); `each`: the platforms of some lookups, in place of `platforms`."""
+    if each:
+        by_key = {
+            key: (image, _Pinned(resolver, each.get(key, platforms)))
+            for key, (image, resolver) in lookups.items()
+        }
+        return await resolve_many_platforms(
+            by_key, mode=mode, budget=budget, concurrency=concurrency, on_done=on_done
+        )
 
     def cached(resolver: PlatformsSource, image: str) -> ImagePlatforms | None:
         return resolver.cached_platforms(image, platforms, mode)
@@ -104,6 +113,28 @@ async def resolve_many_platforms(
         return resolver.resolve_platforms(image, platforms, mode, budget)
 
     return await _many(lookups, cached, resolve, concurrency, on_done)
+
+
+class _Pinned:
+    """A resolver asked for given platforms whatever its caller asks (one lookup's own platforms)."""
+
+    def __init__(self, resolver: PlatformsSource, platforms: Sequence[Platform] | None) -> None:
+        self._resolver = resolver
+        self._platforms = platforms
+
+    async def resolve_platforms(
+        self,
+        image: str,
+        platforms: Sequence[Platform] | None = None,
+        mode: ScanMode = "fast",
+        budget: float | None = None,
+    ) -> ImagePlatforms:
+        return await self._resolver.resolve_platforms(image, self._platforms, mode, budget)
+
+    def cached_platforms(
+        self, image: str, platforms: Sequence[Platform] | None = None, mode: ScanMode = "fast"
+    ) -> ImagePlatforms | None:
+        return self._resolver.cached_platforms(image, self._platforms, mode)
 
 
 async def _many(

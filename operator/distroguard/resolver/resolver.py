@@ -75,7 +75,7 @@ def _as_asked(facts: ImageFacts, image: str, digest: str | None = None) -> Image
 
 def _chosen(offer: Offer, wanted: Wanted) -> tuple[Descriptor, ...]:
     """The entries of `offer` judged for `wanted`: a single-platform image's one, whatever is wanted."""
-    return offer.entries if offer.manifest is not None else select_entries(offer.entries, wanted)
+    return offer.entries if offer.single else select_entries(offer.entries, wanted)
 
 
 def _platform_key(entry: Descriptor) -> str:
@@ -197,28 +197,45 @@ class Resolver:
             return None
         return ref.digest or self.cache.tags.peek(str(ref))
 
-    def remember(self, facts: ImageFacts, references: Sequence[tuple[str, str | None, float]]) -> int:
-        """Take facts learnt elsewhere (an ImageFacts object) into the cache: under their own digest, and
-        for each (reference, the digest it resolved to, seconds since) under that digest, with the tag
-        trusted for what is left of its TTL. Returns how many references were taken."""
-        if facts.digest is None:
+    def known_offer(self, image: str) -> Offer | None:
+        """What `image` offers as far as the cache knows, uncounted."""
+        digest = self.known_digest(image)
+        return None if digest is None else self.cache.offers.peek(digest)
+
+    def remember(
+        self,
+        facts: Sequence[ImageFacts],
+        references: Sequence[tuple[str, str | None, float]],
+        offer: Offer | None = None,
+    ) -> int:
+        """Take an image's facts learnt elsewhere (an ImageFacts object: one per platform judged, all of
+        one digest) into the cache: each under the image's digest and its platform's own manifest digest,
+        `offer` (what the image offers) under its digest, so that `resolve_platforms` is answered
+        too; and for each (reference, the digest it resolved to, seconds since) under that digest, with the
+        tag trusted for what is left of its TTL. Returns how many references were taken."""
+        digest = facts[0].digest if facts else None
+        if digest is None:
             return 0
-        self.cache.facts.put((facts.digest, facts.platform, facts.mode), facts)
-        if facts.manifest_digest is not None:
-            self.cache.facts.put((facts.manifest_digest, facts.platform, facts.mode), facts)
+        targets = {digest}
         taken = 0
-        for image, digest, age in references:
+        for image, resolved, age in references:
             try:
                 ref = _parse(image)
             except DistroguardError:
                 continue
-            target = ref.digest or digest
+            target = ref.digest or resolved
             if target is None:
                 continue
-            if target != facts.digest:
-                self.cache.facts.put((target, facts.platform, facts.mode), facts)
+            targets.add(target)
             if ref.digest is not None or self.cache.remember_tag(str(ref), target, age):
                 taken += 1
+        for item in facts:
+            if item.manifest_digest is not None:
+                self.cache.facts.put((item.manifest_digest, item.platform, item.mode), item)
+            for target in targets:
+                self.cache.facts.put((target, item.platform, item.mode), item)
+        if offer is not None:
+            self.cache.offers.put(offer.digest, offer)
         return taken
 
     async def drain(self) -> None:
@@ -271,7 +288,7 @@ class Resolver:
         return ImagePlatforms(
             offer.platforms,
             tuple(_as_asked(f, image, digest) for f in found),
-            single=offer.manifest is not None,
+            single=offer.single,
         )
 
     async def _lookup_platforms(self, image: str, wanted: Wanted, mode: ScanMode) -> ImagePlatforms:
@@ -298,7 +315,7 @@ class Resolver:
         except DistroguardError as exc:
             self.cache.failures.put((image, platforms_text(wanted), mode), exc)
             raise
-        return ImagePlatforms(offer.platforms, tuple(facts), single=offer.manifest is not None)
+        return ImagePlatforms(offer.platforms, tuple(facts), single=offer.single)
 
     async def _offer(self, source: RegistrySource, digest: str) -> Offer:
         media_type, body, digest = await self.client.get_manifest(
