@@ -134,17 +134,35 @@ class DecisionMemo:
         policies: Sequence[DistroPolicy],
         context: EvaluationContext,
         catalog: LifecycleLookup,
+        owners: Sequence[int] = (),
     ) -> Decision:
+        """`decision_of`'s answer, remembered (a container judged on several platforms included: its
+        subjects, each with its facts and platform, are in the key)."""
         key = self.key(containers, policies, catalog, context)
         if key is None:
-            return evaluate(containers, policies, context, catalog)
+            return decision_of(containers, policies, context, catalog, owners)
         found = self._store.get(key)
         # Identity, not just the ids in the key: an id can be reused once its object is gone.
         if found is not None and found[0] is policies and found[1] is catalog:
             return found[2]
-        decision = evaluate(containers, policies, context, catalog)
+        decision = decision_of(containers, policies, context, catalog, owners)
         self._store[key] = (policies, catalog, decision)
         return decision
+
+
+def decision_of(
+    containers: Sequence[ContainerImage],
+    policies: Sequence[DistroPolicy],
+    context: EvaluationContext,
+    catalog: LifecycleLookup,
+    owners: Sequence[int] = (),
+) -> Decision:
+    """The evaluation, folded to one verdict per workload container when one was judged on several
+    platforms (`owners[i]`: the container `containers[i]` stands for; () when each stands for its own)."""
+    decision = evaluate(containers, policies, context, catalog)
+    if owners and len(containers) > owners[-1] + 1:  # a container judged on several platforms
+        decision = merge_platforms(decision, containers, owners)
+    return decision
 
 
 def protected(namespace: str | None, own_namespace: str | None) -> bool:
@@ -199,11 +217,9 @@ async def admit(
     )
     context = EvaluationContext(now=now, namespace=namespace, namespace_labels=labels, kind=outcome.kind)
     if memo is None:
-        decision = evaluate(containers, policies, context, catalog)
+        decision = decision_of(containers, policies, context, catalog, owners)
     else:
-        decision = memo.decide(containers, policies, context, catalog)
-    if len(containers) > len(outcome.containers):  # a container judged on several platforms
-        decision = merge_platforms(decision, containers, owners)
+        decision = memo.decide(containers, policies, context, catalog, owners)
     return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
 
 

@@ -79,6 +79,14 @@ def _properties(container: str, image: ImageSummary) -> dict[str, str]:
     return properties
 
 
+def _of_platform(image: ImageSummary, platform: str | None) -> ImageSummary:
+    """The summary of the platform a finding is about (an image judged on several has one per platform)."""
+    for each in image.platforms:
+        if each.facts is not None and each.facts.platform == platform:
+            return each
+    return image
+
+
 def _cut(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
 
@@ -108,7 +116,7 @@ def workload_results(
                     result=result_of(finding),
                     message=_cut(finding.message),
                     properties={
-                        **_properties(container, image),
+                        **_properties(container, _of_platform(image, finding.platform)),
                         "reason": finding.reason,
                         **({"suggestion": finding.suggestion} if finding.suggestion else {}),
                     },

@@ -21,7 +21,9 @@ from distroguard.model.record import (
     RecordEol,
     RecordOffer,
     RecordReference,
+    judged_on,
     record_of,
+    sorted_platforms,
 )
 from distroguard.registry.contract import Offer
 from distroguard.registry.manifest import Descriptor
@@ -127,13 +129,12 @@ def merged(stored: FactsRecord | None, fresh: FactsRecord) -> FactsRecord:
     kept = sorted(references.values(), key=lambda r: r.observed_at, reverse=True)[:MAX_REFERENCES]
     # A platform judged before and not now (the cluster lost its arm64 nodes) keeps its facts: they stay
     # true for the digest, and a replica seeded with them answers a pod pinned to it without a registry.
-    platforms = {p.platform: p for p in fresh.platforms}
-    for earlier in stored.platforms:
-        platforms.setdefault(earlier.platform, earlier)
+    platforms = sorted_platforms((*fresh.platforms, *stored.platforms))
     return fresh.model_copy(
         update={
             "references": tuple(kept),
-            "platforms": tuple(platforms.values())[:MAX_PLATFORMS],
+            "platforms": platforms,
+            "judged_on": judged_on(platforms),
             "offers": fresh.offers or stored.offers,
             "resolved_at": min(stored.resolved_at, fresh.resolved_at),
             "access": "private" if "private" in (stored.access, fresh.access) else "public",

@@ -166,19 +166,20 @@ def image_facts_crd() -> JsonSchema:
         required=["spec"],
         columns=[
             {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
-            # One value per platform judged, comma-separated, in the order of the Platforms column.
-            {"name": "OS", "type": "string", "jsonPath": ".spec.platforms[*].os.id"},
-            {"name": "Version", "type": "string", "jsonPath": ".spec.platforms[*].os.versionId"},
-            {"name": "Libc", "type": "string", "jsonPath": ".spec.platforms[*].libc.family"},
+            # A printer column shows the first value of a list: the OS... of the first platform judged
+            # (by name), and every platform judged in Platforms.
+            {"name": "OS", "type": "string", "jsonPath": ".spec.platforms[0].os.id"},
+            {"name": "Version", "type": "string", "jsonPath": ".spec.platforms[0].os.versionId"},
+            {"name": "Libc", "type": "string", "jsonPath": ".spec.platforms[0].libc.family"},
             {
                 "name": "Libc-Version",
                 "type": "string",
-                "jsonPath": ".spec.platforms[*].libc.version",
+                "jsonPath": ".spec.platforms[0].libc.version",
                 "priority": 1,
             },
-            {"name": "EOL", "type": "string", "jsonPath": ".spec.platforms[*].eol.date"},
-            {"name": "Support", "type": "string", "jsonPath": ".spec.platforms[*].eol.state"},
-            {"name": "Platforms", "type": "string", "jsonPath": ".spec.platforms[*].platform"},
+            {"name": "EOL", "type": "string", "jsonPath": ".spec.platforms[0].eol.date"},
+            {"name": "Support", "type": "string", "jsonPath": ".spec.platforms[0].eol.state"},
+            {"name": "Platforms", "type": "string", "jsonPath": ".spec.judgedOn"},
             {"name": "Last-Seen", "type": "date", "jsonPath": ".spec.lastSeen"},
         ],
         categories=["distroguard"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,6 +79,24 @@ class ImagePlatforms:
     facts: tuple[ImageFacts, ...]
     single: bool = False
     """A single manifest rather than an index."""
+    _distinct: list[tuple[ImageFacts, ...]] = field(default_factory=list, compare=False, repr=False)
+
+    def distinct(self) -> tuple[ImageFacts, ...]:
+        """`facts` with those that agree (same OS, C library and runtimes) given once, by the one of the
+        largest image (so that a size rule sees the worst); computed once."""
+        if not self._distinct:
+            # Compared in pairs, not hashed: a few platforms, and hashing the models costs more.
+            variants: list[ImageFacts] = []
+            for item in self.facts:
+                for index, kept in enumerate(variants):
+                    if item.os == kept.os and item.libc == kept.libc and item.runtimes == kept.runtimes:
+                        if item.image_size > kept.image_size:
+                            variants[index] = item
+                        break
+                else:
+                    variants.append(item)
+            self._distinct.append(tuple(variants))
+        return self._distinct[0]
 
     def judged(self, wanted: tuple[str, ...] | None = None) -> tuple[ImageFacts, ...]:
         """The facts of the platforms judged (`wanted` given: only those whose platform it lists)."""

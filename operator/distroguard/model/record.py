@@ -15,7 +15,7 @@ text.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -160,7 +160,14 @@ class FactsRecord(_Record):
     platforms: tuple[RecordPlatform, ...] = Field(
         default=(),
         max_length=MAX_PLATFORMS,
-        description="the facts of each platform judged (those of the cluster's nodes that it offers)",
+        description="the facts of each platform judged (those of the cluster's nodes that it offers), "
+        "sorted by platform",
+    )
+    judged_on: str = Field(
+        default="",
+        max_length=MAX_TEXT,
+        description="the platforms judged, comma-separated (what `kubectl get` lists: a printer column "
+        "shows one value of a list)",
     )
     resolved_at: datetime = Field(description="when the image was read from its registry")
     last_seen: datetime = Field(description="when a workload last used it (unused objects are deleted)")
@@ -219,6 +226,7 @@ def record_of(
     facts, with its EOL state), bounded: the most recent references kept, the first platforms."""
     kept = sorted(references, key=lambda r: r.observed_at, reverse=True)[:MAX_REFERENCES]
     first = platforms[0][0].reference if platforms else ""
+    judged = sorted_platforms(platform_of(facts, eol) for facts, eol in platforms)
     return FactsRecord(
         digest=digest,
         mode=platforms[0][0].mode if platforms else "fast",
@@ -230,10 +238,23 @@ def record_of(
         image=str(_cut(kept[0].image if kept else first)),
         single=single,
         offers=offers[:MAX_PLATFORMS],
-        platforms=tuple(platform_of(facts, eol) for facts, eol in platforms[:MAX_PLATFORMS]),
+        platforms=judged,
+        judged_on=judged_on(judged),
         resolved_at=resolved_at,
         last_seen=last_seen,
     )
+
+
+def sorted_platforms(platforms: Iterable[RecordPlatform]) -> tuple[RecordPlatform, ...]:
+    """Each platform once (the first given wins), sorted by name, at most `MAX_PLATFORMS`."""
+    found: dict[str, RecordPlatform] = {}
+    for item in platforms:
+        found.setdefault(item.platform, item)
+    return tuple(found[name] for name in sorted(found))[:MAX_PLATFORMS]
+
+
+def judged_on(platforms: Iterable[RecordPlatform]) -> str:
+    return str(_cut(",".join(p.platform for p in platforms)))
 
 
 def platform_of(facts: ImageFacts, eol: RecordEol | None) -> RecordPlatform:

@@ -14,7 +14,7 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 
-from distroguard.model import ContainerVerdict, Decision, Finding, ImageFacts, Platform
+from distroguard.model import ContainerVerdict, Decision, Finding, Platform
 from distroguard.model.decision import strictest
 from distroguard.model.facts import ImagePlatforms
 from distroguard.policy.context import ContainerImage
@@ -72,15 +72,10 @@ def judged(
             return [ContainerImage(container, image, None, no_platform=missing)]
     if len(facts) == 1:
         return [ContainerImage(container, image, facts[0], no_platform=missing)]
-    variants: dict[object, ImageFacts] = {}
-    for item in facts:
-        key = (item.os, item.libc, item.runtimes)
-        kept = variants.get(key)
-        if kept is None or item.image_size > kept.image_size:
-            variants[key] = item
+    variants = found.distinct()
     if len(variants) == 1:
-        return [ContainerImage(container, image, next(iter(variants.values())))]
-    return [ContainerImage(container, image, item, platform=item.platform) for item in variants.values()]
+        return [ContainerImage(container, image, variants[0])]
+    return [ContainerImage(container, image, item, platform=item.platform) for item in variants]
 
 
 def merge_platforms(

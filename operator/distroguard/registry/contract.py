@@ -5,12 +5,12 @@ share.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from distroguard.errors import PlatformNotFound, ScanLimitExceeded, SourceError
 from distroguard.model import Platform
-from distroguard.model.platform import MAX_PLATFORMS
+from distroguard.model.platform import DEFAULT_PLATFORM, MAX_PLATFORMS
 from distroguard.registry.manifest import (
     Descriptor,
     ImageIndex,
@@ -18,6 +18,7 @@ from distroguard.registry.manifest import (
     parse_config,
     parse_manifest,
     runnable_entries,
+    select_entries,
     select_platform,
 )
 from distroguard.registry.meter import ByteMeter
@@ -56,9 +57,39 @@ class Offer:
     """The manifest itself, for a single-platform image read here (its one entry names it); None for one
     learnt elsewhere (an ImageFacts object), whose manifest is read again if ever needed."""
 
-    @property
-    def platforms(self) -> tuple[str, ...]:
-        return tuple(str(d.platform) for d in self.entries if d.platform is not None)
+    platforms: tuple[str, ...] = field(init=False, compare=False)
+    """The platforms offered, as text (an entry without one left out)."""
+    _chosen: dict[int, tuple[object, tuple[tuple[Descriptor, str], ...]]] = field(
+        init=False, compare=False, repr=False
+    )
+    """`keyed`'s recent answers, by the identity of what was wanted (the cluster's platforms are one
+    tuple until they change): the warm path chooses without comparing or formatting platforms."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "platforms", tuple(str(d.platform) for d in self.entries if d.platform is not None)
+        )
+        object.__setattr__(self, "_chosen", {})
+
+    def choose(self, wanted: tuple[Platform, ...] | None) -> tuple[Descriptor, ...]:
+        """The entries judged for `wanted` (None: all): a single-platform image's one whatever is wanted,
+        else `select_entries`."""
+        return tuple(entry for entry, _ in self.keyed(wanted))
+
+    def keyed(self, wanted: tuple[Platform, ...] | None) -> tuple[tuple[Descriptor, str], ...]:
+        """`choose`'s entries, each with its platform as text (linux/amd64 for one that names none)."""
+        found = self._chosen.get(id(wanted))
+        if found is not None and found[0] is wanted:
+            return found[1]
+        entries = self.entries if self.single or wanted is None else select_entries(self.entries, wanted)
+        chosen = tuple((e, str(e.platform or DEFAULT_PLATFORM)) for e in entries)
+        if len(self._chosen) >= _CHOSEN_KEPT:
+            self._chosen.clear()
+        self._chosen[id(wanted)] = (wanted, chosen)
+        return chosen
+
+
+_CHOSEN_KEPT = 8
 
 
 class ImageSource(Protocol):

@@ -24,7 +24,7 @@ from distroguard.model.platform import DEFAULT_PLATFORM, MAX_PLATFORMS, platform
 from distroguard.model.reference import is_local_image
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.contract import Offer, read_offer
-from distroguard.registry.manifest import Descriptor, ImageIndex, parse_config, parse_manifest, select_entries
+from distroguard.registry.manifest import Descriptor, ImageIndex, parse_config, parse_manifest
 from distroguard.registry.source import ImageSource, RegistrySource, ResolvedImage, open_source
 from distroguard.resolver.cache import CacheSettings, FactsCache
 from distroguard.resolver.singleflight import SingleFlight
@@ -52,6 +52,9 @@ class ResolverSettings:
 LookupKey = tuple[str, str, ScanMode]
 Wanted = tuple[Platform, ...] | None
 """The platforms asked for; None: every platform the image offers."""
+_Recent = tuple[Wanted, tuple[ImageFacts, ...], ImagePlatforms, Offer]
+_RECENT_KEPT = 4096
+"""Recent multi-platform answers kept at most (then forgotten all at once)."""
 #: Asked of a local image to learn what it offers: no image runs on it, so the refusal lists them.
 _PROBE = Platform(os="distroguard-probe", architecture="none")
 
@@ -75,7 +78,7 @@ def _as_asked(facts: ImageFacts, image: str, digest: str | None = None) -> Image
 
 def _chosen(offer: Offer, wanted: Wanted) -> tuple[Descriptor, ...]:
     """The entries of `offer` judged for `wanted`: a single-platform image's one, whatever is wanted."""
-    return offer.entries if offer.single else select_entries(offer.entries, wanted)
+    return offer.choose(wanted)
 
 
 def _platform_key(entry: Descriptor) -> str:
@@ -94,6 +97,10 @@ class Resolver:
         self._facts: SingleFlight[tuple[str, str, str], ImageFacts] = SingleFlight()
         self._platform_lookups: SingleFlight[LookupKey, ImagePlatforms] = SingleFlight()
         self._offers: SingleFlight[str, Offer] = SingleFlight()
+        self._recent: dict[
+            tuple[str, int, str], tuple[Wanted, tuple[ImageFacts, ...], ImagePlatforms, Offer]
+        ] = {}
+        """`_cached_platforms`'s recent answers, each with the cached facts and offer it was made of."""
 
     async def resolve(
         self,
@@ -272,8 +279,8 @@ class Resolver:
         found: list[ImageFacts] | None = None
         if offer is not None:
             found = []
-            for entry in _chosen(offer, wanted):
-                facts = self.cache.facts.peek((entry.digest, _platform_key(entry), mode))
+            for entry, platform in offer.keyed(wanted):
+                facts = self.cache.facts.peek((entry.digest, platform, mode))
                 if facts is None:
                     found = None
                     break
@@ -285,11 +292,25 @@ class Resolver:
                 self.cache.facts.count(found is not None)
         if found is None or offer is None or digest is None:
             return None
-        return ImagePlatforms(
-            offer.platforms,
-            tuple(_as_asked(f, image, digest) for f in found),
-            single=offer.single,
+        # The same answer as last time when it is made of the same facts: the warm path builds nothing,
+        # and what the answer computes once (`ImagePlatforms.distinct`) is kept.
+        key = (image, id(wanted), mode)
+        recent = self._recent.get(key)
+        if (
+            recent is not None
+            and recent[0] is wanted
+            and recent[3] is offer
+            and len(recent[1]) == len(found)
+            and all(a is b for a, b in zip(recent[1], found, strict=True))
+        ):
+            return recent[2]
+        answer = ImagePlatforms(
+            offer.platforms, tuple(_as_asked(f, image, digest) for f in found), single=offer.single
         )
+        if len(self._recent) >= _RECENT_KEPT:
+            self._recent.clear()
+        self._recent[key] = (wanted, tuple(found), answer, offer)
+        return answer
 
     async def _lookup_platforms(self, image: str, wanted: Wanted, mode: ScanMode) -> ImagePlatforms:
         """The whole multi-platform lookup, one shared task (as `_lookup`)."""
