@@ -40,7 +40,15 @@ import kubernetes  # noqa: E402
 
 from distroguard.audit.cluster import Cluster, Scope  # noqa: E402
 from distroguard.audit.inventory import build_inventory  # noqa: E402
-from distroguard.model.record import FactsRecord, RecordEol, RecordLibc, RecordOS, RecordReference  # noqa: E402
+from distroguard.model.record import (  # noqa: E402
+    FactsRecord,
+    RecordEol,
+    RecordLibc,
+    RecordOffer,
+    RecordOS,
+    RecordPlatform,
+    RecordReference,
+)
 from support.kube import ControlPlane, free_port, start  # noqa: E402
 
 CHART = ROOT / "charts" / "distroguard"
@@ -66,12 +74,26 @@ def facts_object(n: int, now: datetime) -> dict[str, Any]:
     os_id, version, codename, libc, libc_version, state = DISTROS[n % len(DISTROS)]
     record = FactsRecord(
         digest=digest_of(n),
-        platform="linux/amd64",
         references=(RecordReference(image=image_of(n), digest=digest_of(n), observed_at=now),),
         image=image_of(n),
-        os=RecordOS(id=os_id, version_id=version, codename=codename),
-        libc=RecordLibc(family=libc, version=libc_version),  # type: ignore[arg-type]
-        eol=RecordEol(state=state),  # type: ignore[arg-type]
+        single=True,
+        offers=(
+            RecordOffer(
+                platform="linux/amd64",
+                digest=digest_of(n),
+                size=1000,
+                media_type="application/vnd.oci.image.manifest.v1+json",
+            ),
+        ),
+        platforms=(
+            RecordPlatform(
+                platform="linux/amd64",
+                manifest_digest=digest_of(n),
+                os=RecordOS(id=os_id, version_id=version, codename=codename),
+                libc=RecordLibc(family=libc, version=libc_version),  # type: ignore[arg-type]
+                eol=RecordEol(state=state),  # type: ignore[arg-type]
+            ),
+        ),
         resolved_at=now,
         last_seen=now,
     )

@@ -233,13 +233,18 @@ def test_image_facts_form_the_inventory(
     alpine = found[images["alpine"][1]]
     assert alpine["metadata"]["name"] == images["alpine"][1].replace(":", "-")
     spec = alpine["spec"]
-    assert spec["os"]["id"] == "alpine"
-    assert spec["libc"]["family"] == "musl"
+    (platform,) = spec["platforms"]  # a single-platform image: judged on its one platform
+    assert platform["platform"] == "linux/amd64"
+    assert platform["manifestDigest"] == images["alpine"][1]
+    assert platform["os"]["id"] == "alpine"
+    assert platform["libc"]["family"] == "musl"
+    assert spec["single"] is True
+    assert [o["digest"] for o in spec["offers"]] == [images["alpine"][1]]
     assert spec["access"] == "public"
     # Images with the same content (other tests push this Alpine root too) share one object.
     assert images["alpine"][0] in [r["image"] for r in spec["references"]]
-    assert spec["evidence"], "the facts carry their evidence"
-    debian9 = found[images["debian9"][1]]["spec"]
+    assert platform["evidence"], "the facts carry their evidence"
+    debian9 = found[images["debian9"][1]]["spec"]["platforms"][0]
     assert (debian9["os"]["id"], debian9["os"]["versionId"], debian9["os"]["codename"]) == (
         "debian",
         "9",
@@ -250,10 +255,11 @@ def test_image_facts_form_the_inventory(
     # `kubectl get imagefacts` reads as an inventory.
     table = kube.kubectl("get", "imagefacts").stdout
     header = table.splitlines()[0].split()
-    assert header[:7] == ["NAME", "IMAGE", "OS", "VERSION", "LIBC", "EOL", "SUPPORT"]
+    assert header[:8] == ["NAME", "IMAGE", "OS", "VERSION", "LIBC", "EOL", "SUPPORT", "PLATFORMS"]
     line = next(line for line in table.splitlines() if line.startswith(alpine["metadata"]["name"]))
     assert "alpine" in line.split()
     assert "musl" in line.split()
+    assert "linux/amd64" in line.split()
 
 
 def test_violating_workloads_get_a_warning_event(
@@ -395,7 +401,6 @@ def test_image_facts_no_workload_used_for_the_ttl_are_deleted(
             "metadata": {"name": name},
             "spec": {
                 "digest": digest,
-                "platform": "linux/amd64",
                 "image": "127.0.0.1:1/gone/app:1",
                 "resolvedAt": long_ago,
                 "lastSeen": long_ago,

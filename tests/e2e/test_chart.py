@@ -477,7 +477,7 @@ def test_the_audit_runs_with_its_service_account_token(
             ("no-musl", "fail")
         }
         facts = kube.kubectl_json("get", "imagefacts", image.digest.replace(":", "-"))
-        assert facts["spec"]["libc"]["family"] == "musl"
+        assert facts["spec"]["platforms"][0]["libc"]["family"] == "musl"
         events = kube.kubectl_json("get", "events", "-n", team)["items"]
         assert any(e["reason"] == "DistroPolicyViolation" for e in events)
         assert process.alive()

@@ -48,7 +48,7 @@ def test_musl_is_denied_and_glibc_passes(registry: RegistryServer, repo: str) ->
     code, out, err = check(alpine, debian, "--policy", str(NO_MUSL), "-o", "json")
     assert (code, err) == (1, "")
     results = {item["image"]: item for item in json.loads(out)}
-    assert set(results[alpine]) == {"image", "digest", "facts", "verdict", "findings"}
+    assert set(results[alpine]) == {"image", "platform", "digest", "facts", "verdict", "findings"}
     assert results[alpine]["verdict"] == "deny"
     assert results[alpine]["facts"]["libc"]["family"] == "musl"
     finding = results[alpine]["findings"][0]

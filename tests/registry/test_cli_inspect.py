@@ -21,6 +21,7 @@ FACT_KEYS = {
     "reference",
     "digest",
     "platform",
+    "manifest_digest",
     "os",
     "libc",
     "runtimes",

@@ -3,17 +3,25 @@ resolver (routed as the operator routes it, with no credentials) for every workl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from distroguard.admission import Workload
+from distroguard.model import Platform
 from distroguard.resolver import Resolver
 from distroguard.resolver.routing import RoutedResolver
 
 
 class StaticCluster:
-    def __init__(self, resolver: Resolver, labels: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        labels: Mapping[str, Mapping[str, str]] | None = None,
+        platforms: Sequence[str] = ("linux/amd64",),
+    ) -> None:
         self.routed = RoutedResolver(resolver)
         self.labels = labels or {}
+        self.nodes = tuple(Platform.parse(p) for p in platforms)
+        """The platforms of the cluster's nodes, as `platforms()` tells them (change it between reviews)."""
         self.asked: list[str] = []
         """What was asked, in order: `labels:NAMESPACE`, `resolver:NAMESPACE`."""
 
@@ -24,3 +32,6 @@ class StaticCluster:
     async def resolver(self, namespace: str | None, workload: Workload) -> RoutedResolver:
         self.asked.append(f"resolver:{namespace}")
         return self.routed
+
+    def platforms(self) -> tuple[Platform, ...]:
+        return self.nodes

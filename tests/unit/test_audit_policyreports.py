@@ -117,6 +117,7 @@ def test_a_workload_report_has_a_result_per_policy_rule_and_container() -> None:
     assert "musl" in failing["message"]
     assert failing["properties"]["image"] == "alpine"
     assert failing["properties"]["digest"] == DIGESTS["alpine"]
+    assert failing["properties"]["platform"] == "linux/amd64"  # the platform the facts are of
     assert failing["properties"]["libc"] == "musl"
     assert failing["properties"]["reason"]
     # The document is what the CRD's model accepts.
@@ -202,7 +203,7 @@ def seen(image: str, reference: str | None = None, access: str = "public") -> Se
     outcome = IMAGES[image]
     assert isinstance(outcome, ImageFacts)
     summary = summarize(image, outcome, CATALOG, TODAY)
-    return Seen(reference or image, outcome, summary, outcome.digest, access)  # type: ignore[arg-type]
+    return Seen(reference or image, (summary,), outcome.digest, access)  # type: ignore[arg-type]
 
 
 def test_one_record_per_digest_with_every_reference() -> None:
@@ -210,13 +211,14 @@ def test_one_record_per_digest_with_every_reference() -> None:
     assert set(records) == {DIGESTS["debian:12"], DIGESTS["alpine"]}
     debian = records[DIGESTS["debian:12"]]
     assert {r.image for r in debian.references} == {"debian:12", "mirror/debian:12"}
-    assert debian.os is not None
-    assert debian.os.id == "debian"
-    assert debian.eol is not None
-    assert debian.eol.state == "active"
+    (platform,) = debian.platforms
+    assert platform.os is not None
+    assert platform.os.id == "debian"
+    assert platform.eol is not None
+    assert platform.eol.state == "active"
     assert debian.access == "public"
     # What the resolver caches comes back out.
-    assert debian.facts("debian:12").os == IMAGES["debian:12"].os  # type: ignore[union-attr]
+    assert debian.facts("debian:12")[0].os == IMAGES["debian:12"].os  # type: ignore[union-attr]
     assert object_name(debian.digest) == debian.digest.replace(":", "-")
 
 
@@ -249,17 +251,20 @@ def test_records_are_bounded() -> None:
         }
     )
     summary = summarize("debian:12", huge, CATALOG, TODAY)
-    items = [Seen(f"r{i}/debian:12", huge, summary, huge.digest, "public") for i in range(100)]
+    items = [Seen(f"r{i}/debian:12", (summary,), huge.digest, "public") for i in range(100)]
     record = records_of(items, NOW)[DIGESTS["debian:12"]]
     assert len(record.references) == MAX_REFERENCES
-    assert len(record.evidence) <= MAX_EVIDENCE
-    assert record.os is not None
-    assert len(record.os.pretty_name or "") == MAX_TEXT
+    (platform,) = record.platforms
+    assert len(platform.evidence) <= MAX_EVIDENCE
+    assert platform.os is not None
+    assert len(platform.os.pretty_name or "") == MAX_TEXT
     assert len(record.model_dump_json()) < 64 * 1024
 
 
 def test_a_malformed_record_is_refused() -> None:
     with pytest.raises(ValidationError):
-        FactsRecord.model_validate({"digest": "sha256:nothex", "platform": "linux/amd64"})
+        FactsRecord.model_validate(
+            {"digest": "sha256:nothex", "image": "a", "resolvedAt": NOW, "lastSeen": NOW}
+        )
     with pytest.raises(ValueError, match="not a sha256 digest"):
         object_name("md5:abc")

@@ -66,3 +66,24 @@ def test_simple_files(text: str, expected: list[str]) -> None:
 def test_unreadable_files_name_the_line(text: str, message: str) -> None:
     with pytest.raises(DockerfileError, match=message.replace("$", r"\$")):
         base_images(text)
+
+
+def test_from_platform_pins_the_base_unless_buildkit_fills_it_in() -> None:
+    from distroguard.cli.dockerfile import base_images_with_platforms
+    from distroguard.model import Platform
+
+    text = (
+        "ARG ARCH=arm64\n"
+        "FROM --platform=linux/$ARCH python:3.12 AS build\n"
+        "FROM --platform=$BUILDPLATFORM golang:1.22 AS tools\n"
+        "FROM build AS final\n"
+    )
+    assert base_images_with_platforms(text, all_stages=True) == [
+        ("python:3.12", Platform.parse("linux/arm64")),
+        ("golang:1.22", None),
+    ]
+    # The final stage is built on `build`: its pin follows.
+    assert base_images_with_platforms(text) == [("python:3.12", Platform.parse("linux/arm64"))]
+    assert base_images_with_platforms(text, build_args={"ARCH": "arm/v7"}) == [
+        ("python:3.12", Platform.parse("linux/arm/v7"))
+    ]

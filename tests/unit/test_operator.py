@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_revi
 from distroguard.admission.review import MAX_BODY_BYTES
 from distroguard.errors import DeadlineExceeded
 from distroguard.model import ImageFacts, Platform, ScanMode
+from distroguard.model.facts import ImagePlatforms
 from distroguard.operator.dev.cluster import webhook_configuration
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.settings import RunSettings
@@ -269,6 +270,21 @@ class FakeResolver:
     def cached(
         self, image: str, platform: Platform | None = None, mode: ScanMode = "fast"
     ) -> ImageFacts | None:
+        return None
+
+    async def resolve_platforms(
+        self,
+        image: str,
+        platforms: Sequence[Platform] | None = None,
+        mode: ScanMode = "fast",
+        budget: float | None = None,
+    ) -> ImagePlatforms:
+        self.asked.append(image)
+        raise self.error or DeadlineExceeded(f"{image}: not resolved within 0.5 s")
+
+    def cached_platforms(
+        self, image: str, platforms: Sequence[Platform] | None = None, mode: ScanMode = "fast"
+    ) -> ImagePlatforms | None:
         return None
 
 

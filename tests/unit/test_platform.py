@@ -42,3 +42,17 @@ def test_bad_platforms_say_what_is_expected(text: str) -> None:
 )
 def test_matching(wanted: str, entry: str, matches: bool) -> None:
     assert Platform.parse(wanted).matches(Platform.parse(entry)) is matches
+
+
+def test_platform_lists() -> None:
+    from distroguard.model.platform import parse_platforms, platforms_text
+
+    assert parse_platforms("all") is None
+    assert parse_platforms(" ALL ") is None
+    listed = parse_platforms("linux/amd64, linux/arm64/v8,linux/amd64")
+    assert listed == (Platform.parse("linux/amd64"), Platform.parse("linux/arm64/v8"))
+    assert platforms_text(listed) == "linux/amd64,linux/arm64/v8"
+    assert platforms_text(None) == "all"
+    for bad in ("", ",", "linux", "linux/amd64,arm64"):
+        with pytest.raises(ValueError, match="invalid platform"):
+            parse_platforms(bad)

@@ -1,5 +1,6 @@
 """Facts learnt elsewhere (an ImageFacts object) answer lookups without a registry: by digest always, by
-tag for what is left of the tag TTL."""
+tag for what is left of the tag TTL; a record's facts per platform and what the image offers answer a
+review judging several platforms too."""
 
 from __future__ import annotations
 
@@ -8,16 +9,28 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from distroguard.audit.records import Seen, offer_of, records_of
+from distroguard.audit.results import summarize
 from distroguard.errors import DistroguardError
-from distroguard.model import ImageFacts
+from distroguard.model import ImageFacts, Platform
+from distroguard.model.record import FactsRecord
+from distroguard.operator.audit.inventorystore import seed
+from distroguard.registry import mediatypes as mt
 from distroguard.registry.client import RegistryClient
+from distroguard.registry.contract import Offer
+from distroguard.registry.manifest import Descriptor
 from distroguard.resolver import CacheSettings, Resolver, ResolverSettings
-from support.lifecycles import facts
+from support.lifecycles import NOW, TODAY, cycle, days, facts, product
+from support.lifecycles import catalog as make_catalog
 
 DIGEST = "sha256:" + "ab" * 32
 INDEX = "sha256:" + "cd" * 32
 # Nothing listens on port 1: any request the resolver made would fail the lookup.
 REPO = "127.0.0.1:1/team/app"
+CATALOG = make_catalog(
+    product("debian", "Debian", cycle("12", eol=days(400))),
+    product("alpine-linux", "Alpine Linux", cycle("3.20", eol=days(200))),
+)
 #: Long beside the sleeps below, so that a slow machine cannot expire a tag early.
 TAG_TTL = 30.0
 
@@ -35,7 +48,7 @@ def learnt() -> ImageFacts:
 
 async def test_remembered_facts_answer_by_digest_and_fresh_tags(resolver: Resolver) -> None:
     known = learnt()
-    taken = resolver.remember(known, [(f"{REPO}:1", DIGEST, 0.0), (f"{REPO}@{INDEX}", INDEX, 0.0)])
+    taken = resolver.remember([known], [(f"{REPO}:1", DIGEST, 0.0), (f"{REPO}@{INDEX}", INDEX, 0.0)])
     assert taken == 2
     by_tag = await resolver.resolve(f"{REPO}:1")
     by_digest = await resolver.resolve(f"{REPO}@{DIGEST}")
@@ -46,14 +59,14 @@ async def test_remembered_facts_answer_by_digest_and_fresh_tags(resolver: Resolv
 
 
 async def test_a_tag_seen_long_ago_is_not_trusted(resolver: Resolver) -> None:
-    assert resolver.remember(learnt(), [(f"{REPO}:old", DIGEST, TAG_TTL)]) == 0
+    assert resolver.remember([learnt()], [(f"{REPO}:old", DIGEST, TAG_TTL)]) == 0
     with pytest.raises(DistroguardError):
         await resolver.resolve(f"{REPO}:old")  # asked the (absent) registry
     assert (await resolver.resolve(f"{REPO}@{DIGEST}")).digest == DIGEST
 
 
 async def test_a_remembered_tag_lives_only_for_what_was_left_of_its_ttl(resolver: Resolver) -> None:
-    resolver.remember(learnt(), [(f"{REPO}:1", DIGEST, TAG_TTL - 1.0)])
+    resolver.remember([learnt()], [(f"{REPO}:1", DIGEST, TAG_TTL - 1.0)])
     assert resolver.cache.tags.peek(f"{REPO}:1") == DIGEST
     await asyncio.sleep(1.2)  # past the 1 s left, well within a fresh TTL
     assert resolver.cache.tags.peek(f"{REPO}:1") is None
@@ -63,7 +76,7 @@ async def test_a_remembered_tag_lives_only_for_what_was_left_of_its_ttl(resolver
 
 
 async def test_warm_answers_count_the_same_with_or_without_a_task(resolver: Resolver) -> None:
-    resolver.remember(learnt(), [(f"{REPO}:1", DIGEST, 0.0)])
+    resolver.remember([learnt()], [(f"{REPO}:1", DIGEST, 0.0)])
     stats = resolver.cache.stats
     assert resolver.cached(f"{REPO}:1") is not None
     after_cached = dict(stats)
@@ -78,3 +91,80 @@ async def test_warm_answers_count_the_same_with_or_without_a_task(resolver: Reso
         await resolver.resolve(f"{REPO}@{INDEX}")
     assert stats["facts.miss"] == 1
     assert stats["failures.miss"] == before["failures.miss"] + 1
+
+
+# --------------------------------------------------- an ImageFacts record: facts per platform, and the offer
+
+ARM_MANIFEST = "sha256:" + "a1" * 32
+AMD_MANIFEST = "sha256:" + "a2" * 32
+
+
+def mixed_record() -> FactsRecord:
+    """The record the audit writes of an index offering amd64 Debian and arm64 Alpine, both judged."""
+    index = f"{REPO}@{INDEX}"
+    debian = facts("debian", "12", reference=index).model_copy(
+        update={"digest": INDEX, "platform": "linux/amd64", "manifest_digest": AMD_MANIFEST}
+    )
+    alpine = facts("alpine", "3.20.3", libc="musl", reference=index).model_copy(
+        update={"digest": INDEX, "platform": "linux/arm64/v8", "manifest_digest": ARM_MANIFEST}
+    )
+    entries = (
+        Descriptor(mt.OCI_MANIFEST, AMD_MANIFEST, 1000, Platform.parse("linux/amd64")),
+        Descriptor(mt.OCI_MANIFEST, ARM_MANIFEST, 1000, Platform.parse("linux/arm64/v8")),
+    )
+    seen = [
+        Seen(
+            f"{REPO}:1",
+            tuple(summarize(f"{REPO}:1", f, CATALOG, TODAY) for f in (debian, alpine)),
+            INDEX,
+            "public",
+            Offer(INDEX, entries),
+        )
+    ]
+    return records_of(seen, NOW)[INDEX]
+
+
+def test_a_record_holds_each_platforms_facts_and_what_the_image_offers() -> None:
+    record = FactsRecord.model_validate(mixed_record().model_dump(mode="json", by_alias=True))
+    assert [p.platform for p in record.platforms] == ["linux/amd64", "linux/arm64/v8"]
+    assert [(p.os.id if p.os else None, p.libc.family) for p in record.platforms] == [
+        ("debian", "glibc"),
+        ("alpine", "musl"),
+    ]
+    assert [(o.platform, o.digest) for o in record.offers] == [
+        ("linux/amd64", AMD_MANIFEST),
+        ("linux/arm64/v8", ARM_MANIFEST),
+    ]
+    offer = offer_of(record)
+    assert offer is not None
+    assert (offer.digest, offer.platforms, offer.single) == (INDEX, ("linux/amd64", "linux/arm64/v8"), False)
+
+
+async def test_a_seeded_record_answers_every_platform_without_a_registry(resolver: Resolver) -> None:
+    assert seed(resolver, mixed_record(), NOW) == 1
+    both = (Platform.parse("linux/amd64"), Platform.parse("linux/arm64"))
+    for image in (f"{REPO}:1", f"{REPO}@{INDEX}"):
+        # Nothing listens on port 1: an answer at all means no request was made.
+        found = await resolver.resolve_platforms(image, both, budget=1.0)
+        assert [(f.platform, f.libc.family) for f in found.facts] == [
+            ("linux/amd64", "glibc"),
+            ("linux/arm64/v8", "musl"),
+        ]
+        assert resolver.cached_platforms(image, both[1:]) is not None
+    assert resolver.cache.stats["facts.hit"] >= 4
+
+
+def test_a_record_of_an_older_distroguard_seeds_nothing(resolver: Resolver) -> None:
+    """An object written before facts were kept per platform (top-level os, libc...) reads as a record
+    without platforms: nothing to seed; the next audit writes it again in the new shape."""
+    old = {
+        "digest": DIGEST,
+        "platform": "linux/amd64",
+        "image": f"{REPO}:1",
+        "os": {"id": "debian", "versionId": "12"},
+        "resolvedAt": NOW.isoformat(),
+        "lastSeen": NOW.isoformat(),
+    }
+    record = FactsRecord.model_validate(old)
+    assert record.platforms == ()
+    assert seed(resolver, record, NOW) == 0

@@ -31,6 +31,7 @@ AUDIT_OTHER_READS = {
     ("distroguard.dev", "distropolicies"),
     ("distroguard.dev", "imagefacts"),
     ("", "namespaces"),
+    ("", "nodes"),
     ("wgpolicyk8s.io", "policyreports"),
     ("wgpolicyk8s.io", "clusterpolicyreports"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
@@ -39,6 +40,7 @@ WEBHOOK_OTHER_READS = {
     ("distroguard.dev", "distropolicies"),
     ("distroguard.dev", "imagefacts"),
     ("", "namespaces"),
+    ("", "nodes"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
 }
 READ = {"get", "list", "watch"}

@@ -23,10 +23,18 @@ from cachetools import LRUCache
 from distroguard.admission.review import MAX_WARNING_CHARS, AdmissionAnswer, AdmissionRequest
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 from distroguard.errors import DistroguardError, InvalidObject
-from distroguard.model import Decision, DistroPolicy, Finding, ImageFacts, LifecycleLookup, Platform
+from distroguard.model import (
+    Decision,
+    DistroPolicy,
+    Finding,
+    LifecycleLookup,
+    Platform,
+)
 from distroguard.model.decision import UNRESOLVED_RULE
+from distroguard.model.facts import ImagePlatforms
 from distroguard.model.reference import is_local_image
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.platforms import judged, merge_platforms, platforms_for
 
 IGNORE_LABEL = "distroguard.dev/ignore"
 """A namespace labelled `distroguard.dev/ignore=true` is not validated."""
@@ -42,17 +50,25 @@ _REASON_KEPT = 40
 class FactsResolver(Protocol):
     """How admission resolves a workload's images (`distroguard.resolver.routing.RoutedResolver` fits)."""
 
-    async def resolve_many(
-        self, images: Iterable[str], *, platform: Platform | None = None, budget: float | None = None
-    ) -> Mapping[str, ImageFacts | DistroguardError]:
-        """Each image's facts, or why there are none (`DeadlineExceeded` past `budget` seconds); what the
-        cache knows is answered without a wait."""
+    async def resolve_many_platforms(
+        self,
+        images: Iterable[str],
+        *,
+        platforms: Sequence[Platform] | None = None,
+        budget: float | None = None,
+    ) -> Mapping[str, ImagePlatforms | DistroguardError]:
+        """Each image's facts on each of `platforms` it offers (a single-platform image: on its one), or why
+        there are none (`DeadlineExceeded` past `budget` seconds); what the cache knows is answered without
+        a wait."""
 
 
 class AdmissionCluster(Protocol):
     """What admission reads from the cluster; the operator implements it (behind its TTL caches)."""
 
     async def namespace_labels(self, namespace: str) -> Mapping[str, str]: ...
+
+    def platforms(self) -> tuple[Platform, ...]:
+        """The platforms that matter now: those of the cluster's nodes (or a fixed list); never empty."""
 
     async def resolver(self, namespace: str | None, workload: Workload) -> FactsResolver:
         """The resolver for `workload`'s images in `namespace`: credentialed with its pull secrets (its own
@@ -92,9 +108,24 @@ class DecisionMemo:
         ]
         for container in containers:
             facts = container.facts
-            if facts is None or facts.digest is None:
+            if facts is None:
+                if not container.no_platform:
+                    return None
+                parts.append((container.container, container.image, container.no_platform))
+                continue
+            if facts.digest is None:
                 return None
-            parts.append((container.container, container.image, facts.digest, facts.platform, facts.mode))
+            parts.append(
+                (
+                    container.container,
+                    container.image,
+                    facts.digest,
+                    facts.platform,
+                    facts.mode,
+                    container.platform,
+                    container.no_platform,
+                )
+            )
         return tuple(parts)
 
     def decide(
@@ -103,17 +134,35 @@ class DecisionMemo:
         policies: Sequence[DistroPolicy],
         context: EvaluationContext,
         catalog: LifecycleLookup,
+        owners: Sequence[int] = (),
     ) -> Decision:
+        """`decision_of`'s answer, remembered (a container judged on several platforms included: its
+        subjects, each with its facts and platform, are in the key)."""
         key = self.key(containers, policies, catalog, context)
         if key is None:
-            return evaluate(containers, policies, context, catalog)
+            return decision_of(containers, policies, context, catalog, owners)
         found = self._store.get(key)
         # Identity, not just the ids in the key: an id can be reused once its object is gone.
         if found is not None and found[0] is policies and found[1] is catalog:
             return found[2]
-        decision = evaluate(containers, policies, context, catalog)
+        decision = decision_of(containers, policies, context, catalog, owners)
         self._store[key] = (policies, catalog, decision)
         return decision
+
+
+def decision_of(
+    containers: Sequence[ContainerImage],
+    policies: Sequence[DistroPolicy],
+    context: EvaluationContext,
+    catalog: LifecycleLookup,
+    owners: Sequence[int] = (),
+) -> Decision:
+    """The evaluation, folded to one verdict per workload container when one was judged on several
+    platforms (`owners[i]`: the container `containers[i]` stands for; () when each stands for its own)."""
+    decision = evaluate(containers, policies, context, catalog)
+    if owners and len(containers) > owners[-1] + 1:  # a container judged on several platforms
+        decision = merge_platforms(decision, containers, owners)
+    return decision
 
 
 def protected(namespace: str | None, own_namespace: str | None) -> bool:
@@ -135,7 +184,6 @@ async def admit(
     budget: float,
     now: datetime,
     own_namespace: str | None = None,
-    platform: Platform | None = None,
     local_images: bool = False,
     memo: DecisionMemo | None = None,
 ) -> AdmissionAnswer:
@@ -163,12 +211,15 @@ async def admit(
     if isinstance(outcome, NotHandled):
         return AdmissionAnswer.deny(outcome.reason, code=400)
     resolver = await cluster.resolver(namespace, outcome)
-    containers, unresolved = await _with_facts(outcome, resolver, budget, platform, local_images)
+    platforms, where = platforms_for(outcome.architectures, cluster.platforms())
+    containers, owners, unresolved = await _with_facts(
+        outcome, resolver, budget, platforms, where, local_images
+    )
     context = EvaluationContext(now=now, namespace=namespace, namespace_labels=labels, kind=outcome.kind)
     if memo is None:
-        decision = evaluate(containers, policies, context, catalog)
+        decision = decision_of(containers, policies, context, catalog, owners)
     else:
-        decision = memo.decide(containers, policies, context, catalog)
+        decision = memo.decide(containers, policies, context, catalog, owners)
     return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
 
 
@@ -205,11 +256,14 @@ async def _with_facts(
     workload: Workload,
     resolver: FactsResolver,
     budget: float,
-    platform: Platform | None,
+    platforms: tuple[Platform, ...],
+    where: str,
     local_images: bool,
-) -> tuple[list[ContainerImage], tuple[Exception, ...]]:
-    """The containers with their facts, and the error of each distinct image that has none."""
-    known: dict[str, ImageFacts | DistroguardError] = {}
+) -> tuple[list[ContainerImage], list[int], tuple[Exception, ...]]:
+    """The containers with their facts (a container once per platform when its platforms differ), the
+    index of the workload's container each stands for, and the error of each distinct image that has
+    none."""
+    known: dict[str, ImagePlatforms | DistroguardError] = {}
     wanted: list[str] = []
     for image in dict.fromkeys(c.image for c in workload.containers):
         if is_local_image(image) and not local_images:
@@ -217,12 +271,15 @@ async def _with_facts(
         else:
             wanted.append(image)
     if wanted:
-        known.update(await resolver.resolve_many(wanted, platform=platform, budget=budget))
+        known.update(await resolver.resolve_many_platforms(wanted, platforms=platforms, budget=budget))
     found: list[ContainerImage] = []
-    for container in workload.containers:
+    owners: list[int] = []
+    for index, container in enumerate(workload.containers):
         result = known[container.image]
-        if isinstance(result, ImageFacts):
-            found.append(ContainerImage(container.name, container.image, result))
+        if isinstance(result, ImagePlatforms):
+            subjects = judged(container.name, container.image, result, platforms, where)
         else:
-            found.append(ContainerImage(container.name, container.image, None, str(result)))
-    return found, tuple(r for r in known.values() if not isinstance(r, ImageFacts))
+            subjects = [ContainerImage(container.name, container.image, None, str(result))]
+        found.extend(subjects)
+        owners.extend([index] * len(subjects))
+    return found, owners, tuple(r for r in known.values() if not isinstance(r, ImagePlatforms))

@@ -18,6 +18,8 @@ from typing import Any
 import kubernetes
 
 from distroguard.errors import DistroguardError
+from distroguard.model import Platform
+from distroguard.model.platform import node_platform
 from distroguard.model.policy import DistroPolicy
 from distroguard.model.validation import parse_policy
 from distroguard.model.workloads import OWNER_KINDS, WorkloadKind
@@ -25,6 +27,10 @@ from distroguard.registry.credentials import CredentialStore, PullSecret, from_p
 
 PAGE_SIZE = 500
 POLICY_GROUP, POLICY_VERSION, POLICY_PLURAL = "distroguard.dev", "v1alpha1", "distropolicies"
+
+
+_METADATA_LIST = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"}
+"""Labels without status: a Node's status is most of its bytes."""
 
 
 class ClusterError(DistroguardError):
@@ -133,6 +139,25 @@ class Cluster:
         for kind, namespaced, everywhere in self._owner_lists:
             for obj in self._list(f"{kind.kind}s", scope, namespaced, everywhere):
                 yield kind.kind, obj
+
+    def node_platforms(self) -> dict[str, Platform]:
+        """Each Node's platform, by name, from its `kubernetes.io/os` and `kubernetes.io/arch` labels; {}
+        when Nodes may not be listed (the audit then judges on linux/amd64, or what `--platform` says)."""
+        try:
+            items = list(paged(self.core.list_node, _headers=_METADATA_LIST))
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 403:
+                return {}
+            raise ClusterError(f"cannot list nodes: {exc.status} {exc.reason}") from None
+        except OSError as exc:
+            raise ClusterError(f"cannot list nodes: {exc}") from None
+        found: dict[str, Platform] = {}
+        for item in items:
+            meta = item.get("metadata") or {}
+            platform = node_platform(meta.get("labels") or {})
+            if platform is not None:
+                found[str(meta.get("name"))] = platform
+        return found
 
     def namespace_labels(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
         """Labels of each namespace (what `namespaceSelector` matches); {} for one that cannot be read."""

@@ -47,6 +47,14 @@ class AuditedWorkload:
     uid: str = ""
     """The workload object's uid ("" when it was not listed): what a report's owner reference needs."""
     api_version: str = "v1"
+    nodes: tuple[str, ...] = ()
+    """The nodes its listed pods are scheduled on (`spec.nodeName`), each once: their platforms are those
+    its images are judged on."""
+    unscheduled: bool = False
+    """Some listed pod is not on a node yet, or it is audited through its template: then its images are
+    also judged as admission judges them (the cluster's platforms, or the architecture pinned)."""
+    architectures: tuple[str, ...] = ()
+    """The `kubernetes.io/arch` values its pod spec pins (`Workload.architectures`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,8 @@ def build_inventory(
     problems: list[str] = []
     containers: dict[WorkloadRef, dict[tuple[str, str, str], Container]] = {}
     counts: dict[WorkloadRef, int] = {}
+    nodes: dict[WorkloadRef, dict[str, None]] = {}
+    unscheduled: set[WorkloadRef] = set()
     first: dict[WorkloadRef, Workload] = {}
     identity: dict[WorkloadRef, tuple[str, str]] = {}
     for pod in pods:
@@ -146,6 +156,10 @@ def build_inventory(
                 first[top] = outcome
                 identity[top] = _identity(pod, top, by_ref)
             _merge(containers.setdefault(top, {}), outcome)
+            if outcome.node_name:
+                nodes.setdefault(top, {})[outcome.node_name] = None
+            else:
+                unscheduled.add(top)
     workloads = [
         AuditedWorkload(
             ref=ref,
@@ -156,6 +170,9 @@ def build_inventory(
             service_account=first[ref].service_account,
             uid=identity[ref][0],
             api_version=identity[ref][1],
+            nodes=tuple(nodes.get(ref, {})),
+            unscheduled=ref in unscheduled,
+            architectures=first[ref].architectures,
         )
         for ref, found in containers.items()
     ]
@@ -179,6 +196,8 @@ def build_inventory(
                     service_account=outcome.service_account,
                     uid=str(_meta(obj).get("uid") or ""),
                     api_version=listed.api_version,
+                    unscheduled=True,
+                    architectures=outcome.architectures,
                 )
             )
     workloads.sort(key=lambda w: w.ref)

@@ -69,12 +69,22 @@ def _properties(container: str, image: ImageSummary) -> dict[str, str]:
     facts = image.facts
     if facts is not None and facts.digest:
         properties["digest"] = facts.digest
+    if facts is not None:
+        properties["platform"] = facts.platform  # the platform these facts are of (os/arch[/variant])
     if image.libc_version:
         properties["libcVersion"] = image.libc_version
     if image.eol is not None:
         properties["eol"] = image.eol.isoformat()
     properties["eolState"] = image.eol_state
     return properties
+
+
+def _of_platform(image: ImageSummary, platform: str | None) -> ImageSummary:
+    """The summary of the platform a finding is about (an image judged on several has one per platform)."""
+    for each in image.platforms:
+        if each.facts is not None and each.facts.platform == platform:
+            return each
+    return image
 
 
 def _cut(message: str) -> str:
@@ -106,7 +116,7 @@ def workload_results(
                     result=result_of(finding),
                     message=_cut(finding.message),
                     properties={
-                        **_properties(container, image),
+                        **_properties(container, _of_platform(image, finding.platform)),
                         "reason": finding.reason,
                         **({"suggestion": finding.suggestion} if finding.suggestion else {}),
                     },

@@ -14,13 +14,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from distroguard.model import Platform, ScanMode
+from distroguard.model.platform import parse_platforms
 from distroguard.registry.client import RegistryClient, RegistrySettings
 from distroguard.registry.credentials import CredentialStore
 from distroguard.resolver import Resolver
-from distroguard.resolver.many import Outcome as Outcome  # what a lookup ends in, for the callers here
-from distroguard.resolver.many import resolve_many
+from distroguard.resolver.many import PlatformsOutcome, resolve_many_platforms
 from distroguard.resolver.routing import uses_credentials
 
+Outcome = PlatformsOutcome
+"""What a lookup ends in: each of its platforms' facts, or why there are none."""
 DEFAULT_CONCURRENCY = 8
 LOCAL = ""
 """`Lookup.credentials` of an image resolved with the local credentials alone."""
@@ -31,6 +33,13 @@ class Lookup:
     image: str
     credentials: str = LOCAL
     """LOCAL, or the fingerprint of the pull secrets that name the image's registry."""
+    platforms: str = ""
+    """The platforms judged, comma-separated (`audit.platforms`); "": `ResolveSettings.platform`."""
+
+    def wanted(self, default: Platform) -> tuple[Platform, ...]:
+        if not self.platforms:
+            return (default,)
+        return parse_platforms(self.platforms) or (default,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +69,8 @@ async def resolve_lookups(
     pull_stores: Mapping[str, CredentialStore],
     on_done: Callable[[Lookup, Outcome], None] | None = None,
 ) -> dict[Lookup, Outcome]:
-    """Facts (or the error) of each distinct lookup; `on_done` is called as each one finishes."""
+    """Facts (or the error) of each distinct lookup, on each of its platforms that its image offers;
+    `on_done` is called as each one finishes."""
     local = settings.credentials or CredentialStore()
     async with contextlib.AsyncExitStack() as stack:
         resolvers: dict[str, Resolver] = {}
@@ -76,10 +86,10 @@ async def resolve_lookups(
                 client = await stack.enter_async_context(RegistryClient(settings.registry, store))
                 resolver = resolvers[lookup.credentials] = Resolver(client)
             targets[lookup] = (lookup.image, resolver)
-        return await resolve_many(
+        return await resolve_many_platforms(
             targets,
-            platform=settings.platform,
             mode=settings.mode,
             concurrency=settings.concurrency,
             on_done=on_done,
+            each={lookup: lookup.wanted(settings.platform) for lookup in targets},
         )

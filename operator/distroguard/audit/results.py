@@ -7,18 +7,24 @@ the catalog (the end of regular security support of its distribution release), f
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef
-from distroguard.model import Decision, ImageFacts, Verdict
+from distroguard.model import Decision, ImageFacts, Platform, Verdict
+from distroguard.model.facts import ImagePlatforms
 from distroguard.model.lifecycle import LifecycleLookup, end_date
+from distroguard.model.platform import DEFAULT_PLATFORM
 from distroguard.model.policy import DistroPolicy
 from distroguard.model.record import EolState
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.platforms import cluster_text, judged, merge_platforms
 from distroguard.policy.selection import applies
+
+_DEFAULT_JUDGING = ((DEFAULT_PLATFORM,), cluster_text((DEFAULT_PLATFORM,)))
 
 VERDICTS: tuple[Verdict, ...] = ("deny", "warn", "allow")
 
@@ -40,6 +46,11 @@ class ImageSummary:
     """End of regular security support of the release; None when unknown or never (rolling)."""
     extended_until: date | None = None
     eol_state: EolState = "unknown"
+    found: ImagePlatforms | None = None
+    """The image judged on several platforms: what it offers and each platform's facts (this summary is
+    of the first; `platforms` has each one's)."""
+    platforms: tuple[ImageSummary, ...] = ()
+    """The summary of each platform judged, when `found` is set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +110,12 @@ class AuditResult:
 
 
 def summarize(
-    image: str, outcome: ImageFacts | Exception, catalog: LifecycleLookup, today: date
+    image: str, outcome: ImageFacts | ImagePlatforms | Exception, catalog: LifecycleLookup, today: date
 ) -> ImageSummary:
+    if isinstance(outcome, ImagePlatforms):
+        each = tuple(summarize(image, facts, catalog, today) for facts in outcome.facts)
+        first = each[0] if each else ImageSummary(image, None)
+        return dataclasses.replace(first, found=outcome, platforms=each)
     if not isinstance(outcome, ImageFacts):
         return ImageSummary(image, None, error=str(outcome) or type(outcome).__name__)
     facts = outcome
@@ -146,8 +161,11 @@ def audit_workloads(
     catalog: LifecycleLookup,
     now: datetime,
     namespace_labels: Mapping[str, Mapping[str, str]],
+    judging: Mapping[WorkloadRef, tuple[tuple[Platform, ...], str]] | None = None,
 ) -> tuple[WorkloadResult, ...]:
-    """Evaluate each workload's containers; `images` holds the summary of each (workload, image)."""
+    """Evaluate each workload's containers; `images` holds the summary of each (workload, image), and
+    `judging` the platforms each workload is judged on (`audit.platforms`; linux/amd64 by default): an
+    image judged on several is evaluated as admission evaluates it, the worst platform's verdict winning."""
     results: list[WorkloadResult] = []
     for workload in workloads:
         ref = workload.ref
@@ -158,11 +176,20 @@ def audit_workloads(
             kind=ref.kind,
         )
         summaries = [images[ref, c.image] for c in workload.containers]
-        subjects = [
-            ContainerImage(c.name, c.image, s.facts, unresolved=s.error)
-            for c, s in zip(workload.containers, summaries, strict=True)
-        ]
+        platforms, where = (judging or {}).get(ref, _DEFAULT_JUDGING)
+        subjects: list[ContainerImage] = []
+        owners: list[int] = []
+        for index, (c, s) in enumerate(zip(workload.containers, summaries, strict=True)):
+            found = (
+                judged(c.name, c.image, s.found, platforms, where)
+                if s.found is not None
+                else [ContainerImage(c.name, c.image, s.facts, unresolved=s.error)]
+            )
+            subjects.extend(found)
+            owners.extend([index] * len(found))
         decision = evaluate(subjects, policies, context, catalog)
+        if len(subjects) > len(summaries):
+            decision = merge_platforms(decision, subjects, owners)
         results.append(
             WorkloadResult(
                 workload,
@@ -172,10 +199,12 @@ def audit_workloads(
                     for c, s, v in zip(workload.containers, summaries, decision.containers, strict=True)
                 ),
                 tuple(
-                    (policy.name, subject.container)
-                    for policy in policies
-                    for subject in subjects
-                    if applies(policy.spec, context, subject)
+                    dict.fromkeys(
+                        (policy.name, subject.container)
+                        for policy in policies
+                        for subject in subjects
+                        if applies(policy.spec, context, subject)
+                    )
                 ),
             )
         )

@@ -9,9 +9,12 @@ from datetime import datetime
 
 from distroguard.audit.cluster import Cluster, PullCredentials, Scope
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef, build_inventory
+from distroguard.audit.platforms import Judging, ListedNodes, judging
 from distroguard.audit.resolve import Lookup, Outcome, ResolveSettings, lookup_for, resolve_lookups
 from distroguard.audit.results import AuditResult, ImageSummary, audit_workloads, summarize
 from distroguard.eol import EolCatalog
+from distroguard.model import Platform
+from distroguard.model.platform import platforms_text
 from distroguard.model.policy import DistroPolicy
 from distroguard.registry.credentials import CredentialStore
 
@@ -34,6 +37,9 @@ class AuditRequest:
     catalog: EolCatalog
     now: datetime
     use_pull_secrets: bool = False
+    platforms: tuple[Platform, ...] | None = None
+    """The platforms images are judged on (`--platform`); None: those of the cluster's Nodes, a scheduled
+    pod's being its node's (`audit.platforms`)."""
 
 
 def _credentials(
@@ -63,15 +69,21 @@ def run_audit(cluster: Cluster, request: AuditRequest, progress: Progress | None
     problems = [*inventory.problems, *problems]
     stores: dict[str, CredentialStore] = {p.fingerprint: p.store for p in pull.values() if p.fingerprint}
     mirrors = request.resolve.registry.registry_mirrors if request.resolve.registry else {}
+    view = (
+        ListedNodes(fixed=request.platforms) if request.platforms else ListedNodes(cluster.node_platforms())
+    )
+    judged: dict[WorkloadRef, Judging] = {w.ref: judging(w, view) for w in workloads}
     lookups: dict[tuple[WorkloadRef, str], Lookup] = {}
     for workload in workloads:
         credentials = pull.get(workload.ref)
+        wanted = platforms_text(judged[workload.ref][0])
         for container in workload.containers:
-            lookups[workload.ref, container.image] = (
+            found = (
                 lookup_for(container.image, credentials.store, credentials.fingerprint, mirrors)
                 if credentials is not None
                 else Lookup(container.image)
             )
+            lookups[workload.ref, container.image] = Lookup(found.image, found.credentials, wanted)
     distinct = sorted(set(lookups.values()))
     progress.start(len(distinct))
     outcomes = asyncio.run(resolve_lookups(distinct, request.resolve, stores, progress.advance))
@@ -91,6 +103,7 @@ def run_audit(cluster: Cluster, request: AuditRequest, progress: Progress | None
         context=cluster.context,
         namespace=request.scope.namespace,
         problems=problems,
+        judging=judged,
     )
 
 
@@ -106,6 +119,7 @@ def assemble(
     context: str,
     namespace: str | None,
     problems: Sequence[str] = (),
+    judging: Mapping[WorkloadRef, Judging] | None = None,
 ) -> AuditResult:
     """The result, once every lookup has its summary: evaluation, and each image listed once."""
     found = list(problems)
@@ -123,6 +137,7 @@ def assemble(
         catalog,
         now,
         labels,
+        judging,
     )
     return AuditResult(
         generated=now,

@@ -22,6 +22,7 @@ from distroguard.audit.table import render_table
 from distroguard.cli.images import image_options, lookup_options
 from distroguard.eol import EolCatalog, default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
+from distroguard.model import Platform
 from distroguard.model.policy import DistroPolicy
 from distroguard.policyfiles import load_policies
 
@@ -57,6 +58,21 @@ class _Bar(AuditProgress):
 
     def advance(self, lookup: Lookup, outcome: Outcome) -> None:
         self._progress.advance(self._task)
+
+
+def _platforms(
+    text: str, platform: Platform, listed: tuple[Platform, ...] | None
+) -> tuple[Platform, ...] | None:
+    """The platforms `--platform` fixes (None: not given, the Nodes' labels decide); `all` means nothing
+    for pods that run on nodes, and is refused."""
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("platform_text") == click.core.ParameterSource.DEFAULT:
+        return None
+    if listed is None:
+        raise click.BadParameter(
+            f"{text!r}: give the platforms to judge on, not all", param_hint="--platform"
+        )
+    return listed or (platform,)
 
 
 def _fail(message: str) -> None:
@@ -156,6 +172,11 @@ def audit(
       html   one self-contained page (needs --out): counts by distribution and C library, an EOL
              timeline, the violations with their remedies, a sortable table of every container
 
+    Platforms: without --platform, a scheduled pod's images are judged on its node's platform (the Node's
+    kubernetes.io/os and kubernetes.io/arch labels), and a workload without pods on the Nodes' platforms
+    (those its pod spec pins to kubernetes.io/arch, if it does), as the admission webhook judges them;
+    linux/amd64 when Nodes cannot be listed. --platform LIST judges every workload on that list instead.
+
     Exit status: 0 when no workload's verdict reaches --fail-on, 1 when one does, 2 on errors (the
     cluster cannot be read, a bad policy, an image that cannot be resolved).
     """
@@ -166,6 +187,7 @@ def audit(
     if output == "html" and out_path is None:
         raise click.UsageError("--output html writes a file: give --out FILE")
     options = lookup_options(platform_text, thorough, insecure_registry, docker_config)
+    platforms = _platforms(platform_text, options.platform, options.platforms)
     policies: list[DistroPolicy] = []
     if policy_paths:
         try:
@@ -198,6 +220,7 @@ def audit(
             catalog=catalog,
             now=datetime.now(UTC) if on is None else on.replace(tzinfo=UTC),
             use_pull_secrets=use_pull_secrets,
+            platforms=platforms,
         )
         stderr = Console(stderr=True)
         if stderr.is_terminal:

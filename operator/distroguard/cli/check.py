@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -13,8 +14,15 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from distroguard.cli.dockerfile import DockerfileError, base_images
-from distroguard.cli.images import image_options, lookup_options, report_failures, resolve_all
+from distroguard.cli.dockerfile import DockerfileError, base_images_with_platforms
+from distroguard.cli.images import (
+    LookupOptions,
+    Result,
+    image_options,
+    lookup_options,
+    report_failures,
+    resolve_all,
+)
 from distroguard.cli.render import facts_json
 from distroguard.eol import default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
@@ -31,6 +39,7 @@ _STYLE: dict[Verdict, str] = {"allow": "green", "warn": "yellow", "deny": "bold 
 def _result_json(image: str, facts: ImageFacts, decision: Decision) -> dict[str, Any]:
     return {
         "image": image,
+        "platform": facts.platform,
         "digest": facts.digest,
         "facts": facts_json(facts),
         "verdict": decision.verdict,
@@ -54,7 +63,8 @@ def _render(results: Sequence[tuple[str, ImageFacts, Decision]], console: Consol
         os = f"{facts.os.id} {facts.os.version_id or ''}".strip() if facts.os else "no OS"
         libc = f"{facts.libc.family} {facts.libc.version or ''}".strip()
         console.print(
-            f"[{style}]{decision.verdict.upper()}[/{style}]  {escape(image)}  ({escape(os)}, {libc})"
+            f"[{style}]{decision.verdict.upper()}[/{style}]  {escape(image)}  "
+            f"({escape(facts.platform)}: {escape(os)}, {libc})"
         )
         for finding in decision.findings:
             where = escape(f"{finding.policy}/{finding.rule}")
@@ -104,8 +114,10 @@ def check(
 ) -> None:
     """Resolve each IMAGE and evaluate the policies against it.
 
-    Exit status: 0 when no verdict reaches --fail-on, 1 when one does, 2 on errors (a bad policy file,
-    an image that cannot be resolved).
+    Each image is judged on each platform --platform names (all: every one it offers); a base image of
+    --dockerfile whose FROM names a --platform on that one alone. Exit status: 0 when no verdict (of any
+    platform) reaches --fail-on, 1 when one does, 2 on errors (a bad policy file, an image that cannot be
+    resolved, a platform asked for by name that an image does not offer).
     """
     options = lookup_options(platform_text, thorough, insecure_registry, docker_config)
     try:
@@ -114,35 +126,45 @@ def check(
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
     wanted = list(images)
+    pinned: dict[str, LookupOptions] = {}
     if dockerfile is not None:
         args = dict(item.partition("=")[::2] for item in build_arg)
         try:
-            wanted += [
-                b
-                for b in base_images(dockerfile.read_text(), all_stages=all_stages, build_args=args)
-                if b not in wanted
-            ]
-        except (DockerfileError, OSError, UnicodeDecodeError) as exc:
+            found = base_images_with_platforms(dockerfile.read_text(), all_stages=all_stages, build_args=args)
+        except (DockerfileError, OSError, UnicodeDecodeError, ValueError) as exc:
             click.echo(f"error: {dockerfile}: {exc}", err=True)
             sys.exit(EXIT_ERRORS)
+        for base, platform in found:
+            if base in wanted:
+                continue
+            wanted.append(base)
+            if platform is not None:  # FROM --platform=...: that platform alone, whatever --platform says
+                pinned[base] = dataclasses.replace(options, platform=platform, platforms=())
     if not wanted:
         raise click.UsageError("give at least one IMAGE or --dockerfile")
     loaded = load_catalog(default_cache_path())
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
-    results = resolve_all(wanted, options)
+    free = [image for image in wanted if image not in pinned]
+    by_image: dict[str, list[Result]] = {}
+    for image, result in resolve_all(free, options):
+        by_image.setdefault(image, []).append((image, result))
+    for image, own in pinned.items():
+        by_image[image] = resolve_all([image], own)
+    results = [item for image in wanted for item in by_image.get(image, [])]
     context = EvaluationContext(now=datetime.now(UTC))
     checked = [
         (image, facts, evaluate([ContainerImage(image, image, facts)], policies, context, loaded.catalog))
-        for image, facts in zip(wanted, results, strict=True)
+        for image, facts in results
         if isinstance(facts, ImageFacts)
     ]
     if output == "json":
         items = [_result_json(*item) for item in checked]
-        click.echo(json.dumps(items if len(wanted) > 1 else items[0] if items else [], indent=2))
+        one = len(wanted) == 1 and not options.several
+        click.echo(json.dumps(items[0] if one and items else items, indent=2))
     else:
         _render(checked, Console())
-    if report_failures(wanted, results):
+    if report_failures(results):
         sys.exit(EXIT_ERRORS)
     threshold = _RANK["warn" if fail_on == "warn" else "deny"]
     sys.exit(EXIT_VIOLATIONS if any(_RANK[d.verdict] >= threshold for _, _, d in checked) else 0)

@@ -2,7 +2,9 @@
 
 Reads what BuildKit reads for `FROM`: line continuations, comments, `ARG` defaults declared before the
 first `FROM` (and `--build-arg` overrides), `FROM [--platform=...] IMAGE [AS NAME]`, and stages built on
-earlier stages (followed back to the image they start from). `scratch` is no image. Pure: text in.
+earlier stages (followed back to the image they start from). `scratch` is no image. A stage's `--platform`
+is the platform its base is pulled for, unless it names one of BuildKit's automatic platform arguments
+(`$BUILDPLATFORM`, `$TARGETPLATFORM`...: the machine's or the build's, not known here). Pure: text in.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from distroguard.model import Platform
+
 _ARG = re.compile(r"(?i)^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$")
-_FROM = re.compile(r"(?i)^FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?\s*$")
+_FROM = re.compile(r"(?i)^FROM\s+(?:--platform=(\S+)\s+)?(\S+)(?:\s+AS\s+(\S+))?\s*$")
+#: BuildKit's automatic platform arguments: they depend on the build, not on the Dockerfile.
+_AUTOMATIC = re.compile(r"\$\{?(BUILD|TARGET)(PLATFORM|OS|ARCH|VARIANT)\b")
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -27,6 +33,8 @@ class Stage:
     base: str
     """The image reference the stage starts from, or another stage's name."""
     line: int
+    platform: Platform | None = None
+    """The platform `FROM --platform=` names, when the Dockerfile alone decides it."""
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -78,34 +86,57 @@ def stages(text: str, build_args: Mapping[str, str] | None = None) -> list[Stage
             match = _FROM.match(instruction)
             if match is None:
                 raise DockerfileError(f"line {line}: expected FROM [--platform=...] IMAGE [AS NAME]")
-            base = _substitute(match.group(1), args, line)
-            found.append(Stage(len(found), match.group(2).lower() if match.group(2) else None, base, line))
+            base = _substitute(match.group(2), args, line)
+            name = match.group(3).lower() if match.group(3) else None
+            found.append(Stage(len(found), name, base, line, _platform(match.group(1), args, line)))
     if not found:
         raise DockerfileError("no FROM instruction: not a Dockerfile")
     return found
+
+
+def _platform(text: str | None, args: Mapping[str, str], line: int) -> Platform | None:
+    if text is None or _AUTOMATIC.search(text):
+        return None
+    value = _substitute(text, args, line)
+    try:
+        return Platform.parse(value)
+    except ValueError as exc:
+        raise DockerfileError(f"line {line}: --platform={text}: {exc}") from None
 
 
 def base_images(
     text: str, *, all_stages: bool = False, build_args: Mapping[str, str] | None = None
 ) -> list[str]:
     """The images the final stage (or, with `all_stages`, every stage) starts from, without repeats."""
+    return [
+        image for image, _ in base_images_with_platforms(text, all_stages=all_stages, build_args=build_args)
+    ]
+
+
+def base_images_with_platforms(
+    text: str, *, all_stages: bool = False, build_args: Mapping[str, str] | None = None
+) -> list[tuple[str, Platform | None]]:
+    """As `base_images`, each with the platform its stage's `FROM --platform=` pins (None: not pinned). A
+    stage built on an earlier stage is pinned by its own `--platform`, else by the earlier stage's."""
     found = stages(text, build_args)
     by_name = {stage.name: stage for stage in found if stage.name}
 
-    def origin(stage: Stage) -> str:
+    def origin(stage: Stage) -> tuple[str, Platform | None]:
         seen: set[int] = set()
+        platform = stage.platform
         while stage.base.lower() in by_name and stage.index not in seen:
             seen.add(stage.index)
             earlier = by_name[stage.base.lower()]
             if earlier.index >= stage.index:
                 break
             stage = earlier
-        return stage.base
+            platform = platform or stage.platform
+        return stage.base, platform
 
     chosen = found if all_stages else [found[-1]]
-    images: list[str] = []
+    images: list[tuple[str, Platform | None]] = []
     for stage in chosen:
-        image = origin(stage)
-        if image.lower() != "scratch" and image not in images:
-            images.append(image)
+        image, platform = origin(stage)
+        if image.lower() != "scratch" and image not in (i for i, _ in images):
+            images.append((image, platform))
     return images

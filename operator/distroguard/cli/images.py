@@ -11,13 +11,15 @@ from typing import Any, TypeVar
 
 import click
 
-from distroguard.errors import DistroguardError
+from distroguard.errors import DistroguardError, PlatformNotFound
 from distroguard.model import ImageFacts, Platform, ScanMode
+from distroguard.model.facts import ImagePlatforms
+from distroguard.model.platform import DEFAULT_PLATFORM, parse_platforms
 from distroguard.registry.client import RegistryClient, RegistrySettings
 from distroguard.registry.credentials import CredentialStore
 from distroguard.registry.hosts import parse_mirrors
 from distroguard.resolver import Resolver
-from distroguard.resolver.many import resolve_many
+from distroguard.resolver.many import resolve_many, resolve_many_platforms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,12 +28,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 MIRRORS_KEY = "distroguard.registry_mirrors"
 
 
+Result = tuple[str, ImageFacts | DistroguardError]
+"""One image on one platform: its facts, or why there are none (an image that failed: one error)."""
+
+
 @dataclass(frozen=True)
 class LookupOptions:
     platform: Platform
+    """The one platform asked for (the first of a list; linux/amd64 for `all`)."""
     mode: ScanMode
     settings: RegistrySettings
     credentials: CredentialStore
+    platforms: tuple[Platform, ...] | None = ()
+    """With `--platform all` (None) or a list of several: the platforms judged; () for one platform."""
+
+    @property
+    def several(self) -> bool:
+        """Whether each image is judged on several platforms (`all`, or a list)."""
+        return self.platforms != ()
 
 
 def image_options(command: F) -> F:
@@ -42,7 +56,9 @@ def image_options(command: F) -> F:
             "platform_text",
             default="linux/amd64",
             show_default=True,
-            help="os/arch[/variant] to pick from a multi-platform image.",
+            help="os/arch[/variant] to pick from a multi-platform image; a comma-separated list of them, "
+            "or all (every platform the image offers, at most 16; attestations never): each is judged, "
+            "one result per platform.",
         ),
         click.option(
             "--thorough", is_flag=True, help="Read every layer (exact squashed view), not just the base."
@@ -96,9 +112,11 @@ def lookup_options(
         ctx = click.get_current_context(silent=True)
         registry_mirrors = ctx.meta.get(MIRRORS_KEY, {}) if ctx is not None else {}
     try:
-        platform = Platform.parse(platform_text)
+        listed = parse_platforms(platform_text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--platform") from exc
+    platform = DEFAULT_PLATFORM if listed is None else listed[0]
+    platforms = () if listed is not None and len(listed) == 1 else listed
     try:
         credentials = _docker_config(docker_config)
     except DistroguardError as exc:
@@ -110,6 +128,7 @@ def lookup_options(
             insecure_registries=frozenset(insecure_registry), registry_mirrors=dict(registry_mirrors)
         ),
         credentials=credentials,
+        platforms=platforms,
     )
 
 
@@ -120,26 +139,52 @@ def _docker_config(path: str | None) -> CredentialStore:
     return CredentialStore.from_docker_config(default) if default.is_file() else CredentialStore()
 
 
-def resolve_all(images: Sequence[str], options: LookupOptions) -> list[ImageFacts | DistroguardError]:
-    """Facts (or the error) for each image, in order, resolved concurrently through one client."""
+def resolve_all(images: Sequence[str], options: LookupOptions) -> list[Result]:
+    """(image, facts or the error) for each image and each platform judged, in order, resolved concurrently
+    through one client. With several platforms, a platform asked for by name that an image does not offer
+    is an error of its own (PlatformNotFound)."""
 
-    async def run() -> list[ImageFacts | DistroguardError]:
+    async def run() -> list[Result]:
         async with RegistryClient(options.settings, options.credentials) as client:
             resolver = Resolver(client)
-            outcomes = await resolve_many(
-                {image: (image, resolver) for image in images},
-                platform=options.platform,
-                mode=options.mode,
-            )
-            return [outcomes[image] for image in images]
+            lookups = {image: (image, resolver) for image in images}
+            if not options.several:
+                outcomes = await resolve_many(lookups, platform=options.platform, mode=options.mode)
+                return [(image, outcomes[image]) for image in images]
+            several = await resolve_many_platforms(lookups, platforms=options.platforms, mode=options.mode)
+            return [item for image in images for item in _per_platform(image, several[image], options)]
 
     return asyncio.run(run())
 
 
-def report_failures(images: Sequence[str], results: Sequence[ImageFacts | DistroguardError]) -> bool:
-    """One `error:` line per image that could not be resolved; whether there was any."""
+def _per_platform(
+    image: str, outcome: ImagePlatforms | DistroguardError, options: LookupOptions
+) -> list[Result]:
+    if isinstance(outcome, DistroguardError):
+        return [(image, outcome)]
+    wanted = options.platforms
+    if wanted is None:
+        if not outcome.facts:
+            return [(image, PlatformNotFound("any", list(outcome.offered)))]
+        return [(image, facts) for facts in outcome.facts]
+    results: list[Result] = [
+        (image, facts)
+        for facts in outcome.facts
+        if any(w.matches(Platform.parse(facts.platform)) for w in wanted)
+    ]
+    judged = [Platform.parse(facts.platform) for _, facts in results if isinstance(facts, ImageFacts)]
+    results += [
+        (image, PlatformNotFound(str(w), list(outcome.offered)))
+        for w in wanted
+        if not any(w.matches(found) for found in judged)
+    ]
+    return results
+
+
+def report_failures(results: Sequence[Result]) -> bool:
+    """One `error:` line per image (or platform of one) that could not be resolved; whether there was any."""
     failed = False
-    for image, result in zip(images, results, strict=True):
+    for image, result in results:
         if not isinstance(result, ImageFacts):
             click.echo(f"error: {image}: {result}", err=True)
             failed = True

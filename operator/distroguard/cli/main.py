@@ -42,7 +42,7 @@ def inspect(
     docker_config: str | None,
     output: str,
 ) -> None:
-    """Resolve each IMAGE's base OS, libc and runtimes.
+    """Resolve each IMAGE's base OS, libc and runtimes (on each platform asked for: one result each).
 
     IMAGE is a registry reference (python:3.12-slim), oci:PATH (an OCI image layout directory, optionally
     oci:PATH:TAG) or docker-archive:PATH (a `docker save` tarball). Without IMAGE, the sample image
@@ -53,12 +53,12 @@ def inspect(
         images = (f"oci:{SAMPLE_IMAGE}",)
         click.echo(f"no IMAGE given: inspecting the embedded sample image {images[0]}", err=True)
     results = resolve_all(images, options)
-    resolved = [r for r in results if isinstance(r, ImageFacts)]
+    resolved = [r for _, r in results if isinstance(r, ImageFacts)]
     if output == "json":
-        click.echo(render_json(resolved, as_list=len(images) > 1))
+        click.echo(render_json(resolved, as_list=len(images) > 1 or options.several))
     elif resolved:
         render_table(resolved, Console())
-    failed = report_failures(images, results)
+    failed = report_failures(results)
     sys.exit(EXIT_UNRESOLVED if failed else 0)
 
 

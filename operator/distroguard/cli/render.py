@@ -21,7 +21,8 @@ def facts_json(facts: ImageFacts) -> dict[str, Any]:
 
 
 def render_json(results: Sequence[ImageFacts], *, as_list: bool) -> str:
-    """One object per image; a list when several images were asked for (even if some failed)."""
+    """One object per image and platform (each with its `platform`); a list when several images, or several
+    platforms, were asked for (even if some failed)."""
     items = [facts_json(f) for f in results]
     if not as_list and len(items) == 1:
         return json.dumps(items[0], indent=2)

@@ -10,6 +10,8 @@ from typing import cast
 import click
 
 from distroguard.errors import DistroguardError
+from distroguard.model import Platform
+from distroguard.model.platform import parse_platforms
 from distroguard.operator.audit.auditor import AuditSettings
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.process import configure_logging, operate
@@ -30,6 +32,16 @@ from distroguard.registry.hosts import parse_mirrors
 )
 @click.option("--budget", type=float, default=3.0, show_default=True, help="Seconds to wait for image facts.")
 @click.option("--timeout", type=int, default=10, show_default=True, help="The webhook's timeoutSeconds.")
+@click.option(
+    "--platforms",
+    "platforms_text",
+    default="auto",
+    show_default=True,
+    metavar="auto|LIST",
+    help="The platforms images are judged on: auto, those of the cluster's Nodes (their kubernetes.io/os "
+    "and kubernetes.io/arch labels, followed as Nodes come and go; linux/amd64 without Nodes), or a fixed "
+    "comma-separated list such as linux/amd64,linux/arm64.",
+)
 @click.option(
     "--failure-ttl",
     type=float,
@@ -101,6 +113,7 @@ def run(
     policy_dirs: tuple[Path, ...],
     budget: float,
     timeout: int,
+    platforms_text: str,
     failure_ttl: float,
     listen: str | None,
     port: int | None,
@@ -128,11 +141,16 @@ def run(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--registry-mirror") from None
     try:
+        platforms = _platforms(platforms_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--platforms") from None
+    try:
         settings = RunSettings(
             kubeconfig=kubeconfig,
             namespace=namespace,
             policy_dirs=policy_dirs,
             budget=budget,
+            platforms=platforms,
             timeout=timeout,
             failure_ttl=failure_ttl,
             listen=listen or ("127.0.0.1" if dev else "0.0.0.0"),
@@ -163,3 +181,13 @@ def run(
         raise click.BadParameter(str(exc), param_hint="--policy-dir") from None
     configure_logging(log_format, verbose=verbose)
     asyncio.run(operate(settings, policies))
+
+
+def _platforms(text: str) -> tuple[Platform, ...] | None:
+    """`auto` (None: the Nodes') or a list; `all` means nothing to a cluster and is refused."""
+    if text.strip().lower() == "auto":
+        return None
+    listed = parse_platforms(text)
+    if listed is None:
+        raise ValueError("expected auto or a list of platforms, not all")
+    return listed

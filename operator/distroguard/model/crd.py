@@ -151,7 +151,8 @@ def policy_crd() -> JsonSchema:
 
 
 def image_facts_crd() -> JsonSchema:
-    """ImageFacts: the inventory, one object per image manifest, read as a table by `kubectl get`."""
+    """ImageFacts: the inventory, one object per image digest (facts per platform), read as a table by
+    `kubectl get`."""
     return _definition(
         group=GROUP,
         version=VERSION,
@@ -165,12 +166,20 @@ def image_facts_crd() -> JsonSchema:
         required=["spec"],
         columns=[
             {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
-            {"name": "OS", "type": "string", "jsonPath": ".spec.os.id"},
-            {"name": "Version", "type": "string", "jsonPath": ".spec.os.versionId"},
-            {"name": "Libc", "type": "string", "jsonPath": ".spec.libc.family"},
-            {"name": "Libc-Version", "type": "string", "jsonPath": ".spec.libc.version", "priority": 1},
-            {"name": "EOL", "type": "string", "jsonPath": ".spec.eol.date"},
-            {"name": "Support", "type": "string", "jsonPath": ".spec.eol.state"},
+            # A printer column shows the first value of a list: the OS... of the first platform judged
+            # (by name), and every platform judged in Platforms.
+            {"name": "OS", "type": "string", "jsonPath": ".spec.platforms[0].os.id"},
+            {"name": "Version", "type": "string", "jsonPath": ".spec.platforms[0].os.versionId"},
+            {"name": "Libc", "type": "string", "jsonPath": ".spec.platforms[0].libc.family"},
+            {
+                "name": "Libc-Version",
+                "type": "string",
+                "jsonPath": ".spec.platforms[0].libc.version",
+                "priority": 1,
+            },
+            {"name": "EOL", "type": "string", "jsonPath": ".spec.platforms[0].eol.date"},
+            {"name": "Support", "type": "string", "jsonPath": ".spec.platforms[0].eol.state"},
+            {"name": "Platforms", "type": "string", "jsonPath": ".spec.judgedOn"},
             {"name": "Last-Seen", "type": "date", "jsonPath": ".spec.lastSeen"},
         ],
         categories=["distroguard"],

@@ -31,6 +31,11 @@ UNRESOLVED_RULE = "onUnresolved"
 decided it. (Rule names are lowercase, so no rule of a policy is called this.)"""
 
 
+NO_PLATFORM_RULE = "onNoPlatform"
+"""The `rule` of a finding about an image that offers none of the platforms that matter (the cluster's
+nodes', or the one a pod is pinned to): the policy's `onNoPlatform` decided it."""
+
+
 def strictest(verdicts: list[Verdict]) -> Verdict:
     """`deny` over `warn` over `allow`: several policies never weaken each other."""
     if "deny" in verdicts:
@@ -58,6 +63,8 @@ class Finding:
     """The facts that decided it, e.g. {"libc": "musl 1.2.4"}."""
     suggestion: str | None = None
     """A replacement image or next step, also at the end of `message`."""
+    platform: str | None = None
+    """The platform of the facts behind it (os/arch[/variant]); None when there were none."""
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -107,12 +114,15 @@ class Decision:
         return [
             f
             for f in self.findings
-            if f.action == "warn" or (f.action == "audit" and f.rule == UNRESOLVED_RULE)
+            if f.action == "warn" or (f.action == "audit" and f.rule in _SHOWN_WHEN_ALLOWED)
         ]
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _DECISION_JSON.dump_python(self, mode="json")
         return data
+
+
+_SHOWN_WHEN_ALLOWED = frozenset({UNRESOLVED_RULE, NO_PLATFORM_RULE})
 
 
 def _slot_setters(cls: type, *names: str) -> tuple[Callable[[object, Any], None], ...]:

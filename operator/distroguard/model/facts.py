@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,6 +54,9 @@ class ImageFacts(_Frozen):
     reference: str
     digest: str | None = None
     platform: str = "linux/amd64"
+    manifest_digest: str | None = None
+    """The digest of this platform's own manifest (`digest` names the index, for a multi-platform image):
+    what the facts are cached under."""
     os: OSRelease | None = None
     libc: Libc = Libc()
     runtimes: tuple[Runtime, ...] = ()
@@ -60,3 +64,42 @@ class ImageFacts(_Frozen):
     bytes_fetched: int = 0
     image_size: int = 0
     mode: ScanMode = "fast"
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePlatforms:
+    """An image judged on several platforms: what it offers, and the facts of each platform judged.
+
+    `facts` holds one entry per platform that was both wanted and offered, in the order the image lists
+    them; it is empty when the image offers none of the wanted platforms, except for a single-platform
+    image, whose one platform's facts are always there (they were needed to learn its platform)."""
+
+    offered: tuple[str, ...]
+    """The runnable platforms the image offers (attestations left out), at most `MAX_PLATFORMS`."""
+    facts: tuple[ImageFacts, ...]
+    single: bool = False
+    """A single manifest rather than an index."""
+    _distinct: list[tuple[ImageFacts, ...]] = field(default_factory=list, compare=False, repr=False)
+
+    def distinct(self) -> tuple[ImageFacts, ...]:
+        """`facts` with those that agree (same OS, C library and runtimes) given once, by the one of the
+        largest image (so that a size rule sees the worst); computed once."""
+        if not self._distinct:
+            # Compared in pairs, not hashed: a few platforms, and hashing the models costs more.
+            variants: list[ImageFacts] = []
+            for item in self.facts:
+                for index, kept in enumerate(variants):
+                    if item.os == kept.os and item.libc == kept.libc and item.runtimes == kept.runtimes:
+                        if item.image_size > kept.image_size:
+                            variants[index] = item
+                        break
+                else:
+                    variants.append(item)
+            self._distinct.append(tuple(variants))
+        return self._distinct[0]
+
+    def judged(self, wanted: tuple[str, ...] | None = None) -> tuple[ImageFacts, ...]:
+        """The facts of the platforms judged (`wanted` given: only those whose platform it lists)."""
+        if wanted is None:
+            return self.facts
+        return tuple(f for f in self.facts if f.platform in wanted)

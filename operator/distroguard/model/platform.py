@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import BaseModel, ConfigDict
 
 # Variants that mean "the default" for their architecture, so `linux/arm64` and `linux/arm64/v8` match.
@@ -40,3 +42,40 @@ class Platform(BaseModel):
 
 
 DEFAULT_PLATFORM = Platform()
+
+MAX_PLATFORMS = 16
+"""Platforms of one image judged at most (an index listing more is judged on its first 16 runnable entries,
+in the order it lists them): each costs its own manifest, config and base layers."""
+
+
+def parse_platforms(text: str) -> tuple[Platform, ...] | None:
+    """`all` (None: every platform an image offers), one platform, or a comma-separated list of them, without
+    repeats and in the order given; ValueError naming the problem."""
+    if text.strip().lower() == "all":
+        return None
+    items = [part for part in (p.strip() for p in text.split(",")) if part]
+    if not items:
+        raise ValueError(f"invalid platform list {text!r}: expected all, or os/architecture[/variant],...")
+    return tuple(dict.fromkeys(Platform.parse(item) for item in items))
+
+
+def platforms_text(platforms: tuple[Platform, ...] | None) -> str:
+    """The inverse of `parse_platforms`: `all`, or the platforms joined with commas."""
+    return "all" if platforms is None else ",".join(str(p) for p in platforms)
+
+
+OS_LABEL = "kubernetes.io/os"
+ARCH_LABEL = "kubernetes.io/arch"
+"""The labels the kubelet sets on its Node when it registers (there is no standard variant label, so a
+Node's platform is an os/architecture pair: `linux/arm64` matches an image's `linux/arm64/v8`)."""
+
+
+def node_platform(labels: Mapping[str, str]) -> Platform | None:
+    """The platform a Node's labels name; None without both os and arch labels (or with odd values)."""
+    os_name, arch = labels.get(OS_LABEL), labels.get(ARCH_LABEL)
+    if not os_name or not arch:
+        return None
+    try:
+        return Platform.parse(f"{os_name}/{arch}")
+    except ValueError:
+        return None

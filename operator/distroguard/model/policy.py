@@ -399,6 +399,15 @@ class DistroPolicySpec(_Spec):
         "saying why and that the policy allows it. warn: admitted with a warning, counted as a warn "
         "verdict. deny: refused, saying what could not be inspected or is unknown",
     )
+    on_no_platform: UnresolvedAction = Field(
+        default="warn",
+        description="what happens when an image offers none of the platforms that matter: those of the "
+        "cluster's nodes (`run --platforms`), or the architecture a pod's nodeSelector or required node "
+        "affinity pins (`image offers only linux/arm64; the cluster's nodes are linux/amd64`). allow: "
+        "admitted with a warning saying so (an audit finding). warn (the default: a node pool that scales "
+        "from zero has no Node yet, and its pods must still be admitted): admitted with a warning. deny: "
+        "refused. A single-platform image is judged on its one platform besides",
+    )
     match: ResourceFilter = Field(
         default_factory=ResourceFilter,
         description="workloads and images the policy covers: every criterion set must hold",

@@ -1,17 +1,21 @@
 """ImageFacts objects: the cluster's image inventory, and the cache every webhook replica shares.
 
-One cluster-scoped `ImageFacts` object (`distroguard.dev/v1alpha1`) per image digest, written by
-the one audit writer and watched by every webhook replica. Its `spec` is `FactsRecord`: the facts, the
-references seen resolving to it, and its EOL state when written. `python -m codegen.crds` turns this
-model into the CRD's schema, printer columns included.
+One cluster-scoped `ImageFacts` object (`distroguard.dev/v1alpha1`) per image digest (an index's, for a
+multi-platform image), written by the one audit writer and watched by every webhook replica. Its `spec` is
+`FactsRecord`: what the image offers (each platform's manifest), the facts of each platform judged with
+its EOL state when written, and the references seen resolving to it; a replica seeds both the resolver's
+`offers` and `facts` tiers from it, so that it answers a known image without asking its registry.
+`python -m codegen.crds` turns this model into the CRD's schema, printer columns included.
 
 Bounded, because etcd holds it: at most `MAX_REFERENCES` references (the most recently seen kept),
-`MAX_EVIDENCE` evidence items, `MAX_TEXT` characters in any free text.
+`MAX_PLATFORMS` platforms, `MAX_EVIDENCE` evidence items per platform, `MAX_TEXT` characters in any free
+text.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -28,6 +32,7 @@ from distroguard.model.facts import (
     Runtime,
     ScanMode,
 )
+from distroguard.model.platform import MAX_PLATFORMS
 
 MAX_REFERENCES = 32
 MAX_EVIDENCE = 32
@@ -104,13 +109,38 @@ class RecordReference(_Record):
     observed_at: datetime = Field(description="when the reference was last resolved to `digest`")
 
 
+class RecordOffer(_Record):
+    """A platform the image offers: the manifest an index lists for it, or the image's one manifest."""
+
+    platform: str | None = Field(
+        default=None, description="os/architecture[/variant]; null when a lone manifest's config names none"
+    )
+    digest: str = Field(description="the digest of the platform's manifest", pattern=_DIGEST.pattern)
+    size: int = Field(description="the manifest's size in bytes")
+    media_type: str = Field(description="the manifest's media type")
+
+
+class RecordPlatform(_Record):
+    """The facts of one platform judged."""
+
+    platform: str = Field(description="the platform these facts are of, e.g. linux/arm64")
+    manifest_digest: str | None = Field(
+        default=None, description="the digest of the platform's own manifest, the facts' cache key"
+    )
+    os: RecordOS | None = Field(default=None, description="null: no OS (scratch, static binaries)")
+    libc: RecordLibc = RecordLibc()
+    runtimes: tuple[RecordRuntime, ...] = Field(default=(), max_length=MAX_RUNTIMES)
+    eol: RecordEol | None = None
+    evidence: tuple[RecordEvidence, ...] = Field(default=(), max_length=MAX_EVIDENCE)
+    image_size: int = 0
+
+
 class FactsRecord(_Record):
     """The `spec` of an ImageFacts object."""
 
     digest: str = Field(
         description="the image's digest (its index's, for a multi-platform image)", pattern=_DIGEST.pattern
     )
-    platform: str = Field(description="the platform these facts are of, e.g. linux/amd64")
     mode: ScanMode = "fast"
     access: Access = Field(
         default="public",
@@ -119,40 +149,59 @@ class FactsRecord(_Record):
     )
     references: tuple[RecordReference, ...] = Field(default=(), max_length=MAX_REFERENCES)
     image: str = Field(description="the most recently seen reference, for `kubectl get`")
-    os: RecordOS | None = Field(default=None, description="null: no OS (scratch, static binaries)")
-    libc: RecordLibc = RecordLibc()
-    runtimes: tuple[RecordRuntime, ...] = Field(default=(), max_length=MAX_RUNTIMES)
-    eol: RecordEol | None = None
-    evidence: tuple[RecordEvidence, ...] = Field(default=(), max_length=MAX_EVIDENCE)
-    image_size: int = 0
+    single: bool = Field(
+        default=False, description="a single manifest (judged on its one platform), not an index"
+    )
+    offers: tuple[RecordOffer, ...] = Field(
+        default=(),
+        max_length=MAX_PLATFORMS,
+        description="the platforms the image offers (attestations left out), in the order it lists them",
+    )
+    platforms: tuple[RecordPlatform, ...] = Field(
+        default=(),
+        max_length=MAX_PLATFORMS,
+        description="the facts of each platform judged (those of the cluster's nodes that it offers), "
+        "sorted by platform",
+    )
+    judged_on: str = Field(
+        default="",
+        max_length=MAX_TEXT,
+        description="the platforms judged, comma-separated (what `kubectl get` lists: a printer column "
+        "shows one value of a list)",
+    )
     resolved_at: datetime = Field(description="when the image was read from its registry")
     last_seen: datetime = Field(description="when a workload last used it (unused objects are deleted)")
 
-    def facts(self, reference: str | None = None) -> ImageFacts:
-        """The facts as the resolver caches them, as asked for by `reference`."""
-        os = self.os
-        return ImageFacts(
-            reference=reference or self.image,
-            digest=self.digest,
-            platform=self.platform,
-            os=None
-            if os is None
-            else OSRelease(
-                id=os.id,
-                version_id=os.version_id,
-                codename=os.codename,
-                pretty_name=os.pretty_name,
-                id_like=os.id_like,
-            ),
-            libc=Libc(family=self.libc.family, version=self.libc.version),
-            runtimes=tuple(Runtime(name=r.name, version=r.version) for r in self.runtimes),
-            evidence=tuple(
-                Evidence(fact=e.fact, source=e.source, path=e.path, layer=e.layer, detail=e.detail)
-                for e in self.evidence
-            ),
-            image_size=self.image_size,
-            mode=self.mode,
-        )
+    def facts(self, reference: str | None = None) -> tuple[ImageFacts, ...]:
+        """Each platform's facts as the resolver caches them, as asked for by `reference`."""
+        return tuple(_facts_of(self, p, reference or self.image) for p in self.platforms)
+
+
+def _facts_of(record: FactsRecord, found: RecordPlatform, reference: str) -> ImageFacts:
+    os = found.os
+    return ImageFacts(
+        reference=reference,
+        digest=record.digest,
+        platform=found.platform,
+        manifest_digest=found.manifest_digest,
+        os=None
+        if os is None
+        else OSRelease(
+            id=os.id,
+            version_id=os.version_id,
+            codename=os.codename,
+            pretty_name=os.pretty_name,
+            id_like=os.id_like,
+        ),
+        libc=Libc(family=found.libc.family, version=found.libc.version),
+        runtimes=tuple(Runtime(name=r.name, version=r.version) for r in found.runtimes),
+        evidence=tuple(
+            Evidence(fact=e.fact, source=e.source, path=e.path, layer=e.layer, detail=e.detail)
+            for e in found.evidence
+        ),
+        image_size=found.image_size,
+        mode=record.mode,
+    )
 
 
 def object_name(digest: str) -> str:
@@ -163,29 +212,57 @@ def object_name(digest: str) -> str:
 
 
 def record_of(
-    facts: ImageFacts,
+    digest: str,
+    platforms: Sequence[tuple[ImageFacts, RecordEol | None]],
     *,
+    offers: tuple[RecordOffer, ...],
+    single: bool,
     references: tuple[RecordReference, ...],
     access: Access,
-    eol: RecordEol | None,
     resolved_at: datetime,
     last_seen: datetime,
 ) -> FactsRecord:
-    """The record of `facts` (which must carry a digest), bounded: the most recent references kept."""
-    if facts.digest is None:
-        raise ValueError(f"{facts.reference}: facts without a digest cannot be recorded")
+    """The record of an image (`digest`: what its references name) judged on `platforms` (each platform's
+    facts, with its EOL state), bounded: the most recent references kept, the first platforms."""
     kept = sorted(references, key=lambda r: r.observed_at, reverse=True)[:MAX_REFERENCES]
-    os = facts.os
+    first = platforms[0][0].reference if platforms else ""
+    judged = sorted_platforms(platform_of(facts, eol) for facts, eol in platforms)
     return FactsRecord(
-        digest=facts.digest,
-        platform=facts.platform or "",
-        mode=facts.mode,
+        digest=digest,
+        mode=platforms[0][0].mode if platforms else "fast",
         access=access,
         references=tuple(
             RecordReference(image=str(_cut(r.image)), digest=r.digest, observed_at=r.observed_at)
             for r in kept
         ),
-        image=str(_cut(kept[0].image if kept else facts.reference)),
+        image=str(_cut(kept[0].image if kept else first)),
+        single=single,
+        offers=offers[:MAX_PLATFORMS],
+        platforms=judged,
+        judged_on=judged_on(judged),
+        resolved_at=resolved_at,
+        last_seen=last_seen,
+    )
+
+
+def sorted_platforms(platforms: Iterable[RecordPlatform]) -> tuple[RecordPlatform, ...]:
+    """Each platform once (the first given wins), sorted by name, at most `MAX_PLATFORMS`."""
+    found: dict[str, RecordPlatform] = {}
+    for item in platforms:
+        found.setdefault(item.platform, item)
+    return tuple(found[name] for name in sorted(found))[:MAX_PLATFORMS]
+
+
+def judged_on(platforms: Iterable[RecordPlatform]) -> str:
+    return str(_cut(",".join(p.platform for p in platforms)))
+
+
+def platform_of(facts: ImageFacts, eol: RecordEol | None) -> RecordPlatform:
+    """One platform's facts, bounded."""
+    os = facts.os
+    return RecordPlatform(
+        platform=facts.platform,
+        manifest_digest=facts.manifest_digest,
         os=None
         if os is None
         else RecordOS(
@@ -212,6 +289,4 @@ def record_of(
             for e in facts.evidence[:MAX_EVIDENCE]
         ),
         image_size=facts.image_size,
-        resolved_at=resolved_at,
-        last_seen=last_seen,
     )

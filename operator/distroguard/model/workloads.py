@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, cast
 
 from distroguard.errors import InvalidObject
+from distroguard.model.platform import ARCH_LABEL
 
 MAX_CONTAINERS = 256
 """Containers of all sections of one pod or template; more are refused before anything is resolved."""
@@ -157,6 +158,11 @@ class Workload:
     """Names of the pod spec's `imagePullSecrets`, in the object's namespace."""
     service_account: str = "default"
     """Whose `imagePullSecrets` also apply."""
+    architectures: tuple[str, ...] = ()
+    """The `kubernetes.io/arch` values the pod is pinned to (its nodeSelector, or every term of its required
+    node affinity); () when it may run on any node."""
+    node_name: str = ""
+    """The node a scheduled pod runs on (`spec.nodeName`); "" before it is scheduled, and for templates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +257,39 @@ def workload(kind: str, containers: Sequence[Container], spec: PodSpecWire, what
         containers=named,
         pull_secrets=_pull_secrets(spec, what),
         service_account=_string(spec.get("serviceAccountName"), what, "serviceAccountName") or "default",
+        architectures=pinned_architectures(spec),
+        node_name=spec.get("nodeName") if isinstance(spec.get("nodeName"), str) else "",  # type: ignore[arg-type]
     )
+
+
+def pinned_architectures(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The architectures a pod spec allows, when it pins any: its nodeSelector's `kubernetes.io/arch`, or
+    else the values of an `In` expression on that label in every term of its required node affinity (the
+    terms are alternatives: one without such an expression allows any architecture). Malformed parts pin
+    nothing (the API server validates them)."""
+    selector = spec.get("nodeSelector")
+    if isinstance(selector, Mapping) and isinstance(selector.get(ARCH_LABEL), str):
+        return (selector[ARCH_LABEL],)
+    affinity = spec.get("affinity")
+    node = affinity.get("nodeAffinity") if isinstance(affinity, Mapping) else None
+    required = (
+        node.get("requiredDuringSchedulingIgnoredDuringExecution") if isinstance(node, Mapping) else None
+    )
+    terms = required.get("nodeSelectorTerms") if isinstance(required, Mapping) else None
+    if not isinstance(terms, list) or not terms:
+        return ()
+    allowed: dict[str, None] = {}
+    for term in terms:
+        expressions = term.get("matchExpressions") if isinstance(term, Mapping) else None
+        values: list[str] = []
+        for e in expressions if isinstance(expressions, list) else []:
+            if isinstance(e, Mapping) and e.get("key") == ARCH_LABEL and e.get("operator") == "In":
+                listed = e.get("values")
+                values += [v for v in (listed if isinstance(listed, list) else []) if isinstance(v, str)]
+        if not values:
+            return ()
+        allowed.update(dict.fromkeys(values))
+    return tuple(allowed)
 
 
 def _pull_secrets(spec: PodSpecWire, what: str) -> tuple[str, ...]:

@@ -39,6 +39,7 @@ from distroguard.operator.dev import cluster as devcluster
 from distroguard.operator.handlers import build_registry, load_cluster_policies
 from distroguard.operator.kubeclient import api_client, load_configuration
 from distroguard.operator.metrics import Metrics
+from distroguard.operator.nodeplatforms import FixedPlatforms, NodePlatforms
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
 from distroguard.operator.settings import RunSettings
@@ -123,6 +124,9 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             seed(pool.anonymous, record, now)
         logger.info("%d ImageFacts read into the cache", sum(1 for r in known if r.access == "public"))
         secrets = PullSecrets(api, ttl=settings.secrets_ttl)
+        nodes = _node_platforms(settings, api)
+        nodes.start()
+        stack.callback(nodes.stop)
         admitter = None
         if settings.serves_webhook:
             admitter = Admitter(
@@ -133,6 +137,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 catalog=loaded.catalog,
                 budget=settings.budget,
                 own_namespace=settings.namespace,
+                nodes=nodes.current,
                 observer=metrics,
             )
         auditor = None
@@ -145,9 +150,13 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 catalog=loaded.catalog,
                 settings=settings.audit,
                 observer=metrics,
+                nodes=nodes,
             )
-            # The first audit must see the cluster's policies, not whatever the watch delivered so far.
+            # The first audit must see the cluster's policies, not whatever the watch delivered so far,
+            # and its Nodes' platforms.
             await asyncio.to_thread(load_cluster_policies, api, policies)
+            if isinstance(nodes, NodePlatforms):
+                await asyncio.to_thread(nodes.wait_listed, NODES_LISTED_SECONDS)
             task = asyncio.create_task(auditor.serve(), name="distroguard audit")
             stack.push_async_callback(_cancel, task)
             loop = asyncio.get_running_loop()
@@ -180,6 +189,18 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             clusterwide=True,
             liveness_endpoint=settings.liveness,
         )
+
+
+NODES_LISTED_SECONDS = 10.0
+"""How long the first audit waits for the Nodes to be listed (then it goes on: pods are judged on
+linux/amd64 until they are)."""
+
+
+def _node_platforms(settings: RunSettings, api: Any) -> NodePlatforms | FixedPlatforms:
+    """The platforms that matter: the fixed `--platforms` list, or the cluster's Nodes' (`auto`)."""
+    if settings.platforms is not None:
+        return FixedPlatforms(settings.platforms)
+    return NodePlatforms(api)
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:

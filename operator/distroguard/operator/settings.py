@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from distroguard.model import Platform
 from distroguard.operator.audit.auditor import AuditSettings
 
 Role = Literal["webhook", "audit", "all"]
@@ -21,6 +22,8 @@ class RunSettings:
     """Policy files or directories, read once at start, beside the cluster's DistroPolicy objects."""
     budget: float = 3.0
     """Seconds one request may wait for image facts; must stay below `timeout`."""
+    platforms: tuple[Platform, ...] | None = None
+    """The platforms images are judged on; None (`auto`): those of the cluster's Nodes, as they change."""
     timeout: int = 10
     """The webhook's timeoutSeconds (the API server gives up after it)."""
     failure_ttl: float = 30.0

@@ -23,6 +23,13 @@ class ContainerImage:
     facts: ImageFacts | None = None
     unresolved: str = ""
     """Why `facts` is missing (deadline exceeded, registry unavailable...); shown in the message."""
+    platform: str | None = None
+    """The platform named in messages (`linux/arm64: Alpine Linux 3.20, musl 1.2.5`): set when a container
+    is judged on several platforms whose answers differ; None keeps messages short."""
+    no_platform: str = ""
+    """Why none of the image's platforms is one that matters (`image offers only linux/arm64; the cluster's
+    nodes are linux/amd64`): a finding of its own, decided by each policy's `onNoPlatform`. `facts`, when
+    set beside it, are those of the one platform a single-platform image has."""
 
 
 @dataclass(frozen=True, slots=True)

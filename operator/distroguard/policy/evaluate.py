@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from distroguard.model.decision import (
+    NO_PLATFORM_RULE,
     UNRESOLVED_RULE,
     VERDICT_OF_ACTION,
     ContainerVerdict,
@@ -89,7 +90,15 @@ def evaluate(
             if covers is not None and not covers(context, container):
                 continue
             facts = container.facts
-            if facts is None:
+            if container.no_platform:
+                found = [_no_platform(policy, container)]
+                if facts is not None:
+                    subject = subjects[index]
+                    if subject is None:
+                        subject = subjects[index] = Subject(container, facts, catalog, today)
+                    for rule, check in checks:
+                        found.extend(_finding(policy, rule, problem, subject) for problem in check(subject))
+            elif facts is None:
                 found = [_unresolved(policy, container)]
             else:
                 subject = subjects[index]
@@ -151,6 +160,41 @@ def _finding(policy: DistroPolicy, rule: Rule, problem: Problem, subject: Subjec
         image=subject.image,
         facts=problem.facts or {"summary": facts_text},
         suggestion=suggestion,
+        platform=subject.facts.platform,
+    )
+
+
+def _no_platform(policy: DistroPolicy, container: ContainerImage) -> Finding:
+    """The finding of a covered container whose image offers none of the platforms that matter:
+    `onNoPlatform` decides, as `onUnresolved` does for an image that could not be inspected."""
+    action = _UNRESOLVED_ACTION[policy.spec.on_no_platform]
+    treated = {"audit": "allows", "warn": "warns about", "deny": "denies"}[action]
+    text = (
+        f"{container.no_platform}; policy {{ref}} {treated} images that offer none of them "
+        f"(onNoPlatform: {policy.spec.on_no_platform})"
+    )
+    problem = Problem(reason="no-platform", text=text, level="unresolved")
+    facts = container.facts
+    return Finding(
+        policy=policy.name,
+        rule=NO_PLATFORM_RULE,
+        action=action,
+        severity="medium",
+        reason="no-platform",
+        message=render(
+            None,
+            problem,
+            container=container.container,
+            image=container.image,
+            facts="no platform of the cluster's" if facts is None else facts.platform,
+            policy=policy.name,
+            action=action,
+            suggestion=None,
+        ),
+        container=container.container,
+        image=container.image,
+        facts={"platforms": container.no_platform},
+        platform=None if facts is None else facts.platform,
     )
 
 

@@ -17,13 +17,24 @@ _MUSL_DISTROS = frozenset({"alpine", "postmarketos"})
 
 
 class Subject:
-    __slots__ = ("_facts_text", "_os_match", "_os_matched", "catalog", "container", "facts", "image", "today")
+    __slots__ = (
+        "_facts_text",
+        "_os_match",
+        "_os_matched",
+        "catalog",
+        "container",
+        "facts",
+        "image",
+        "platform",
+        "today",
+    )
 
     def __init__(
         self, container: ContainerImage, facts: ImageFacts, catalog: LifecycleLookup, today: date
     ) -> None:
         self.container = container.container
         self.image = container.image
+        self.platform = container.platform
         self.facts = facts
         self.catalog = catalog
         self.today = today
@@ -66,9 +77,10 @@ class Subject:
 
     def facts_text(self) -> str:
         """`Alpine Linux 3.9.6, musl 1.1.20`: what the message puts in parentheses after the
-        image."""
+        image; `linux/arm64: Alpine Linux 3.9.6, musl 1.1.20` when the platform is to be named."""
         if self._facts_text is None:
-            self._facts_text = f"{self.os_text()}, {self.libc_text()}"
+            text = f"{self.os_text()}, {self.libc_text()}"
+            self._facts_text = text if self.platform is None else f"{self.platform}: {text}"
         return self._facts_text
 
     def runtime_match(self, runtime: Runtime) -> LifecycleMatch:

@@ -5,17 +5,20 @@ share.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from distroguard.errors import PlatformNotFound, ScanLimitExceeded, SourceError
 from distroguard.model import Platform
+from distroguard.model.platform import DEFAULT_PLATFORM, MAX_PLATFORMS
 from distroguard.registry.manifest import (
     Descriptor,
     ImageIndex,
     ImageManifest,
     parse_config,
     parse_manifest,
+    runnable_entries,
+    select_entries,
     select_platform,
 )
 from distroguard.registry.meter import ByteMeter
@@ -36,6 +39,57 @@ class ResolvedImage:
     manifest: ImageManifest
     platform: Platform
     """The platform of the chosen manifest, as its index entry or its config declares it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """The platforms an image offers: its index's runnable entries (at most `MAX_PLATFORMS`), or its one
+    manifest. Immutable for a digest, so cached by it: a second platform of a known image reads no index."""
+
+    digest: str
+    """Digest of what the reference names."""
+    entries: tuple[Descriptor, ...]
+    """Each platform's manifest, its platform set (a lone manifest's from its config; None when the config
+    declares none)."""
+    single: bool = False
+    """A single manifest, not an index: judged on its one platform whatever is asked."""
+    manifest: ImageManifest | None = None
+    """The manifest itself, for a single-platform image read here (its one entry names it); None for one
+    learnt elsewhere (an ImageFacts object), whose manifest is read again if ever needed."""
+
+    platforms: tuple[str, ...] = field(init=False, compare=False)
+    """The platforms offered, as text (an entry without one left out)."""
+    _chosen: dict[int, tuple[object, tuple[tuple[Descriptor, str], ...]]] = field(
+        init=False, compare=False, repr=False
+    )
+    """`keyed`'s recent answers, by the identity of what was wanted (the cluster's platforms are one
+    tuple until they change): the warm path chooses without comparing or formatting platforms."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "platforms", tuple(str(d.platform) for d in self.entries if d.platform is not None)
+        )
+        object.__setattr__(self, "_chosen", {})
+
+    def choose(self, wanted: tuple[Platform, ...] | None) -> tuple[Descriptor, ...]:
+        """The entries judged for `wanted` (None: all): a single-platform image's one whatever is wanted,
+        else `select_entries`."""
+        return tuple(entry for entry, _ in self.keyed(wanted))
+
+    def keyed(self, wanted: tuple[Platform, ...] | None) -> tuple[tuple[Descriptor, str], ...]:
+        """`choose`'s entries, each with its platform as text (linux/amd64 for one that names none)."""
+        found = self._chosen.get(id(wanted))
+        if found is not None and found[0] is wanted:
+            return found[1]
+        entries = self.entries if self.single or wanted is None else select_entries(self.entries, wanted)
+        chosen = tuple((e, str(e.platform or DEFAULT_PLATFORM)) for e in entries)
+        if len(self._chosen) >= _CHOSEN_KEPT:
+            self._chosen.clear()
+        self._chosen[id(wanted)] = (wanted, chosen)
+        return chosen
+
+
+_CHOSEN_KEPT = 8
 
 
 class ImageSource(Protocol):
@@ -100,3 +154,16 @@ async def resolve_platform(
     if found is not None and not wanted.matches(found):
         raise PlatformNotFound(str(wanted), [str(found)])
     return ResolvedImage(top_digest, digest, parsed, found or wanted)
+
+
+async def read_offer(
+    media_type: str | None, body: bytes, digest: str, *, read_config: ReadConfig, what: str
+) -> Offer:
+    """The platforms of a fetched manifest or index. An index lists them (nested indexes are not followed:
+    real images nest none); a lone manifest's config is read for its platform."""
+    parsed = parse_manifest(media_type, body, what)
+    if isinstance(parsed, ImageIndex):
+        return Offer(digest, runnable_entries(parsed)[:MAX_PLATFORMS])
+    config = parse_config(await read_config(parsed.config), f"{what}: config")
+    entry = Descriptor(parsed.media_type, digest, len(body), platform=config.platform)
+    return Offer(digest, (entry,), single=True, manifest=parsed)

@@ -7,7 +7,7 @@ and every list for length, so that a hostile registry can cost us at most one bo
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,8 @@ __all__ = [
     "manifest_media_type",
     "parse_config",
     "parse_manifest",
+    "runnable_entries",
+    "select_entries",
     "select_platform",
     "verify_digest",
 ]
@@ -356,6 +358,34 @@ def select_platform(index: ImageIndex, wanted: Platform, what: str = "image inde
         preferred = [d for d in candidates if d.platform is not None and _default_variant(d.platform)]
         candidates = preferred or candidates
     return candidates[0]
+
+
+def runnable_entries(index: ImageIndex) -> tuple[Descriptor, ...]:
+    """The entries of `index` a container can run from, in the order listed: each names its platform, is
+    no attestation (provenance, SBOM, `unknown/unknown`) and no schema 1 manifest."""
+    return tuple(
+        desc
+        for desc in index.manifests
+        if desc.platform is not None and not is_attestation(desc) and desc.media_type not in mt.SCHEMA1_TYPES
+    )
+
+
+def select_entries(
+    entries: Sequence[Descriptor], wanted: Sequence[Platform] | None
+) -> tuple[Descriptor, ...]:
+    """The entries (of `runnable_entries`) to judge for `wanted` (None: all of them): for each wanted
+    platform the entry `select_platform` would pick, without repeats, in the order of `entries`."""
+    if wanted is None:
+        return tuple(entries)
+    chosen: set[str] = set()
+    for platform in wanted:
+        candidates = [d for d in entries if d.platform is not None and platform.matches(d.platform)]
+        if platform.variant is None:
+            preferred = [d for d in candidates if d.platform is not None and _default_variant(d.platform)]
+            candidates = preferred or candidates
+        if candidates:
+            chosen.add(candidates[0].digest)
+    return tuple(d for d in entries if d.digest in chosen)
 
 
 def _default_variant(platform: Platform) -> bool:

@@ -71,7 +71,7 @@ class RegistrySource:
             digest,
             platform,
             fetch=self._fetch,
-            read_config=self._read_config,
+            read_config=self.read_config,
             what=self.description,
         )
 
@@ -93,7 +93,8 @@ class RegistrySource:
         )
         return media_type or None, body
 
-    async def _read_config(self, desc: Descriptor) -> bytes:
+    async def read_config(self, desc: Descriptor) -> bytes:
+        """An image config, kept so that reading it again for the scan costs nothing."""
         body = await self.read_blob(desc, max_bytes=MAX_CONFIG_BYTES)
         self._configs[desc.digest] = body
         return body

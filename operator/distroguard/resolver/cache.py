@@ -3,6 +3,7 @@
 | tier     | key                      | value      | lifetime                                      |
 |----------|--------------------------|------------|-----------------------------------------------|
 | tags     | registry/repo:tag        | digest     | short TTL: tags move                          |
+| offers   | digest                   | Offer      | LRU only: what an index lists never changes   |
 | facts    | digest + platform + mode | ImageFacts | LRU only: a digest's content never changes    |
 | bases    | diff_id chain + mode     | LayerFacts | LRU only: images on a seen base cost 0 bytes  |
 | failures | what was asked           | the error  | short TTL: no thundering herd, retry soon     |
@@ -18,6 +19,7 @@ from cachetools import LRUCache, TLRUCache, TTLCache
 
 from distroguard.errors import DistroguardError
 from distroguard.model import ImageFacts
+from distroguard.registry.contract import Offer
 from distroguard.scan.image import LayerFacts
 
 K = TypeVar("K")
@@ -93,6 +95,7 @@ class FactsCache:
         self.facts: Tier[tuple[str, str, str], ImageFacts] = Tier(
             "facts", LRUCache(s.facts_entries), self.stats
         )
+        self.offers: Tier[str, Offer] = Tier("offers", LRUCache(s.facts_entries), self.stats)
         self.bases: Tier[tuple[tuple[str, ...], str], LayerFacts] = Tier(
             "bases", LRUCache(s.base_entries), self.stats
         )

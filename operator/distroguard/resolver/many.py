@@ -9,16 +9,21 @@ facts or the `DistroguardError` that says why there are none, so one bad image n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 from distroguard.errors import DistroguardError
 from distroguard.model import ImageFacts, Platform, ScanMode
+from distroguard.model.facts import ImagePlatforms
 
 Outcome = ImageFacts | DistroguardError
 """What one lookup ends in: the image's facts, or why there are none."""
+PlatformsOutcome = ImagePlatforms | DistroguardError
+"""What one multi-platform lookup ends in: the facts of each platform judged, or why there are none."""
 
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+S = TypeVar("S")
 
 
 class FactsSource(Protocol):
@@ -38,6 +43,22 @@ class FactsSource(Protocol):
         """The facts if the cache has them now, else None (no task, no wait)."""
 
 
+class PlatformsSource(Protocol):
+    """What `resolve_many_platforms` needs of a resolver (`Resolver` and `RoutedResolver` fit)."""
+
+    async def resolve_platforms(
+        self,
+        image: str,
+        platforms: Sequence[Platform] | None = None,
+        mode: ScanMode = "fast",
+        budget: float | None = None,
+    ) -> ImagePlatforms: ...
+
+    def cached_platforms(
+        self, image: str, platforms: Sequence[Platform] | None = None, mode: ScanMode = "fast"
+    ) -> ImagePlatforms | None: ...
+
+
 async def resolve_many(
     lookups: Mapping[K, tuple[str, FactsSource]],
     *,
@@ -54,25 +75,96 @@ async def resolve_many(
     `concurrency`: lookups under way at once (None: all). `on_done` is called as each one ends, the cached
     ones first. An error that is not a `DistroguardError` (a bug) propagates.
     """
-    outcomes: dict[K, Outcome] = {}
+
+    def cached(resolver: FactsSource, image: str) -> ImageFacts | None:
+        return resolver.cached(image, platform, mode)
+
+    def resolve(resolver: FactsSource, image: str) -> Awaitable[ImageFacts]:
+        return resolver.resolve(image, platform, mode, budget)
+
+    return await _many(lookups, cached, resolve, concurrency, on_done)
+
+
+async def resolve_many_platforms(
+    lookups: Mapping[K, tuple[str, PlatformsSource]],
+    *,
+    platforms: Sequence[Platform] | None = None,
+    mode: ScanMode = "fast",
+    budget: float | None = None,
+    concurrency: int | None = None,
+    on_done: Callable[[K, PlatformsOutcome], None] | None = None,
+    each: Mapping[K, Sequence[Platform] | None] | None = None,
+) -> dict[K, PlatformsOutcome]:
+    """As `resolve_many`, each image judged on each of `platforms` it offers (None: all it offers; see
+    `Resolver.resolve_platforms`); `each`: the platforms of some lookups, in place of `platforms`."""
+    if each:
+        by_key = {
+            key: (image, _Pinned(resolver, each.get(key, platforms)))
+            for key, (image, resolver) in lookups.items()
+        }
+        return await resolve_many_platforms(
+            by_key, mode=mode, budget=budget, concurrency=concurrency, on_done=on_done
+        )
+
+    def cached(resolver: PlatformsSource, image: str) -> ImagePlatforms | None:
+        return resolver.cached_platforms(image, platforms, mode)
+
+    def resolve(resolver: PlatformsSource, image: str) -> Awaitable[ImagePlatforms]:
+        return resolver.resolve_platforms(image, platforms, mode, budget)
+
+    return await _many(lookups, cached, resolve, concurrency, on_done)
+
+
+class _Pinned:
+    """A resolver asked for given platforms whatever its caller asks (one lookup's own platforms)."""
+
+    def __init__(self, resolver: PlatformsSource, platforms: Sequence[Platform] | None) -> None:
+        self._resolver = resolver
+        self._platforms = platforms
+
+    async def resolve_platforms(
+        self,
+        image: str,
+        platforms: Sequence[Platform] | None = None,
+        mode: ScanMode = "fast",
+        budget: float | None = None,
+    ) -> ImagePlatforms:
+        return await self._resolver.resolve_platforms(image, self._platforms, mode, budget)
+
+    def cached_platforms(
+        self, image: str, platforms: Sequence[Platform] | None = None, mode: ScanMode = "fast"
+    ) -> ImagePlatforms | None:
+        return self._resolver.cached_platforms(image, self._platforms, mode)
+
+
+async def _many(
+    lookups: Mapping[K, tuple[str, S]],
+    cached: Callable[[S, str], T | None],
+    resolve: Callable[[S, str], Awaitable[T]],
+    concurrency: int | None,
+    on_done: Callable[[K, T | DistroguardError], None] | None,
+) -> dict[K, T | DistroguardError]:
+    """`resolve_many`'s work for either kind of lookup: `cached(resolver, image)` first, then
+    `resolve(resolver, image)` for what it could not answer."""
+    outcomes: dict[K, T | DistroguardError] = {}
     missing: list[K] = []
     for key, (image, resolver) in lookups.items():
-        facts = resolver.cached(image, platform, mode)
-        if facts is None:
+        found = cached(resolver, image)
+        if found is None:
             missing.append(key)
             continue
-        outcomes[key] = facts
+        outcomes[key] = found
         if on_done is not None:
-            on_done(key, facts)
+            on_done(key, found)
     if missing:  # a task per image only for what the cache cannot answer at once
         limit = asyncio.Semaphore(max(1, len(missing) if concurrency is None else concurrency))
 
         async def one(key: K) -> None:
             image, resolver = lookups[key]
             async with limit:
-                outcome: Outcome
+                outcome: T | DistroguardError
                 try:
-                    outcome = await resolver.resolve(image, platform, mode, budget)
+                    outcome = await resolve(resolver, image)
                 except DistroguardError as exc:
                     outcome = exc
             outcomes[key] = outcome

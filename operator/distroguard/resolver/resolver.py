@@ -10,13 +10,22 @@ import asyncio
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from distroguard.errors import DeadlineExceeded, DistroguardError, ScanLimitExceeded, SourceError
+from distroguard.errors import (
+    DeadlineExceeded,
+    DistroguardError,
+    PlatformNotFound,
+    ScanLimitExceeded,
+    SourceError,
+)
 from distroguard.model import Evidence, ImageFacts, ImageRef, Platform, ScanMode
-from distroguard.model.platform import DEFAULT_PLATFORM
+from distroguard.model.facts import ImagePlatforms
+from distroguard.model.platform import DEFAULT_PLATFORM, MAX_PLATFORMS, platforms_text
 from distroguard.model.reference import is_local_image
 from distroguard.registry.client import RegistryClient
-from distroguard.registry.manifest import Descriptor, parse_config
+from distroguard.registry.contract import Offer, read_offer
+from distroguard.registry.manifest import Descriptor, ImageIndex, parse_config, parse_manifest
 from distroguard.registry.source import ImageSource, RegistrySource, ResolvedImage, open_source
 from distroguard.resolver.cache import CacheSettings, FactsCache
 from distroguard.resolver.singleflight import SingleFlight
@@ -42,6 +51,13 @@ class ResolverSettings:
 
 
 LookupKey = tuple[str, str, ScanMode]
+Wanted = tuple[Platform, ...] | None
+"""The platforms asked for; None: every platform the image offers."""
+_Recent = tuple[Wanted, tuple[ImageFacts, ...], ImagePlatforms, Offer]
+_RECENT_KEPT = 4096
+"""Recent multi-platform answers kept at most (then forgotten all at once)."""
+#: Asked of a local image to learn what it offers: no image runs on it, so the refusal lists them.
+_PROBE = Platform(os="distroguard-probe", architecture="none")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -50,9 +66,24 @@ def _parse(image: str) -> ImageRef:
     return ImageRef.parse(image)
 
 
-def _as_asked(facts: ImageFacts, image: str) -> ImageFacts:
-    """The facts of a digest, labelled with the reference this caller used."""
-    return facts if facts.reference == image else facts.model_copy(update={"reference": image})
+def _as_asked(facts: ImageFacts, image: str, digest: str | None = None) -> ImageFacts:
+    """The facts of a digest, labelled with the reference this caller used (and, for one platform's facts
+    shared by several indexes, the digest this caller's reference named)."""
+    update: dict[str, object] = {}
+    if facts.reference != image:
+        update["reference"] = image
+    if digest is not None and facts.digest != digest:
+        update["digest"] = digest
+    return facts.model_copy(update=update) if update else facts
+
+
+def _chosen(offer: Offer, wanted: Wanted) -> tuple[Descriptor, ...]:
+    """The entries of `offer` judged for `wanted`: a single-platform image's one, whatever is wanted."""
+    return offer.choose(wanted)
+
+
+def _platform_key(entry: Descriptor) -> str:
+    return str(entry.platform or DEFAULT_PLATFORM)
 
 
 class Resolver:
@@ -65,6 +96,12 @@ class Resolver:
         self._lookups: SingleFlight[LookupKey, ImageFacts] = SingleFlight()
         self._tags: SingleFlight[str, str] = SingleFlight()
         self._facts: SingleFlight[tuple[str, str, str], ImageFacts] = SingleFlight()
+        self._platform_lookups: SingleFlight[LookupKey, ImagePlatforms] = SingleFlight()
+        self._offers: SingleFlight[str, Offer] = SingleFlight()
+        self._recent: dict[
+            tuple[str, int, str], tuple[Wanted, tuple[ImageFacts, ...], ImagePlatforms, Offer]
+        ] = {}
+        """`_cached_platforms`'s recent answers, each with the cached facts and offer it was made of."""
 
     async def resolve(
         self,
@@ -112,6 +149,52 @@ class Resolver:
             self.cache.failures.count(False)
         return facts
 
+    async def resolve_platforms(
+        self,
+        image: str,
+        platforms: Sequence[Platform] | None = None,
+        mode: ScanMode = "fast",
+        budget: float | None = None,
+    ) -> ImagePlatforms:
+        """Facts for each of `platforms` that `image` offers (None: every platform it offers, at most
+        `MAX_PLATFORMS`); attestations are never judged. A single-platform image is judged on its one
+        platform whatever is asked. Each platform's facts are cached under its own manifest's digest and the
+        index under its digest, so a platform asked later reads its own manifest, config and layers only.
+
+        `budget` as for `resolve`. A platform wanted but not offered is no error: `offered` says what there
+        is, and the caller decides."""
+        wanted: Wanted = None if platforms is None else tuple(platforms)
+        key: LookupKey = (image, platforms_text(wanted), mode)
+        failure = self.cache.failures.get(key)
+        if failure is not None:
+            raise failure
+        cached = self._cached_platforms(image, wanted, mode, count_misses=True)
+        if cached is not None:
+            return cached
+        try:
+            async with asyncio.timeout(budget):
+                return await self._platform_lookups.do(
+                    key, lambda: self._lookup_platforms(image, wanted, mode)
+                )
+        except TimeoutError:
+            raise DeadlineExceeded(f"{image}: not resolved within {budget:g} s") from None
+
+    def cached_platforms(
+        self, image: str, platforms: Sequence[Platform] | None = None, mode: ScanMode = "fast"
+    ) -> ImagePlatforms | None:
+        """`resolve_platforms`'s answer from the cache tiers alone, without a task or a wait (None: ask
+        `resolve_platforms`); counted as `cached` counts."""
+        wanted: Wanted = None if platforms is None else tuple(platforms)
+        if self.cache.failures.peek((image, platforms_text(wanted), mode)) is not None:
+            return None
+        try:
+            found = self._cached_platforms(image, wanted, mode, count_misses=False)
+        except DistroguardError:
+            return None
+        if found is not None:
+            self.cache.failures.count(False)
+        return found
+
     def known_digest(self, image: str) -> str | None:
         """The digest `image` resolves to as far as the cache knows (its own, or its tag's), uncounted."""
         if is_local_image(image):
@@ -122,36 +205,59 @@ class Resolver:
             return None
         return ref.digest or self.cache.tags.peek(str(ref))
 
-    def remember(self, facts: ImageFacts, references: Sequence[tuple[str, str | None, float]]) -> int:
-        """Take facts learnt elsewhere (an ImageFacts object) into the cache: under their own digest, and
-        for each (reference, the digest it resolved to, seconds since) under that digest, with the tag
-        trusted for what is left of its TTL. Returns how many references were taken."""
-        if facts.digest is None:
+    def known_offer(self, image: str) -> Offer | None:
+        """What `image` offers as far as the cache knows, uncounted."""
+        digest = self.known_digest(image)
+        return None if digest is None else self.cache.offers.peek(digest)
+
+    def remember(
+        self,
+        facts: Sequence[ImageFacts],
+        references: Sequence[tuple[str, str | None, float]],
+        offer: Offer | None = None,
+    ) -> int:
+        """Take an image's facts learnt elsewhere (an ImageFacts object: one per platform judged, all of
+        one digest) into the cache: each under the image's digest and its platform's own manifest digest,
+        `offer` (what the image offers) under its digest, so that `resolve_platforms` is answered
+        too; and for each (reference, the digest it resolved to, seconds since) under that digest, with the
+        tag trusted for what is left of its TTL. Returns how many references were taken."""
+        digest = facts[0].digest if facts else None
+        if digest is None:
             return 0
-        self.cache.facts.put((facts.digest, facts.platform, facts.mode), facts)
+        targets = {digest}
         taken = 0
-        for image, digest, age in references:
+        for image, resolved, age in references:
             try:
                 ref = _parse(image)
             except DistroguardError:
                 continue
-            target = ref.digest or digest
+            target = ref.digest or resolved
             if target is None:
                 continue
-            if target != facts.digest:
-                self.cache.facts.put((target, facts.platform, facts.mode), facts)
+            targets.add(target)
             if ref.digest is not None or self.cache.remember_tag(str(ref), target, age):
                 taken += 1
+        for item in facts:
+            if item.manifest_digest is not None:
+                self.cache.facts.put((item.manifest_digest, item.platform, item.mode), item)
+            for target in targets:
+                self.cache.facts.put((target, item.platform, item.mode), item)
+        if offer is not None:
+            self.cache.offers.put(offer.digest, offer)
         return taken
+
+    def _all_flights(self) -> tuple[SingleFlight[Any, Any], ...]:
+        """Every kind of shared lookup, outermost first (so an outer one's cancellation comes first)."""
+        return (self._lookups, self._platform_lookups, self._tags, self._offers, self._facts)
 
     async def drain(self) -> None:
         """Wait for background lookups to finish."""
-        for flights in (self._lookups, self._tags, self._facts):
+        for flights in self._all_flights():
             await flights.drain()
 
     async def cancel(self) -> None:
         """Cancel every lookup under way, in the background or awaited, and wait until they have ended."""
-        for flights in (self._lookups, self._tags, self._facts):
+        for flights in self._all_flights():
             await flights.cancel()
 
     def _cached(self, key: LookupKey, *, count_misses: bool) -> ImageFacts | None:
@@ -170,6 +276,133 @@ class Resolver:
             if digest is not None:
                 self.cache.facts.count(facts is not None)
         return None if facts is None else _as_asked(facts, image)
+
+    def _cached_platforms(
+        self, image: str, wanted: Wanted, mode: ScanMode, *, count_misses: bool
+    ) -> ImagePlatforms | None:
+        """As `_cached`, for every platform judged: all of them must be cached."""
+        if is_local_image(image):
+            return None
+        ref = _parse(image)
+        digest = ref.digest or self.cache.tags.peek(str(ref))
+        offer = None if digest is None else self.cache.offers.peek(digest)
+        found: list[ImageFacts] | None = None
+        if offer is not None:
+            found = []
+            for entry, platform in offer.keyed(wanted):
+                facts = self.cache.facts.peek((entry.digest, platform, mode))
+                if facts is None:
+                    found = None
+                    break
+                found.append(facts)
+        if found is not None or count_misses:
+            if ref.digest is None:
+                self.cache.tags.count(digest is not None)
+            if digest is not None:
+                self.cache.facts.count(found is not None)
+        if found is None or offer is None or digest is None:
+            return None
+        # The same answer as last time when it is made of the same facts: the warm path builds nothing,
+        # and what the answer computes once (`ImagePlatforms.distinct`) is kept.
+        key = (image, id(wanted), mode)
+        recent = self._recent.get(key)
+        if (
+            recent is not None
+            and recent[0] is wanted
+            and recent[3] is offer
+            and len(recent[1]) == len(found)
+            and all(a is b for a, b in zip(recent[1], found, strict=True))
+        ):
+            return recent[2]
+        answer = ImagePlatforms(
+            offer.platforms, tuple(_as_asked(f, image, digest) for f in found), single=offer.single
+        )
+        if len(self._recent) >= _RECENT_KEPT:
+            self._recent.clear()
+        self._recent[key] = (wanted, tuple(found), answer, offer)
+        return answer
+
+    async def _lookup_platforms(self, image: str, wanted: Wanted, mode: ScanMode) -> ImagePlatforms:
+        """The whole multi-platform lookup, one shared task (as `_lookup`)."""
+        deadline = asyncio.get_running_loop().time() + self.settings.lookup_timeout
+        try:
+            if is_local_image(image):
+                return await self._local_platforms(image, wanted, mode)
+            ref = _parse(image)
+            digest = ref.digest or await self._tag_digest(ref, deadline)
+            source = RegistrySource(self.client, ref.with_digest(digest), deadline=deadline)
+            offer = self.cache.offers.peek(digest) or await self._offers.do(
+                digest, lambda: self._offer(source, digest)
+            )
+            outcomes = await asyncio.gather(
+                *(self._entry_facts(source, image, offer, entry, mode) for entry in _chosen(offer, wanted)),
+                return_exceptions=True,
+            )
+            facts: list[ImageFacts] = []
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                facts.append(_as_asked(outcome, image, digest))
+        except DistroguardError as exc:
+            self.cache.failures.put((image, platforms_text(wanted), mode), exc)
+            raise
+        return ImagePlatforms(offer.platforms, tuple(facts), single=offer.single)
+
+    async def _offer(self, source: RegistrySource, digest: str) -> Offer:
+        media_type, body, digest = await self.client.get_manifest(
+            source.ref, digest, deadline=source.deadline, meter=source.meter
+        )
+        offer = await read_offer(
+            media_type, body, digest, read_config=source.read_config, what=source.description
+        )
+        self.cache.offers.put(digest, offer)
+        return offer
+
+    async def _entry_facts(
+        self, source: RegistrySource, image: str, offer: Offer, entry: Descriptor, mode: ScanMode
+    ) -> ImageFacts:
+        """One platform's facts: cached under its manifest's digest; computed on a source of its own, so
+        that its `bytes_fetched` counts its own bytes (a lone manifest's reuses the config already read)."""
+        platform = entry.platform or DEFAULT_PLATFORM
+        key = (entry.digest, _platform_key(entry), mode)
+
+        async def compute() -> ImageFacts:
+            if offer.manifest is not None:
+                resolved = ResolvedImage(offer.digest, entry.digest, offer.manifest, platform)
+                return await self._compute(source, image, platform, mode, resolved, key=key)
+            own = RegistrySource(self.client, source.ref, deadline=source.deadline)
+            what = f"{source.description} ({platform})"
+            media_type, body, _ = await self.client.get_manifest(
+                own.ref, entry.digest, deadline=own.deadline, meter=own.meter
+            )
+            if len(body) != entry.size:
+                raise SourceError(
+                    f"{what}: manifest {entry.digest} has {len(body)} bytes, the index says {entry.size}"
+                )
+            manifest = parse_manifest(media_type or entry.media_type, body, what)
+            if isinstance(manifest, ImageIndex):
+                raise SourceError(f"{what}: the entry {entry.digest} is an index, not a platform's image")
+            resolved = ResolvedImage(offer.digest, entry.digest, manifest, platform)
+            return await self._compute(own, image, platform, mode, resolved, key=key)
+
+        return self.cache.facts.peek(key) or await self._facts.do(key, compute)
+
+    async def _local_platforms(self, image: str, wanted: Wanted, mode: ScanMode) -> ImagePlatforms:
+        """A local image (OCI layout, docker archive): a platform no image runs on is asked first, and its
+        refusal lists what the image offers; each wanted one is then read."""
+        try:
+            probe = await self._lookup(image, _PROBE, mode)
+        except PlatformNotFound as exc:
+            offered = tuple(p for p in exc.available if p != "unspecified")[:MAX_PLATFORMS]
+        else:  # an image that declares no platform at all: judged on the one it has
+            return ImagePlatforms((probe.platform,), (probe,), single=True)
+        chosen = [
+            text for text in offered if wanted is None or any(w.matches(Platform.parse(text)) for w in wanted)
+        ]
+        if not chosen and len(offered) == 1:  # one platform: judged on it, as a single-platform image
+            chosen = list(offered)
+        facts = [await self._lookup(image, Platform.parse(text), mode) for text in chosen]
+        return ImagePlatforms(offered, tuple(facts), single=len(offered) == 1)
 
     async def _lookup(self, image: str, platform: Platform, mode: ScanMode) -> ImageFacts:
         """The whole lookup, run as one shared task so that it completes even when callers give up."""
@@ -210,8 +443,11 @@ class Resolver:
         platform: Platform,
         mode: ScanMode,
         resolved: ResolvedImage | None = None,
+        *,
+        key: tuple[str, str, str] | None = None,
     ) -> ImageFacts:
-        """Read and scan the image; `resolved` when the caller already has its manifest."""
+        """Read and scan the image; `resolved` when the caller already has its manifest; `key`: where the
+        facts are cached (default: under the digest of what the reference names, and `platform`)."""
         resolved = resolved or await source.resolve(platform)
         manifest = resolved.manifest
         if len(manifest.layers) > self.settings.max_layers:
@@ -244,6 +480,7 @@ class Resolver:
             reference=image,
             digest=resolved.digest,
             platform=str(resolved.platform),
+            manifest_digest=resolved.manifest_digest,
             os=layer_facts.os,
             libc=layer_facts.libc,
             runtimes=runtimes,
@@ -252,7 +489,7 @@ class Resolver:
             image_size=manifest.config.size + sum(layer.size for layer in manifest.layers),
             mode=mode,
         )
-        self.cache.facts.put((resolved.digest, str(platform), mode), facts)
+        self.cache.facts.put(key or (resolved.digest, str(platform), mode), facts)
         return facts
 
     async def _layer_facts(

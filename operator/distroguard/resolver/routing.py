@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
@@ -24,13 +24,14 @@ from cachetools import TTLCache
 
 from distroguard.errors import InvalidReference
 from distroguard.model import ImageFacts, ImageRef, Platform, ScanMode
+from distroguard.model.facts import ImagePlatforms
 from distroguard.model.reference import is_local_image
 from distroguard.registry.client import RegistryClient, RegistrySettings
 from distroguard.registry.credentials import CredentialStore
 from distroguard.registry.hosts import canonical_registry, mirrored
 from distroguard.registry.meter import RegistryStats
 from distroguard.resolver.cache import FactsCache
-from distroguard.resolver.many import Outcome, resolve_many
+from distroguard.resolver.many import Outcome, PlatformsOutcome, resolve_many, resolve_many_platforms
 from distroguard.resolver.resolver import Resolver, ResolverSettings
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,35 @@ class RoutedResolver:
         lookups = {image: (image, self.target(image)) for image in images}
         return await resolve_many(
             lookups, platform=platform, mode=mode, budget=budget, concurrency=concurrency
+        )
+
+    async def resolve_platforms(
+        self,
+        image: str,
+        platforms: Sequence[Platform] | None = None,
+        mode: ScanMode = "fast",
+        budget: float | None = None,
+    ) -> ImagePlatforms:
+        return await self.target(image).resolve_platforms(image, platforms, mode, budget)
+
+    def cached_platforms(
+        self, image: str, platforms: Sequence[Platform] | None = None, mode: ScanMode = "fast"
+    ) -> ImagePlatforms | None:
+        return self.target(image).cached_platforms(image, platforms, mode)
+
+    async def resolve_many_platforms(
+        self,
+        images: Iterable[str],
+        *,
+        platforms: Sequence[Platform] | None = None,
+        mode: ScanMode = "fast",
+        budget: float | None = None,
+        concurrency: int | None = None,
+    ) -> dict[str, PlatformsOutcome]:
+        """Each distinct image judged on each of `platforms` it offers (see `resolve_many_platforms`)."""
+        lookups = {image: (image, self.target(image)) for image in images}
+        return await resolve_many_platforms(
+            lookups, platforms=platforms, mode=mode, budget=budget, concurrency=concurrency
         )
 
     def target(self, image: str) -> Resolver:

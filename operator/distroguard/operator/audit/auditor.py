@@ -24,13 +24,16 @@ from typing import Any
 
 from distroguard.audit.cluster import Cluster, Scope
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef, build_inventory
+from distroguard.audit.platforms import Judging, ListedNodes, NodeView, judging
 from distroguard.audit.policyreports import Tallies, results_of, summary_report, tallies, workload_report
 from distroguard.audit.records import Seen, records_of
 from distroguard.audit.resolve import Lookup
 from distroguard.audit.results import AuditResult, ImageSummary, summarize
 from distroguard.audit.run import assemble
 from distroguard.eol import EolCatalog
-from distroguard.model import DistroPolicy, ImageFacts
+from distroguard.model import DistroPolicy
+from distroguard.model.facts import ImagePlatforms
+from distroguard.model.platform import DEFAULT_PLATFORM, platforms_text
 from distroguard.model.record import Access
 from distroguard.operator.audit.events import EventRecorder, notice_of
 from distroguard.operator.audit.inventorystore import InventoryStore
@@ -39,7 +42,7 @@ from distroguard.operator.observer import AuditObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
 from distroguard.resolver import Resolver
-from distroguard.resolver.many import resolve_many
+from distroguard.resolver.many import resolve_many_platforms
 from distroguard.resolver.routing import NO_CREDENTIALS, ResolverPool
 
 logger = logging.getLogger(__name__)
@@ -83,6 +86,7 @@ class AuditOutcome:
 class _Resolved:
     summaries: dict[Lookup, ImageSummary] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
+    judging: dict[WorkloadRef, Judging] = field(default_factory=dict)
 
 
 class Auditor:
@@ -96,8 +100,12 @@ class Auditor:
         catalog: EolCatalog,
         settings: AuditSettings,
         observer: AuditObserver | None = None,
+        nodes: NodeView | None = None,
     ) -> None:
+        """`nodes`: the platforms of the cluster's Nodes (`operator.nodeplatforms`); a scheduled pod is
+        judged on its node's, a workload without pods as admission judges it (linux/amd64 without)."""
         self._cluster = Cluster(api, context="in-cluster")
+        self._nodes: NodeView = nodes or ListedNodes()
         self._pool = pool
         self._secrets = secrets
         self._policies = policies
@@ -157,6 +165,7 @@ class Auditor:
             context=self._cluster.context,
             namespace=None,
             problems=inventory.problems,
+            judging=resolved.judging,
         )
         outcome = await asyncio.to_thread(self._write, result, resolved.seen, policies, now, started)
         found = outcome.found
@@ -178,11 +187,15 @@ class Auditor:
     async def _resolve(
         self, workloads: Sequence[AuditedWorkload], now: datetime
     ) -> tuple[dict[tuple[WorkloadRef, str], Lookup], _Resolved]:
-        """Each distinct (credentials, image) once, `concurrency` at a time, routed as admission routes it."""
+        """Each distinct (credentials, image, platforms) once, `concurrency` at a time, routed as admission
+        routes it, on the platforms its workload is judged on (`audit.platforms`)."""
         lookups: dict[tuple[WorkloadRef, str], Lookup] = {}
         targets: dict[Lookup, tuple[str, Resolver]] = {}
+        resolved = _Resolved()
         for workload in workloads:
             ref = workload.ref
+            resolved.judging[ref] = judging(workload, self._nodes)
+            wanted = platforms_text(resolved.judging[ref][0])
             try:
                 credentials = await self._secrets.get(
                     ref.namespace, workload.pull_secrets, workload.service_account
@@ -196,21 +209,25 @@ class Auditor:
                 # A namespace's credentials serve its own workloads only: the key says whose they are.
                 private = resolver is not routed.anonymous
                 owner = f"{ref.namespace}/{credentials.fingerprint}" if private else ""
-                key = Lookup(container.image, owner)
+                key = Lookup(container.image, owner, wanted)
                 lookups[ref, container.image] = key
                 targets.setdefault(key, (container.image, resolver))
-        outcomes = await resolve_many(
-            targets, budget=self.settings.lookup_budget, concurrency=self.settings.concurrency
+        outcomes = await resolve_many_platforms(
+            targets,
+            budget=self.settings.lookup_budget,
+            concurrency=self.settings.concurrency,
+            each={key: key.wanted(DEFAULT_PLATFORM) for key in targets},
         )
-        resolved = _Resolved()
         today = now.date()
         for lookup, outcome in outcomes.items():
             summary = summarize(lookup.image, outcome, self._catalog, today)
             resolved.summaries[lookup] = summary
-            if isinstance(outcome, ImageFacts):
-                digest = targets[lookup][1].known_digest(lookup.image)
+            if isinstance(outcome, ImagePlatforms) and outcome.facts:
+                target = targets[lookup][1]
+                digest = target.known_digest(lookup.image)
                 access: Access = "private" if lookup.credentials else "public"
-                resolved.seen.append(Seen(lookup.image, outcome, summary, digest, access))
+                offer = target.known_offer(lookup.image)
+                resolved.seen.append(Seen(lookup.image, summary.platforms, digest, access, offer))
         return lookups, resolved
 
     def _write(

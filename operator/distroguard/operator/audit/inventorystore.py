@@ -18,7 +18,7 @@ import kubernetes
 from pydantic import ValidationError
 
 from distroguard.audit.cluster import paged
-from distroguard.audit.records import merged, needs_write
+from distroguard.audit.records import merged, needs_write, offer_of
 from distroguard.model.api import FACTS_KIND, FACTS_PLURAL, GROUP, VERSION
 from distroguard.model.record import FactsRecord, object_name
 from distroguard.resolver import Resolver
@@ -51,12 +51,14 @@ def parse_record(body: Mapping[str, Any]) -> FactsRecord | None:
 
 
 def seed(resolver: Resolver, record: FactsRecord, now: datetime) -> int:
-    """Teach `resolver` (the anonymous, shared one) a public record's facts; private ones are an
-    inventory entry only (a namespace without the credentials must not be answered from them)."""
-    if record.access != "public":
+    """Teach `resolver` (the anonymous, shared one) a public record's facts, each platform's, and what the
+    image offers (both tiers a review reads: without the offer, a review judging every platform that
+    matters would ask the registry for the index again); private ones are an inventory entry only (a
+    namespace without the credentials must not be answered from them)."""
+    if record.access != "public" or not record.platforms:
         return 0
     references = [(r.image, r.digest, (now - r.observed_at).total_seconds()) for r in record.references]
-    return resolver.remember(record.facts(), references)
+    return resolver.remember(record.facts(), references, offer_of(record))
 
 
 class InventoryStore:

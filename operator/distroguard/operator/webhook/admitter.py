@@ -37,7 +37,9 @@ class Admitter:
     catalog: LifecycleLookup
     budget: float
     own_namespace: str | None = None
-    platform: Platform | None = None
+    nodes: Callable[[], tuple[Platform, ...]] = field(default=lambda: (Platform(),))
+    """The platforms that matter now (`operator.nodeplatforms`): read on every review, so a new Node's
+    platform counts for the next one."""
     observer: AdmissionObserver = field(default_factory=NoObserver)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     memo: DecisionMemo = field(default_factory=DecisionMemo)
@@ -55,7 +57,6 @@ class Admitter:
                 budget=self.budget,
                 now=self.clock(),
                 own_namespace=self.own_namespace,
-                platform=self.platform,
                 memo=self.memo,
             )
         except Exception as exc:
@@ -71,6 +72,9 @@ class Admitter:
 
     async def namespace_labels(self, namespace: str) -> Mapping[str, str]:
         return await self.namespaces.get(namespace)
+
+    def platforms(self) -> tuple[Platform, ...]:
+        return self.nodes()
 
     async def resolver(self, namespace: str | None, workload: Workload) -> RoutedResolver:
         if namespace is None:
