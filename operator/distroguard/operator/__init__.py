@@ -15,7 +15,7 @@ audit/            the in-cluster audit writer (the one writer of what the audit 
   inventorystore.py  ImageFacts objects: read them into the cache, write what the audit learnt
   reportstore.py  PolicyReports and the summary ClusterPolicyReport
   events.py       Warning events for violations, rate-limited
-  podwatch.py     a metadata-only pod watch that tells the audit something changed
+  podwatch.py     a metadata-only pod watch (`metawatch.py`) that tells the audit something changed
 
 dev/              --dev: a local cluster with nothing installed beforehand
   certs.py        a CA and a serving certificate
@@ -23,7 +23,8 @@ dev/              --dev: a local cluster with nothing installed beforehand
 
 shared by the roles: policystore.py (the policies in force), pullsecrets.py (a namespace's registry
 credentials), metrics.py (Prometheus) and observer.py (its seam), kubeclient.py (the connection shared by
-kopf and the client), threadcache.py (a TTL cache in front of a blocking read in a worker thread).
+kopf and the client), threadcache.py (a TTL cache in front of a blocking read in a worker thread),
+nodeplatforms.py (the platforms of the cluster's Nodes) and metawatch.py (a metadata-only watch).
 
 The import-linter contract "operator-roles" keeps this shape: the roles never import each other.
 """
