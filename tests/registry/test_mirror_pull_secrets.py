@@ -139,6 +139,9 @@ class OnePodCluster:
     def namespace_labels(self, names: Sequence[str]) -> dict[str, dict[str, str]]:
         return {name: {} for name in names}
 
+    def node_platforms(self) -> dict[str, Platform]:
+        return {}  # no Nodes: the audit judges linux/amd64, the platform the test image offers
+
 
 def audit_with(server: RegistryServer, image: str, credentials: ClusterPullCredentials) -> Any:
     cluster = OnePodCluster(image, credentials)
