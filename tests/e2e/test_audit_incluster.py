@@ -15,10 +15,9 @@ import asyncio
 import base64
 import json
 import re
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,29 +27,14 @@ from support.distros import ALPINE_ROOT, DEBIAN_9_ROOT, UBUNTU_2404_ROOT, Files
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane, free_port
 from support.operator_process import OperatorProcess
+from support.polling import eventually
 from support.registry_server import RegistryServer
-from support.scratch import Scratch
+from support.scratch import Scratch, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
 LABELS = {"e2e.distroguard.dev/module": "audit-incluster"}
 CHART = Path(__file__).resolve().parents[2] / "charts" / "distroguard"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def eventually(check: Callable[[], Any], *, timeout: float = 60.0, what: str) -> Any:
-    """Poll until `check` returns something true, and return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,8 +23,9 @@ from support import multiarch
 from support.images import BuiltIndex, push
 from support.kube import ControlPlane
 from support.operator_process import OperatorProcess
+from support.polling import eventually
 from support.registry_server import RegistryServer
-from support.scratch import Scratch
+from support.scratch import Scratch, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
@@ -34,22 +33,6 @@ POLICY_LABELS = {"e2e.distroguard.dev/module": "platforms"}
 NODE_LABELS = {"e2e.distroguard.dev/module": "platforms"}
 BOTH = {"linux/amd64", "linux/arm64"}
 TOO_LONG_IMAGE = "x" * 5000  # refused by distroguard alone: proves its webhook is being called
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def eventually(check: Callable[[], Any], *, timeout: float = 60.0, what: str) -> Any:
-    """Watches are asynchronous: poll until `check` returns something true, and return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.3)
 
 
 def node(name: str, arch: str) -> dict[str, Any]:

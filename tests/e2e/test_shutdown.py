@@ -17,7 +17,6 @@ import json
 import socket
 import subprocess
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import pytest
 from distroguard.model import crd
 from support.kube import ControlPlane
 from support.operator_process import OperatorProcess
+from support.scratch import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,10 +36,6 @@ WORKLOAD_NAMESPACE = "default"
 LOOKUP_SEEN_SECONDS = 60.0
 """How long a start may take until its first lookup reaches the registry (the process's start-up)."""
 MANAGED = "app.kubernetes.io/managed-by=distroguard"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 class GoneRegistry:
