@@ -60,9 +60,14 @@ def _fields(output: str) -> dict[str, str]:
     return fields
 
 
-def build_image(*, push_to: str, mirror: str, tag: str = "localhost/distroguard:test") -> BuiltImage:
-    """`scripts/build-image --registry-mirror docker.io=MIRROR --push PUSH_TO`: what it printed."""
+def build_image(
+    *, push_to: str, mirror: str, tag: str = "localhost/distroguard:test", insecure: Sequence[str] = ()
+) -> BuiltImage:
+    """`scripts/build-image --registry-mirror docker.io=MIRROR [--insecure-registry H ...] --push PUSH_TO`:
+    what it printed."""
     command = [str(BUILD_SCRIPT), "--tag", tag, "--registry-mirror", f"docker.io={mirror}", "--push", push_to]
+    for host in insecure:
+        command += ["--insecure-registry", host]
     try:
         done = subprocess.run(
             command, cwd=REPOSITORY, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False

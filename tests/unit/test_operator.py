@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_review
@@ -85,20 +84,34 @@ class FakeHandler:
         return AdmissionAnswer.allow([f"seen {request.resource}"])
 
 
-def edge_app(handler: Any) -> web.Application:
-    async def serve(request: web.Request) -> web.Response:
-        return web.json_response(await server_edge.answer(request, handler))
-
-    app = web.Application()
-    app.add_routes([web.post("/{id:.*}", serve)])
-    return app
-
-
 @pytest.fixture
 async def edge() -> AsyncIterator[tuple[TestClient[Any, Any], FakeHandler]]:
     handler = FakeHandler()
-    async with TestClient(TestServer(edge_app(handler))) as client:
+    async with TestClient(TestServer(server_edge.review_app(handler))) as client:
         yield client, handler
+
+
+async def test_a_kept_alive_connection_is_retired_after_its_age() -> None:
+    now = [100.0]
+    ages = server_edge.ConnectionAges(2.0, clock=lambda: now[0])
+    app = server_edge.review_app(FakeHandler(), ages=ages)
+    async with TestClient(TestServer(app)) as client:
+
+        async def connection_header() -> str | None:
+            response = await client.post("/pods", json=review())
+            await response.read()
+            return response.headers.get("Connection")
+
+        first = await connection_header()
+        now[0] += 1.9
+        young = await connection_header()
+        now[0] += 0.1
+        aged = await connection_header()
+        # The client dials again: a new connection starts young.
+        fresh = await connection_header()
+    assert (first, young) == (None, None)  # HTTP/1.1: kept alive
+    assert aged == "close"
+    assert fresh is None
 
 
 async def test_the_handler_answers_with_the_uid_and_its_failure_is_an_error_answer() -> None:
@@ -110,7 +123,7 @@ async def test_the_handler_answers_with_the_uid_and_its_failure_is_an_error_answ
             raise RuntimeError("a bug of ours")
         return AdmissionAnswer.deny("no musl here", code=403)
 
-    async with TestClient(TestServer(edge_app(handler))) as client:
+    async with TestClient(TestServer(server_edge.review_app(handler))) as client:
         answer = await post(client, "/pods", review())
         assert answer == {
             "uid": "uid-1",

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import socket
 import tempfile
 from collections.abc import Callable
@@ -171,6 +172,8 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             if admitter is not None:
                 await admitter.namespaces.cancel()
 
+        # kopf's documented way to name the process: its own guess asks for the login name (below).
+        os.environ.setdefault("POD_ID", own_identity())
         operator_settings = kopf.OperatorSettings()
         operator_settings.posting.enabled = False  # no Kubernetes events for log lines: nothing to tell
         if admitter is not None:
@@ -189,6 +192,16 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             clusterwide=True,
             liveness_endpoint=settings.liveness,
         )
+
+
+def own_identity() -> str:
+    """This process's name for kopf: the host name (a pod's name in the cluster) and the PID.
+
+    Given to kopf (as POD_ID) because kopf's own guess asks for the user's login name, which does not
+    exist for the image's numeric user (65532, no passwd entry, no USER variable): the process would
+    die before it serves anything.
+    """
+    return f"{socket.gethostname()}/{os.getpid()}"
 
 
 NODES_LISTED_SECONDS = 10.0

@@ -12,7 +12,9 @@ What the edge adds, each answered with the request's uid whenever it could be re
 - time bounds on reading a request (`READ_TIMEOUT_SECONDS`): aiohttp bounds neither a request body that
   never arrives (not at all) nor headers that trickle in (only by its hour-long keep-alive timeout), so
   a slow or stalled client (slowloris) would hold its connection and handler for ever;
-- TLS 1.2 at least, stated here rather than left to Python's defaults.
+- TLS 1.2 at least, stated here rather than left to Python's defaults;
+- kept-alive connections retired after `MAX_CONNECTION_AGE_SECONDS`, so that a replica leaving the
+  Service's endpoints stops receiving reviews before it stops (see there).
 
 The decoded request goes to the server's `handler` (the operator's `Admitter`). kopf stays the framework: it
 runs the operator, the watches and this server's start and stop (`settings.admission.server`), but not its
@@ -33,6 +35,8 @@ import hashlib
 import json
 import logging
 import ssl
+import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -64,6 +68,15 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 """When the server stops, how long answers in progress get to finish (one is bounded by the lookup budget,
 3 s by default) before their connections are dropped; aiohttp's own 60 s would let a stalled client hold up
 the operator's exit past a pod's termination grace period."""
+MAX_CONNECTION_AGE_SECONDS = 2.0
+"""A kept-alive connection is closed once it has carried requests for this long: its next answer says
+`Connection: close`, and the client dials again. The API server pools its connections by the Service's
+name, not by pod, so a connection to a replica that has left the endpoints (a rollout, a drain) keeps
+carrying reviews until that replica closes it; a close that crosses a review in flight loses the review
+(EOF, and with failurePolicy Ignore it is admitted unchecked). After an answer is the one moment a close
+crosses nothing. The chart's drainSeconds (a preStop sleep, longer than this) keeps a stopping replica
+answering meanwhile, so no review reaches it after its last connection was retired this way. The cost
+is one TLS handshake per connection every 2 s."""
 MINIMUM_TLS = ssl.TLSVersion.TLSv1_2
 """TLS 1.0 and 1.1 are refused (the API server speaks 1.2 and 1.3)."""
 
@@ -93,16 +106,12 @@ class AdmissionServer(kopf.WebhookServer):
         (kopf's loop, with the read timeout set on aiohttp's runner and TLS 1.2 at least). kopf's `fn`, its
         generic dispatch, is not used: every review is answered by `handler`."""
 
-        async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
-            return _json_response(await answer(request, self.handler))
-
         while True:
             cadata, context = self._build_ssl()
             if context is not None and context.minimum_version < MINIMUM_TLS:
                 context.minimum_version = MINIMUM_TLS
             path = self.path.rstrip("/") if self.path else ""
-            app = aiohttp.web.Application()
-            app.add_routes([aiohttp.web.post(f"{path}/{{id:.*}}", serve)])
+            app = review_app(self.handler, path)
             # keepalive_timeout: aiohttp closes a connection whose request headers are not all in by then
             # (and an idle one); the body is bounded in `_answer`.
             runner = aiohttp.web.AppRunner(
@@ -148,6 +157,43 @@ class AdmissionServer(kopf.WebhookServer):
             await asyncio.sleep(self.file_check_interval)
             if digest() != initial:
                 return
+
+
+def review_app(
+    handler: Handler, path: str = "", ages: ConnectionAges | None = None
+) -> aiohttp.web.Application:
+    """The aiohttp application: every review, on `path/<route id>`, answered through `handler`; a
+    connection past its age is closed after its answer (`MAX_CONNECTION_AGE_SECONDS`)."""
+    aged = ages if ages is not None else ConnectionAges(MAX_CONNECTION_AGE_SECONDS)
+
+    async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        response = _json_response(await answer(request, handler))
+        if aged.past_age(request):
+            response.force_close()
+        return response
+
+    app = aiohttp.web.Application()
+    app.add_routes([aiohttp.web.post(f"{path}/{{id:.*}}", serve)])
+    return app
+
+
+class ConnectionAges:
+    """How long each connection has carried requests, counted from its first one (by its transport,
+    weakly: a closed connection is forgotten with it)."""
+
+    def __init__(self, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_age = max_age
+        self.clock = clock
+        self._first: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+
+    def past_age(self, request: aiohttp.web.BaseRequest) -> bool:
+        """Whether the connection of `request` has carried requests for `max_age` or longer."""
+        transport = request.transport
+        if transport is None:
+            return True
+        now = self.clock()
+        first = self._first.setdefault(transport, now)
+        return now - first >= self.max_age
 
 
 async def answer(request: aiohttp.web.Request, handler: Handler) -> AdmissionReviewResponseWire:
