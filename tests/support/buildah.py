@@ -61,13 +61,20 @@ def _fields(output: str) -> dict[str, str]:
 
 
 def build_image(
-    *, push_to: str, mirror: str, tag: str = "localhost/distroguard:test", insecure: Sequence[str] = ()
+    *,
+    push_to: str,
+    mirror: str,
+    tag: str = "localhost/distroguard:test",
+    insecure: Sequence[str] = (),
+    store: Path | None = None,
 ) -> BuiltImage:
-    """`scripts/build-image --registry-mirror docker.io=MIRROR [--insecure-registry H ...] --push PUSH_TO`:
-    what it printed."""
+    """`scripts/build-image --registry-mirror docker.io=MIRROR [--insecure-registry H ...] [--store DIR]
+    --push PUSH_TO`: what it printed."""
     command = [str(BUILD_SCRIPT), "--tag", tag, "--registry-mirror", f"docker.io={mirror}", "--push", push_to]
     for host in insecure:
         command += ["--insecure-registry", host]
+    if store is not None:
+        command += ["--store", str(store)]
     try:
         done = subprocess.run(
             command, cwd=REPOSITORY, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False

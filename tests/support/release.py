@@ -52,14 +52,14 @@ class Staged:
     """BusyBox from Debian 12's packages: a real program that runs."""
 
 
-def stage(node: Node) -> Staged:
+def stage(node: Node, *, store: Path | None = None) -> Staged:
     """Build distroguard's image on the stand-in python:3.13-slim-trixie (docker.io mapped to the node's
-    registry) and push it there, with the workload images."""
+    registry) and push it there, with the workload images. `store`: buildah's (default: the script's)."""
     registry = node.registry
     url = f"http://{registry}"
     asyncio.run(push(url, REPOSITORY, TAG, python_slim().image))
     built = build_image(
-        push_to=f"{registry}/{IMAGE_REPOSITORY}:{IMAGE_TAG}", mirror=registry, insecure=[registry]
+        push_to=f"{registry}/{IMAGE_REPOSITORY}:{IMAGE_TAG}", mirror=registry, insecure=[registry], store=store
     )
     asyncio.run(push(url, "library/alpine", "3.20", alpine("linux/amd64")))
     asyncio.run(push(url, "debian/busybox", "12", busybox_image()))
