@@ -45,8 +45,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support import kube  # noqa: E402
 from support import node as node_module  # noqa: E402
+from support.manifests import deployment  # noqa: E402
 from support.release import RELEASE, Release, stage  # noqa: E402
-from support.review_load import admin_context, deployment  # noqa: E402
+from support.review_load import admin_context  # noqa: E402
 
 WARM_UP = 10
 
@@ -179,8 +180,7 @@ def measure(node: node_module.Node, release: Release, creates: int, blocks: int)
         return time.perf_counter() - started
 
     def api_create() -> float:
-        manifest = deployment(f"a-{uuid.uuid4().hex[:10]}", namespace, image)
-        manifest["spec"]["replicas"] = 0
+        manifest = deployment(namespace, f"a-{uuid.uuid4().hex[:10]}", image, replicas=0)
         body = json.dumps(manifest)
         started = time.perf_counter()
         connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})

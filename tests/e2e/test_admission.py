@@ -37,6 +37,7 @@ from support.distros import (
 )
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane, KeyPair, free_port
+from support.manifests import deployment
 from support.operator_process import OperatorProcess
 from support.proxy import ThreadedProxy
 from support.registry_server import RegistryServer
@@ -155,22 +156,6 @@ def pod(
     if pull_secret:
         spec["imagePullSecrets"] = [{"name": pull_secret}]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns}, "spec": spec}
-
-
-def deployment(ns: str, name: str, image: str, *, container: str = "web") -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": container, "image": image}]},
-            },
-        },
-    }
 
 
 def apply_policy(

@@ -26,6 +26,7 @@ import pytest
 from support.distros import ALPINE_ROOT, DEBIAN_9_ROOT, UBUNTU_2404_ROOT, Files
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane, free_port
+from support.manifests import deployment
 from support.operator_process import OperatorProcess
 from support.polling import eventually
 from support.registry_server import RegistryServer
@@ -90,23 +91,6 @@ def policy_document(name: str, ns: str, *, support: bool) -> dict[str, Any]:
         "kind": "DistroPolicy",
         "metadata": {"name": name, "labels": LABELS},
         "spec": {"action": "audit", "match": {"namespaces": [ns]}, "rules": rules},
-    }
-
-
-def deployment(ns: str, name: str, image: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-        },
     }
 
 

@@ -59,7 +59,10 @@ def stage(node: Node, *, store: Path | None = None) -> Staged:
     url = f"http://{registry}"
     asyncio.run(push(url, REPOSITORY, TAG, python_slim().image))
     built = build_image(
-        push_to=f"{registry}/{IMAGE_REPOSITORY}:{IMAGE_TAG}", mirror=registry, insecure=[registry], store=store
+        push_to=f"{registry}/{IMAGE_REPOSITORY}:{IMAGE_TAG}",
+        mirror=registry,
+        insecure=[registry],
+        store=store,
     )
     asyncio.run(push(url, "library/alpine", "3.20", alpine("linux/amd64")))
     asyncio.run(push(url, "debian/busybox", "12", busybox_image()))
@@ -98,22 +101,15 @@ class Release:
             "pod-security.kubernetes.io/enforce=restricted",
             "pod-security.kubernetes.io/enforce-version=latest",
         )
-        plane.helm(
-            "install",
-            RELEASE,
-            str(CHART),
-            "-n",
-            self.namespace,
-            *self.values(extra),
-            "--wait",
-            "--timeout",
-            HELM_TIMEOUT,
-            timeout=400,
-        )
+        self._helm("install", extra)
 
     def upgrade(self, extra: Sequence[str]) -> None:
+        """`helm upgrade --wait` with the values of `install` and `extra` (not reused: given again)."""
+        self._helm("upgrade", extra)
+
+    def _helm(self, verb: str, extra: Sequence[str]) -> None:
         self.node.plane.helm(
-            "upgrade",
+            verb,
             RELEASE,
             str(CHART),
             "-n",

@@ -27,27 +27,10 @@ from types import TracebackType
 from typing import Any
 
 from support.kube import ControlPlane
+from support.manifests import deployment
 
 REQUEST_TIMEOUT_SECONDS = 35.0
 """Above the webhook's timeoutSeconds (10) and the API server's own request timeout."""
-
-
-def deployment(name: str, namespace: str, image: str) -> dict[str, Any]:
-    """A one-container Deployment of `image`."""
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": image}]},
-            },
-        },
-    }
 
 
 def admin_context(plane: ControlPlane) -> ssl.SSLContext:
@@ -110,7 +93,7 @@ class ReviewLoad:
 
     def __enter__(self) -> ReviewLoad:
         context = admin_context(self.plane)
-        manifest = deployment("review-load", self.namespace, self.image)
+        manifest = deployment(self.namespace, "review-load", self.image)
 
         def loop() -> None:
             while not self._stop.is_set():
