@@ -51,7 +51,7 @@ async def test_a_realm_resolving_into_a_network_its_registry_is_not_in_is_refuse
     await resolver.resolve("registry.example.com")  # the registry was asked first (its challenge)
     for realm in ("sneaky.example.com", "metadata.example.com", "loop.example.com"):
         resolver.guard(realm, "registry.example.com")
-        with pytest.raises(AddressRefused, match=f"token realm host {realm} resolves to"):
+        with pytest.raises(AddressRefused, match="the token realm resolves to"):
             await resolver.resolve(realm)
     resolver.guard("auth.example.com", "registry.example.com")
     assert [r["host"] for r in await resolver.resolve("auth.example.com")] == ["93.184.216.11"]

@@ -66,7 +66,7 @@ class GuardedResolver(AbstractResolver):
             kind = host_class(str(item["host"]))
             if kind == "metadata" or (kind is not None and kind not in allowed):
                 return (
-                    f"token realm host {host} resolves to {item['host']}, a {kind} address, while its "
+                    f"the token realm resolves to {item['host']}, a {kind} address, while its "
                     f"registry {registry} is not on one"
                 )
         return None

@@ -9,6 +9,7 @@ connections) into waits within the caller's deadline. Everything above it speaks
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -27,6 +28,7 @@ from distroguard.errors import (
     ScanLimitExceeded,
 )
 from distroguard.registry.addresses import AddressRefused, GuardedResolver
+from distroguard.registry.foreign import debug, unexpected
 from distroguard.registry.hosts import allows_plain_http, api_host
 from distroguard.registry.meter import ByteMeter, RegistryStats
 from distroguard.registry.retry import RETRY_STATUSES, backoff_delay, parse_retry_after
@@ -80,8 +82,30 @@ async def deadline_scope(deadline: float | None, describe: Callable[[], str]) ->
 
 
 def describe_error(exc: BaseException) -> str:
-    """`ExceptionName: message`, for error messages (aiohttp's timeouts have no message)."""
-    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+    """What failed, in our words: the exception's class and, for an operating system error, its errno's
+    description. aiohttp's own messages are not repeated: they carry what the server sent (a malformed
+    header's value, a redirect target's host). The whole text goes to the debug log."""
+    debug("connection error", exc)
+    errno = getattr(exc, "errno", None)
+    if not isinstance(errno, int):
+        errno = getattr(getattr(exc, "os_error", None), "errno", None)
+    if isinstance(errno, int) and errno > 0:
+        return f"{type(exc).__name__}: {os.strerror(errno)}"
+    return type(exc).__name__
+
+
+def describe_tls(exc: BaseException) -> str:
+    """A TLS failure in our words: OpenSSL's verification message up to any name it quotes (the server's
+    certificate chooses those), or its reason code, or the exception's class."""
+    debug("TLS error", exc)
+    cause = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
+    message = getattr(cause, "verify_message", None)
+    if isinstance(message, str) and message:
+        return message.split("'", 1)[0].rstrip(", ")
+    reason = getattr(cause, "reason", None)  # OpenSSL's reason code, e.g. WRONG_VERSION_NUMBER
+    if isinstance(reason, str) and reason.replace("_", "").isalnum() and reason.isupper():
+        return f"{type(exc).__name__}: {reason}"
+    return type(exc).__name__
 
 
 def hostport(url: URL) -> str:
@@ -241,7 +265,7 @@ class Transport:
                         form=form,
                     )
                 except _TLS_ERRORS as exc:
-                    raise RegistryError(registry, f"{what}: TLS failed ({exc})") from None
+                    raise RegistryError(registry, f"{what}: TLS failed ({describe_tls(exc)})") from None
                 except RETRYABLE_ERRORS as exc:
                     refused = getattr(exc, "os_error", None)
                     if isinstance(refused, AddressRefused):  # the same answer next time: no retry
@@ -253,7 +277,7 @@ class Transport:
                     if response.status not in RETRY_STATUSES:
                         return response
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    last = f"HTTP {response.status} {response.reason or ''}".rstrip()
+                    last = f"HTTP {response.status}"
                     response.release()
                 if attempts > self.settings.max_retries:
                     raise RegistryUnavailable(registry, f"{what}: {last} (gave up after {attempts} attempts)")
@@ -312,16 +336,17 @@ class Transport:
             response.release()
             if not location:
                 raise RegistryError(registry, f"{what}: HTTP {status} redirect without a Location")
+            debug("redirect", location)
             try:
                 target = url.join(URL(location, encoded=True))
             except ValueError:
-                raise RegistryError(registry, f"{what}: unusable redirect {location!r:.200}") from None
+                raise RegistryError(registry, f"{what}: unusable redirect, {unexpected(location)}") from None
             if target.scheme not in ("http", "https") or not target.host:
-                raise RegistryError(registry, f"{what}: redirect to an unusable URL {location!r:.200}")
+                raise RegistryError(registry, f"{what}: redirect to an unusable URL, {unexpected(location)}")
             if target.scheme == "http" and not self.plain_http(hostport(target)):
                 raise InsecureRegistryError(
                     registry,
-                    f"{what}: redirect to plain HTTP at {hostport(target)} refused "
+                    f"{what}: redirect to plain HTTP at another host refused "
                     "(allowed only for loopback hosts and insecure registries)",
                 )
             if status == 303 and method != "HEAD":
