@@ -10,7 +10,8 @@
     │   │   ├── AuthenticationError   credentials missing or refused (401/403)
     │   │   ├── NotFoundError         repository, tag, manifest or blob unknown (404)
     │   │   ├── RegistryUnavailable   5xx, 429, connection failures after retries
-    │   │   └── InsecureRegistryError plain HTTP to a host not allowed to use it
+    │   │   ├── InsecureRegistryError plain HTTP to a host not allowed to use it
+    │   │   └── RegistryAddressRefused the registry's address is not allowed in the cluster (--registry-allow)
     │   ├── DigestMismatch            bytes do not match the digest that names them
     │   ├── PlatformNotFound          an index has no manifest for the wanted platform
     │   ├── UnsupportedMediaType      a manifest or layer in a format we do not read
@@ -114,6 +115,13 @@ class RegistryUnavailable(RegistryError):
 
 class InsecureRegistryError(RegistryError):
     reason = "insecure-registry"
+
+
+class RegistryAddressRefused(RegistryError):
+    """A connection would reach an address the cluster refuses (link-local, loopback, internal) and
+    `--registry-allow` does not open; the image is unresolved and the policies' `onUnresolved` decides."""
+
+    reason = "registry-address-not-allowed"
 
 
 class DigestMismatch(SourceError):

@@ -11,8 +11,8 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from distroguard.errors import InsecureRegistryError
-from distroguard.registry.addresses import AddressRefused, GuardedResolver
+from distroguard.errors import InsecureRegistryError, RegistryAddressRefused
+from distroguard.registry.addresses import AccessPolicy, AddressNotAllowed, AddressRefused, GuardedResolver
 from distroguard.registry.settings import RegistrySettings
 from distroguard.registry.transport import Transport
 
@@ -119,3 +119,100 @@ async def test_the_transport_refuses_at_once_and_never_connects(server: tuple[in
         assert seen == [f"fine.example.com:{port}"]  # the same path works for a name not guarded
     finally:
         await transport.close()
+
+
+# ---------------------------------------------------------------------- registries refused in the cluster
+
+CLUSTER_DNS = {
+    "registry.example.com": ["93.184.216.10"],
+    "metadata.example.com": ["169.254.169.254"],
+    "link.example.com": ["169.254.7.7"],
+    "loop.example.com": ["127.0.0.1"],
+    "svc.example.com": ["10.96.0.10"],
+    "pod.example.com": ["100.64.3.4"],
+    "harbor.harbor.svc.cluster.local": ["10.96.44.1"],
+    "mixed.example.com": ["93.184.216.12", "10.244.1.9"],
+}
+
+
+@pytest.mark.parametrize(
+    ("host", "kind"),
+    [
+        ("metadata.example.com", "link-local"),
+        ("link.example.com", "link-local"),
+        ("loop.example.com", "loopback"),
+        ("svc.example.com", "internal"),
+        ("pod.example.com", "internal"),
+        ("harbor.harbor.svc.cluster.local", "internal"),
+        ("mixed.example.com", "internal"),
+    ],
+)
+async def test_the_cluster_refuses_registries_on_internal_addresses(host: str, kind: str) -> None:
+    resolver = GuardedResolver(Table(CLUSTER_DNS), AccessPolicy())
+    with pytest.raises(AddressNotAllowed, match=rf"registry address not allowed: \S+ is a .*{kind}|metadata"):
+        await resolver.resolve(host)
+    assert await resolver.resolve("registry.example.com")
+
+
+async def test_names_and_addresses_of_the_metadata_service_are_refused_without_a_lookup() -> None:
+    table = Table(CLUSTER_DNS)
+    resolver = GuardedResolver(table, AccessPolicy())
+    for host in ("metadata.google.internal", "169.254.169.254", "[fd00:ec2::254]", "127.0.0.1", "10.0.0.1"):
+        with pytest.raises(AddressNotAllowed, match="--registry-allow"):
+            await resolver.resolve(host)
+    assert table.asked == []
+
+
+async def test_the_allow_list_opens_networks_addresses_and_hosts() -> None:
+    access = AccessPolicy.parse(["10.96.0.0/12", "127.0.0.1", "harbor.harbor.svc.cluster.local"])
+    resolver = GuardedResolver(Table(CLUSTER_DNS), access)
+    assert await resolver.resolve("svc.example.com")  # 10.96.0.10 in the CIDR
+    assert await resolver.resolve("loop.example.com")  # the address itself
+    assert await resolver.resolve("harbor.harbor.svc.cluster.local")  # the host, whatever it resolves to
+    for host in ("pod.example.com", "metadata.example.com", "mixed.example.com"):
+        with pytest.raises(AddressNotAllowed):
+            await resolver.resolve(host)
+
+
+@pytest.mark.parametrize("entry", ["", "10.0.0.0/33", "host:5000", "a..b", "http://x"])
+def test_a_bad_allow_entry_is_named(entry: str) -> None:
+    with pytest.raises(ValueError, match="registry-allow"):
+        AccessPolicy.parse([entry])
+
+
+async def test_the_cli_keeps_every_address() -> None:
+    """Without the guard (the command line: its user chose the image) nothing is refused."""
+    resolver = GuardedResolver(Table(CLUSTER_DNS))
+    for host in CLUSTER_DNS:
+        assert await resolver.resolve(host)
+    assert Transport(RegistrySettings()).resolver.access is None
+
+
+async def test_a_literal_address_is_refused_before_connecting(server: tuple[int, list[str]]) -> None:
+    port, seen = server
+    transport = Transport(RegistrySettings(registry_guard=True, max_retries=5))
+    await transport.open()
+    try:
+        with pytest.raises(
+            RegistryAddressRefused, match=r"127\.0\.0\.1 is a loopback address.*--registry-allow"
+        ):
+            await transport.send(
+                "GET",
+                URL(f"http://127.0.0.1:{port}/token"),
+                registry="127.0.0.1",
+                what="manifest",
+                headers={},
+            )
+        assert seen == []
+    finally:
+        await transport.close()
+    allowed = Transport(RegistrySettings(registry_guard=True, registry_allow=("127.0.0.0/8",)))
+    await allowed.open()
+    try:
+        response = await allowed.send(
+            "GET", URL(f"http://127.0.0.1:{port}/token"), registry="127.0.0.1", what="manifest", headers={}
+        )
+        response.release()
+        assert len(seen) == 1
+    finally:
+        await allowed.close()

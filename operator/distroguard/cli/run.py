@@ -64,6 +64,14 @@ from distroguard.registry.hosts import parse_mirrors
 )
 @click.option("--insecure-registry", multiple=True, metavar="HOST", help="Plain HTTP to this registry.")
 @click.option(
+    "--registry-allow",
+    "registry_allow",
+    multiple=True,
+    metavar="CIDR|HOST",
+    help="Let registry connections reach this network, address or host although it is link-local, loopback, "
+    "private or cluster-internal, which are refused by default (e.g. an in-cluster registry) (repeatable).",
+)
+@click.option(
     "--registry-mirror",
     "registry_mirrors",
     multiple=True,
@@ -121,6 +129,7 @@ def run(
     key_file: Path | None,
     cert_check_interval: float,
     insecure_registry: tuple[str, ...],
+    registry_allow: tuple[str, ...],
     registry_mirrors: tuple[str, ...],
     liveness: str | None,
     metrics_listen: str | None,
@@ -159,6 +168,7 @@ def run(
             key_file=key_file,
             cert_check_interval=cert_check_interval,
             insecure_registries=frozenset(insecure_registry),
+            registry_allow=registry_allow,
             registry_mirrors=mirrors,
             liveness=liveness if liveness is not None or dev else "http://0.0.0.0:8080/healthz",
             metrics_listen=metrics_listen or ("127.0.0.1" if dev else "0.0.0.0"),

@@ -95,7 +95,10 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         metrics.track_registry(stats)
         pool = ResolverPool(
             RegistrySettings(
-                insecure_registries=settings.insecure_registries, registry_mirrors=settings.registry_mirrors
+                insecure_registries=settings.insecure_registries,
+                registry_mirrors=settings.registry_mirrors,
+                registry_guard=True,
+                registry_allow=settings.registry_allow,
             ),
             ttl=settings.pool_ttl,
             resolver_settings=ResolverSettings(cache=CacheSettings(failure_ttl=settings.failure_ttl)),

@@ -8,6 +8,7 @@ from typing import Literal
 
 from distroguard.model import Platform
 from distroguard.operator.audit.auditor import AuditSettings
+from distroguard.registry.addresses import AccessPolicy
 
 Role = Literal["webhook", "audit", "all"]
 
@@ -41,6 +42,9 @@ class RunSettings:
     """Seconds between checks of the certificate files for a renewal."""
     insecure_registries: frozenset[str] = field(default_factory=frozenset)
     """Registries spoken to over plain HTTP (loopback ones always are)."""
+    registry_allow: tuple[str, ...] = ()
+    """CIDRs, addresses and host names registry connections may reach although they are link-local,
+    loopback, private or cluster-internal (refused by default: whoever creates a pod chooses the registry)."""
     registry_mirrors: dict[str, str] = field(default_factory=dict)
     """Source registry -> mirror (`host[:port][/prefix]`), as `RegistrySettings.registry_mirrors`."""
     liveness: str | None = None
@@ -85,6 +89,7 @@ class RunSettings:
             raise ValueError("give both a certificate file and a key file, or neither")
         if not self.dev and self.cert_file is None and self.serves_webhook:
             raise ValueError("a certificate and key are required (or --dev, which generates them)")
+        AccessPolicy.parse(self.registry_allow)  # a bad entry fails at start, naming it
         if self.failure_ttl <= 0:
             raise ValueError("the failure TTL must be positive")
         if self.cert_check_interval <= 0:

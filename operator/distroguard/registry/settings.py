@@ -68,6 +68,14 @@ class RegistrySettings:
     those of the mirror's host (the source's are never sent to it); plain HTTP follows the usual rule
     for the mirror's host. Keys are folded like credential keys (`index.docker.io` is `docker.io`).
     """
+    registry_guard: bool = False
+    """Refuse connections (to registries, their redirects and token realms) to link-local addresses and the
+    metadata service, loopback, and private or cluster-internal addresses, judged on the addresses names
+    resolve to, unless `registry_allow` opens them. On in the cluster (`distroguard run`: whoever creates a
+    pod chooses the registry); off on the command line, whose user chose the image."""
+    registry_allow: tuple[str, ...] = ()
+    """What `registry_guard` lets through: CIDRs (`10.20.0.0/16`), addresses, and host names (all the
+    addresses a name resolves to)."""
     trust_env: bool = False
     """Use the HTTP(S)_PROXY and NO_PROXY environment variables (off: a proxy must be chosen on
     purpose).

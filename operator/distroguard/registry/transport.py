@@ -23,11 +23,12 @@ from yarl import URL
 from distroguard.errors import (
     DeadlineExceeded,
     InsecureRegistryError,
+    RegistryAddressRefused,
     RegistryError,
     RegistryUnavailable,
     ScanLimitExceeded,
 )
-from distroguard.registry.addresses import AddressRefused, GuardedResolver
+from distroguard.registry.addresses import AccessPolicy, AddressNotAllowed, AddressRefused, GuardedResolver
 from distroguard.registry.foreign import debug, unexpected
 from distroguard.registry.hosts import allows_plain_http, api_host
 from distroguard.registry.meter import ByteMeter, RegistryStats
@@ -158,7 +159,8 @@ class Transport:
     ) -> None:
         """`resolver`: the DNS resolver under the guard (aiohttp's default when None)."""
         self.settings = settings
-        self.resolver = GuardedResolver(resolver)
+        access = AccessPolicy.parse(settings.registry_allow) if settings.registry_guard else None
+        self.resolver = GuardedResolver(resolver, access)
         self.stats = stats if stats is not None else RegistryStats()
         self._ssl = ssl_context
         self._jitter = jitter
@@ -268,6 +270,8 @@ class Transport:
                     raise RegistryError(registry, f"{what}: TLS failed ({describe_tls(exc)})") from None
                 except RETRYABLE_ERRORS as exc:
                     refused = getattr(exc, "os_error", None)
+                    if isinstance(refused, AddressNotAllowed):
+                        raise RegistryAddressRefused(registry, str(refused)) from None
                     if isinstance(refused, AddressRefused):  # the same answer next time: no retry
                         raise InsecureRegistryError(registry, f"{what}: {refused}") from None
                     last = describe_error(exc)
@@ -315,6 +319,9 @@ class Transport:
         timeout = self._stream_timeout if stream else self._timeout
         stripped = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         for _ in range(self.settings.max_redirects + 1):
+            refused = self.resolver.literal_refusal(url.host or "")
+            if refused:  # an address written out is connected to without a lookup: judged here
+                raise RegistryAddressRefused(registry, refused)
             sent = headers if _origin(url) == origin else stripped
             try:
                 response = await self.session.request(
