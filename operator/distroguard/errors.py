@@ -16,6 +16,7 @@
     │   ├── PlatformNotFound          an index has no manifest for the wanted platform
     │   ├── UnsupportedMediaType      a manifest or layer in a format we do not read
     │   └── LocalImageError           an `oci:` layout or `docker-archive:` tarball is unreadable
+    ├── LookupLimited                 a namespace started more cold lookups than its share (resolver.fairness)
     ├── ScanLimitExceeded             a hard bound was hit while reading an image (size, entries, hops...)
     ├── DeadlineExceeded              the caller's time budget ran out
     ├── InvalidPolicy                 a DistroPolicy document is malformed (names the source and each field)
@@ -149,6 +150,13 @@ class UnsupportedMediaType(SourceError):
 
 class LocalImageError(SourceError):
     reason = "local-image-error"
+
+
+class LookupLimited(DistroguardError):
+    """A namespace is over its rate of cold lookups: the image is unresolved, and looked up when asked again
+    later (the review's retry)."""
+
+    reason = "lookup-limited"
 
 
 class ScanLimitExceeded(DistroguardError):

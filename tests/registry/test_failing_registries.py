@@ -237,3 +237,26 @@ async def test_token_endpoint_faults(
         assert re.search(expected, reason), reason
         await recovered(resolver, ref)
         await resolver.drain()
+
+
+async def test_unique_references_to_one_bad_host_cost_one_lookup() -> None:
+    """The failure cache keeps a host that is down too, so unique references to it are no way around it."""
+    from distroguard.errors import RegistryUnavailable
+    from distroguard.registry.client import RegistryClient, RegistrySettings
+    from distroguard.resolver import Resolver
+    from support.registry_server import free_port
+
+    port = free_port()  # nothing listens there: every connection is refused
+    settings = RegistrySettings(max_retries=0)
+    async with RegistryClient(settings) as client:
+        resolver = Resolver(client)
+        with pytest.raises(RegistryUnavailable):
+            await resolver.resolve_platforms(f"127.0.0.1:{port}/first:1")
+        asked = sum(client.stats.requests.values())
+        for n in range(50):
+            with pytest.raises(RegistryUnavailable, match="a lookup on this registry failed"):
+                await resolver.resolve_platforms(f"127.0.0.1:{port}/unique-{n}:{n}")
+        assert sum(client.stats.requests.values()) == asked
+        # Another host is asked as usual.
+        with pytest.raises(RegistryUnavailable, match="gave up"):
+            await resolver.resolve_platforms(f"127.0.0.1:{free_port()}/other:1")

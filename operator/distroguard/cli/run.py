@@ -18,6 +18,7 @@ from distroguard.operator.process import configure_logging, operate
 from distroguard.operator.settings import Role, RunSettings
 from distroguard.policyfiles import load_policies
 from distroguard.registry.hosts import parse_mirrors
+from distroguard.resolver.fairness import FairnessSettings
 
 
 @click.command()
@@ -48,6 +49,28 @@ from distroguard.registry.hosts import parse_mirrors
     default=30.0,
     show_default=True,
     help="Seconds a failed image lookup is answered from cache before the registry is asked again.",
+)
+@click.option(
+    "--cold-lookups",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Image lookups the cache cannot answer that one namespace may have under way at once.",
+)
+@click.option(
+    "--cold-lookup-rate",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Such lookups one namespace may start per second (more: the image is unresolved, onUnresolved "
+    "decides).",
+)
+@click.option(
+    "--cold-lookup-burst",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Such lookups one namespace may start at once after a quiet spell.",
 )
 @click.option("--listen", help="Address to serve on [default: 0.0.0.0; 127.0.0.1 with --dev].")
 @click.option("--port", type=int, help="Port to serve on [default: 9443; a free one with --dev].")
@@ -123,6 +146,9 @@ def run(
     timeout: int,
     platforms_text: str,
     failure_ttl: float,
+    cold_lookups: int,
+    cold_lookup_rate: float,
+    cold_lookup_burst: int,
     listen: str | None,
     port: int | None,
     cert_file: Path | None,
@@ -162,6 +188,9 @@ def run(
             platforms=platforms,
             timeout=timeout,
             failure_ttl=failure_ttl,
+            cold_lookups=FairnessSettings(
+                concurrency=cold_lookups, rate=cold_lookup_rate, burst=cold_lookup_burst
+            ),
             listen=listen or ("127.0.0.1" if dev else "0.0.0.0"),
             port=port if port is not None else (0 if dev else 9443),
             cert_file=cert_file,

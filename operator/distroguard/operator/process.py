@@ -49,6 +49,7 @@ from distroguard.operator.webhook.server import AdmissionServer
 from distroguard.registry.client import RegistrySettings
 from distroguard.registry.meter import RegistryStats
 from distroguard.resolver import CacheSettings, ResolverSettings
+from distroguard.resolver.fairness import ColdLookups
 from distroguard.resolver.routing import ResolverPool
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 own_namespace=settings.namespace,
                 nodes=nodes.current,
                 observer=metrics,
+                cold=ColdLookups(settings.cold_lookups),
             )
         auditor = None
         if settings.audits:

@@ -9,6 +9,7 @@ from typing import Literal
 from distroguard.model import Platform
 from distroguard.operator.audit.auditor import AuditSettings
 from distroguard.registry.addresses import AccessPolicy
+from distroguard.resolver.fairness import FairnessSettings
 
 Role = Literal["webhook", "audit", "all"]
 
@@ -42,6 +43,8 @@ class RunSettings:
     """Seconds between checks of the certificate files for a renewal."""
     insecure_registries: frozenset[str] = field(default_factory=frozenset)
     """Registries spoken to over plain HTTP (loopback ones always are)."""
+    cold_lookups: FairnessSettings = field(default_factory=FairnessSettings)
+    """Each namespace's share of cold image lookups in admission (concurrency, rate, burst)."""
     registry_allow: tuple[str, ...] = ()
     """CIDRs, addresses and host names registry connections may reach although they are link-local,
     loopback, private or cluster-internal (refused by default: whoever creates a pod chooses the registry)."""
