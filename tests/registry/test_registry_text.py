@@ -33,10 +33,10 @@ from distroguard.model.facts import ImagePlatforms
 from distroguard.model.record import RecordReference, platform_of, record_of
 from distroguard.model.workloads import Container
 from distroguard.operator.audit.events import notice_of
-from distroguard.operator.metrics import Metrics
+from distroguard.operator.metrics import CACHE_TIERS, Metrics
 from distroguard.policyfiles import load_policies
 from distroguard.registry.client import RegistryClient, RegistrySettings
-from distroguard.registry.meter import RegistryStats
+from distroguard.registry.meter import OTHER, WELL_KNOWN_REGISTRIES, RegistryStats
 from distroguard.resolver import Resolver
 from support.admission import StaticCluster
 from support.canary_registry import CANARY, CanaryRegistry, leaks
@@ -214,17 +214,62 @@ def test_inspect_and_check_show_no_registry_text(canary: CanaryRegistry) -> None
     assert not leaks(outputs)
 
 
-async def test_metrics_hold_no_registry_text(canary: CanaryRegistry) -> None:
-    stats = RegistryStats()
-    outcomes = await _outcomes(canary, stats)
+async def test_metrics_hold_no_registry_text_and_only_a_fixed_set_of_labels(canary: CanaryRegistry) -> None:
+    """Every metric family's label values after the canary's scenarios, counted as `distroguard run` counts:
+    each from a fixed set (the registry label: well-known and configured registries, else `other`)."""
+    stats = RegistryStats(known=WELL_KNOWN_REGISTRIES)
+    await _outcomes(canary, stats)
     metrics = Metrics(process=False)
     metrics.track_registry(stats)
-    reasons = Counter(reason_of(o) for o in outcomes.values() if isinstance(o, DistroguardError))
-    metrics.observe_admission("deny", 0.01, None, reasons)
+    async with RegistryClient(SETTINGS, stats=stats) as client:
+        resolver = Resolver(client)
+        metrics.track_cache(resolver.cache)
+        chosen = policies("deny")
+        for scenario in canary.scenarios:
+            request = decode_document(
+                review(workload("Pod", pod_spec(container("app", canary.ref(scenario)))))
+            )
+            answer = await admit(request, StaticCluster(resolver), chosen, CATALOG, budget=30, now=NOW)
+            reasons = Counter(reason_of(e) for e in answer.unresolved)
+            verdict = answer.decision.verdict if answer.decision else "error"
+            metrics.observe_admission(verdict, 0.01, answer.decision, reasons)
     body, _ = metrics.render()
     text = body.decode()
-    assert re.search(r"distroguard_unresolved_images_total\{reason=\"not-found\"\}", text)
+    assert re.search(r'distroguard_unresolved_images_total\{reason="not-found"\}', text)
     assert not leaks([text])
+    assert_bounded_labels(metrics, {p.name for p in chosen})
+
+
+def assert_bounded_labels(metrics: Metrics, policy_names: set[str]) -> None:
+    """Each label value of each family is one of a fixed set (nothing an image or a registry chose)."""
+    reasons = {cls.reason for cls in _error_classes(DistroguardError)}
+    allowed: dict[str, set[str]] = {
+        "verdict": {"allow", "warn", "deny", "error"},
+        "reason": reasons,
+        "tier": set(CACHE_TIERS),
+        "result": {"hit", "miss", "fail", "warn", "error", "pass", "skip"},
+        "registry": set(WELL_KNOWN_REGISTRIES) | {OTHER},
+        "status": {"1xx", "2xx", "3xx", "4xx", "5xx", "error"},
+        "policy": policy_names,
+        "action": {"deny", "warn", "audit"},
+    }
+    seen = 0
+    for family in metrics.registry.collect():
+        for sample in family.samples:
+            for name, value in sample.labels.items():
+                if name in ("le", "quantile"):
+                    continue
+                assert name in allowed, (family.name, name)
+                assert value in allowed[name], (family.name, name, value)
+                seen += 1
+    assert seen
+
+
+def _error_classes(base: type[DistroguardError]) -> list[type[DistroguardError]]:
+    found = [base]
+    for sub in base.__subclasses__():
+        found += _error_classes(sub)
+    return found
 
 
 def test_the_canary_is_found_where_it_is_put() -> None:

@@ -47,7 +47,7 @@ from distroguard.operator.webhook.admitter import Admitter
 from distroguard.operator.webhook.namespaces import NamespaceLabels
 from distroguard.operator.webhook.server import AdmissionServer
 from distroguard.registry.client import RegistrySettings
-from distroguard.registry.meter import RegistryStats
+from distroguard.registry.meter import WELL_KNOWN_REGISTRIES, RegistryStats
 from distroguard.resolver import CacheSettings, ResolverSettings
 from distroguard.resolver.fairness import ColdLookups
 from distroguard.resolver.routing import ResolverPool
@@ -92,7 +92,8 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             logger.warning("EOL catalog: %s", warning)
         metrics = Metrics()
         metrics.track_catalog(loaded.catalog)
-        stats = RegistryStats()  # one set of registry counters, shared by every client of the pool
+        # One set of registry counters, shared by every client of the pool, labelled by a fixed set of names.
+        stats = RegistryStats(known=known_registries(settings))
         metrics.track_registry(stats)
         pool = ResolverPool(
             RegistrySettings(
@@ -194,6 +195,19 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             clusterwide=True,
             liveness_endpoint=settings.liveness,
         )
+
+
+def known_registries(settings: RunSettings) -> frozenset[str]:
+    """The registry names the metrics may show: the well-known ones and those the operator configured."""
+    mirrors = {target.partition("/")[0] for target in settings.registry_mirrors.values()}
+    allowed = {entry for entry in settings.registry_allow if "/" not in entry}
+    return (
+        WELL_KNOWN_REGISTRIES
+        | mirrors
+        | set(settings.registry_mirrors)
+        | settings.insecure_registries
+        | allowed
+    )
 
 
 NODES_LISTED_SECONDS = 10.0
