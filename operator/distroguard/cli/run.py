@@ -91,8 +91,17 @@ from distroguard.resolver.fairness import FairnessSettings
     "registry_allow",
     multiple=True,
     metavar="CIDR|HOST",
-    help="Let registry connections reach this network, address or host although it is link-local, loopback, "
-    "private or cluster-internal, which are refused by default (e.g. an in-cluster registry) (repeatable).",
+    help="Let registry connections reach this network, address or host although it is link-local, loopback "
+    "or in the cluster's service or pod networks, which are refused by default (e.g. an in-cluster "
+    "registry) (repeatable).",
+)
+@click.option(
+    "--registry-deny",
+    "registry_deny",
+    multiple=True,
+    metavar="CIDR",
+    help="Refuse registry connections to this network too, e.g. the service and pod networks of a cluster "
+    "whose API does not say them (ServiceCIDR objects, Node podCIDRs) (repeatable).",
 )
 @click.option(
     "--registry-mirror",
@@ -156,6 +165,7 @@ def run(
     cert_check_interval: float,
     insecure_registry: tuple[str, ...],
     registry_allow: tuple[str, ...],
+    registry_deny: tuple[str, ...],
     registry_mirrors: tuple[str, ...],
     liveness: str | None,
     metrics_listen: str | None,
@@ -198,6 +208,7 @@ def run(
             cert_check_interval=cert_check_interval,
             insecure_registries=frozenset(insecure_registry),
             registry_allow=registry_allow,
+            registry_deny=registry_deny,
             registry_mirrors=mirrors,
             liveness=liveness if liveness is not None or dev else "http://0.0.0.0:8080/healthz",
             metrics_listen=metrics_listen or ("127.0.0.1" if dev else "0.0.0.0"),

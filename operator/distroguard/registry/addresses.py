@@ -15,13 +15,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from distroguard.registry.hosts import host_class
+from distroguard.registry.hosts import host_class, literal_address
 
 MAX_REMEMBERED = 4096
 """Hosts whose address kinds are remembered (a registry client talks to a handful)."""
@@ -35,26 +35,77 @@ class AddressNotAllowed(AddressRefused):
     """A registry (or a redirect, or a token realm) is at an address the cluster does not allow."""
 
 
-REFUSED_KINDS = frozenset({"metadata", "link-local", "loopback", "internal"})
-"""Address kinds (`hosts.host_class`) refused by an `AccessPolicy` unless allowed: the metadata service and
-link-local addresses, the pod's own loopback (its health and metrics ports), and private, carrier-grade NAT
-and cluster-internal addresses (where the cluster's service and pod networks are)."""
+ALWAYS_REFUSED = frozenset({"metadata", "link-local", "loopback"})
+"""Address kinds (`hosts.host_class`) an `AccessPolicy` refuses unless allowed, in any cluster: the metadata
+service and link-local addresses, and the pod's own loopback (its health and metrics ports). Other private
+addresses are refused only in the networks of `ClusterNetworks` (an on-premises registry on 10.x is fine)."""
 ALLOW_HINT = "allow it with --registry-allow {} (chart value registryAllow)"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_networks(entries: Iterable[str], option: str) -> tuple[IPNetwork, ...]:
+    """CIDRs or addresses; ValueError naming `option` and a bad entry."""
+    networks: list[IPNetwork] = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip().strip("[]"), strict=False))
+        except ValueError:
+            raise ValueError(f"{option} {entry!r}: expected a CIDR or an address") from None
+    return tuple(networks)
+
+
+class ClusterNetworks:
+    """Networks refused besides `ALWAYS_REFUSED`: the cluster's service and pod networks, learnt from the API
+    (`learn`, replaced whole by source as they change), and those the operator names (`--registry-deny`,
+    for clusters whose networks cannot be read). `find` runs on the event loop for every connection while a
+    watch thread calls `learn`: the published tuple is replaced whole, never changed in place."""
+
+    def __init__(self, configured: Iterable[IPNetwork] = ()) -> None:
+        self._by_source: dict[str, tuple[IPNetwork, ...]] = {"--registry-deny": tuple(configured)}
+        self._published: tuple[tuple[IPNetwork, str], ...] = ()
+        self._publish()
+
+    def learn(self, source: str, networks: Iterable[IPNetwork]) -> None:
+        """`source` (e.g. "service network") now holds exactly `networks`."""
+        by_source = dict(self._by_source)
+        given = list(networks)
+        v4 = [n for n in given if isinstance(n, ipaddress.IPv4Network)]
+        v6 = [n for n in given if isinstance(n, ipaddress.IPv6Network)]
+        by_source[source] = (*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6))
+        self._by_source = by_source
+        self._publish()
+
+    def networks(self, source: str) -> tuple[IPNetwork, ...]:
+        return self._by_source.get(source, ())
+
+    def find(self, address: IPAddress) -> tuple[IPNetwork, str] | None:
+        """The refused network `address` is in and where it came from, or None."""
+        for network, source in self._published:
+            if address in network:
+                return network, source
+        return None
+
+    def _publish(self) -> None:
+        self._published = tuple(
+            (network, source) for source, networks in self._by_source.items() for network in networks
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class AccessPolicy:
-    """Which addresses registry connections may reach in the cluster: any public one, and the refused kinds
-    only where `networks` or `hosts` allow them. Judged on the addresses a name resolves to, by the
-    connection's own resolver, so a name cannot point somewhere else at connection time."""
+    """Which addresses registry connections may reach in the cluster: any but the `ALWAYS_REFUSED` kinds and
+    the `refused` networks (the cluster's own), except where `networks` or `hosts` allow them. Judged on the
+    addresses a name resolves to, by the connection's own resolver, so a name cannot point somewhere else
+    at connection time."""
 
     networks: tuple[IPNetwork, ...] = ()
     hosts: frozenset[str] = frozenset()
+    refused: ClusterNetworks = field(default_factory=ClusterNetworks)
 
     @classmethod
-    def parse(cls, entries: Iterable[str]) -> AccessPolicy:
+    def parse(cls, entries: Iterable[str], refused: ClusterNetworks | None = None) -> AccessPolicy:
         """`CIDR`, an address, or a `HOST` name each; ValueError naming a bad one."""
         networks: list[IPNetwork] = []
         hosts: set[str] = set()
@@ -70,26 +121,29 @@ class AccessPolicy:
             if "/" in text or ":" in text or not all(part for part in text.rstrip(".").split(".")):
                 raise ValueError(f"--registry-allow {entry!r}: expected a CIDR, an address or a host name")
             hosts.add(text.rstrip("."))
-        return cls(tuple(networks), frozenset(hosts))
+        return cls(tuple(networks), frozenset(hosts), refused if refused is not None else ClusterNetworks())
 
     def allows_host(self, host: str) -> bool:
         return host.strip("[]").rstrip(".").lower() in self.hosts
 
     def refusal(self, address: str) -> str | None:
         """Why a connection to `address` (an IP address as text) is refused, or None."""
-        kind = host_class(address)
-        if kind not in REFUSED_KINDS:
+        ip = literal_address(address.split("%", 1)[0])
+        if ip is None:
             return None
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            ip = None
-        if ip is not None:
-            if ip.version == 6 and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-            if any(ip in network for network in self.networks):
-                return None
-        return f"registry address not allowed: {address} is a {kind} address; " + ALLOW_HINT.format(address)
+        if any(ip in network for network in self.networks):
+            return None
+        kind = host_class(str(ip))
+        if ip.is_unspecified:  # connecting to 0.0.0.0 or :: reaches this host
+            kind = "loopback"
+        if kind in ALWAYS_REFUSED:
+            return f"registry address not allowed: {ip} is a {kind} address; " + ALLOW_HINT.format(ip)
+        found = self.refused.find(ip)
+        if found is None:
+            return None
+        network, source = found
+        where = f"refused by {source}" if source.startswith("--") else f"the cluster's {source}"
+        return f"registry address not allowed: {ip} is in {network} ({where}); " + ALLOW_HINT.format(ip)
 
 
 Kinds = frozenset[str | None]
@@ -112,13 +166,12 @@ class GuardedResolver(AbstractResolver):
 
     def literal_refusal(self, host: str) -> str | None:
         """Why a connection to `host` is refused before any lookup, or None: an address written out (aiohttp
-        connects to those without asking a resolver) or a metadata service name, judged by `access`."""
+        connects to those without asking a resolver; the legacy forms are resolved to themselves) or a
+        metadata service name, judged by `access`."""
         if self.access is None or self.access.allows_host(host):
             return None
-        bare = host.strip("[]")
-        try:
-            ipaddress.ip_address(bare.split("%", 1)[0])
-        except ValueError:
+        bare = host.strip("[]").split("%", 1)[0]
+        if literal_address(bare) is None:
             if host_class(bare) == "metadata":
                 return "registry address not allowed: the cloud metadata service; " + ALLOW_HINT.format(
                     "169.254.169.254"

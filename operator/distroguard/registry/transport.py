@@ -159,7 +159,11 @@ class Transport:
     ) -> None:
         """`resolver`: the DNS resolver under the guard (aiohttp's default when None)."""
         self.settings = settings
-        access = AccessPolicy.parse(settings.registry_allow) if settings.registry_guard else None
+        access = (
+            AccessPolicy.parse(settings.registry_allow, settings.refused_networks)
+            if settings.registry_guard
+            else None
+        )
         self.resolver = GuardedResolver(resolver, access)
         self.stats = stats if stats is not None else RegistryStats()
         self._ssl = ssl_context
