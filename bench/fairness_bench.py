@@ -1,17 +1,26 @@
 """A namespace flooding admission with unique, unresolvable images, while another namespace's reviews go on.
 
-    python bench/fairness_bench.py [--seconds 60] [--attack 1000] [--tarpits 20]
+    python bench/fairness_bench.py [--seconds 60] [--attack 1000] [--tarpits 20] [--victim-images 3]
 
 Admission as `distroguard run` wires it (`admit`, a resolver pool routed per namespace, the registry guard
 with the test registry allowed), in this process, 127.0.0.1 only. The attacker's namespace sends `--attack`
 reviews within `--seconds`, each a Pod whose image is a reference never seen before on one of `--tarpits`
-registries that accept connections and never answer (each lookup holds a connection until its read
-timeout). Meanwhile the victim's namespace sends a warm review (a cached image) every 20 ms and a cold one
-(a new tag of a pushed image, so a registry round trip) every 500 ms, to Debian's docker-registry.
+registries that accept connections and never answer. Meanwhile the victim's namespace sends a warm review (a
+cached image) every 20 ms and, every 500 ms, a cold one: a Pod of `--victim-images` containers, each a new tag
+of a pushed image (a rollout: one registry round trip each, at once), to Debian's docker-registry.
+
+What the attacker can exhaust is the one global bound of a registry client: its aiohttp connector's 100
+connections, shared by every lookup of the anonymous client (the per-registry bound, 8 requests, is per
+host, and the attacker has many hosts). A tarpit holds each connection until the read timeout (30 s), then
+the request is retried. Once 100 are held, a lookup that needs a new connection waits for one to be freed,
+past the review's budget. A lookup that finds an idle kept-alive connection to its registry takes it without
+waiting, so a victim making one request at a time to a registry it just spoke to is not hurt; a rollout of
+several new images at once (or a registry not spoken to within the keep-alive, or a token server) is.
 
 Three runs, each with fresh caches: without the attacker; with it, under the default per-namespace limits;
-with it and no limits. Printed: the victim's warm p50/p99 and how many of its cold lookups were answered with
-facts within the budget. Not a test: figures depend on the machine.
+with it and no limits. Printed: the victim's warm p50/p99, its cold reviews answered with facts for every
+image within the budget and its cold images answered, and the most connections the tarpits held at once.
+Not a test: figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -65,22 +74,45 @@ class Cluster:
         )
 
 
-async def tarpit() -> tuple[asyncio.Server, int, list[asyncio.StreamWriter]]:
-    held: list[asyncio.StreamWriter] = []
+class Tarpits:
+    """Registries that accept connections and never answer; counts the connections held at once."""
 
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        await reader.read()  # never answers; ends when the client gives up
+    def __init__(self) -> None:
+        self.servers: list[asyncio.Server] = []
+        self.ports: list[int] = []
+        self.writers: list[asyncio.StreamWriter] = []
+        self.open = 0
+        self.most = 0
 
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    return server, server.sockets[0].getsockname()[1], held
+    async def start(self, count: int) -> None:
+        for _ in range(count):
+            server = await asyncio.start_server(self._hold, "127.0.0.1", 0)
+            self.servers.append(server)
+            self.ports.append(server.sockets[0].getsockname()[1])
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        self.open += 1
+        self.most = max(self.most, self.open)
+        try:
+            await reader.read()  # never answers; ends when the client gives up
+        finally:
+            self.open -= 1
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+        for server in self.servers:
+            server.close()
 
 
-async def one(cluster: Cluster, namespace: str, image: str) -> tuple[float, bool]:
-    request = decode_document(review(workload("Pod", pod_spec(container("app", image))), namespace=namespace))
+async def one(cluster: Cluster, namespace: str, *images: str) -> tuple[float, int]:
+    """The review's time and how many of its images were answered with facts."""
+    containers = [container(f"c{n}", image) for n, image in enumerate(images)]
+    request = decode_document(review(workload("Pod", pod_spec(*containers)), namespace=namespace))
     started = time.perf_counter()
     answer = await admit(request, cluster, POLICIES, CATALOG, budget=BUDGET, now=datetime.now(UTC))
-    return time.perf_counter() - started, not answer.unresolved
+    return time.perf_counter() - started, len(images) - len(answer.unresolved)
 
 
 async def run(
@@ -92,10 +124,11 @@ async def run(
     cluster = Cluster(pool, ColdLookups(FairnessSettings()) if limits else None)
     warm_image = f"{registry}/bench/app:warm"
     assert (await one(cluster, "shop", warm_image))[1]
-    pits = [await tarpit() for _ in range(args.tarpits)]
+    pits = Tarpits()
+    await pits.start(args.tarpits)
     warm: list[float] = []
-    cold: list[bool] = []
-    attacks: list[asyncio.Task[tuple[float, bool]]] = []
+    cold: list[int] = []
+    attacks: list[asyncio.Task[tuple[float, int]]] = []
     stop = time.perf_counter() + args.seconds
     tag_iter = iter(tags)
 
@@ -106,28 +139,28 @@ async def run(
 
     async def victim_cold() -> None:
         while time.perf_counter() < stop:
-            cold.append((await one(cluster, "shop", f"{registry}/bench/app:{next(tag_iter)}"))[1])
+            images = [f"{registry}/bench/app:{next(tag_iter)}" for _ in range(args.victim_images)]
+            cold.append((await one(cluster, "shop", *images))[1])
             await asyncio.sleep(0.5)
 
     async def attacker() -> None:
         interval = args.seconds / args.attack
         for n in range(args.attack):
-            port = pits[n % len(pits)][1]
+            port = pits.ports[n % len(pits.ports)]
             attacks.append(asyncio.ensure_future(one(cluster, "attacker", f"127.0.0.1:{port}/x{n}/app:{n}")))
             await asyncio.sleep(interval)
 
     await asyncio.gather(victim_warm(), victim_cold(), *([attacker()] if attack else []))
     await asyncio.gather(*attacks)
     await pool.abort()
-    for server, _, held in pits:
-        for writer in held:
-            writer.close()
-        server.close()
+    pits.close()
     warm.sort()
     p99 = warm[min(len(warm) - 1, int(len(warm) * 0.99))]
+    whole = sum(1 for served in cold if served == args.victim_images)
     print(
-        f"{label:<34} warm p50 {statistics.median(warm) * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms  "
-        f"({len(warm)} reviews)   cold served {sum(cold)}/{len(cold)}   attacker reviews {len(attacks)}"
+        f"{label:<32} {statistics.median(warm) * 1000:6.1f} {p99 * 1000:7.1f} {len(warm):6d}   "
+        f"{whole:4d}/{len(cold):<4d} {sum(cold):5d}/{len(cold) * args.victim_images:<5d} "
+        f"{len(attacks):6d} {pits.most:5d}"
     )
 
 
@@ -136,16 +169,31 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--attack", type=int, default=1000)
     parser.add_argument("--tarpits", type=int, default=20)
+    parser.add_argument("--victim-images", type=int, default=3)
     args = parser.parse_args()
     image = ImageBuilder().layer(DEBIAN_12_ROOT).build()
-    tags = [f"t{i}" for i in range(int(args.seconds * 2 * 3) + 10)]
+    per_run = int(args.seconds * 2 + 5) * args.victim_images
+    tags = [f"t{i}" for i in range(3 * per_run)]
     with running_registry() as server:
-        for tag in ["warm", *tags]:
-            await push(server.url, "bench/app", tag, image)
-        print(f"{args.attack} attacker reviews in {args.seconds:g} s on {args.tarpits} tarpit registries")
-        await run("no attacker", args, server.address, tags[: len(tags) // 3], attack=False, limits=True)
-        await run("attacker, per-namespace limits", args, server.address, tags[len(tags) // 3 :], True, True)
-        await run("attacker, no limits", args, server.address, tags[2 * len(tags) // 3 :], True, False)
+        await push(server.url, "bench/app", "warm", image)
+        for start in range(0, len(tags), 20):
+            await asyncio.gather(
+                *(push(server.url, "bench/app", tag, image) for tag in tags[start : start + 20])
+            )
+        print(
+            f"{args.attack} attacker reviews in {args.seconds:g} s on {args.tarpits} tarpit registries; "
+            f"victim: a warm review every 20 ms, a cold one of {args.victim_images} new images every 500 ms, "
+            f"budget {BUDGET:g} s"
+        )
+        print(
+            f"{'':32} {'warm p50':>6} {'p99 ms':>7} {'warm':>6}   {'cold reviews':>9} {'cold images':>11} "
+            f"{'attack':>6} {'held':>5}"
+        )
+        await run("no attacker", args, server.address, tags[:per_run], attack=False, limits=True)
+        await run(
+            "attacker, per-namespace limits", args, server.address, tags[per_run : 2 * per_run], True, True
+        )
+        await run("attacker, no limits", args, server.address, tags[2 * per_run :], True, False)
 
 
 if __name__ == "__main__":

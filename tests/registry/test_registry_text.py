@@ -10,12 +10,15 @@ output and the metrics are searched for it, in any letter case.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import ipaddress
 import json
 import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from click.testing import CliRunner
@@ -23,23 +26,40 @@ from click.testing import CliRunner
 from distroguard.admission import admit
 from distroguard.admission.review import decode_document, respond
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef
-from distroguard.audit.policyreports import _stamp, workload_report, workload_results
-from distroguard.audit.results import audit_workloads, summarize
+from distroguard.audit.policyreports import (
+    KNOWN_OS_IDS,
+    OTHER,
+    _stamp,
+    results_of,
+    tallies,
+    workload_report,
+    workload_results,
+)
+from distroguard.audit.results import AuditResult, audit_workloads, summarize
 from distroguard.cli.main import main
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.errors import DistroguardError, reason_of
 from distroguard.model import Platform
+from distroguard.model.decision import UNRESOLVED_RULE
 from distroguard.model.facts import ImagePlatforms
-from distroguard.model.record import RecordReference, platform_of, record_of
+from distroguard.model.record import EolState, RecordReference, platform_of, record_of
 from distroguard.model.workloads import Container
 from distroguard.operator.audit.events import notice_of
 from distroguard.operator.metrics import CACHE_TIERS, Metrics
 from distroguard.policyfiles import load_policies
+from distroguard.registry.addresses import ClusterNetworks
 from distroguard.registry.client import RegistryClient, RegistrySettings
-from distroguard.registry.meter import OTHER, WELL_KNOWN_REGISTRIES, RegistryStats
+from distroguard.registry.meter import OTHER as OTHER_REGISTRY
+from distroguard.registry.meter import WELL_KNOWN_REGISTRIES, RegistryStats
 from distroguard.resolver import Resolver
+from distroguard.resolver.fairness import ColdLookups, FairnessSettings
+from distroguard.resolver.routing import NO_CREDENTIALS, ResolverPool, RoutedResolver
 from support.admission import StaticCluster
 from support.canary_registry import CANARY, CanaryRegistry, leaks
+from support.distros import DEBIAN_12_ROOT, os_release
+from support.images import ImageBuilder, push
+from support.kube import free_port
+from support.registry_server import RegistryServer
 from support.reviews import container, pod_spec, review, workload
 
 pytestmark = pytest.mark.registry
@@ -240,18 +260,26 @@ async def test_metrics_hold_no_registry_text_and_only_a_fixed_set_of_labels(cana
     assert_bounded_labels(metrics, {p.name for p in chosen})
 
 
-def assert_bounded_labels(metrics: Metrics, policy_names: set[str]) -> None:
+def assert_bounded_labels(
+    metrics: Metrics, policy_names: set[str], rule_names: frozenset[str] = frozenset()
+) -> None:
     """Each label value of each family is one of a fixed set (nothing an image or a registry chose)."""
     reasons = {cls.reason for cls in _error_classes(DistroguardError)}
+    cycles = {cycle.cycle for product in CATALOG.data.products for cycle in product.cycles}
     allowed: dict[str, set[str]] = {
         "verdict": {"allow", "warn", "deny", "error"},
         "reason": reasons,
         "tier": set(CACHE_TIERS),
         "result": {"hit", "miss", "fail", "warn", "error", "pass", "skip"},
-        "registry": set(WELL_KNOWN_REGISTRIES) | {OTHER},
+        "registry": set(WELL_KNOWN_REGISTRIES) | {OTHER_REGISTRY},
         "status": {"1xx", "2xx", "3xx", "4xx", "5xx", "error"},
         "policy": policy_names,
         "action": {"deny", "warn", "audit"},
+        "rule": set(rule_names) | {UNRESOLVED_RULE},
+        "os": set(KNOWN_OS_IDS) | {OTHER},
+        "version": cycles | {""},
+        "libc": {"glibc", "musl", "none", "unknown"},
+        "eol_state": set(get_args(EolState)),
     }
     seen = 0
     for family in metrics.registry.collect():
@@ -278,3 +306,122 @@ def test_the_canary_is_found_where_it_is_put() -> None:
     assert leaks([CANARY.upper()])
     assert asyncio.iscoroutinefunction(_outcomes)
     assert Platform()  # the default platform the scenarios are judged on
+
+
+# ------------------------------------------------------------------------------------ after a flood
+
+
+class _FloodCluster:
+    """Admission as `distroguard run` wires it: the pool's routing, and each namespace's share of cold
+    lookups (`fairness`)."""
+
+    def __init__(self, pool: ResolverPool, cold: ColdLookups) -> None:
+        self.pool, self.cold = pool, cold
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        return {}
+
+    def platforms(self) -> tuple[Platform, ...]:
+        return (Platform(),)
+
+    async def resolver(self, namespace: str | None, workload: object) -> RoutedResolver:
+        routed = await self.pool.resolver(namespace or "", NO_CREDENTIALS)
+        return routed if namespace is None else dataclasses.replace(routed, gate=self.cold.gate(namespace))
+
+
+async def test_metric_labels_stay_bounded_after_a_flood(
+    canary: CanaryRegistry, registry: RegistryServer, repo: str
+) -> None:
+    """One namespace floods admission with unique images: on hosts that refuse connections, on addresses
+    the cluster refuses, in repositories that do not exist, on the canary's scenarios, and images whose
+    os-release says a new distribution and version each time (which the audit then counts). Every label of
+    every family, admission, cache, registry and audit alike, is still from a fixed set."""
+    flood = 60
+    for n in range(flood // 6):
+        said = os_release(f'ID="{CANARY}-{n}"\nVERSION_ID="{n}.{CANARY}"\n')
+        weird = ImageBuilder().layer({**DEBIAN_12_ROOT, "/usr/lib/os-release": said})
+        await push(registry.url, repo, f"w{n}", weird.build())
+    closed = free_port()
+    images = [
+        image
+        for n in range(flood // 6)
+        for image in (
+            f"127.0.0.1:{closed}/{CANARY.lower()}-{n}/app:{n}",  # refused connections: the host remembered
+            f"169.254.{n}.{n + 1}/{CANARY.lower()}/app:{n}",  # link-local: refused before a connection
+            f"10.96.0.{n + 1}/{CANARY.lower()}/app:{n}",  # the cluster's service network
+            f"{registry.address}/{CANARY.lower()}-{n}/app:{n}",  # no such repository
+            canary.ref(canary.scenarios[n % len(canary.scenarios)]),
+            f"{registry.address}/{repo}:w{n}",  # resolves, to a distribution nobody knows
+        )
+    ]
+    refused = ClusterNetworks()
+    refused.learn("service network", [ipaddress.ip_network("10.96.0.0/12")])
+    settings = dataclasses.replace(
+        SETTINGS, registry_guard=True, registry_allow=("127.0.0.0/8",), refused_networks=refused
+    )
+    stats = RegistryStats(known=WELL_KNOWN_REGISTRIES)
+    metrics = Metrics(process=False)
+    metrics.track_registry(stats)
+    pool = ResolverPool(settings, ttl=600, stats=stats, tracker=metrics)
+    await pool.start()
+    # Generous limits: the flood must reach the registries, not stop at the namespace's share.
+    cluster = _FloodCluster(pool, ColdLookups(FairnessSettings(concurrency=16, rate=1000, burst=1000)))
+    chosen = policies("deny")
+    outcomes: dict[str, ImagePlatforms | Exception] = {}
+    try:
+        for index in range(0, len(images), 3):
+            batch = images[index : index + 3]
+            spec = pod_spec(*(container(f"c{i}", image) for i, image in enumerate(batch)))
+            request = decode_document(review(workload("Pod", spec), namespace="flood"))
+            answer = await admit(request, cluster, chosen, CATALOG, budget=30, now=NOW)
+            reasons = Counter(reason_of(e) for e in answer.unresolved)
+            verdict = answer.decision.verdict if answer.decision else "error"
+            metrics.observe_admission(verdict, 0.01, answer.decision, reasons)
+        routed = pool.public
+        for image in images:
+            try:
+                outcomes[image] = await routed.resolve_platforms(image, None, budget=30)
+            except DistroguardError as exc:
+                outcomes[image] = exc
+    finally:
+        await pool.close()
+    assert {reason_of(e) for e in outcomes.values() if isinstance(e, DistroguardError)} >= {
+        "registry-address-not-allowed",
+        "registry-unavailable",
+        "not-found",
+    }
+    # The audit's count of what runs: the flood's images as one workload's containers.
+    ref = WorkloadRef("flood", "Deployment", "web")
+    containers = tuple(
+        Container(name=f"c{i}", image=image, section="containers") for i, image in enumerate(images)
+    )
+    audited = AuditedWorkload(
+        ref=ref, source="pods", containers=containers, pods=1, uid="u1", api_version="apps/v1"
+    )
+    summaries = {
+        (ref, c.image): summarize(c.image, outcomes[c.image], CATALOG, NOW.date()) for c in containers
+    }
+    results = audit_workloads([audited], summaries, chosen, CATALOG, NOW, {})
+    audit = AuditResult(
+        generated=NOW,
+        context="test",
+        namespace=None,
+        policies=tuple(p.name for p in chosen),
+        catalog_snapshot=CATALOG.snapshot,
+        workloads=results,
+        images=tuple(dict.fromkeys(summaries.values())),
+    )
+    found = tallies(audit, results_of(audit, chosen, NOW))
+    metrics.observe_audit(1.0, found.images, found.violations, found.workloads)
+    assert found.images[OTHER, "", "glibc", "unknown"] == flood // 6  # each new "distribution" once
+    text = metrics.render()[0].decode()
+    assert f'registry="{OTHER_REGISTRY}"' in text
+    assert not leaks([text])
+    rules = frozenset(rule.name for p in chosen for rule in p.spec.rules)
+    assert_bounded_labels(metrics, {p.name for p in chosen}, rules)
+    families = {family.name for family in metrics.registry.collect() if family.samples}
+    assert {
+        "distroguard_audit_images",
+        "distroguard_audit_violations",
+        "distroguard_registry_requests",
+    } <= families
