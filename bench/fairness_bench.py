@@ -1,21 +1,25 @@
 """A namespace flooding admission with unique, unresolvable images, while another namespace's reviews go on.
 
-    python bench/fairness_bench.py [--seconds 60] [--attack 1000] [--tarpits 20] [--victim-images 3]
+    python bench/fairness_bench.py [--seconds 60] [--attack 1000] [--tarpits 20]
+                                   [--victim-images 5] [--victim-every 20]
 
 Admission as `distroguard run` wires it (`admit`, a resolver pool routed per namespace, the registry guard
 with the test registry allowed), in this process, 127.0.0.1 only. The attacker's namespace sends `--attack`
 reviews within `--seconds`, each a Pod whose image is a reference never seen before on one of `--tarpits`
 registries that accept connections and never answer. Meanwhile the victim's namespace sends a warm review (a
-cached image) every 20 ms and, every 500 ms, a cold one: a Pod of `--victim-images` containers, each a new tag
-of a pushed image (a rollout: one registry round trip each, at once), to Debian's docker-registry.
+cached image) every 20 ms and, every `--victim-every` seconds from then on, a cold one: a Pod of
+`--victim-images` containers, each a new tag of a pushed image (a rollout: one registry round trip each, at
+once), to Debian's docker-registry.
 
 What the attacker can exhaust is the one global bound of a registry client: its aiohttp connector's 100
 connections, shared by every lookup of the anonymous client (the per-registry bound, 8 requests, is per
 host, and the attacker has many hosts). A tarpit holds each connection until the read timeout (30 s), then
 the request is retried. Once 100 are held, a lookup that needs a new connection waits for one to be freed,
 past the review's budget. A lookup that finds an idle kept-alive connection to its registry takes it without
-waiting, so a victim making one request at a time to a registry it just spoke to is not hurt; a rollout of
-several new images at once (or a registry not spoken to within the keep-alive, or a token server) is.
+waiting (aiohttp does not count idle connections against the limit): a victim sending a new image every
+second or two to a registry it keeps speaking to is not hurt at all. The victim here deploys as namespaces
+do, now and then: its rollouts are 20 s apart, longer than aiohttp's keep-alive (15 s), so each one opens
+new connections, as a first deploy from a registry, or one after a quiet spell, does.
 
 Three runs, each with fresh caches: without the attacker; with it, under the default per-namespace limits;
 with it and no limits. Printed: the victim's warm p50/p99, its cold reviews answered with facts for every
@@ -138,10 +142,12 @@ async def run(
             await asyncio.sleep(0.02)
 
     async def victim_cold() -> None:
-        while time.perf_counter() < stop:
+        """At every `victim_every` seconds from the start up to the end, however long each review took."""
+        start = stop - args.seconds
+        for k in range(1, int(args.seconds // args.victim_every) + 1):
+            await asyncio.sleep(max(0.0, start + k * args.victim_every - time.perf_counter()))
             images = [f"{registry}/bench/app:{next(tag_iter)}" for _ in range(args.victim_images)]
             cold.append((await one(cluster, "shop", *images))[1])
-            await asyncio.sleep(0.5)
 
     async def attacker() -> None:
         interval = args.seconds / args.attack
@@ -169,10 +175,11 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--attack", type=int, default=1000)
     parser.add_argument("--tarpits", type=int, default=20)
-    parser.add_argument("--victim-images", type=int, default=3)
+    parser.add_argument("--victim-images", type=int, default=5)
+    parser.add_argument("--victim-every", type=float, default=20.0)
     args = parser.parse_args()
     image = ImageBuilder().layer(DEBIAN_12_ROOT).build()
-    per_run = int(args.seconds * 2 + 5) * args.victim_images
+    per_run = int(args.seconds // args.victim_every + 1) * args.victim_images
     tags = [f"t{i}" for i in range(3 * per_run)]
     with running_registry() as server:
         await push(server.url, "bench/app", "warm", image)
@@ -182,7 +189,8 @@ async def main() -> None:
             )
         print(
             f"{args.attack} attacker reviews in {args.seconds:g} s on {args.tarpits} tarpit registries; "
-            f"victim: a warm review every 20 ms, a cold one of {args.victim_images} new images every 500 ms, "
+            f"victim: a warm review every 20 ms, a cold one of {args.victim_images} new images every "
+            f"{args.victim_every:g} s, "
             f"budget {BUDGET:g} s"
         )
         print(
