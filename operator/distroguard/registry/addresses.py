@@ -1,4 +1,5 @@
-"""Where names really point: the connection's own DNS answers, checked for token realms.
+"""Where names really point: the connection's own DNS answers, checked for token realms and, in the
+cluster, for every connection.
 
 `authflow.realm_refusal` judges a token realm from its URL's text. A public-looking name can still
 resolve to the cloud metadata service or a cluster-internal address (a hostile registry controls its
@@ -8,6 +9,12 @@ lookup an attacker could answer differently). For a realm host it was told about
 addresses in an internal network the realm's registry is not in: the registry's own addresses, as this
 resolver saw them when the registry was asked, or its address as written. The metadata service is never
 allowed this way.
+
+In the cluster (`RegistrySettings.registry_guard`) an `AccessPolicy` judges every address a connection would
+use, registries and redirect hops included: whoever creates a pod chooses the registry. Link-local
+addresses, the metadata service and loopback are always refused, and so are the networks of
+`ClusterNetworks` (the cluster's service and pod networks, learnt from the API, and `--registry-deny`'s);
+`--registry-allow` opens any of them. Every other address is reachable, private ones included.
 """
 
 from __future__ import annotations
