@@ -10,11 +10,13 @@
     │   │   ├── AuthenticationError   credentials missing or refused (401/403)
     │   │   ├── NotFoundError         repository, tag, manifest or blob unknown (404)
     │   │   ├── RegistryUnavailable   5xx, 429, connection failures after retries
-    │   │   └── InsecureRegistryError plain HTTP to a host not allowed to use it
+    │   │   ├── InsecureRegistryError plain HTTP to a host not allowed to use it
+    │   │   └── RegistryAddressRefused the registry's address is not allowed in the cluster (--registry-allow)
     │   ├── DigestMismatch            bytes do not match the digest that names them
     │   ├── PlatformNotFound          an index has no manifest for the wanted platform
     │   ├── UnsupportedMediaType      a manifest or layer in a format we do not read
     │   └── LocalImageError           an `oci:` layout or `docker-archive:` tarball is unreadable
+    ├── LookupLimited                 a namespace started more cold lookups than its share (resolver.fairness)
     ├── ScanLimitExceeded             a hard bound was hit while reading an image (size, entries, hops...)
     ├── DeadlineExceeded              the caller's time budget ran out
     ├── InvalidPolicy                 a DistroPolicy document is malformed (names the source and each field)
@@ -116,6 +118,13 @@ class InsecureRegistryError(RegistryError):
     reason = "insecure-registry"
 
 
+class RegistryAddressRefused(RegistryError):
+    """A connection would reach an address the cluster refuses (link-local, loopback, internal) and
+    `--registry-allow` does not open; the image is unresolved and the policies' `onUnresolved` decides."""
+
+    reason = "registry-address-not-allowed"
+
+
 class DigestMismatch(SourceError):
     reason = "digest-mismatch"
 
@@ -141,6 +150,13 @@ class UnsupportedMediaType(SourceError):
 
 class LocalImageError(SourceError):
     reason = "local-image-error"
+
+
+class LookupLimited(DistroguardError):
+    """A namespace is over its rate of cold lookups: the image is unresolved, and looked up when asked again
+    later (the review's retry)."""
+
+    reason = "lookup-limited"
 
 
 class ScanLimitExceeded(DistroguardError):

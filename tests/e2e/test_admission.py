@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import json
 import os
 import re
@@ -36,7 +37,7 @@ from support.distros import (
     Files,
 )
 from support.images import ImageBuilder, push
-from support.kube import ControlPlane, KeyPair, free_port
+from support.kube import SERVICE_CIDR, ControlPlane, KeyPair, free_port
 from support.manifests import deployment
 from support.operator_process import OperatorProcess
 from support.proxy import ThreadedProxy
@@ -727,3 +728,78 @@ def test_production_mode_serves_the_mounted_certificate_and_follows_its_renewal(
     finally:
         code = process.stop()
     assert code == 0, process.log_text()[-4000:]
+
+
+def learnt(distroguard: OperatorProcess, network: str, cidr: str) -> bool:
+    """Whether distroguard's log says it refuses `cidr` as the cluster's `network`."""
+    lines = distroguard.log_text().splitlines()
+    return any(f"the cluster's {network}:" in line and cidr in line for line in lines)
+
+
+def test_registries_in_the_clusters_service_and_pod_networks_are_refused(
+    kube: ControlPlane, distroguard: OperatorProcess
+) -> None:
+    """The service networks come from the ServiceCIDR objects (the API server's own, and one made here), the
+    pod networks from the Nodes' podCIDRs; an image there is unresolved without a connection (nothing
+    listens at these addresses, and nothing would be asked: the refusal comes first)."""
+    strict = namespace(kube, "strict")
+    apply_policy(kube, unique("no-musl"), strict, on_unresolved="deny")
+    own_service = str(next(ipaddress.ip_network(SERVICE_CIDR).hosts()) + 9)
+    eventually(
+        lambda: learnt(distroguard, "service network", SERVICE_CIDR), what="distroguard learns its services"
+    )
+    wait_denied(
+        kube,
+        pod(strict, "svc", f"{own_service}:5000/e2e/app:1"),
+        f"registry address not allowed: {own_service} is in {SERVICE_CIDR} (the cluster's service network)",
+    )
+    extra, node = unique("e2e-services"), unique("e2e-networks")
+    kube.create(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "ServiceCIDR",
+            "metadata": {"name": extra},
+            "spec": {"cidrs": ["10.123.0.0/16"]},
+        }
+    )
+    # No kubernetes.io/arch label: the Node counts for no platform, so no other test's judgement changes.
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": node},
+            "spec": {"podCIDRs": ["10.77.0.0/24"]},
+        }
+    )
+    try:
+        # Learnt before any image there is asked for: no lookup may try to reach these addresses.
+        for network, cidr in (("service network", "10.123.0.0/16"), ("pod network", "10.77.0.0/24")):
+            eventually(
+                lambda network=network, cidr=cidr: learnt(distroguard, network, cidr),
+                what=f"distroguard learns its {network} {cidr}",
+            )
+        wait_denied(
+            kube,
+            pod(strict, "svc2", "10.123.4.5:5000/e2e/app:1"),
+            "10.123.4.5 is in 10.123.0.0/16 (the cluster's service network)",
+        )
+        wait_denied(
+            kube,
+            pod(strict, "pods", "10.77.0.9/e2e/app:1"),
+            "10.77.0.9 is in 10.77.0.0/24 (the cluster's pod network)",
+        )
+        denied = apply(kube, pod(strict, "pods", "10.77.0.9/e2e/app:1"))
+        assert "--registry-allow 10.77.0.9" in denied.stderr
+    finally:
+        kube.kubectl("delete", "node", node, "--ignore-not-found", "--wait=false", check=False)
+        # The ServiceCIDR's finalizer is the controller manager's, which this cluster does not run.
+        kube.kubectl("delete", "servicecidr", extra, "--ignore-not-found", "--wait=false", check=False)
+        kube.kubectl(
+            "patch",
+            "servicecidr",
+            extra,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+            check=False,
+        )

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from support.canary_registry import CanaryRegistry, leaks
 from support.distros import ALPINE_ROOT, DEBIAN_9_ROOT, UBUNTU_2404_ROOT, Files
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane, free_port
@@ -521,3 +522,52 @@ def test_pull_secrets_and_tokens_never_appear_in_reports_facts_events_metrics_or
                 assert secret not in text, f"a credential appears in the {where}"
     finally:
         kube.kubectl("delete", "distropolicy", policy, "--ignore-not-found", check=False)
+
+
+def test_registry_text_never_reaches_reports_events_or_image_facts(
+    kube: ControlPlane, auditor: OperatorProcess, scratch: Scratch
+) -> None:
+    """The canary registry (`support.canary_registry`: its text in every field, header and body a registry
+    controls, and every way of failing) behind real pods: what the audit writes to the API server, as
+    `kubectl` reads it back, and its metrics, never repeat that text."""
+    with CanaryRegistry() as canary:
+        where = scratch.namespace("canary")
+        policy = unique("canary-policy")
+        document = policy_document(policy, where, support=True)
+        document["spec"].update(action="warn", onUnresolved="warn")  # warnings: Events too
+        kube.create(document)
+        try:
+            pods = []
+            for index in range(0, len(canary.scenarios), 6):
+                name = f"canary-{index}"
+                chosen = canary.scenarios[index : index + 6]
+                containers = [{"name": f"c{i}", "image": canary.ref(s)} for i, s in enumerate(chosen)]
+                kube.create(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Pod",
+                        "metadata": {"name": name, "namespace": where},
+                        "spec": {"containers": containers},
+                    }
+                )
+                pods.append(name)
+
+            def events() -> str:
+                return str(kube.kubectl("get", "events", "-n", where, "-o", "json").stdout)
+
+            eventually(lambda: set(pods) <= set(reports(kube, where)), what="a report for every canary pod")
+            eventually(lambda: "DistroPolicyViolation" in events(), what="the audit's Events")
+            gathered = {
+                "reports": kube.kubectl(
+                    "get", "policyreports,clusterpolicyreports", "-A", "-o", "json"
+                ).stdout,
+                "facts": kube.kubectl("get", "imagefacts", "-o", "json").stdout,
+                "events": events(),
+                "metrics": metrics_of(auditor),
+            }
+            assert "unexpected value" in gathered["reports"]  # the failures are reported, in our words
+            assert canary.address in gathered["facts"]  # the good scenario's image is in the inventory
+            for where_found, text in gathered.items():
+                assert not leaks([text]), f"the registry's text appears in the {where_found}"
+        finally:
+            kube.kubectl("delete", "distropolicy", policy, "--ignore-not-found", check=False)

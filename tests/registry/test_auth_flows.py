@@ -210,7 +210,7 @@ async def test_plain_http_token_realm_elsewhere_is_refused(
     store = CredentialStore({proxy.address: Credentials("u", "p")})
     async with RegistryClient(credentials=store) as client:
         # Refused before any connection: the credentials would cross the network in clear.
-        with pytest.raises(InsecureRegistryError, match=r"auth\.example\.invalid"):
+        with pytest.raises(InsecureRegistryError, match=r"token realm refused: plain HTTP"):
             await client.head_digest(ref)
 
 
@@ -225,5 +225,5 @@ async def test_forbidden_is_an_authentication_error(
     proxy = await make_proxy(registry.url, hooks=[forbid])
     ref = registry.ref(repo, "1").model_copy(update={"registry": proxy.address})
     async with RegistryClient() as client:
-        with pytest.raises(AuthenticationError, match=r"access denied \(DENIED: requested access"):
+        with pytest.raises(AuthenticationError, match=r"access denied \(DENIED\)"):
             await client.get_manifest(ref, "1")

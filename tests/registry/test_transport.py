@@ -90,7 +90,7 @@ async def test_redirect_to_plain_http_elsewhere_is_refused(
     front = await make_proxy(registry.url, hooks=[redirect_blobs("http://storage.example.invalid")])
     ref = registry.ref(repo).model_copy(update={"registry": front.address})
     async with RegistryClient() as client:
-        with pytest.raises(InsecureRegistryError, match=r"storage\.example\.invalid"):
+        with pytest.raises(InsecureRegistryError, match=r"redirect to plain HTTP at another host refused"):
             await client.read_blob(ref, _layer(image), max_bytes=1 << 20)
 
 

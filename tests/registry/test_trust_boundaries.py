@@ -15,25 +15,34 @@ import logging
 import sys
 import traceback
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp import web
 from yarl import URL
 
-from distroguard.errors import AuthenticationError, InsecureRegistryError, SourceError
+from distroguard.admission import admit
+from distroguard.admission.review import decode_document
+from distroguard.eol import EolCatalog, bundled_snapshot
+from distroguard.errors import AuthenticationError, InsecureRegistryError, SourceError, reason_of
 from distroguard.model import ImageRef
 from distroguard.registry.authflow import realm_refusal
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.credentials import Credentials, CredentialStore
 from distroguard.registry.settings import RegistrySettings
 from distroguard.resolver import Resolver
+from support.admission import StaticCluster
 from support.distros import DEBIAN_12_ROOT
 from support.images import ImageBuilder, push
+from support.policies import policy
 from support.registry_server import TEST_PASSWORD, TEST_USER, RegistryServer
+from support.reviews import container, pod_spec, review, workload
 from support.token_server import TokenServer
 
 pytestmark = pytest.mark.registry
+CATALOG = EolCatalog(bundled_snapshot())
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 BAD_REALMS = {
     "metadata": "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
@@ -290,3 +299,42 @@ async def test_a_failed_lookup_keeps_no_secret_in_the_failure_cache(
         )
     assert cached is not None
     assert not _leaks(["another-wrong-secret"], _texts_of(cached))
+
+
+# ---------------------------------------------------------------------- registries refused in the cluster
+
+
+@pytest.mark.parametrize(("on_unresolved", "allowed"), [("deny", False), ("warn", True), ("allow", True)])
+async def test_a_refused_registry_is_an_unresolved_image_and_on_unresolved_decides(
+    registry: RegistryServer, repo: str, on_unresolved: str, allowed: bool
+) -> None:
+    """As `distroguard run` builds its clients (the guard on, nothing allowed): a registry on loopback is
+    refused without a request, and the policies' onUnresolved answers, saying how to allow it."""
+    image = ImageBuilder().layer(DEBIAN_12_ROOT).build()
+    await push(registry.url, repo, "1", image)
+    ref = f"{registry.address}/{repo}:1"
+    chosen = [
+        policy(
+            "no-musl", {"name": "no-musl", "denyLibc": ["musl"]}, action="deny", onUnresolved=on_unresolved
+        )
+    ]
+    request = decode_document(review(workload("Pod", pod_spec(container("app", ref)))))
+    async with RegistryClient(RegistrySettings(registry_guard=True)) as client:
+        resolver = Resolver(client)
+        answer = await admit(request, StaticCluster(resolver), chosen, CATALOG, budget=5, now=NOW)
+        assert client.stats.requests == {}  # refused before any connection
+    assert answer.allowed is allowed
+    assert [reason_of(e) for e in answer.unresolved] == ["registry-address-not-allowed"]
+    reason = str(answer.unresolved[0])
+    assert "registry address not allowed" in reason
+    assert "--registry-allow 127.0.0.1" in reason
+    if on_unresolved == "deny":
+        assert reason in answer.message
+    else:
+        assert answer.warnings  # admitted without facts: said so
+    # Allowed, the same image resolves.
+    async with RegistryClient(
+        RegistrySettings(registry_guard=True, registry_allow=("127.0.0.0/8",))
+    ) as client:
+        facts = await Resolver(client).resolve(ref)
+    assert facts.os is not None

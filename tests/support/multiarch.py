@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from distroguard.registry.manifest import KNOWN_ARCHITECTURES
 from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT, ELF
 from support.images import BuiltImage, BuiltIndex, ImageBuilder, build_index
 
@@ -52,6 +53,8 @@ def with_attestations() -> BuiltIndex:
 
 
 def many_platforms(count: int) -> BuiltIndex:
-    """`count` platforms (linux/amd64, then made-up architectures arch1, arch2...), Debian on each."""
-    platforms = ["linux/amd64", *(f"linux/arch{i}" for i in range(1, count))]
+    """`count` platforms (linux/amd64, then the other architectures a runtime knows, in order), Debian on
+    each (at most as many as there are architectures)."""
+    others = sorted(KNOWN_ARCHITECTURES - {"amd64"})
+    platforms = ["linux/amd64", *(f"linux/{arch}" for arch in others[: count - 1])]
     return build_index([debian(p) for p in platforms])

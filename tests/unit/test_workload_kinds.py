@@ -32,6 +32,7 @@ AUDIT_OTHER_READS = {
     ("distroguard.dev", "imagefacts"),
     ("", "namespaces"),
     ("", "nodes"),
+    ("networking.k8s.io", "servicecidrs"),
     ("wgpolicyk8s.io", "policyreports"),
     ("wgpolicyk8s.io", "clusterpolicyreports"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
@@ -41,6 +42,7 @@ WEBHOOK_OTHER_READS = {
     ("distroguard.dev", "imagefacts"),
     ("", "namespaces"),
     ("", "nodes"),
+    ("networking.k8s.io", "servicecidrs"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
 }
 READ = {"get", "list", "watch"}

@@ -22,6 +22,7 @@ from typing import Any
 
 from distroguard.audit.inventory import WorkloadRef
 from distroguard.audit.results import AuditResult, ImageSummary, WorkloadResult
+from distroguard.eol.products import NOT_COVERED, OS_PRODUCTS, ROLLING
 from distroguard.model import Finding
 from distroguard.model.policy import DistroPolicy
 from distroguard.model.policyreport import (
@@ -251,12 +252,19 @@ def content(report: dict[str, Any]) -> Any:
     )
 
 
+KNOWN_OS_IDS = frozenset({*OS_PRODUCTS, *ROLLING, *NOT_COVERED, "opensuse", "none", "unknown"})
+"""The os ids the metrics name ("none": no OS; "unknown": unresolved); any other is `OTHER`."""
+OTHER = "other"
+
+
 @dataclass(frozen=True, slots=True)
 class Tallies:
     """What an audit found, counted for metrics."""
 
     images: Counter[tuple[str, str, str, str]]
-    """Distinct images by (os id, version, libc family, EOL state)."""
+    """Distinct images by (os id, release cycle, libc family, EOL state): an id the EOL tables know (else
+    `other`) and a cycle of the catalog. An image's os-release is its author's text, and whoever creates a
+    pod chooses the image: a label per value it says would let them grow the metrics without bound."""
     violations: Counter[tuple[str, str, str]]
     """Workloads by (policy, rule, result) for results other than pass."""
     workloads: Counter[str]
@@ -266,9 +274,8 @@ class Tallies:
 def tallies(audit: AuditResult, results_by: Results) -> Tallies:
     images: Counter[tuple[str, str, str, str]] = Counter()
     for image in audit.images:
-        facts = image.facts
-        version = (facts.os.version_id or "") if facts is not None and facts.os is not None else ""
-        images[image.distro_id, version, image.libc, image.eol_state] += 1
+        distro = image.distro_id if image.distro_id in KNOWN_OS_IDS else OTHER
+        images[distro, image.cycle, image.libc, image.eol_state] += 1
     violations: Counter[tuple[str, str, str]] = Counter()
     for workload in audit.workloads:
         worst = {(r.policy, r.rule or "", r.result) for r in results_by[workload.ref] if r.result != "pass"}

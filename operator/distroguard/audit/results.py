@@ -46,6 +46,9 @@ class ImageSummary:
     """End of regular security support of the release; None when unknown or never (rolling)."""
     extended_until: date | None = None
     eol_state: EolState = "unknown"
+    cycle: str = ""
+    """The release cycle the EOL catalog matched (`12`, `3.21`), "" when none: the catalog's word, never the
+    image's own text (a metric label)."""
     found: ImagePlatforms | None = None
     """The image judged on several platforms: what it offers and each platform's facts (this summary is
     of the first; `platforms` has each one's)."""
@@ -151,6 +154,7 @@ def summarize(
         eol=eol,
         extended_until=extended,
         eol_state=state,
+        cycle=match.cycle.cycle if match.cycle is not None else "",
     )
 
 

@@ -18,6 +18,7 @@ from distroguard.operator.process import configure_logging, operate
 from distroguard.operator.settings import Role, RunSettings
 from distroguard.policyfiles import load_policies
 from distroguard.registry.hosts import parse_mirrors
+from distroguard.resolver.fairness import FairnessSettings
 
 
 @click.command()
@@ -49,6 +50,28 @@ from distroguard.registry.hosts import parse_mirrors
     show_default=True,
     help="Seconds a failed image lookup is answered from cache before the registry is asked again.",
 )
+@click.option(
+    "--cold-lookups",
+    type=int,
+    default=8,
+    show_default=True,
+    help="Image lookups the cache cannot answer that one namespace may have under way at once.",
+)
+@click.option(
+    "--cold-lookup-rate",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Such lookups one namespace may start per second (more: the image is unresolved, onUnresolved "
+    "decides).",
+)
+@click.option(
+    "--cold-lookup-burst",
+    type=int,
+    default=50,
+    show_default=True,
+    help="Such lookups one namespace may start at once after a quiet spell.",
+)
 @click.option("--listen", help="Address to serve on [default: 0.0.0.0; 127.0.0.1 with --dev].")
 @click.option("--port", type=int, help="Port to serve on [default: 9443; a free one with --dev].")
 @click.option(
@@ -63,6 +86,23 @@ from distroguard.registry.hosts import parse_mirrors
     help="Seconds between checks of the certificate files for a renewal.",
 )
 @click.option("--insecure-registry", multiple=True, metavar="HOST", help="Plain HTTP to this registry.")
+@click.option(
+    "--registry-allow",
+    "registry_allow",
+    multiple=True,
+    metavar="CIDR|HOST",
+    help="Let registry connections reach this network, address or host although it is link-local, loopback "
+    "or in the cluster's service or pod networks, which are refused by default (e.g. an in-cluster "
+    "registry) (repeatable).",
+)
+@click.option(
+    "--registry-deny",
+    "registry_deny",
+    multiple=True,
+    metavar="CIDR",
+    help="Refuse registry connections to this network too, e.g. the service and pod networks of a cluster "
+    "whose API does not say them (ServiceCIDR objects, Node podCIDRs) (repeatable).",
+)
 @click.option(
     "--registry-mirror",
     "registry_mirrors",
@@ -115,12 +155,17 @@ def run(
     timeout: int,
     platforms_text: str,
     failure_ttl: float,
+    cold_lookups: int,
+    cold_lookup_rate: float,
+    cold_lookup_burst: int,
     listen: str | None,
     port: int | None,
     cert_file: Path | None,
     key_file: Path | None,
     cert_check_interval: float,
     insecure_registry: tuple[str, ...],
+    registry_allow: tuple[str, ...],
+    registry_deny: tuple[str, ...],
     registry_mirrors: tuple[str, ...],
     liveness: str | None,
     metrics_listen: str | None,
@@ -153,12 +198,17 @@ def run(
             platforms=platforms,
             timeout=timeout,
             failure_ttl=failure_ttl,
+            cold_lookups=FairnessSettings(
+                concurrency=cold_lookups, rate=cold_lookup_rate, burst=cold_lookup_burst
+            ),
             listen=listen or ("127.0.0.1" if dev else "0.0.0.0"),
             port=port if port is not None else (0 if dev else 9443),
             cert_file=cert_file,
             key_file=key_file,
             cert_check_interval=cert_check_interval,
             insecure_registries=frozenset(insecure_registry),
+            registry_allow=registry_allow,
+            registry_deny=registry_deny,
             registry_mirrors=mirrors,
             liveness=liveness if liveness is not None or dev else "http://0.0.0.0:8080/healthz",
             metrics_listen=metrics_listen or ("127.0.0.1" if dev else "0.0.0.0"),

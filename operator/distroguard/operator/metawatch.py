@@ -31,6 +31,8 @@ class MetadataWatch:
 
     #: What the list asks besides the metadata-only headers (e.g. `limit=1` when only its version counts).
     list_arguments: Mapping[str, Any] = {}
+    #: Whole objects instead of their metadata (for what only a spec says); the hooks get whole objects.
+    whole_objects = False
 
     def __init__(self, list_call: Callable[..., Any], what: str) -> None:
         self._list_call = list_call
@@ -55,6 +57,10 @@ class MetadataWatch:
     def lost_track(self) -> None:
         """The watched version is gone from the server's history: events may have been missed."""
 
+    def not_served(self) -> None:
+        """The API server does not serve this kind (404 on the list): the watch ends."""
+        logger.warning("%s: not served by this cluster", self._what)
+
     # ------------------------------------------------------------------------------------------ the loop
 
     def _run(self) -> None:
@@ -62,16 +68,23 @@ class MetadataWatch:
         while not self._stop.is_set():
             try:
                 if version is None:
-                    version = self._list()
+                    try:
+                        version = self._list()
+                    except Exception as exc:
+                        if getattr(exc, "status", None) == 404:  # the kind is not served (an older cluster)
+                            self.not_served()
+                            return
+                        raise
                 version = self._follow(version)
             except Exception as exc:  # the API server restarted, a network blip: resume shortly
                 logger.warning("%s watch interrupted (%s); resuming", self._what, exc)
                 self._stop.wait(RETRY_SECONDS)
 
     def _list(self) -> str:
-        response = self._list_call(_preload_content=False, _headers=METADATA_LIST, **self.list_arguments)
+        headers = {} if self.whole_objects else METADATA_LIST
+        response = self._list_call(_preload_content=False, _headers=headers, **self.list_arguments)
         data = json.loads(response.data)
-        self.listed([item.get("metadata") or {} for item in data.get("items") or []])
+        self.listed([self._view(item) for item in data.get("items") or []])
         return str(data["metadata"]["resourceVersion"])
 
     def _follow(self, version: str) -> str | None:
@@ -83,7 +96,7 @@ class MetadataWatch:
             timeout_seconds=WATCH_SECONDS,
             _preload_content=False,
             _request_timeout=(10, WATCH_SECONDS + 30),
-            _headers=METADATA_ONLY,
+            _headers={} if self.whole_objects else METADATA_ONLY,
         )
         try:
             buffer = b""
@@ -114,5 +127,9 @@ class MetadataWatch:
                 return None
             raise RuntimeError(f"{self._what} watch error: {obj.get('message') or obj}")
         if kind in ("ADDED", "MODIFIED", "DELETED"):
-            self.changed(kind, meta)
+            self.changed(kind, self._view(obj))
         return str(meta.get("resourceVersion") or "")
+
+    def _view(self, obj: Mapping[str, Any]) -> Metadata:
+        """What the hooks are given of `obj`: the whole object, or its metadata."""
+        return obj if self.whole_objects else obj.get("metadata") or {}

@@ -91,7 +91,7 @@ VERDICTS = ("allow", "warn", "deny")
 UNRESOLVED_REASONS = (DeadlineExceeded.reason, RegistryUnavailable.reason)
 """Reasons whose series exist from the start (at 0): the budget ran out, a registry is down. The label is
 the error's own `reason` (`distroguard.errors`), a fixed set; any other is counted as it comes."""
-CACHE_TIERS = ("tags", "facts", "bases", "failures")
+CACHE_TIERS = ("tags", "facts", "bases", "failures", "hosts")
 CACHE_RESULTS = ("hit", "miss")
 
 

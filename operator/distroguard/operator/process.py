@@ -35,6 +35,7 @@ from distroguard.model.record import FactsRecord
 from distroguard.operator.audit.auditor import Auditor
 from distroguard.operator.audit.inventorystore import InventoryStore, seed
 from distroguard.operator.audit.podwatch import PodWatch
+from distroguard.operator.clusternetworks import LearntNetworks
 from distroguard.operator.dev import certs as devcerts
 from distroguard.operator.dev import cluster as devcluster
 from distroguard.operator.handlers import build_registry, load_cluster_policies
@@ -47,9 +48,11 @@ from distroguard.operator.settings import RunSettings
 from distroguard.operator.webhook.admitter import Admitter
 from distroguard.operator.webhook.namespaces import NamespaceLabels
 from distroguard.operator.webhook.server import AdmissionServer
+from distroguard.registry.addresses import ClusterNetworks, parse_networks
 from distroguard.registry.client import RegistrySettings
-from distroguard.registry.meter import RegistryStats
+from distroguard.registry.meter import WELL_KNOWN_REGISTRIES, RegistryStats
 from distroguard.resolver import CacheSettings, ResolverSettings
+from distroguard.resolver.fairness import ColdLookups
 from distroguard.resolver.routing import ResolverPool
 
 logger = logging.getLogger(__name__)
@@ -92,11 +95,22 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             logger.warning("EOL catalog: %s", warning)
         metrics = Metrics()
         metrics.track_catalog(loaded.catalog)
-        stats = RegistryStats()  # one set of registry counters, shared by every client of the pool
+        # One set of registry counters, shared by every client of the pool, labelled by a fixed set of names.
+        stats = RegistryStats(known=known_registries(settings))
         metrics.track_registry(stats)
+        # The networks registry connections may not reach: --registry-deny's, and the cluster's own as the
+        # watches learn them (before the first list, only the fixed kinds and --registry-deny are refused).
+        refused = ClusterNetworks(parse_networks(settings.registry_deny, "--registry-deny"))
+        networks = LearntNetworks(api, refused)
+        networks.start()
+        stack.callback(networks.stop)
         pool = ResolverPool(
             RegistrySettings(
-                insecure_registries=settings.insecure_registries, registry_mirrors=settings.registry_mirrors
+                insecure_registries=settings.insecure_registries,
+                registry_mirrors=settings.registry_mirrors,
+                registry_guard=True,
+                registry_allow=settings.registry_allow,
+                refused_networks=refused,
             ),
             ttl=settings.pool_ttl,
             resolver_settings=ResolverSettings(cache=CacheSettings(failure_ttl=settings.failure_ttl)),
@@ -140,6 +154,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 own_namespace=settings.namespace,
                 nodes=nodes.current,
                 observer=metrics,
+                cold=ColdLookups(settings.cold_lookups),
             )
         auditor = None
         if settings.audits:
@@ -202,6 +217,19 @@ def own_identity() -> str:
     die before it serves anything.
     """
     return f"{socket.gethostname()}/{os.getpid()}"
+
+
+def known_registries(settings: RunSettings) -> frozenset[str]:
+    """The registry names the metrics may show: the well-known ones and those the operator configured."""
+    mirrors = {target.partition("/")[0] for target in settings.registry_mirrors.values()}
+    allowed = {entry for entry in settings.registry_allow if "/" not in entry}
+    return (
+        WELL_KNOWN_REGISTRIES
+        | mirrors
+        | set(settings.registry_mirrors)
+        | settings.insecure_registries
+        | allowed
+    )
 
 
 NODES_LISTED_SECONDS = 10.0

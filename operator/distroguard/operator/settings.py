@@ -8,6 +8,8 @@ from typing import Literal
 
 from distroguard.model import Platform
 from distroguard.operator.audit.auditor import AuditSettings
+from distroguard.registry.addresses import AccessPolicy, parse_networks
+from distroguard.resolver.fairness import FairnessSettings
 
 Role = Literal["webhook", "audit", "all"]
 
@@ -41,6 +43,15 @@ class RunSettings:
     """Seconds between checks of the certificate files for a renewal."""
     insecure_registries: frozenset[str] = field(default_factory=frozenset)
     """Registries spoken to over plain HTTP (loopback ones always are)."""
+    cold_lookups: FairnessSettings = field(default_factory=FairnessSettings)
+    """Each namespace's share of cold image lookups in admission (concurrency, rate, burst)."""
+    registry_allow: tuple[str, ...] = ()
+    """CIDRs, addresses and host names registry connections may reach although they are link-local,
+    loopback, or in the cluster's service and pod networks (refused by default: whoever creates a pod
+    chooses the registry)."""
+    registry_deny: tuple[str, ...] = ()
+    """CIDRs registry connections may not reach besides those refused by default, for clusters whose
+    service and pod networks cannot be read from the API (`registry_allow` still opens parts of them)."""
     registry_mirrors: dict[str, str] = field(default_factory=dict)
     """Source registry -> mirror (`host[:port][/prefix]`), as `RegistrySettings.registry_mirrors`."""
     liveness: str | None = None
@@ -85,6 +96,8 @@ class RunSettings:
             raise ValueError("give both a certificate file and a key file, or neither")
         if not self.dev and self.cert_file is None and self.serves_webhook:
             raise ValueError("a certificate and key are required (or --dev, which generates them)")
+        AccessPolicy.parse(self.registry_allow)  # a bad entry fails at start, naming it
+        parse_networks(self.registry_deny, "--registry-deny")
         if self.failure_ttl <= 0:
             raise ValueError("the failure TTL must be positive")
         if self.cert_check_interval <= 0:

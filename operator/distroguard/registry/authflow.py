@@ -26,11 +26,16 @@ from distroguard.registry.auth import (
     parse_token_response,
 )
 from distroguard.registry.credentials import Credentials, CredentialStore
+from distroguard.registry.foreign import debug, known
 from distroguard.registry.hosts import api_host, host_class, split_host
 from distroguard.registry.transport import Transport, hostport, read_bounded
 
 #: OAuth2 client id sent with refresh-token grants (the token spec requires one).
 CLIENT_ID = "distroguard"
+
+
+#: Authentication schemes a message may name; any other is the registry's own word.
+KNOWN_SCHEMES = frozenset({"basic", "bearer", "digest", "negotiate", "ntlm", "aws4-hmac-sha256"})
 
 
 def pull_scope(repository: str) -> str:
@@ -137,7 +142,9 @@ class Authenticator:
                     registry, f"the username and password of {credentials.username!r} were refused"
                 )
             return basic
-        offered = ", ".join(sorted(by_scheme)) or "no usable challenge"
+        debug("WWW-Authenticate schemes", sorted(by_scheme))
+        schemes = sorted({known(scheme, KNOWN_SCHEMES) for scheme in by_scheme})
+        offered = ", ".join(schemes) or "no usable challenge"
         raise AuthenticationError(registry, f"unauthorized; unsupported authentication ({offered})")
 
     async def _token(
@@ -159,18 +166,23 @@ class Authenticator:
             credentials = self._lookup(registry)
             if credentials is not None and credentials.registry_token:
                 return credentials.registry_token
-            token, lifetime = await self._fetch(registry, scopes or scope, challenge, credentials, deadline)
+            token, lifetime = await self._fetch(
+                registry, scope, scopes or scope, challenge, credentials, deadline
+            )
             self._tokens.put(registry, scope, token, lifetime)
             return token
 
     async def _fetch(
         self,
         registry: str,
+        scope: str,
         scopes: str,
         challenge: Challenge,
         credentials: Credentials | None,
         deadline: float | None,
     ) -> tuple[str, float]:
+        """A token from the challenge's realm for `scopes` (the challenge's, else our `scope`); messages
+        name our `scope` only, since the challenge's are the registry's text."""
         realm_text = challenge.realm
         if not realm_text:
             raise AuthenticationError(registry, "the bearer challenge names no realm (token server)")
@@ -178,20 +190,20 @@ class Authenticator:
             realm = URL(realm_text)
         except ValueError:
             realm = URL()
+        # The realm is the registry's text: the debug log may show it, messages only say what kind it is.
+        debug("token realm", realm_text)
         if realm.scheme not in ("http", "https") or not realm.host:
-            raise AuthenticationError(registry, f"unusable token realm {realm_text!r:.200}")
+            raise AuthenticationError(registry, "unusable token realm (not an http or https URL)")
         if realm.scheme == "http" and not self._transport.plain_http(hostport(realm)):
-            raise InsecureRegistryError(
-                registry, f"token realm {realm_text!r:.200} is plain HTTP on a non-loopback host"
-            )
+            raise InsecureRegistryError(registry, "token realm refused: plain HTTP on a non-loopback host")
         allowed = self._transport.settings.token_realm_hosts
         refusal = realm_refusal(realm, registry, allowed)
         if refusal:
-            raise InsecureRegistryError(registry, f"token realm {realm_text!r:.200} refused: {refusal}")
+            raise InsecureRegistryError(registry, f"token realm refused: {refusal}")
         if realm.host.lower() not in allowed and hostport(realm).lower() not in allowed:
             # The text passed; the addresses the name resolves to are checked as it is connected to.
             self._transport.resolver.guard(realm.host, split_host(api_host(registry))[0])
-        what = f"token for {scopes} from {realm.host}"
+        what = f"token for {scope}"
         service = challenge.service
         headers: dict[str, str] = {"Accept": "application/json"}
         if credentials is not None and credentials.identity_token:
@@ -228,7 +240,7 @@ class Authenticator:
                 who = (
                     f"as {credentials.username!r}" if credentials and credentials.username else "anonymously"
                 )
-                raise AuthenticationError(registry, f"the token server refused a token for {scopes} {who}")
+                raise AuthenticationError(registry, f"the token server refused a token for {scope} {who}")
             if response.status != 200:
                 raise RegistryError(registry, f"{what}: HTTP {response.status}")
             payload = await read_bounded(response, MAX_TOKEN_RESPONSE_BYTES, "MAX_TOKEN_RESPONSE_BYTES", what)

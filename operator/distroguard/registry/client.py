@@ -49,6 +49,7 @@ from distroguard.registry.digest import (
     is_digest,
     verify_digest,
 )
+from distroguard.registry.foreign import debug, known, unexpected
 from distroguard.registry.hosts import mirrored
 from distroguard.registry.manifest import Descriptor
 from distroguard.registry.mediatypes import MANIFEST_ACCEPT, base_type
@@ -73,8 +74,33 @@ def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme, (url.host or "").lower(), url.port)
 
 
+#: The error codes of the OCI distribution spec (and Docker Hub's TOOMANYREQUESTS): the only words of an
+#: error body a message repeats. The `message` and `detail` beside them are the registry's own text.
+OCI_ERROR_CODES = frozenset(
+    {
+        "BLOB_UNKNOWN",
+        "BLOB_UPLOAD_INVALID",
+        "BLOB_UPLOAD_UNKNOWN",
+        "DIGEST_INVALID",
+        "MANIFEST_BLOB_UNKNOWN",
+        "MANIFEST_INVALID",
+        "MANIFEST_UNKNOWN",
+        "MANIFEST_UNVERIFIED",
+        "NAME_INVALID",
+        "NAME_UNKNOWN",
+        "SIZE_INVALID",
+        "TAG_INVALID",
+        "UNAUTHORIZED",
+        "DENIED",
+        "UNSUPPORTED",
+        "TOOMANYREQUESTS",
+    }
+)
+
+
 async def _error_codes(response: aiohttp.ClientResponse) -> str:
-    """`CODE: message` pairs of a registry error body (OCI distribution spec), or ""."""
+    """The OCI error codes of a registry error body (distribution spec), or "": a code we do not know is
+    "unexpected value", and the messages are never repeated (they are the registry's own text)."""
     if response.method == "HEAD":
         return ""
     try:
@@ -84,12 +110,9 @@ async def _error_codes(response: aiohttp.ClientResponse) -> str:
         return ""
     if not isinstance(errors, list):
         return ""
-    parts = [
-        f"{e.get('code', '?')}: {e.get('message', '')}".rstrip(": ")
-        for e in errors[:5]
-        if isinstance(e, dict)
-    ]
-    return "; ".join(parts)
+    parts = [known(e.get("code"), OCI_ERROR_CODES) for e in errors[:5] if isinstance(e, dict)]
+    debug("registry error body", body)
+    return "; ".join(dict.fromkeys(parts))
 
 
 class RegistryClient:
@@ -391,7 +414,8 @@ class RegistryClient:
         unit, _, rest = content_range.partition(" ")
         start_text = rest.partition("-")[0]
         if unit.strip().lower() != "bytes" or not start_text.isdigit():
-            raise RegistryError(ref.registry, f"{what}: unusable Content-Range {content_range!r:.80}")
+            debug("Content-Range", content_range)
+            raise RegistryError(ref.registry, f"{what}: unusable Content-Range, {unexpected(content_range)}")
         start = int(start_text)
         if start != wanted:
             raise RegistryError(

@@ -10,6 +10,7 @@ import hashlib
 import re
 
 from distroguard.errors import DigestMismatch, SourceError
+from distroguard.registry.foreign import unexpected
 
 #: Hex length of each supported algorithm's digest.
 ALGORITHMS: dict[str, int] = {"sha256": 64, "sha512": 128}
@@ -32,8 +33,9 @@ def check_digest(text: object, what: str) -> str:
     if not isinstance(text, str):
         raise SourceError(f"{what}: digest must be a string, got {type(text).__name__}")
     if not is_digest(text):
-        shown = text if len(text) <= 140 else text[:140] + "..."
-        raise SourceError(f"{what}: invalid digest {shown!r} (expected sha256:<64 hex> or sha512:<128 hex>)")
+        raise SourceError(
+            f"{what}: invalid digest, {unexpected(text)} (expected sha256:<64 hex> or sha512:<128 hex>)"
+        )
     return text
 
 

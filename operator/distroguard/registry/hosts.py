@@ -84,7 +84,9 @@ METADATA_HOSTS = frozenset(
         ipaddress.ip_address("100.100.100.200"),
     }
 )
-METADATA_NAMES = frozenset({"metadata", "metadata.google.internal", "metadata.goog", "instance-data"})
+METADATA_NAMES = frozenset(
+    {"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"}
+)
 #: Name suffixes that only resolve inside a cluster or a private network.
 INTERNAL_SUFFIXES = (".svc", ".cluster.local", ".local", ".internal", ".localdomain", ".home.arpa")
 #: Carrier-grade NAT space (RFC 6598): not "private" to `ipaddress`, yet pod and node networks use it.
@@ -107,6 +109,12 @@ def _as_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` (no port, no brackets) as the address it spells, legacy IPv4 forms included, or None for a
+    name; IPv4-mapped IPv6 addresses are their IPv4 address."""
+    return _as_ip(host.rstrip(".").lower())
 
 
 def host_class(host: str) -> str | None:

@@ -26,6 +26,7 @@ from distroguard.registry.digest import (
     is_digest,
     verify_digest,
 )
+from distroguard.registry.foreign import unexpected
 from distroguard.registry.meter import ByteMeter
 
 __all__ = [
@@ -121,6 +122,70 @@ class ImageConfig:
         return Platform(os=self.os, architecture=self.architecture, variant=self.variant or None)
 
 
+#: Operating systems and architectures an image platform may name (Go's GOOS and GOARCH values, which
+#: the OCI image spec refers to), and the variants of the spec's table and of amd64 levels.
+KNOWN_OS = frozenset(
+    {
+        "aix",
+        "android",
+        "darwin",
+        "dragonfly",
+        "freebsd",
+        "hurd",
+        "illumos",
+        "ios",
+        "js",
+        "linux",
+        "nacl",
+        "netbsd",
+        "openbsd",
+        "plan9",
+        "solaris",
+        "wasip1",
+        "windows",
+        "zos",
+    }
+)
+KNOWN_ARCHITECTURES = frozenset(
+    {
+        "386",
+        "amd64",
+        "amd64p32",
+        "arm",
+        "arm64",
+        "arm64be",
+        "armbe",
+        "loong64",
+        "mips",
+        "mips64",
+        "mips64le",
+        "mips64p32",
+        "mips64p32le",
+        "mipsle",
+        "ppc",
+        "ppc64",
+        "ppc64le",
+        "riscv",
+        "riscv64",
+        "s390",
+        "s390x",
+        "sparc",
+        "sparc64",
+        "wasm",
+    }
+)
+KNOWN_VARIANTS = frozenset({"v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"})
+
+
+def recognised_platform(os_name: str, architecture: str, variant: str | None) -> bool:
+    """Whether a platform is one a runtime could run: known os, architecture and variant (or none)."""
+    return (
+        os_name in KNOWN_OS
+        and architecture in KNOWN_ARCHITECTURES
+        and (variant is None or variant in KNOWN_VARIANTS)
+    )
+
+
 # ---------------------------------------------------------------- field readers
 
 
@@ -139,7 +204,7 @@ def _string(obj: Mapping[str, Any], key: str, where: str, *, required: bool = Tr
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value):
-        problem = "missing" if value is None else f"must be a non-empty string, got {value!r:.60}"
+        problem = "missing" if value is None else f"must be a non-empty string, got {unexpected(value)}"
         raise SourceError(f"{where}.{key}: {problem}")
     return value
 
@@ -148,7 +213,7 @@ def _size(obj: Mapping[str, Any], where: str) -> int:
     value = obj.get("size")
     # bool is an int subclass; JSON true is no size.
     if not isinstance(value, int) or isinstance(value, bool):
-        problem = "missing" if value is None else f"must be an integer, got {value!r:.60}"
+        problem = "missing" if value is None else f"must be an integer, got {unexpected(value)}"
         raise SourceError(f"{where}.size: {problem}")
     if value < 0:
         raise SourceError(f"{where}.size: must not be negative, got {value}")
@@ -173,9 +238,9 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
         raise SourceError(f"{where}: expected an object of strings, got {type(value).__name__}")
     if len(value) > MAX_ANNOTATIONS:
         raise ScanLimitExceeded("MAX_ANNOTATIONS", MAX_ANNOTATIONS, f"{where} has {len(value)}")
-    for key, item in value.items():
+    for item in value.values():
         if not isinstance(item, str):
-            raise SourceError(f"{where}[{key!r}]: expected a string, got {type(item).__name__}")
+            raise SourceError(f"{where}: expected strings, got {type(item).__name__}")
     return dict(value)
 
 
@@ -187,6 +252,10 @@ def _platform(value: Any, where: str) -> Platform | None:
     os_name = _string(value, "os", where)
     arch = _string(value, "architecture", where)
     variant = _string(value, "variant", where, required=False) or None
+    if not recognised_platform(os_name, arch, variant):
+        # A platform no runtime knows runs nothing; kept as `unknown/unknown`, like an attestation's, so
+        # that a registry's own words never reach a list of what an image offers.
+        return _UNKNOWN_PLATFORM
     return Platform(os=os_name, architecture=arch, variant=variant)
 
 
@@ -227,7 +296,9 @@ def manifest_media_type(header_type: str | None, data: Mapping[str, Any], what: 
         )
     if header and header not in mt.GENERIC_TYPES:
         if declared and declared != header:
-            raise SourceError(f"{what}: served as {header} but its mediaType says {declared}")
+            raise SourceError(
+                f"{what}: served as {mt.shown(header)} but its mediaType says {mt.shown(declared)}"
+            )
         return header
     if declared:
         return declared
@@ -246,10 +317,11 @@ def parse_manifest(media_type: str | None, body: bytes, what: str = "manifest") 
     data = _load_object(body, what)
     kind = manifest_media_type(media_type, data, what)
     if kind not in mt.INDEX_TYPES and kind not in mt.MANIFEST_TYPES:
-        raise UnsupportedMediaType(f"{what}: media type {kind!r} is not an image manifest or index")
+        raise UnsupportedMediaType(f"{what}: media type {mt.shown(kind)} is not an image manifest or index")
     schema = data.get("schemaVersion")
     if schema != 2:
-        raise SourceError(f"{what}.schemaVersion: expected 2, got {schema!r:.40}")
+        shown = schema if isinstance(schema, int) and not isinstance(schema, bool) else unexpected(schema)
+        raise SourceError(f"{what}.schemaVersion: expected 2, got {shown}")
     annotations = _string_map(data.get("annotations"), f"{what}.annotations")
     if kind in mt.INDEX_TYPES:
         entries = _list(data, "manifests", what, MAX_INDEX_ENTRIES, "MAX_INDEX_ENTRIES")
@@ -306,10 +378,15 @@ def parse_config(body: bytes, what: str = "image config") -> ImageConfig:
         if not isinstance(entry, dict):
             raise SourceError(f"{what}.history[{i}]: expected an object")
         created_by.append(_string(entry, "created_by", f"{what}.history[{i}]", required=False))
+    os_name = _string(data, "os", what, required=False)
+    arch = _string(data, "architecture", what, required=False)
+    variant = _string(data, "variant", what, required=False) or None
+    if not recognised_platform(os_name, arch, variant):
+        os_name, arch, variant = "", "", None  # declares no platform we know: as one that declares none
     return ImageConfig(
-        os=_string(data, "os", what, required=False),
-        architecture=_string(data, "architecture", what, required=False),
-        variant=_string(data, "variant", what, required=False) or None,
+        os=os_name,
+        architecture=arch,
+        variant=variant,
         env=_strings(container, "Env", f"{what}.config"),
         labels=_string_map(container.get("Labels"), f"{what}.config.Labels"),
         diff_ids=diff_ids,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from distroguard.registry.foreign import known
+
 # OCI image spec
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -51,6 +53,16 @@ MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCK
 
 #: Content types that say nothing about the manifest format; the body's `mediaType` decides then.
 GENERIC_TYPES = frozenset({"", "application/json", "application/octet-stream", "text/plain"})
+
+
+KNOWN_TYPES = INDEX_TYPES | MANIFEST_TYPES | SCHEMA1_TYPES | CONFIG_TYPES | LAYER_TYPES | {OCI_EMPTY}
+"""Every media type a message may name; any other is a registry's own text (see `foreign`)."""
+
+
+def shown(media_type: object) -> str:
+    """`media_type` as a message may show it: itself when we know it, else "unexpected value (N
+    characters)"."""
+    return known(media_type, KNOWN_TYPES | GENERIC_TYPES)
 
 
 def base_type(content_type: str | None) -> str:

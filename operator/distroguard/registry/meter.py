@@ -23,6 +23,24 @@ class ByteMeter:
         return f"ByteMeter(total={self.total})"
 
 
+WELL_KNOWN_REGISTRIES = frozenset(
+    {
+        "docker.io",
+        "ghcr.io",
+        "quay.io",
+        "gcr.io",
+        "registry.k8s.io",
+        "public.ecr.aws",
+        "mcr.microsoft.com",
+        "registry.gitlab.com",
+        "nvcr.io",
+    }
+)
+"""Registries counted under their own name in every cluster; with those the operator configured, the
+fixed set of `registry` label values (anything else is `OTHER`)."""
+OTHER = "other"
+
+
 @dataclass(slots=True)
 class RegistryStats:
     """Client-wide totals since the client was made; only ever grow. Several clients may share one."""
@@ -36,9 +54,17 @@ class RegistryStats:
     manifest or token body abandoned half-read (too large, connection dropped) are not counted.
     """
 
+    known: frozenset[str] | None = None
+    """The registries counted under their own name; any other under `OTHER` (None: every one, as the CLI
+    does). Whoever writes an image reference chooses its registry: a metric label per name would let them
+    grow the metrics without bound, and print their text in them."""
+
+    def label(self, registry: str) -> str:
+        return registry if self.known is None or registry in self.known else OTHER
+
     def count_request(self, registry: str, status: int | None) -> None:
         """One request to `registry`; `status` None when it got no answer."""
-        self.requests[registry, "error" if status is None else f"{status // 100}xx"] += 1
+        self.requests[self.label(registry), "error" if status is None else f"{status // 100}xx"] += 1
 
     def count_bytes(self, registry: str, n: int) -> None:
-        self.received[registry] += n
+        self.received[self.label(registry)] += n

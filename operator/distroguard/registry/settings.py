@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 
+from distroguard.registry.addresses import ClusterNetworks
 from distroguard.registry.hosts import canonical_registry, mirror_target
 
 
@@ -68,6 +69,18 @@ class RegistrySettings:
     those of the mirror's host (the source's are never sent to it); plain HTTP follows the usual rule
     for the mirror's host. Keys are folded like credential keys (`index.docker.io` is `docker.io`).
     """
+    registry_guard: bool = False
+    """Refuse connections (to registries, their redirects and token realms) to link-local addresses and the
+    metadata service, loopback, and the networks of `refused_networks` (the cluster's service and pod
+    networks), judged on the addresses names resolve to, unless `registry_allow` opens them. Other private
+    addresses stay allowed (an on-premises registry). On in the cluster (`distroguard run`: whoever creates
+    a pod chooses the registry); off on the command line, whose user chose the image."""
+    registry_allow: tuple[str, ...] = ()
+    """What `registry_guard` lets through: CIDRs (`10.20.0.0/16`), addresses, and host names (all the
+    addresses a name resolves to)."""
+    refused_networks: ClusterNetworks | None = field(default=None, compare=False, hash=False)
+    """The networks `registry_guard` refuses besides the fixed kinds, shared by every client and kept up
+    to date by whoever learns them (`operator.clusternetworks`); None: none."""
     trust_env: bool = False
     """Use the HTTP(S)_PROXY and NO_PROXY environment variables (off: a proxy must be chosen on
     purpose).

@@ -9,6 +9,7 @@ connections) into waits within the caller's deadline. Everything above it speaks
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -22,11 +23,13 @@ from yarl import URL
 from distroguard.errors import (
     DeadlineExceeded,
     InsecureRegistryError,
+    RegistryAddressRefused,
     RegistryError,
     RegistryUnavailable,
     ScanLimitExceeded,
 )
-from distroguard.registry.addresses import AddressRefused, GuardedResolver
+from distroguard.registry.addresses import AccessPolicy, AddressNotAllowed, AddressRefused, GuardedResolver
+from distroguard.registry.foreign import debug, unexpected
 from distroguard.registry.hosts import allows_plain_http, api_host
 from distroguard.registry.meter import ByteMeter, RegistryStats
 from distroguard.registry.retry import RETRY_STATUSES, backoff_delay, parse_retry_after
@@ -80,8 +83,30 @@ async def deadline_scope(deadline: float | None, describe: Callable[[], str]) ->
 
 
 def describe_error(exc: BaseException) -> str:
-    """`ExceptionName: message`, for error messages (aiohttp's timeouts have no message)."""
-    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+    """What failed, in our words: the exception's class and, for an operating system error, its errno's
+    description. aiohttp's own messages are not repeated: they carry what the server sent (a malformed
+    header's value, a redirect target's host). The whole text goes to the debug log."""
+    debug("connection error", exc)
+    errno = getattr(exc, "errno", None)
+    if not isinstance(errno, int):
+        errno = getattr(getattr(exc, "os_error", None), "errno", None)
+    if isinstance(errno, int) and errno > 0:
+        return f"{type(exc).__name__}: {os.strerror(errno)}"
+    return type(exc).__name__
+
+
+def describe_tls(exc: BaseException) -> str:
+    """A TLS failure in our words: OpenSSL's verification message up to any name it quotes (the server's
+    certificate chooses those), or its reason code, or the exception's class."""
+    debug("TLS error", exc)
+    cause = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None)
+    message = getattr(cause, "verify_message", None)
+    if isinstance(message, str) and message:
+        return message.split("'", 1)[0].rstrip(", ")
+    reason = getattr(cause, "reason", None)  # OpenSSL's reason code, e.g. WRONG_VERSION_NUMBER
+    if isinstance(reason, str) and reason.replace("_", "").isalnum() and reason.isupper():
+        return f"{type(exc).__name__}: {reason}"
+    return type(exc).__name__
 
 
 def hostport(url: URL) -> str:
@@ -134,7 +159,12 @@ class Transport:
     ) -> None:
         """`resolver`: the DNS resolver under the guard (aiohttp's default when None)."""
         self.settings = settings
-        self.resolver = GuardedResolver(resolver)
+        access = (
+            AccessPolicy.parse(settings.registry_allow, settings.refused_networks)
+            if settings.registry_guard
+            else None
+        )
+        self.resolver = GuardedResolver(resolver, access)
         self.stats = stats if stats is not None else RegistryStats()
         self._ssl = ssl_context
         self._jitter = jitter
@@ -241,9 +271,11 @@ class Transport:
                         form=form,
                     )
                 except _TLS_ERRORS as exc:
-                    raise RegistryError(registry, f"{what}: TLS failed ({exc})") from None
+                    raise RegistryError(registry, f"{what}: TLS failed ({describe_tls(exc)})") from None
                 except RETRYABLE_ERRORS as exc:
                     refused = getattr(exc, "os_error", None)
+                    if isinstance(refused, AddressNotAllowed):
+                        raise RegistryAddressRefused(registry, str(refused)) from None
                     if isinstance(refused, AddressRefused):  # the same answer next time: no retry
                         raise InsecureRegistryError(registry, f"{what}: {refused}") from None
                     last = describe_error(exc)
@@ -253,7 +285,7 @@ class Transport:
                     if response.status not in RETRY_STATUSES:
                         return response
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    last = f"HTTP {response.status} {response.reason or ''}".rstrip()
+                    last = f"HTTP {response.status}"
                     response.release()
                 if attempts > self.settings.max_retries:
                     raise RegistryUnavailable(registry, f"{what}: {last} (gave up after {attempts} attempts)")
@@ -291,6 +323,9 @@ class Transport:
         timeout = self._stream_timeout if stream else self._timeout
         stripped = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         for _ in range(self.settings.max_redirects + 1):
+            refused = self.resolver.literal_refusal(url.host or "")
+            if refused:  # an address written out is connected to without a lookup: judged here
+                raise RegistryAddressRefused(registry, refused)
             sent = headers if _origin(url) == origin else stripped
             try:
                 response = await self.session.request(
@@ -312,16 +347,17 @@ class Transport:
             response.release()
             if not location:
                 raise RegistryError(registry, f"{what}: HTTP {status} redirect without a Location")
+            debug("redirect", location)
             try:
                 target = url.join(URL(location, encoded=True))
             except ValueError:
-                raise RegistryError(registry, f"{what}: unusable redirect {location!r:.200}") from None
+                raise RegistryError(registry, f"{what}: unusable redirect, {unexpected(location)}") from None
             if target.scheme not in ("http", "https") or not target.host:
-                raise RegistryError(registry, f"{what}: redirect to an unusable URL {location!r:.200}")
+                raise RegistryError(registry, f"{what}: redirect to an unusable URL, {unexpected(location)}")
             if target.scheme == "http" and not self.plain_http(hostport(target)):
                 raise InsecureRegistryError(
                     registry,
-                    f"{what}: redirect to plain HTTP at {hostport(target)} refused "
+                    f"{what}: redirect to plain HTTP at another host refused "
                     "(allowed only for loopback hosts and insecure registries)",
                 )
             if status == 303 and method != "HEAD":

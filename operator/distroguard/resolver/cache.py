@@ -7,6 +7,8 @@
 | facts    | digest + platform + mode | ImageFacts | LRU only: a digest's content never changes    |
 | bases    | diff_id chain + mode     | LayerFacts | LRU only: images on a seen base cost 0 bytes  |
 | failures | what was asked           | the error  | short TTL: no thundering herd, retry soon     |
+| hosts    | registry host            | the error  | the failure TTL: a host that is down or       |
+|          |                          |            | refused, whatever unique reference names it   |
 """
 
 from __future__ import annotations
@@ -101,6 +103,9 @@ class FactsCache:
         )
         self.failures: Tier[tuple[str, str, str], DistroguardError] = Tier(
             "failures", TTLCache(s.failure_entries, s.failure_ttl), self.stats
+        )
+        self.hosts: Tier[str, DistroguardError] = Tier(
+            "hosts", TTLCache(s.failure_entries, s.failure_ttl), self.stats
         )
 
     def remember_tag(self, tag: str, digest: str, age: float) -> bool:

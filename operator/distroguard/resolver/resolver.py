@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,9 @@ from distroguard.errors import (
     DeadlineExceeded,
     DistroguardError,
     PlatformNotFound,
+    RegistryAddressRefused,
+    RegistryError,
+    RegistryUnavailable,
     ScanLimitExceeded,
     SourceError,
 )
@@ -28,6 +31,7 @@ from distroguard.registry.contract import Offer, read_offer
 from distroguard.registry.manifest import Descriptor, ImageIndex, parse_config, parse_manifest
 from distroguard.registry.source import ImageSource, RegistrySource, ResolvedImage, open_source
 from distroguard.resolver.cache import CacheSettings, FactsCache
+from distroguard.resolver.fairness import Gate
 from distroguard.resolver.singleflight import SingleFlight
 from distroguard.scan.image import ImageScan, LayerFacts, with_config_runtimes
 from distroguard.scan.layers import ScanLimits
@@ -82,6 +86,11 @@ def _chosen(offer: Offer, wanted: Wanted) -> tuple[Descriptor, ...]:
     return offer.choose(wanted)
 
 
+HOST_FAILURES = (RegistryUnavailable, RegistryAddressRefused)
+"""Failures of a registry host rather than of one image: remembered for the host too (`FactsCache.hosts`), so
+that unique references to one bad host cost one lookup per failure TTL, not one each."""
+
+
 def _platform_key(entry: Descriptor) -> str:
     return str(entry.platform or DEFAULT_PLATFORM)
 
@@ -122,6 +131,7 @@ class Resolver:
         cached = self._cached(key, count_misses=True)
         if cached is not None:
             return cached
+        self._raise_host_failure(image, key)
         # A timeout scope, no task of its own (as `asyncio.wait_for` makes on Python 3.11): a task that
         # would end holding the lookup's error is one kopf raises at shutdown as the process's failure,
         # however well the caller handled that error (see `singleflight`).
@@ -155,6 +165,7 @@ class Resolver:
         platforms: Sequence[Platform] | None = None,
         mode: ScanMode = "fast",
         budget: float | None = None,
+        gate: Gate | None = None,
     ) -> ImagePlatforms:
         """Facts for each of `platforms` that `image` offers (None: every platform it offers, at most
         `MAX_PLATFORMS`); attestations are never judged. A single-platform image is judged on its one
@@ -162,7 +173,8 @@ class Resolver:
         index under its digest, so a platform asked later reads its own manifest, config and layers only.
 
         `budget` as for `resolve`. A platform wanted but not offered is no error: `offered` says what there
-        is, and the caller decides."""
+        is, and the caller decides. `gate`: the asking namespace's share of cold lookups (`fairness`), counted
+        only when this call starts one."""
         wanted: Wanted = None if platforms is None else tuple(platforms)
         key: LookupKey = (image, platforms_text(wanted), mode)
         failure = self.cache.failures.get(key)
@@ -171,11 +183,21 @@ class Resolver:
         cached = self._cached_platforms(image, wanted, mode, count_misses=True)
         if cached is not None:
             return cached
+        self._raise_host_failure(image, key)
+
+        def work() -> Awaitable[ImagePlatforms]:
+            return self._lookup_platforms(image, wanted, mode)
+
+        if gate is not None and key not in self._platform_lookups:
+            gate.take()
+            start = work
+
+            def work() -> Awaitable[ImagePlatforms]:
+                return gate.run(start)
+
         try:
             async with asyncio.timeout(budget):
-                return await self._platform_lookups.do(
-                    key, lambda: self._lookup_platforms(image, wanted, mode)
-                )
+                return await self._platform_lookups.do(key, work)
         except TimeoutError:
             raise DeadlineExceeded(f"{image}: not resolved within {budget:g} s") from None
 
@@ -345,6 +367,7 @@ class Resolver:
                 facts.append(_as_asked(outcome, image, digest))
         except DistroguardError as exc:
             self.cache.failures.put((image, platforms_text(wanted), mode), exc)
+            self._remember_host_failure(image, exc)
             raise
         return ImagePlatforms(offer.platforms, tuple(facts), single=offer.single)
 
@@ -423,8 +446,43 @@ class Resolver:
             )
         except DistroguardError as exc:
             self.cache.failures.put((image, str(platform), mode), exc)
+            self._remember_host_failure(image, exc)
             raise
         return _as_asked(facts, image)
+
+    def _host(self, image: str) -> str | None:
+        """The registry host a lookup of `image` connects to (its mirror's when mirrored); None for a local
+        image or a bad reference."""
+        if is_local_image(image):
+            return None
+        try:
+            return self.client.route(_parse(image)).registry
+        except DistroguardError:
+            return None
+
+    def _remember_host_failure(self, image: str, error: DistroguardError) -> None:
+        host = self._host(image) if isinstance(error, HOST_FAILURES) else None
+        if host is not None and isinstance(error, RegistryError):
+            # A message of its own: the failed reference may be another namespace's.
+            self.cache.hosts.put(
+                host,
+                type(error)(
+                    error.registry,
+                    f"a lookup on this registry failed ({error.reason}) less than "
+                    f"{self.cache.settings.failure_ttl:g} s ago; it is asked again after that",
+                ),
+            )
+
+    def _raise_host_failure(self, image: str, key: LookupKey) -> None:
+        """Raise the recent failure of `image`'s registry host, when there is one (and remember it for the
+        image too)."""
+        if not len(self.cache.hosts):
+            return
+        host = self._host(image)
+        failure = None if host is None else self.cache.hosts.get(host)
+        if failure is not None:
+            self.cache.failures.put(key, failure)
+            raise failure
 
     async def _tag_digest(self, ref: ImageRef, deadline: float) -> str:
         key = str(ref)

@@ -31,7 +31,14 @@ from distroguard.registry.credentials import CredentialStore
 from distroguard.registry.hosts import canonical_registry, mirrored
 from distroguard.registry.meter import RegistryStats
 from distroguard.resolver.cache import FactsCache
-from distroguard.resolver.many import Outcome, PlatformsOutcome, resolve_many, resolve_many_platforms
+from distroguard.resolver.fairness import Gate
+from distroguard.resolver.many import (
+    Outcome,
+    PlatformsOutcome,
+    PlatformsSource,
+    resolve_many,
+    resolve_many_platforms,
+)
 from distroguard.resolver.resolver import Resolver, ResolverSettings
 
 logger = logging.getLogger(__name__)
@@ -104,6 +111,8 @@ class RoutedResolver:
     mirrors: Mapping[str, str] = field(default_factory=dict)
     """Source registry -> mirror: an image on a mirrored registry is fetched from the mirror, with the
     mirror host's credentials."""
+    gate: Gate | None = None
+    """The asking namespace's share of cold lookups (`fairness`); None: unlimited (the audit, the CLI)."""
 
     async def resolve(
         self,
@@ -141,7 +150,7 @@ class RoutedResolver:
         mode: ScanMode = "fast",
         budget: float | None = None,
     ) -> ImagePlatforms:
-        return await self.target(image).resolve_platforms(image, platforms, mode, budget)
+        return await self.target(image).resolve_platforms(image, platforms, mode, budget, self.gate)
 
     def cached_platforms(
         self, image: str, platforms: Sequence[Platform] | None = None, mode: ScanMode = "fast"
@@ -158,7 +167,9 @@ class RoutedResolver:
         concurrency: int | None = None,
     ) -> dict[str, PlatformsOutcome]:
         """Each distinct image judged on each of `platforms` it offers (see `resolve_many_platforms`)."""
-        lookups = {image: (image, self.target(image)) for image in images}
+        lookups: dict[str, tuple[str, PlatformsSource]] = {
+            image: (image, self.target(image) if self.gate is None else self) for image in images
+        }
         return await resolve_many_platforms(
             lookups, platforms=platforms, mode=mode, budget=budget, concurrency=concurrency
         )

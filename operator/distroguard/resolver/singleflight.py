@@ -48,6 +48,10 @@ class SingleFlight(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._running)
 
+    def __contains__(self, key: K) -> bool:
+        """Whether work for `key` is under way (a caller would join it)."""
+        return key in self._running
+
     async def do(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
         task = self._running.get(key)
         if task is None:

@@ -8,6 +8,7 @@ workloads.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from distroguard.operator.observer import AdmissionObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
 from distroguard.operator.webhook.namespaces import NamespaceLabels
+from distroguard.resolver.fairness import ColdLookups
 from distroguard.resolver.routing import ResolverPool, RoutedResolver
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ class Admitter:
     observer: AdmissionObserver = field(default_factory=NoObserver)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     memo: DecisionMemo = field(default_factory=DecisionMemo)
+    cold: ColdLookups | None = None
+    """Each namespace's share of cold lookups; None: unlimited."""
 
     async def __call__(self, request: AdmissionRequest) -> AdmissionAnswer:
         """The answer; a failure of ours (or of the API server behind a lookup) is an error answer,
@@ -80,7 +84,10 @@ class Admitter:
         if namespace is None:
             return self.pool.public
         credentials = await self.secrets.get(namespace, workload.pull_secrets, workload.service_account)
-        return await self.pool.resolver(namespace, credentials)
+        routed = await self.pool.resolver(namespace, credentials)
+        if self.cold is None:
+            return routed
+        return dataclasses.replace(routed, gate=self.cold.gate(namespace))
 
 
 def _verdict(answer: AdmissionAnswer) -> str:
