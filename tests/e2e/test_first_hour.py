@@ -381,6 +381,30 @@ def test_a_replica_started_without_its_registry_answers_in_time_with_on_unresolv
     )
 
 
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        (
+            "169.254.169.254/latest/meta-data:1",
+            "registry address not allowed: 169.254.169.254 is a metadata address",
+        ),
+        ("127.0.0.1:9090/metrics:1", "registry address not allowed: 127.0.0.1 is a loopback address"),
+    ],
+    ids=["metadata-service", "own-loopback"],
+)
+def test_a_replica_fetches_nothing_from_where_a_pod_creator_points_it(
+    release: Release, apps: str, no_musl: str, image: str, why: str
+) -> None:
+    # Whoever creates a pod chooses the registry: not the cloud metadata service, not the replica's own
+    # metrics port. The image is unresolved, so onUnresolved (deny, here) decides, saying why.
+    with pytest.raises(KubectlError) as refused:
+        release.node.plane.kubectl("create", "deployment", unique("probe"), "-n", apps, f"--image={image}")
+    message = refused.value.stderr
+    assert why in message, message
+    assert "--registry-allow" in message, message
+    assert f"policy {no_musl} denies images it cannot inspect" in message, message
+
+
 def test_helm_uninstall_leaves_no_webhook_configuration(release: Release, staged: Staged, apps: str) -> None:
     plane = release.node.plane
     release.uninstall()
