@@ -34,7 +34,6 @@ import asyncio
 import statistics
 import sys
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,11 +43,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from distroguard.admission import admit  # noqa: E402
 from distroguard.admission.review import decode_document  # noqa: E402
 from distroguard.eol import EolCatalog, bundled_snapshot  # noqa: E402
-from distroguard.model import Platform  # noqa: E402
 from distroguard.policyfiles import load_policies  # noqa: E402
 from distroguard.registry.client import RegistrySettings  # noqa: E402
 from distroguard.resolver.fairness import ColdLookups, FairnessSettings  # noqa: E402
-from distroguard.resolver.routing import NO_CREDENTIALS, ResolverPool, RoutedResolver  # noqa: E402
+from distroguard.resolver.routing import ResolverPool  # noqa: E402
+from support.admission import PoolCluster  # noqa: E402
 from support.distros import DEBIAN_12_ROOT  # noqa: E402
 from support.images import ImageBuilder, push  # noqa: E402
 from support.registry_server import running_registry  # noqa: E402
@@ -57,25 +56,6 @@ from support.reviews import container, pod_spec, review, workload  # noqa: E402
 BUDGET = 3.0
 CATALOG = EolCatalog(bundled_snapshot())
 POLICIES = load_policies([ROOT / "policies" / "no-musl.yaml"])
-
-
-class Cluster:
-    def __init__(self, pool: ResolverPool, cold: ColdLookups | None) -> None:
-        self.pool, self.cold = pool, cold
-
-    async def namespace_labels(self, namespace: str) -> dict[str, str]:
-        return {}
-
-    def platforms(self) -> tuple[Platform, ...]:
-        return (Platform(),)
-
-    async def resolver(self, namespace: str | None, workload: object) -> RoutedResolver:
-        routed = await self.pool.resolver(namespace or "", NO_CREDENTIALS)
-        return (
-            routed
-            if self.cold is None or namespace is None
-            else replace(routed, gate=self.cold.gate(namespace))
-        )
 
 
 class Tarpits:
@@ -110,7 +90,7 @@ class Tarpits:
             server.close()
 
 
-async def one(cluster: Cluster, namespace: str, *images: str) -> tuple[float, int]:
+async def one(cluster: PoolCluster, namespace: str, *images: str) -> tuple[float, int]:
     """The review's time and how many of its images were answered with facts."""
     containers = [container(f"c{n}", image) for n, image in enumerate(images)]
     request = decode_document(review(workload("Pod", pod_spec(*containers)), namespace=namespace))
@@ -125,7 +105,7 @@ async def run(
     settings = RegistrySettings(registry_guard=True, registry_allow=("127.0.0.0/8",))
     pool = ResolverPool(settings, ttl=600)
     await pool.start()
-    cluster = Cluster(pool, ColdLookups(FairnessSettings()) if limits else None)
+    cluster = PoolCluster(pool, ColdLookups(FairnessSettings()) if limits else None)
     warm_image = f"{registry}/bench/app:warm"
     assert (await one(cluster, "shop", warm_image))[1]
     pits = Tarpits()

@@ -53,8 +53,8 @@ from distroguard.registry.meter import OTHER as OTHER_REGISTRY
 from distroguard.registry.meter import WELL_KNOWN_REGISTRIES, RegistryStats
 from distroguard.resolver import Resolver
 from distroguard.resolver.fairness import ColdLookups, FairnessSettings
-from distroguard.resolver.routing import NO_CREDENTIALS, ResolverPool, RoutedResolver
-from support.admission import StaticCluster
+from distroguard.resolver.routing import ResolverPool
+from support.admission import PoolCluster, StaticCluster
 from support.canary_registry import CANARY, CanaryRegistry, leaks
 from support.distros import DEBIAN_12_ROOT, os_release
 from support.images import ImageBuilder, push
@@ -311,24 +311,6 @@ def test_the_canary_is_found_where_it_is_put() -> None:
 # ------------------------------------------------------------------------------------ after a flood
 
 
-class _FloodCluster:
-    """Admission as `distroguard run` wires it: the pool's routing, and each namespace's share of cold
-    lookups (`fairness`)."""
-
-    def __init__(self, pool: ResolverPool, cold: ColdLookups) -> None:
-        self.pool, self.cold = pool, cold
-
-    async def namespace_labels(self, namespace: str) -> dict[str, str]:
-        return {}
-
-    def platforms(self) -> tuple[Platform, ...]:
-        return (Platform(),)
-
-    async def resolver(self, namespace: str | None, workload: object) -> RoutedResolver:
-        routed = await self.pool.resolver(namespace or "", NO_CREDENTIALS)
-        return routed if namespace is None else dataclasses.replace(routed, gate=self.cold.gate(namespace))
-
-
 async def test_metric_labels_stay_bounded_after_a_flood(
     canary: CanaryRegistry, registry: RegistryServer, repo: str
 ) -> None:
@@ -365,7 +347,7 @@ async def test_metric_labels_stay_bounded_after_a_flood(
     pool = ResolverPool(settings, ttl=600, stats=stats, tracker=metrics)
     await pool.start()
     # Generous limits: the flood must reach the registries, not stop at the namespace's share.
-    cluster = _FloodCluster(pool, ColdLookups(FairnessSettings(concurrency=16, rate=1000, burst=1000)))
+    cluster = PoolCluster(pool, ColdLookups(FairnessSettings(concurrency=16, rate=1000, burst=1000)))
     chosen = policies("deny")
     outcomes: dict[str, ImagePlatforms | Exception] = {}
     try:

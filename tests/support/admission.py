@@ -1,14 +1,20 @@
-"""An `AdmissionCluster` for tests that call `admit` without an operator: fixed namespace labels, and one
-resolver (routed as the operator routes it, with no credentials) for every workload."""
+"""`AdmissionCluster`s for tests and benchmarks that call `admit` without an operator.
+
+- `StaticCluster`: fixed namespace labels, and one resolver (routed as the operator routes it, with no
+  credentials) for every workload;
+- `PoolCluster`: a `ResolverPool`'s anonymous routing, and each namespace's share of cold lookups
+  (`ColdLookups`) as `distroguard run` wires them, or no share at all."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from distroguard.admission import Workload
 from distroguard.model import Platform
 from distroguard.resolver import Resolver
-from distroguard.resolver.routing import RoutedResolver
+from distroguard.resolver.fairness import ColdLookups
+from distroguard.resolver.routing import NO_CREDENTIALS, ResolverPool, RoutedResolver
 
 
 class StaticCluster:
@@ -35,3 +41,20 @@ class StaticCluster:
 
     def platforms(self) -> tuple[Platform, ...]:
         return self.nodes
+
+
+class PoolCluster:
+    def __init__(self, pool: ResolverPool, cold: ColdLookups | None) -> None:
+        self.pool, self.cold = pool, cold
+
+    async def namespace_labels(self, namespace: str) -> Mapping[str, str]:
+        return {}
+
+    def platforms(self) -> tuple[Platform, ...]:
+        return (Platform(),)
+
+    async def resolver(self, namespace: str | None, workload: object) -> RoutedResolver:
+        routed = await self.pool.resolver(namespace or "", NO_CREDENTIALS)
+        if self.cold is None or namespace is None:
+            return routed
+        return dataclasses.replace(routed, gate=self.cold.gate(namespace))
