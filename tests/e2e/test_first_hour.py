@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from support import node as node_module
+from support import node_host
 from support.kube import KubectlError
 from support.node import Node, NodeKeeper
 from support.polling import eventually
@@ -337,9 +338,9 @@ def registry_cut_off_from_pods(release: Release) -> Iterator[None]:
     rule = [
         "INPUT",
         "-s",
-        node_module.POD_CIDR,
+        node_host.POD_CIDR,
         "-d",
-        node_module.BRIDGE_IP,
+        node_host.BRIDGE_IP,
         "-p",
         "tcp",
         "--dport",
@@ -347,15 +348,15 @@ def registry_cut_off_from_pods(release: Release) -> Iterator[None]:
         "-m",
         "comment",
         "--comment",
-        node_module.FENCE_COMMENT,
+        node_host.FENCE_COMMENT,
         "-j",
         "DROP",
     ]
-    node_module.run(["iptables", "-w", "-I", *rule[:1], "1", *rule[1:]])
+    node_host.run(["iptables", "-w", "-I", *rule[:1], "1", *rule[1:]])
     try:
         yield
     finally:
-        node_module.run(["iptables", "-w", "-D", *rule])
+        node_host.run(["iptables", "-w", "-D", *rule])
 
 
 def test_a_replica_started_without_its_registry_answers_in_time_with_on_unresolved(

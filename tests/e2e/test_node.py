@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from support import kube
+from support import kube, node_host
 from support import node as node_module
 from support.debian_images import busybox_image
 from support.images import push
@@ -67,7 +67,7 @@ def test_the_node_is_ready(node: Node) -> None:
     assert info["kubeletVersion"] == kube.KUBE_VERSION
     assert info["containerRuntimeVersion"].startswith("containerd://")
     addresses = {a["type"]: a["address"] for a in found["status"]["addresses"]}
-    assert addresses["InternalIP"] == node_module.BRIDGE_IP
+    assert addresses["InternalIP"] == node_host.BRIDGE_IP
 
 
 def test_a_debian_pod_runs_to_completion_and_its_log_is_read(node: Node, busybox: str) -> None:
@@ -145,8 +145,8 @@ def test_a_pod_reaches_the_api_server_through_the_kubernetes_service(node: Node,
         "get", "endpointslices", "-n", "default", "-l", "kubernetes.io/service-name=kubernetes"
     )
     (slice_,) = endpoints["items"]
-    assert slice_["endpoints"][0]["addresses"] == [node_module.BRIDGE_IP]
-    assert node.plane.server == f"https://{node_module.BRIDGE_IP}:{slice_['ports'][0]['port']}"
+    assert slice_["endpoints"][0]["addresses"] == [node_host.BRIDGE_IP]
+    assert node.plane.server == f"https://{node_host.BRIDGE_IP}:{slice_['ports'][0]['port']}"
 
 
 def test_the_fence_keeps_pods_inside(node: Node, busybox: str) -> None:
@@ -159,13 +159,13 @@ def test_the_fence_keeps_pods_inside(node: Node, busybox: str) -> None:
         assert f"can't connect to remote host ({address}): Network is unreachable" in logs, logs
     assert logs.count("exit=1") == len(OUTSIDE_ADDRESSES), logs
     # The walls behind: the kernel forwards nothing, and the firewall drops what would leave.
-    assert node_module.ip_forward() == "0"
-    forward = node_module.fence_rules("FORWARD")
-    pod_cidr = node_module.POD_CIDR
+    assert node_host.ip_forward() == "0"
+    forward = node_host.fence_rules("FORWARD")
+    pod_cidr = node_host.POD_CIDR
     assert f"-A FORWARD -s {pod_cidr} ! -d {pod_cidr}" in forward[0]
     assert f"-A FORWARD ! -s {pod_cidr} -d {pod_cidr}" in forward[1]
-    assert all("-j DROP" in rule and node_module.FENCE_COMMENT in rule for rule in forward[:2])
-    nat = node_module.run(["iptables-save", "-t", "nat"]).stdout
+    assert all("-j DROP" in rule and node_host.FENCE_COMMENT in rule for rule in forward[:2])
+    nat = node_host.run(["iptables-save", "-t", "nat"]).stdout
     assert "MASQUERADE" not in "\n".join(line for line in nat.splitlines() if pod_cidr in line)
 
 
@@ -192,24 +192,24 @@ def assert_all_present(found: dict[str, list[str]]) -> None:
 
 def test_down_leaves_nothing_behind(node_keeper: NodeKeeper) -> None:
     node_keeper.stop()
-    baseline = node_module.residue()
+    baseline = node_host.residue()
     assert not any(baseline[k] for k in ("processes", "mounts", "bridge", "iptables", "cgroups")), baseline
     up = run_testenv("up", "--node")
     try:
         assert up.returncode == 0, up.stderr
         lines = up.stdout.splitlines()
         assert lines[0].endswith("kubeconfig")
-        assert lines[1].startswith(f"registry: {node_module.BRIDGE_IP}:")
-        assert_all_present(node_module.residue())
+        assert lines[1].startswith(f"registry: {node_host.BRIDGE_IP}:")
+        assert_all_present(node_host.residue())
     finally:
         down = run_testenv("down")
     assert down.returncode == 0, down.stderr
-    assert node_module.residue() == baseline
+    assert node_host.residue() == baseline
 
 
 def test_a_killed_owner_leaves_nothing_after_down(node_keeper: NodeKeeper, tmp_path: Path) -> None:
     node_keeper.stop()
-    baseline = node_module.residue()
+    baseline = node_host.residue()
     ready, log = tmp_path / "ready", tmp_path / "owner.log"
     with log.open("wb") as stderr:
         owner = subprocess.Popen(
@@ -228,10 +228,10 @@ def test_a_killed_owner_leaves_nothing_after_down(node_keeper: NodeKeeper, tmp_p
         while not ready.exists() and owner.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
         assert ready.exists(), log.read_text()
-        assert_all_present(node_module.residue())
+        assert_all_present(node_host.residue())
     finally:
         owner.send_signal(signal.SIGKILL)
         owner.wait()
         down = run_testenv("down")
     assert down.returncode == 0, down.stderr
-    assert node_module.residue() == baseline
+    assert node_host.residue() == baseline
