@@ -10,6 +10,7 @@
     │   │   ├── AuthenticationError   credentials missing or refused (401/403)
     │   │   ├── NotFoundError         repository, tag, manifest or blob unknown (404)
     │   │   ├── RegistryUnavailable   5xx, 429, connection failures after retries
+    │   │   │   └── RegistryUnreachable no answer at all after retries: the host, not one image, failed
     │   │   ├── InsecureRegistryError plain HTTP to a host not allowed to use it
     │   │   └── RegistryAddressRefused the registry's address is not allowed in the cluster (--registry-allow)
     │   ├── DigestMismatch            bytes do not match the digest that names them
@@ -112,6 +113,11 @@ class NotFoundError(RegistryError):
 
 class RegistryUnavailable(RegistryError):
     reason = "registry-unavailable"
+
+
+class RegistryUnreachable(RegistryUnavailable):
+    """No HTTP answer at all after the retries (refused, reset, timed out): the host failed, so every image
+    on it would (`resolver.HOST_FAILURES`). An answered 5xx or 429 may be one repository's trouble."""
 
 
 class InsecureRegistryError(RegistryError):

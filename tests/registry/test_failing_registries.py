@@ -241,7 +241,7 @@ async def test_token_endpoint_faults(
 
 async def test_unique_references_to_one_bad_host_cost_one_lookup() -> None:
     """The failure cache keeps a host that is down too, so unique references to it are no way around it."""
-    from distroguard.errors import RegistryUnavailable
+    from distroguard.errors import RegistryUnreachable
     from distroguard.registry.client import RegistryClient, RegistrySettings
     from distroguard.resolver import Resolver
     from support.registry_server import free_port
@@ -250,13 +250,31 @@ async def test_unique_references_to_one_bad_host_cost_one_lookup() -> None:
     settings = RegistrySettings(max_retries=0)
     async with RegistryClient(settings) as client:
         resolver = Resolver(client)
-        with pytest.raises(RegistryUnavailable):
+        with pytest.raises(RegistryUnreachable):
             await resolver.resolve_platforms(f"127.0.0.1:{port}/first:1")
         asked = sum(client.stats.requests.values())
         for n in range(50):
-            with pytest.raises(RegistryUnavailable, match="a lookup on this registry failed"):
+            with pytest.raises(RegistryUnreachable, match="a lookup on this registry failed"):
                 await resolver.resolve_platforms(f"127.0.0.1:{port}/unique-{n}:{n}")
         assert sum(client.stats.requests.values()) == asked
         # Another host is asked as usual.
-        with pytest.raises(RegistryUnavailable, match="gave up"):
+        with pytest.raises(RegistryUnreachable, match="gave up"):
             await resolver.resolve_platforms(f"127.0.0.1:{free_port()}/other:1")
+
+
+async def test_an_answered_5xx_is_one_repositorys_trouble_not_the_hosts() -> None:
+    """A registry that answers 503 for one repository is up: its other images are still asked for."""
+    from distroguard.errors import NotFoundError, RegistryUnavailable, RegistryUnreachable
+    from distroguard.registry.client import RegistryClient, RegistrySettings
+    from distroguard.resolver import Resolver
+    from support.canary_registry import CanaryRegistry
+
+    with CanaryRegistry() as canary:
+        async with RegistryClient(RegistrySettings(max_retries=0)) as client:
+            resolver = Resolver(client)
+            with pytest.raises(RegistryUnavailable, match="HTTP 503") as unavailable:
+                await resolver.resolve_platforms(canary.ref("unavailable"))
+            assert not isinstance(unavailable.value, RegistryUnreachable)
+            with pytest.raises(NotFoundError):
+                await resolver.resolve_platforms(canary.ref("not-found"))
+            await resolver.drain()

@@ -26,6 +26,7 @@ from distroguard.errors import (
     RegistryAddressRefused,
     RegistryError,
     RegistryUnavailable,
+    RegistryUnreachable,
     ScanLimitExceeded,
 )
 from distroguard.registry.addresses import AccessPolicy, AddressNotAllowed, AddressRefused, GuardedResolver
@@ -260,6 +261,7 @@ class Transport:
             while True:
                 attempts += 1
                 retry_after: float | None = None
+                retry_status = False  # whether the registry answered (a status to retry) or not at all
                 try:
                     response = await self._follow(
                         method,
@@ -285,10 +287,12 @@ class Transport:
                     if response.status not in RETRY_STATUSES:
                         return response
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    retry_status = True
                     last = f"HTTP {response.status}"
                     response.release()
                 if attempts > self.settings.max_retries:
-                    raise RegistryUnavailable(registry, f"{what}: {last} (gave up after {attempts} attempts)")
+                    failed = RegistryUnavailable if retry_status else RegistryUnreachable
+                    raise failed(registry, f"{what}: {last} (gave up after {attempts} attempts)")
                 delay = self.retry_delay(attempts, retry_after)
                 if deadline is not None and loop.time() + delay >= deadline:
                     raise DeadlineExceeded(

@@ -18,7 +18,7 @@ from distroguard.errors import (
     PlatformNotFound,
     RegistryAddressRefused,
     RegistryError,
-    RegistryUnavailable,
+    RegistryUnreachable,
     ScanLimitExceeded,
     SourceError,
 )
@@ -86,9 +86,10 @@ def _chosen(offer: Offer, wanted: Wanted) -> tuple[Descriptor, ...]:
     return offer.choose(wanted)
 
 
-HOST_FAILURES = (RegistryUnavailable, RegistryAddressRefused)
+HOST_FAILURES = (RegistryUnreachable, RegistryAddressRefused)
 """Failures of a registry host rather than of one image: remembered for the host too (`FactsCache.hosts`), so
-that unique references to one bad host cost one lookup per failure TTL, not one each."""
+that unique references to one bad host cost one lookup per failure TTL, not one each. A host that answered
+(a 5xx or 429 for one repository) is not one of them: its other images may be fine."""
 
 
 def _platform_key(entry: Descriptor) -> str:
