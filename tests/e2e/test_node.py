@@ -22,6 +22,7 @@ from support import kube, node_host
 from support import node as node_module
 from support.debian_images import busybox_image
 from support.images import push
+from support.manifests import run_once
 from support.node import Node, NodeKeeper
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -43,17 +44,7 @@ def run_pod(
 ) -> tuple[str, Any]:
     """Run `sh -c script` in a pod to completion; its log and the pod."""
     name = f"t-{uuid.uuid4().hex[:8]}"
-    node.create_pod(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": {
-                "restartPolicy": "Never",
-                "containers": [{"name": "main", "image": image, "command": ["sh", "-c", script]}],
-            },
-        }
-    )
+    node.create_pod(run_once("default", name, image, ["sh", "-c", script]))
     pod = node.wait_pod(name, phases)
     logs = node.plane.kubectl("logs", name, "-n", "default").stdout
     return logs, pod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -21,5 +22,20 @@ def deployment(
                 "metadata": {"labels": labels},
                 "spec": {"containers": [{"name": container, "image": image}]},
             },
+        },
+    }
+
+
+def run_once(
+    ns: str, name: str, image: str, command: Sequence[str], *, container: str = "main"
+) -> dict[str, Any]:
+    """A Pod that runs `command` in `image` once (restartPolicy Never): it ends Succeeded or Failed."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": container, "image": image, "command": list(command)}],
         },
     }

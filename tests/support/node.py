@@ -54,6 +54,7 @@ from typing import Any
 import pytest
 
 from support import kube
+from support.manifests import run_once
 from support.node_host import (
     BRIDGE,
     BRIDGE_IP,
@@ -556,17 +557,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 
     def check_pod(self, node: Node) -> None:
         name = f"testenv-check-{uuid.uuid4().hex[:6]}"
-        node.create_pod(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": name, "namespace": "default"},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [{"name": "check", "image": node.pause_image, "command": ["/pause", "-v"]}],
-                },
-            }
-        )
+        node.create_pod(run_once("default", name, node.pause_image, ["/pause", "-v"], container="check"))
         node.wait_pod(name, ["Succeeded"])
         logs = self.plane.kubectl("logs", name, "-n", "default").stdout
         if PAUSE_VERSION not in logs:
