@@ -147,6 +147,11 @@ from distroguard.resolver.fairness import FairnessSettings
 )
 @click.option("--dev", is_flag=True, help="Install CRDs, generate certificates, register the webhook.")
 @click.option("--webhook-name", default="distroguard", show_default=True, help="With --dev.")
+@click.option(
+    "--dev-clock",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --dev: decide at the moment written in this file (ISO 8601), re-read when it changes.",
+)
 def run(
     kubeconfig: Path | None,
     namespace: str | None,
@@ -179,6 +184,7 @@ def run(
     events: bool,
     dev: bool,
     webhook_name: str,
+    dev_clock: Path | None,
 ) -> None:
     """Run the admission controller."""
     try:
@@ -215,6 +221,7 @@ def run(
             metrics_port=metrics_port if metrics_port is not None or dev else 9090,
             dev=dev,
             webhook_name=webhook_name,
+            dev_clock=dev_clock,
             role=cast(Role, role or ("all" if dev else "webhook")),
             audit=AuditSettings(
                 interval=audit_interval,

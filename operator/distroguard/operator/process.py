@@ -35,6 +35,7 @@ from distroguard.model.record import FactsRecord
 from distroguard.operator.audit.auditor import Auditor
 from distroguard.operator.audit.inventorystore import InventoryStore, seed
 from distroguard.operator.audit.podwatch import PodWatch
+from distroguard.operator.clock import FileClock, system_clock
 from distroguard.operator.clusternetworks import LearntNetworks
 from distroguard.operator.dev import certs as devcerts
 from distroguard.operator.dev import cluster as devcluster
@@ -142,6 +143,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         nodes = _node_platforms(settings, api)
         nodes.start()
         stack.callback(nodes.stop)
+        clock = FileClock(settings.dev_clock) if settings.dev_clock is not None else system_clock
         admitter = None
         if settings.serves_webhook:
             admitter = Admitter(
@@ -155,6 +157,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 nodes=nodes.current,
                 observer=metrics,
                 cold=ColdLookups(settings.cold_lookups),
+                clock=clock,
             )
         auditor = None
         if settings.audits:
@@ -167,6 +170,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 settings=settings.audit,
                 observer=metrics,
                 nodes=nodes,
+                clock=clock,
             )
             # The first audit must see the cluster's policies, not whatever the watch delivered so far,
             # and its Nodes' platforms.

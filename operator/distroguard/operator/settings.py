@@ -62,6 +62,9 @@ class RunSettings:
     """Its port; 0 picks a free one; None: no endpoint."""
     dev: bool = False
     """Development: install the CRDs, generate certificates, register the webhook configuration."""
+    dev_clock: Path | None = None
+    """With `dev`: a file holding the moment decisions are made at (`operator.clock.FileClock`), for tests
+    that must see a date pass under a running process."""
     webhook_name: str = "distroguard"
     """Name of the ValidatingWebhookConfiguration registered with --dev."""
     namespace_ttl: float = 10.0
@@ -92,6 +95,8 @@ class RunSettings:
             raise ValueError(
                 f"the lookup budget ({self.budget:g} s) must be below the webhook timeout ({self.timeout} s)"
             )
+        if self.dev_clock is not None and not self.dev:
+            raise ValueError("--dev-clock is for development only: give --dev too")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("give both a certificate file and a key file, or neither")
         if not self.dev and self.cert_file is None and self.serves_webhook:

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from distroguard.audit.cluster import Cluster, Scope
@@ -38,6 +38,7 @@ from distroguard.model.record import Access
 from distroguard.operator.audit.events import EventRecorder, notice_of
 from distroguard.operator.audit.inventorystore import InventoryStore
 from distroguard.operator.audit.reportstore import ReportStore
+from distroguard.operator.clock import Clock, system_clock
 from distroguard.operator.observer import AuditObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
@@ -101,6 +102,7 @@ class Auditor:
         settings: AuditSettings,
         observer: AuditObserver | None = None,
         nodes: NodeView | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         """`nodes`: the platforms of the cluster's Nodes (`operator.nodeplatforms`); a scheduled pod is
         judged on its node's, a workload without pods as admission judges it (linux/amd64 without)."""
@@ -118,6 +120,7 @@ class Auditor:
             api, interval=settings.event_interval, per_audit=settings.events_per_audit
         )
         self._changed = asyncio.Event()
+        self._clock = clock
 
     def poke(self) -> None:
         """Something a report depends on changed: audit soon."""
@@ -142,7 +145,7 @@ class Auditor:
     async def audit(self) -> AuditOutcome:
         self._changed.clear()
         started = time.monotonic()
-        now = datetime.now(UTC)
+        now = self._clock()
         policies = self._policies.current()
         inventory = await asyncio.to_thread(
             lambda: build_inventory(self._cluster.pods(Scope(None)), self._cluster.owners(Scope(None)))

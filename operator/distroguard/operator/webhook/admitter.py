@@ -14,12 +14,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest, Workload, admit
 from distroguard.admission.decide import DecisionMemo
 from distroguard.errors import reason_of
 from distroguard.model import LifecycleLookup, Platform
+from distroguard.operator.clock import Clock, system_clock
 from distroguard.operator.observer import AdmissionObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
@@ -43,7 +43,7 @@ class Admitter:
     """The platforms that matter now (`operator.nodeplatforms`): read on every review, so a new Node's
     platform counts for the next one."""
     observer: AdmissionObserver = field(default_factory=NoObserver)
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Clock = system_clock
     memo: DecisionMemo = field(default_factory=DecisionMemo)
     cold: ColdLookups | None = None
     """Each namespace's share of cold lookups; None: unlimited."""
