@@ -22,6 +22,7 @@ from support.bounded import no_disk_writes, resolve_afresh
 from support.distros import DEBIAN_12_ROOT
 from support.hostile_images import (
     MB,
+    RPM_DATABASE_CASES,
     big_config_images,
     big_os_release_image,
     gzip_bomb_image,
@@ -96,6 +97,26 @@ async def pushed(registry: RegistryServer, repo: str, image: BuiltImage | BuiltI
 
 
 # ---------------------------------------------------------------------- the cases
+
+
+@pytest.mark.parametrize("case", sorted(RPM_DATABASE_CASES))
+async def test_hostile_rpm_databases_are_not_read_and_say_so(
+    registry: RegistryServer, repo: str, client: RegistryClient, case: str
+) -> None:
+    ref = await pushed(registry, repo, RPM_DATABASE_CASES[case](), "rpmdb")
+
+    def check(outcome: BaseException | ImageFacts) -> None:
+        # The release table answers, as for an image without a database; the evidence says why not the
+        # database, naming it.
+        resolved("rhel", "glibc")(outcome)
+        assert isinstance(outcome, ImageFacts)
+        notes = [e for e in outcome.evidence if e.fact == "libc" and e.source == "package-db"]
+        assert len(notes) == 1, outcome.evidence
+        assert notes[0].detail.startswith("rpm database not read"), notes[0]
+        assert notes[0].path is not None
+        assert "/rpm/" in notes[0].path
+
+    await check_bounded(registry, client, ref, check)
 
 
 async def test_zstd_bomb(registry: RegistryServer, repo: str, client: RegistryClient) -> None:

@@ -1,6 +1,7 @@
 """Hostile images, built in memory: decompression bombs, a million tar entries, 64 KB paths, symlink loops,
-invalid UTF-8, oversized configs and indexes. Shared by the hostile-image tests (which check each ends
-with its named outcome) and bench/hostile_images_bench.py (which measures what each costs).
+invalid UTF-8, oversized configs and indexes, broken and lying rpm databases. Shared by the hostile-image
+tests (which check each ends with its named outcome) and bench/hostile_images_bench.py (which measures
+what each costs).
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
+import struct
 import tarfile
 from dataclasses import replace
 
@@ -259,3 +262,76 @@ def gzip_bomb_image(size: int = 1 << 30) -> BuiltImage:
 
 def zstd_bomb_image(size: int = 1 << 30) -> BuiltImage:
     return ImageBuilder().raw_layer(zstd_bomb(size), "none").build()  # already compressed
+
+
+# ---------------------------------------------------------------------- hostile rpm databases
+
+UBI9_OS_RELEASE = b'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="9.4"\n'
+
+
+def _bdb_page(number: int, kind: int, *, next_page: int = 0, entries: int = 0, high: int = 0) -> bytearray:
+    page = bytearray(512)
+    struct.pack_into("<IIIHHBB", page, 8, number, 0, next_page, entries, high, 0, kind)
+    return page
+
+
+def bdb_overflow_loop() -> bytes:
+    """A Berkeley DB hash whose one value's overflow chain loops on itself (page 2 -> page 2)."""
+    meta = bytearray(512)
+    struct.pack_into("<I", meta, 12, 0x061561)
+    struct.pack_into("<I", meta, 16, 9)
+    struct.pack_into("<I", meta, 20, 512)
+    meta[25] = 8  # hash meta page
+    struct.pack_into("<I", meta, 32, 2)  # last page
+    bucket = _bdb_page(1, 13, entries=2)
+    key_at, value_at = 500, 488
+    struct.pack_into("<HH", bucket, 26, key_at, value_at)
+    bucket[key_at] = 1  # H_KEYDATA: the package number
+    struct.pack_into("<I", bucket, key_at + 1, 1)
+    bucket[value_at] = 3  # H_OFFPAGE: the header on overflow page 2, 1 GB long
+    struct.pack_into("<II", bucket, value_at + 4, 2, 1 << 30)
+    overflow = _bdb_page(2, 7, next_page=2, high=400)
+    return bytes(meta + bucket + overflow)
+
+
+def sqlite_runaway_and_huge_counts(rows: int = 150_000) -> bytes:
+    """An rpmdb.sqlite with more rows than any system has packages, each a header claiming 2^24 tags."""
+    connection = sqlite3.connect(":memory:")
+    connection.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
+    blob = struct.pack(">ii", 0xFFFFFF, 0x0FFFFFFF) + bytes(8)
+    connection.executemany("INSERT INTO Packages (blob) VALUES (?)", ((blob,) for _ in range(rows)))
+    connection.commit()
+    return connection.serialize()
+
+
+def ndb_slot_pages_claim() -> bytes:
+    """A Packages.db (ndb) whose header claims 16 million slot pages in a 4 KB file."""
+    data = bytearray(4096)
+    struct.pack_into("<4sIII", data, 0, b"RpmP", 0, 1, 0xFFFFFF)
+    return bytes(data)
+
+
+def rpm_database_image(path: str, database: bytes) -> BuiltImage:
+    """A RHEL-like root whose rpm database at `path` is hostile."""
+    return ImageBuilder().layer({"/etc/os-release": UBI9_OS_RELEASE, path: database}).build()
+
+
+def oversized_rpm_database_image(size: int = 60 * MB) -> BuiltImage:
+    """A `Packages` larger than the bound, stored uncompressed (so that it reaches the scan whole)."""
+    layer = one_file_tar("var/lib/rpm/Packages", size, b"\x00" * 12 + struct.pack("<I", 0x061561))
+    return ImageBuilder().layer({"/etc/os-release": UBI9_OS_RELEASE}).raw_layer(layer, "none").build()
+
+
+RPM_DATABASE_CASES = {
+    "rpm bdb with a looping overflow chain": lambda: rpm_database_image(
+        "/var/lib/rpm/Packages", bdb_overflow_loop()
+    ),
+    "rpm sqlite of 150,000 lying headers": lambda: rpm_database_image(
+        "/var/lib/rpm/rpmdb.sqlite", sqlite_runaway_and_huge_counts()
+    ),
+    "rpm ndb claiming 16M slot pages": lambda: rpm_database_image(
+        "/usr/lib/sysimage/rpm/Packages.db", ndb_slot_pages_claim()
+    ),
+    "rpm database of 60 MB": oversized_rpm_database_image,
+}
+"""Each resolves (RHEL, glibc from the release table) with evidence that its database was not read."""

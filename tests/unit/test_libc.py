@@ -197,7 +197,8 @@ def test_wolfi_from_apk_glibc() -> None:
 
 
 def test_rhel_from_the_banner() -> None:
-    """The Red Hat family: no rpm database parsing, the banner says it."""
+    """The Red Hat family with an rpm database that cannot be read: the banner says it, the evidence says
+    the database was not read (real databases: test_rpm_databases)."""
     files: Files = {
         "/etc/os-release": os_release('ID="rhel"\nVERSION_ID="9.4"\n'),
         "/lib64": Link("usr/lib64"),
@@ -207,7 +208,9 @@ def test_rhel_from_the_banner() -> None:
     }
     family, version, tree, evidence = detect(files)
     assert (family, version) == ("glibc", "2.34")
-    assert evidence == ["file:/usr/lib64/libc.so.6:glibc banner: release version 2.34"]
+    assert evidence[0] == "file:/usr/lib64/libc.so.6:glibc banner: release version 2.34"
+    assert evidence[1].startswith("package-db:/var/lib/rpm/rpmdb.sqlite:rpm database not read (sqlite)")
+    assert len(evidence) == 2
     assert libc_decided(tree)
 
 

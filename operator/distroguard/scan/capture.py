@@ -16,6 +16,8 @@ The rule kinds, and what the streamer stores for each:
   one of `names`, joined by blank lines (empty bytes when none did: the database is there, the
   package is not).
 - `Presence()`: only the fact that the file exists (content `None`).
+- `RpmDatabase(max_bytes)`: an rpm database, reduced to the summary of the packages that matter
+  (`scan.rpm.packages.RpmSummary`, a few hundred bytes); a larger database keeps a summary saying so.
 
 The path constants below are the one list of where things live: the detectors read exactly these.
 """
@@ -55,7 +57,14 @@ class Presence:
     """Keep only the fact that the file exists."""
 
 
-CaptureRule = Keep | Search | Stanzas | Presence
+@dataclass(frozen=True, slots=True)
+class RpmDatabase:
+    """Read the rpm database (any of its three formats) and keep its summary; at most `max_bytes` read."""
+
+    max_bytes: int
+
+
+CaptureRule = Keep | Search | Stanzas | Presence | RpmDatabase
 
 # -- where things live ----------------------------------------------------------------------------
 
@@ -100,6 +109,12 @@ DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_STATUS_D = "/var/lib/dpkg/status.d"
 # apk-tools 3 on a merged /usr keeps its database under /usr/lib; older trees under /lib.
 APK_INSTALLED_PATHS = ("/lib/apk/db/installed", "/usr/lib/apk/db/installed")
+
+# rpm's database: sqlite (rpm >= 4.16), Berkeley DB `Packages` (older), ndb `Packages.db` (SUSE); newer
+# distributions keep it under /usr/lib/sysimage/rpm with /var/lib/rpm a link to it. Most specific first.
+RPM_DB_DIRS = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+RPM_DB_NAMES = ("rpmdb.sqlite", "Packages.db", "Packages")
+RPM_DB_PATHS = tuple(f"{directory}/{name}" for directory in RPM_DB_DIRS for name in RPM_DB_NAMES)
 
 # Debian multiarch triplets (and the musl ones Debian's `musl` package uses): the C library and its
 # loader live in `/lib/<triplet>` or `/usr/lib/<triplet>` on Debian and Ubuntu.
@@ -169,6 +184,9 @@ RELEASE_FILE_BYTES = 64 * 1024
 # A stanza dropped for being too long would read as "package absent" (and so "no libc"), so the
 # bound is far above real stanzas (Wolfi's glibc, with every file listed, is well under 100 KiB).
 MAX_STANZA_BYTES = 1024 * 1024
+# Real rpm databases in images run from a few MB (UBI minimal) to ~35 MB (a CentOS 7 with hundreds of
+# packages); the bytes are held only while the database is read, then reduced to its summary.
+RPM_DB_BYTES = 48 * 1024 * 1024
 
 _KEEP_RELEASE = Keep(RELEASE_FILE_BYTES)
 _LIBC_SEARCH = Search(LIBC_BANNER, 256)
@@ -176,6 +194,7 @@ _BUSYBOX_SEARCH = Search(BUSYBOX_BANNER, 64)
 _DPKG_STANZAS = Stanzas(b"Package:", DPKG_LIBC_PACKAGES, MAX_STANZA_BYTES)
 _APK_STANZAS = Stanzas(b"P:", APK_LIBC_PACKAGES, MAX_STANZA_BYTES)
 _PRESENCE = Presence()
+_RPM_DATABASE = RpmDatabase(RPM_DB_BYTES)
 
 
 def _by_name() -> dict[str, dict[str, CaptureRule]]:
@@ -197,6 +216,8 @@ def _by_name() -> dict[str, dict[str, CaptureRule]]:
     add(DPKG_STATUS, _DPKG_STANZAS)
     for path in APK_INSTALLED_PATHS:
         add(path, _APK_STANZAS)
+    for path in RPM_DB_PATHS:
+        add(path, _RPM_DATABASE)
     for directory in LIB_DIRS:
         add(f"{directory}/libc.so.6", _LIBC_SEARCH)
     # Debian's musl package: /lib/ld-musl-<arch>.so.1 links to /usr/lib/<arch>-linux-musl/libc.so.

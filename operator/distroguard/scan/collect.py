@@ -6,7 +6,8 @@ import re
 from typing import Protocol
 
 from distroguard.errors import ScanLimitExceeded
-from distroguard.scan.capture import Keep, Search, Stanzas
+from distroguard.scan.capture import Keep, RpmDatabase, Search, Stanzas
+from distroguard.scan.rpm.packages import RpmSummary, summarize
 
 
 class Collector(Protocol):
@@ -148,10 +149,37 @@ class StanzaCollector:
         return b"\n\n".join(kept) + (b"\n" if kept else b"")
 
 
-def collector_for(path: str, rule: Keep | Search | Stanzas) -> Collector:
-    """The collector that stores what `rule` keeps of the file at `path`."""
+class RpmDatabaseCollector:
+    """An rpm database, read whole (bounded) and kept as its summary. A larger one is not an error of the
+    scan: the summary says so, and the C library is then told by the files, as without a database."""
+
+    def __init__(self, max_bytes: int, declared_size: int = 0) -> None:
+        self._max = max_bytes
+        self._buf = bytearray()
+        # The tar header's size says at once when the bound will be passed: then nothing is buffered.
+        self._size = declared_size if declared_size > max_bytes else 0
+
+    def add(self, chunk: memoryview) -> None:
+        self._size += len(chunk)
+        if self._size > self._max:
+            self._buf = bytearray()
+            return
+        self._buf += chunk
+
+    def result(self) -> bytes:
+        if self._size > self._max:
+            error = f"the database is larger than {self._max} bytes: not read"
+            return RpmSummary(format="unknown", error=error).dumps()
+        data, self._buf = self._buf, bytearray()
+        return summarize(data).dumps()
+
+
+def collector_for(path: str, rule: Keep | Search | Stanzas | RpmDatabase, size: int = 0) -> Collector:
+    """The collector that stores what `rule` keeps of the file at `path` (`size`: as its tar header says)."""
     if isinstance(rule, Keep):
         return KeepCollector(path, rule.max_bytes)
+    if isinstance(rule, RpmDatabase):
+        return RpmDatabaseCollector(rule.max_bytes, size)
     if isinstance(rule, Search):
         return SearchCollector(rule.pattern, rule.max_match)
     return StanzaCollector(path, rule.key, rule.names, rule.max_stanza)

@@ -144,7 +144,7 @@ class LayerScan:
             self._keep(path, FileNode(None, self.layer, entry.size))
             return False
         self._path = path
-        self._collector = collector_for(path, rule)
+        self._collector = collector_for(path, rule, entry.size)
         return True
 
     def on_data(self, chunk: memoryview) -> None:

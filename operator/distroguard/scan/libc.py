@@ -2,7 +2,7 @@
 
 The evidence is weighed in this order, strongest first:
 
-1. A package database that lists a C library (dpkg `libc6`, apk `musl` or `glibc`). The
+1. A package database that lists a C library (dpkg `libc6`, apk `musl` or `glibc`, rpm `glibc`). The
    distribution's own record beats file names, which is what gets the traps right: Alpine with
    gcompat has files named like glibc's (`ld-linux-x86-64.so.2`, `libc.so.6`) but apk lists
    `musl`; Ubuntu with the `musl` package has a musl loader but dpkg lists `libc6`.
@@ -34,8 +34,10 @@ from distroguard.scan.capture import (
     LIBC_BANNER,
     MUSL_LIB_DIRS,
     RELEASE_FILES,
+    RPM_DB_PATHS,
 )
 from distroguard.scan.libc_table import lookup
+from distroguard.scan.rpm.packages import RpmSummary
 from distroguard.scan.tree import FileRead, RootView
 
 
@@ -47,7 +49,13 @@ class _Verdict:
 
 
 def detect_libc(view: RootView, os: OSRelease | None) -> tuple[Libc, list[Evidence]]:
-    """The image's C library and why; `os` lets the release table fill what the files leave open."""
+    """The image's C library and why; `os` lets the release table fill what the files leave open. An rpm
+    database that could not be read is said so in the evidence, whatever decided."""
+    libc, evidence = _detect(view, os)
+    return libc, [*evidence, *_unread_rpm_databases(view)]
+
+
+def _detect(view: RootView, os: OSRelease | None) -> tuple[Libc, list[Evidence]]:
     verdict = _settled(view)
     if verdict is not None:
         if verdict.version is None and verdict.family in ("glibc", "musl") and os is not None:
@@ -180,7 +188,62 @@ def _package_databases(view: RootView) -> list[_Database]:
             continue
         seen.add(found.path)
         databases.append(_Database("apk", found, _apk_verdict(found)))
+    rpm = _rpm_database(view)
+    if rpm is not None:
+        found, summary = rpm
+        # A database read only in part cannot say "no C library": it counts only when it names one.
+        verdict = _rpm_verdict(found, summary)
+        if verdict is not None or summary.complete:
+            databases.append(_Database(f"rpm ({summary.format})", found, verdict))
     return databases
+
+
+def rpm_databases(view: RootView) -> list[tuple[FileRead, RpmSummary]]:
+    """The image's rpm databases (each file once, however many links lead to it), most specific first."""
+    found: list[tuple[FileRead, RpmSummary]] = []
+    seen: set[str] = set()
+    for path in RPM_DB_PATHS:
+        read = view.read(path)
+        if read is None or read.path in seen:
+            continue
+        seen.add(read.path)
+        try:
+            found.append((read, RpmSummary.loads(read.content)))
+        except (ValueError, KeyError, TypeError):
+            continue  # not a summary the collector wrote: a file of that name outside the capture rule
+    return found
+
+
+def _rpm_database(view: RootView) -> tuple[FileRead, RpmSummary] | None:
+    """The database rpm would use: the first readable one, else the first one."""
+    databases = rpm_databases(view)
+    readable = [entry for entry in databases if entry[1].error is None]
+    chosen = readable or databases
+    return chosen[0] if chosen else None
+
+
+def _unread_rpm_databases(view: RootView) -> list[Evidence]:
+    notes = []
+    for found, summary in rpm_databases(view):
+        if summary.complete:
+            continue
+        if summary.error is not None:
+            what = f"rpm database not read ({summary.format}): {summary.error}"
+        else:
+            unread = f"{summary.unreadable} of {summary.headers}"
+            what = f"rpm database ({summary.format}): {unread} headers unreadable"
+        if summary.notes:
+            what += f"; first: {summary.notes[0]}"
+        notes.append(_package_db(found, what))
+    return notes
+
+
+def _rpm_verdict(found: FileRead, summary: RpmSummary) -> _Verdict | None:
+    glibc = summary.find("glibc")
+    if glibc is None:
+        return None
+    detail = f"rpm ({summary.format}): glibc {glibc.evr}" + (f" {glibc.arch}" if glibc.arch else "")
+    return _Verdict("glibc", _upstream(glibc.version), (_package_db(found, detail),))
 
 
 def _dpkg_verdict(files: list[FileRead]) -> _Verdict | None:
