@@ -11,6 +11,7 @@ from scan_trees import captured
 from distroguard.scan.capture import (
     BUSYBOX_BANNER,
     LIBC_BANNER,
+    MAX_PATTERN_STANZAS,
     RELEASE_FILE_BYTES,
     CaptureRule,
     Keep,
@@ -19,7 +20,7 @@ from distroguard.scan.capture import (
     Stanzas,
     capture_rule,
 )
-from distroguard.scan.collect import SearchCollector
+from distroguard.scan.collect import SearchCollector, collector_for
 
 
 @pytest.mark.parametrize(
@@ -141,7 +142,10 @@ def test_loaders_versioned_libraries_and_interpreters_are_kept_as_presence(path:
         "/usr/bin/python3.12-config",
         "/usr/local/lib/python3.12",
         "/home/user/bin/busybox",
-        "/usr/bin/node",
+        "/usr/lib/node_modules/npm/bin/node",
+        "/usr/lib/python3.11/json/os.py",
+        "/usr/lib/jvm/release",
+        "/usr/bin/go",
         "/busybox",
         "/",
         "/etc",
@@ -224,3 +228,38 @@ def test_stanzas_keep_only_the_libc_packages() -> None:
     assert b"libc6-dev" not in content
     assert b"Package: libc6\n" in content
     assert b"Package: musl\n" in content
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/usr/lib/python3.11/os.py", Presence),
+        ("/usr/local/lib/python3.12/os.py", Presence),
+        ("/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0", Presence),
+        ("/usr/lib64/libpython3.9.so.1.0", Presence),
+        ("/usr/local/include/node/node_version.h", Keep),
+        ("/usr/local/bin/node", Search),
+        ("/nodejs/bin/node", Search),
+        ("/opt/java/openjdk/release", Keep),
+        ("/usr/lib/jvm/java-17-openjdk-amd64/release", Keep),
+        ("/ko-app/manager", Search),
+        ("/usr/local/go/bin/go", Search),
+        ("/usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.11/Microsoft.NETCore.App.deps.json", Presence),
+    ],
+)
+def test_runtime_evidence_is_captured(path: str, kind: type) -> None:
+    assert isinstance(capture_rule(path), kind)
+
+
+def test_package_databases_keep_runtime_stanzas_up_to_a_bound() -> None:
+    rule = capture_rule("/var/lib/dpkg/status")
+    assert isinstance(rule, Stanzas)
+    collector = collector_for("/var/lib/dpkg/status", rule)
+    names = [b"python3.11-minimal", b"nodejs", b"bash", b"openjdk-17-jre-headless", b"libc6"]
+    names += [f"python3.{n}".encode() for n in range(100, 200)]  # a hostile list of "runtimes"
+    collector.add(memoryview(b"".join(b"Package: " + n + b"\nVersion: 1\n\n" for n in names)))
+    kept = [line.removeprefix(b"Package: ") for line in (collector.result() or b"").split(b"\n")]
+    kept = [name for name in kept if name and not name.startswith(b"Version")]
+    assert kept[:4] == [b"python3.11-minimal", b"nodejs", b"openjdk-17-jre-headless", b"libc6"]
+    assert b"bash" not in kept
+    assert len(kept) == 1 + MAX_PATTERN_STANZAS  # libc6 by name; the pattern's matches up to the bound

@@ -41,15 +41,19 @@ class Search:
 
     pattern: re.Pattern[bytes]
     max_match: int
+    max_scan: int | None = None
+    """Bytes searched at most (a large binary); None: the whole file."""
 
 
 @dataclass(frozen=True, slots=True)
 class Stanzas:
-    """Keep the stanzas whose first `key` line (e.g. `Package:`) carries a value in `names`."""
+    """Keep the stanzas whose first `key` line (e.g. `Package:`) carries a value in `names`, or one that
+    `pattern` matches whole (at most `MAX_PATTERN_STANZAS` of those)."""
 
     key: bytes
     names: frozenset[bytes]
     max_stanza: int
+    pattern: re.Pattern[bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,33 @@ LIB_DIRS = (
     *(f"{prefix}/{triplet}" for prefix in ("/lib", "/usr/lib") for triplet in _TRIPLETS),
 )
 MUSL_LIB_DIRS = tuple(d for d in LIB_DIRS if d.endswith("-linux-musl"))
+# Runtimes found in files (when the config's Env names none): where each keeps what gives its version.
+# CPython's standard library: /usr/lib/python3.11/os.py (distribution), /usr/local/lib/python3.12/os.py
+# (the official images, built from source).
+PYTHON_STDLIB_DIR = re.compile(r"/usr(?:/local)?/lib/python(?P<major>\d+)\.(?P<minor>\d+)")
+# libpython3.11.so.1.0, libpython3.12.so, libpython3.13t.so.1.0 in the library directories.
+LIBPYTHON = re.compile(r"libpython(?P<major>\d+)\.(?P<minor>\d+)t?\.so(?:\.[\d.]+)?")
+NODE_VERSION_HEADERS = ("/usr/include/node/node_version.h", "/usr/local/include/node/node_version.h")
+# Official Node.js builds (the node images, distroless nodejs) embed their release URL in the binary.
+NODE_BINARIES = ("/usr/local/bin/node", "/usr/bin/node", "/nodejs/bin/node", "/usr/bin/nodejs")
+NODE_RELEASE_URL = re.compile(rb"nodejs\.org/download/release/v(\d+\.\d+\.\d+)/")
+# A JDK's or JRE's `release` file (JAVA_VERSION="21.0.5"): Temurin under /opt/java/openjdk, the old openjdk
+# images under /usr/local/openjdk-N, distributions under /usr/lib/jvm/<name>.
+JAVA_HOMES = ("/opt/java/openjdk", "/usr/local/openjdk-8", "/usr/local/openjdk-11", "/usr/local/openjdk-17")
+JAVA_HOME_PARENTS = ("/usr/lib/jvm", "/usr/java")
+# Go 1.18+ binaries: the build information's header, then the Go version as a length-prefixed string
+# (`\xff Go buildinf:`, pointer size, flags with bit 2 set: strings inline; 16 bytes; varint length).
+GO_BUILDINFO = re.compile(rb"(?s)\xff Go buildinf:[\x04\x08][\x02\x03].{16}([\x01-\x7f])(go1[!-~]*?)[^!-~]")
+# Binaries read for Go build information: where ko, Dockerfiles and the golang image put them.
+GO_BINARY_DIRS = ("/ko-app", "/app", "/usr/local/bin", "/usr/local/go/bin")
+# .NET: the shared runtime's directory is named by its version.
+DOTNET_RUNTIME_DIRS = (
+    "/usr/share/dotnet/shared/Microsoft.NETCore.App",
+    "/usr/lib/dotnet/shared/Microsoft.NETCore.App",
+)
+# Bytes searched in one binary for a version (the node binary runs to ~100 MB).
+MAX_BINARY_SEARCH = 128 * 1024 * 1024
+
 # Where interpreters sit; /usr/local/bin first because it comes first in PATH (the official python
 # images put their Python there, over a distribution Python in /usr/bin).
 BIN_DIRS = ("/usr/local/bin", "/usr/bin", "/bin")
@@ -177,6 +208,17 @@ DPKG_LIBC_PACKAGES = frozenset({b"libc6", b"libc6.1", b"libc0.1", b"libc0.3", b"
 # `musl`, a glibc dropped beside Alpine's own musl).
 APK_LIBC_PACKAGES = frozenset({b"musl", b"glibc", b"gcompat", b"libc6-compat"})
 
+# Package names that give a runtime's version, per package manager (rpm: `scan.rpm.packages.WANTED`).
+DPKG_RUNTIME_PACKAGES = re.compile(
+    rb"python\d+\.\d+(?:-minimal)?|nodejs|openjdk-\d+-(?:jre|jdk)(?:-headless)?|golang-\d+\.\d+-go"
+    rb"|ruby\d+\.\d+|php\d+\.\d+-(?:cli|common)|dotnet-runtime-\d+\.\d+"
+)
+APK_RUNTIME_PACKAGES = re.compile(
+    rb"python3|nodejs(?:-current)?|openjdk\d+(?:-jre(?:-headless)?|-jdk)?|go|ruby|php\d*|dotnet\d+-runtime"
+)
+MAX_PATTERN_STANZAS = 64
+"""Stanzas kept by pattern per database: a system has a handful of runtimes."""
+
 # -- the rules ------------------------------------------------------------------------------------
 
 # Release files are a few hundred bytes; 64 KiB is generous and still bounds a hostile one.
@@ -191,8 +233,11 @@ RPM_DB_BYTES = 48 * 1024 * 1024
 _KEEP_RELEASE = Keep(RELEASE_FILE_BYTES)
 _LIBC_SEARCH = Search(LIBC_BANNER, 256)
 _BUSYBOX_SEARCH = Search(BUSYBOX_BANNER, 64)
-_DPKG_STANZAS = Stanzas(b"Package:", DPKG_LIBC_PACKAGES, MAX_STANZA_BYTES)
-_APK_STANZAS = Stanzas(b"P:", APK_LIBC_PACKAGES, MAX_STANZA_BYTES)
+_DPKG_STANZAS = Stanzas(b"Package:", DPKG_LIBC_PACKAGES, MAX_STANZA_BYTES, DPKG_RUNTIME_PACKAGES)
+_APK_STANZAS = Stanzas(b"P:", APK_LIBC_PACKAGES, MAX_STANZA_BYTES, APK_RUNTIME_PACKAGES)
+_NODE_SEARCH = Search(NODE_RELEASE_URL, 64, MAX_BINARY_SEARCH)
+_GO_SEARCH = Search(GO_BUILDINFO, 160, MAX_BINARY_SEARCH)
+_KEEP_SMALL = Keep(64 * 1024)
 _PRESENCE = Presence()
 _RPM_DATABASE = RpmDatabase(RPM_DB_BYTES)
 
@@ -218,6 +263,12 @@ def _by_name() -> dict[str, dict[str, CaptureRule]]:
         add(path, _APK_STANZAS)
     for path in RPM_DB_PATHS:
         add(path, _RPM_DATABASE)
+    for path in NODE_VERSION_HEADERS:
+        add(path, _KEEP_SMALL)
+    for path in NODE_BINARIES:
+        add(path, _NODE_SEARCH)
+    for home in JAVA_HOMES:
+        add(f"{home}/release", _KEEP_SMALL)
     for directory in LIB_DIRS:
         add(f"{directory}/libc.so.6", _LIBC_SEARCH)
     # Debian's musl package: /lib/ld-musl-<arch>.so.1 links to /usr/lib/<arch>-linux-musl/libc.so.
@@ -229,6 +280,7 @@ def _by_name() -> dict[str, dict[str, CaptureRule]]:
 _BY_NAME = _by_name()
 _LIB_DIR_SET = frozenset(LIB_DIRS)
 _BIN_DIR_SET = frozenset(BIN_DIRS)
+_GO_BINARY_DIR_SET = frozenset(GO_BINARY_DIRS)
 # LIB_NAME and PYTHON_BINARY only match names starting so: a two-letter test spares the rest.
 _PATTERN_STARTS = frozenset({"ld", "li", "py"})
 _STATUS_D_SLASH = len(DPKG_STATUS_D)
@@ -245,11 +297,24 @@ def capture_rule(path: str) -> CaptureRule | None:
             return rule
     if slash == _STATUS_D_SLASH and path.startswith(DPKG_STATUS_D):
         return None if name.endswith(".md5sums") else _DPKG_STANZAS
-    if name[:2] not in _PATTERN_STARTS:
-        return None
     parent = path[:slash]
+    if name == "os.py":
+        return _PRESENCE if PYTHON_STDLIB_DIR.fullmatch(parent) else None
+    if name == "release" and parent.rpartition("/")[0] in JAVA_HOME_PARENTS:
+        return _KEEP_SMALL
+    if parent in _GO_BINARY_DIR_SET and not PYTHON_BINARY.fullmatch(name):
+        return _GO_SEARCH
+    if name[:2] not in _PATTERN_STARTS:
+        return _dotnet(parent, name)
     if parent in _LIB_DIR_SET:
-        return _PRESENCE if LIB_NAME.fullmatch(name) else None
+        return _PRESENCE if LIB_NAME.fullmatch(name) or LIBPYTHON.fullmatch(name) else None
     if parent in _BIN_DIR_SET:
         return _PRESENCE if PYTHON_BINARY.fullmatch(name) else None
+    return None
+
+
+def _dotnet(parent: str, name: str) -> CaptureRule | None:
+    """The shared runtime's manifest, in a directory named by the runtime's version."""
+    if name == "Microsoft.NETCore.App.deps.json" and parent.rpartition("/")[0] in DOTNET_RUNTIME_DIRS:
+        return _PRESENCE
     return None

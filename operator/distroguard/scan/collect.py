@@ -6,7 +6,7 @@ import re
 from typing import Protocol
 
 from distroguard.errors import ScanLimitExceeded
-from distroguard.scan.capture import Keep, RpmDatabase, Search, Stanzas
+from distroguard.scan.capture import MAX_PATTERN_STANZAS, Keep, RpmDatabase, Search, Stanzas
 from distroguard.scan.rpm.packages import RpmSummary, summarize
 
 
@@ -39,15 +39,21 @@ class SearchCollector:
     "2.36"), so it is only taken once more data follows it, or the file ends.
     """
 
-    def __init__(self, pattern: re.Pattern[bytes], max_match: int) -> None:
+    def __init__(self, pattern: re.Pattern[bytes], max_match: int, max_scan: int | None = None) -> None:
         self._pattern = pattern
         self._overlap = max_match
         self._tail = b""
         self._found: bytes | None = None
+        self._left = max_scan
 
     def add(self, chunk: memoryview) -> None:
         if self._found is not None:
             return
+        if self._left is not None:
+            if self._left <= 0:
+                return
+            chunk = chunk[: self._left]
+            self._left -= len(chunk)
         window = self._tail + bytes(chunk)
         match = self._pattern.search(window)
         if match is None:
@@ -75,10 +81,19 @@ class StanzaCollector:
     the first stanza of each name is kept, so a hostile database cannot grow what is kept.
     """
 
-    def __init__(self, path: str, key: bytes, names: frozenset[bytes], max_stanza: int) -> None:
+    def __init__(
+        self,
+        path: str,
+        key: bytes,
+        names: frozenset[bytes],
+        max_stanza: int,
+        pattern: re.Pattern[bytes] | None = None,
+    ) -> None:
         self._path = path
         self._key = key
         self._names = names
+        self._pattern = pattern
+        self._by_pattern = 0
         self._max = max_stanza
         self._line = bytearray()
         self._stanza: list[bytes] = []
@@ -127,7 +142,10 @@ class StanzaCollector:
         for line in lines:
             if line.startswith(self._key):
                 name = line[len(self._key) :].strip()
-                return name if name in self._names else None
+                if name in self._names:
+                    return name
+                wanted = self._pattern is not None and self._pattern.fullmatch(name) is not None
+                return name if wanted else None
         return None
 
     def _end_stanza(self) -> None:
@@ -135,11 +153,18 @@ class StanzaCollector:
             raise ScanLimitExceeded("max_stanza_bytes", self._max, f"a wanted record in {self._path}")
         if not self._oversized and self._stanza:
             name = self._name(self._stanza)
-            if name is not None and name not in self._kept:
+            if name is not None and name not in self._kept and self._room(name):
                 self._kept[name] = b"\n".join(self._stanza)
         self._stanza.clear()
         self._size = 0
         self._oversized = False
+
+    def _room(self, name: bytes) -> bool:
+        """A stanza named in `names` is always kept; those matched by the pattern, up to a bound."""
+        if name in self._names:
+            return True
+        self._by_pattern += 1
+        return self._by_pattern <= MAX_PATTERN_STANZAS
 
     def result(self) -> bytes:
         if self._line:
@@ -181,5 +206,5 @@ def collector_for(path: str, rule: Keep | Search | Stanzas | RpmDatabase, size: 
     if isinstance(rule, RpmDatabase):
         return RpmDatabaseCollector(rule.max_bytes, size)
     if isinstance(rule, Search):
-        return SearchCollector(rule.pattern, rule.max_match)
-    return StanzaCollector(path, rule.key, rule.names, rule.max_stanza)
+        return SearchCollector(rule.pattern, rule.max_match, rule.max_scan)
+    return StanzaCollector(path, rule.key, rule.names, rule.max_stanza, rule.pattern)

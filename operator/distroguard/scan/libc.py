@@ -20,8 +20,6 @@ The evidence is weighed in this order, strongest first:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from distroguard.model import Evidence, Libc, LibcFamily, OSRelease
@@ -34,9 +32,9 @@ from distroguard.scan.capture import (
     LIBC_BANNER,
     MUSL_LIB_DIRS,
     RELEASE_FILES,
-    RPM_DB_PATHS,
 )
 from distroguard.scan.libc_table import lookup
+from distroguard.scan.packagedb import DPKG_PRESENT, rpm_databases, stanzas, upstream
 from distroguard.scan.rpm.packages import RpmSummary
 from distroguard.scan.tree import FileRead, RootView
 
@@ -146,34 +144,6 @@ class _Package:
     found: FileRead
 
 
-_UPSTREAM = re.compile(r"(?:\d+:)?(\d+(?:\.\d+)+)")
-# dpkg states in which the package's files are on disk.
-_DPKG_PRESENT = frozenset(
-    {"installed", "unpacked", "half-configured", "triggers-awaited", "triggers-pending"}
-)
-
-
-def _upstream(version: str) -> str | None:
-    """The upstream version: 2.36-9+deb12u4 -> 2.36, 1:1.2.3-1 -> 1.2.3, 1.2.4_git1-r4 -> 1.2.4."""
-    match = _UPSTREAM.match(version.strip())
-    return match.group(1) if match else None
-
-
-def _stanzas(content: bytes) -> Iterator[dict[str, str]]:
-    """`Key: value` records separated by blank lines (dpkg), or `K:value` ones (apk)."""
-    text = content.decode("utf-8", errors="replace").replace("\r\n", "\n")
-    for block in re.split(r"\n[ \t]*\n", text):
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            if line[:1] in (" ", "\t"):
-                continue  # a continuation line (dpkg Description, Conffiles): never needed here
-            key, sep, value = line.partition(":")
-            if sep and key.strip() not in fields:
-                fields[key.strip()] = value.strip()
-        if fields:
-            yield fields
-
-
 def _package_databases(view: RootView) -> list[_Database]:
     databases: list[_Database] = []
     dpkg_files = [view.read(DPKG_STATUS)]
@@ -196,22 +166,6 @@ def _package_databases(view: RootView) -> list[_Database]:
         if verdict is not None or summary.complete:
             databases.append(_Database(f"rpm ({summary.format})", found, verdict))
     return databases
-
-
-def rpm_databases(view: RootView) -> list[tuple[FileRead, RpmSummary]]:
-    """The image's rpm databases (each file once, however many links lead to it), most specific first."""
-    found: list[tuple[FileRead, RpmSummary]] = []
-    seen: set[str] = set()
-    for path in RPM_DB_PATHS:
-        read = view.read(path)
-        if read is None or read.path in seen:
-            continue
-        seen.add(read.path)
-        try:
-            found.append((read, RpmSummary.loads(read.content)))
-        except (ValueError, KeyError, TypeError):
-            continue  # not a summary the collector wrote: a file of that name outside the capture rule
-    return found
 
 
 def _rpm_database(view: RootView) -> tuple[FileRead, RpmSummary] | None:
@@ -243,17 +197,17 @@ def _rpm_verdict(found: FileRead, summary: RpmSummary) -> _Verdict | None:
     if glibc is None:
         return None
     detail = f"rpm ({summary.format}): glibc {glibc.evr}" + (f" {glibc.arch}" if glibc.arch else "")
-    return _Verdict("glibc", _upstream(glibc.version), (_package_db(found, detail),))
+    return _Verdict("glibc", upstream(glibc.version), (_package_db(found, detail),))
 
 
 def _dpkg_verdict(files: list[FileRead]) -> _Verdict | None:
     packages: dict[str, _Package] = {}
     for found in files:
-        for stanza in _stanzas(found.content):
+        for stanza in stanzas(found.content):
             name = stanza.get("Package", "")
             status = stanza.get("Status", "install ok installed").split()
             # Distroless status.d files carry no Status field: their packages are installed.
-            if name and status and status[-1] in _DPKG_PRESENT:
+            if name and status and status[-1] in DPKG_PRESENT:
                 packages.setdefault(name, _Package(name, stanza.get("Version", ""), found))
     glibc = next((packages[n] for n in ("libc6", "libc6.1", "libc0.1", "libc0.3") if n in packages), None)
     musl = packages.get("musl")
@@ -267,11 +221,11 @@ def _dpkg_verdict(files: list[FileRead]) -> _Verdict | None:
                     "the system libc is glibc",
                 )
             )
-        return _Verdict("glibc", _upstream(glibc.version), tuple(evidence))
+        return _Verdict("glibc", upstream(glibc.version), tuple(evidence))
     if musl is not None:
         return _Verdict(
             "musl",
-            _upstream(musl.version),
+            upstream(musl.version),
             (_package_db(musl.found, f"dpkg: musl {musl.version}"),),
         )
     return None
@@ -279,7 +233,7 @@ def _dpkg_verdict(files: list[FileRead]) -> _Verdict | None:
 
 def _apk_verdict(found: FileRead) -> _Verdict | None:
     packages: dict[str, str] = {}
-    for stanza in _stanzas(found.content):
+    for stanza in stanzas(found.content):
         name = stanza.get("P", "")
         if name:
             packages.setdefault(name, stanza.get("V", ""))
@@ -294,11 +248,11 @@ def _apk_verdict(found: FileRead) -> _Verdict | None:
             evidence.append(
                 _package_db(found, f"apk: glibc {packages['glibc']} too, beside the system libc musl")
             )
-        return _Verdict("musl", _upstream(packages["musl"]), tuple(evidence))
+        return _Verdict("musl", upstream(packages["musl"]), tuple(evidence))
     if "glibc" in packages:
         # Wolfi and Chainguard images: apk-managed, glibc-based.
         glibc = _package_db(found, f"apk: glibc {packages['glibc']}")
-        return _Verdict("glibc", _upstream(packages["glibc"]), (glibc,))
+        return _Verdict("glibc", upstream(packages["glibc"]), (glibc,))
     return None
 
 

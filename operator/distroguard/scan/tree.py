@@ -58,7 +58,8 @@ class RootView(Protocol):
         """Whether a regular file is at `path` (after following symlinks), captured or not."""
 
     def listdir(self, path: str) -> list[str]:
-        """Names of the kept entries directly in a directory (after following symlinks), sorted."""
+        """Names of the kept entries directly in a directory, and of the directories that lead to kept
+        entries (after following symlinks), sorted."""
 
 
 def normalize(path: str) -> str:
@@ -210,9 +211,17 @@ class FileTree:
         if real is None:
             return []
         if self._children is None:
+            # Directories are not nodes: each kept path names its ancestors, so that a directory lists the
+            # subdirectories that lead to kept files (/usr/lib/jvm -> java-17-openjdk-amd64).
             children: dict[str, set[str]] = {}
             for p in self._nodes:
-                parent, _, name = p.rpartition("/")
-                children.setdefault(parent or "/", set()).add(name)
+                while p != "/":
+                    parent, _, name = p.rpartition("/")
+                    parent = parent or "/"
+                    siblings = children.setdefault(parent, set())
+                    if name in siblings:
+                        break  # the ancestors above are listed already
+                    siblings.add(name)
+                    p = parent
             self._children = children
         return sorted(self._children.get(real, ()))
