@@ -153,7 +153,7 @@ def test_relaxing_turns_denials_into_warnings_naming_the_owner() -> None:
     assert first.action == "warn"
     assert first.message == (
         "allowed: pod of ReplicaSet shop/web-7d9, whose template names the same images; "
-        "it would be denied now: container 'app' fails relaxing"
+        "would be denied now: container 'app' fails relaxing"
     )
     assert first.facts == {"os": "debian 12", "controller": "ReplicaSet shop/web-7d9"}
     assert second == original.findings[1]  # not a denial: kept as it was
@@ -284,7 +284,7 @@ async def test_a_pod_of_a_replicaset_whose_template_names_its_image_is_admitted_
     assert after.decision.verdict == "warn"
     (warning,) = after.warnings
     assert warning.startswith(
-        "allowed: pod of ReplicaSet shop/web-7d9, whose template names the same images; it would be denied "
+        "allowed: pod of ReplicaSet shop/web-7d9, whose template names the same images; would be denied "
         'now: container "app" uses '
     )
     assert "Debian 12" in warning  # cut at the warnings' length: the decision holds the whole message

@@ -123,7 +123,7 @@ def relax(decision: Decision, policies: frozenset[str], controller: Controller) 
 def _relaxed(finding: Finding, controller: Controller) -> Finding:
     message = (
         f"allowed: pod of {controller}, whose template names the same images; "
-        f"it would be denied now: {finding.message}"
+        f"would be denied now: {finding.message}"
     )
     facts = {**finding.facts, "controller": str(controller)}
     return dataclasses.replace(finding, action="warn", message=message, facts=facts)
