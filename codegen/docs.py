@@ -335,7 +335,9 @@ would be denied today, and the next node drain would shrink it with nobody havin
 `controlledPods` says how such a pod is judged. It concerns a pod with a controller owner reference
 (`controller: true`) to a kind distroguard checks (ReplicaSet, StatefulSet, DaemonSet, Job,
 ReplicationController...), while that owner exists with the reference's uid and its pod template names the
-same image, container by container, as the pod:
+same image, container by container, as the pod. The same holds one level up, for the Job a CronJob starts
+from its template (else a CronJob admitted before a date would stop running after it), and a ReplicaSet a
+Deployment makes:
 
 - `warn` (the default): each `deny` of this policy becomes a warning naming the owner and what would be
   denied: `allowed: pod of ReplicaSet shop/web-7d9, whose template names the same images; would be denied

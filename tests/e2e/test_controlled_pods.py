@@ -7,8 +7,9 @@ The test control plane runs no controllers: the test creates a Deployment's Repl
 pods itself, with the owner references a controller would set. A pod whose controller's template names its
 image is admitted with a warning after the date (`controlledPods: warn`, the default); a new Deployment, a
 bare pod, a pod whose owner's template names another image, or an owner reference with another uid are
-judged as today (denied); `controlledPods: policy` judges the owned pod as a bare pod. The audit, in the
-same process, reports the workload failing while its pods stay.
+judged as today (denied); `controlledPods: policy` judges the owned pod as a bare pod. A CronJob admitted
+before the date starts its Jobs after it. The audit, in the same process, reports the workload failing
+while its pods stay.
 
 Every namespace made here is removed with its contents at the end of its test (`support.scratch`), and
 every policy made here is deleted by label.
@@ -288,3 +289,40 @@ def test_controlled_pods_policy_judges_a_replacement_pod_as_a_bare_pod(
     assert replacement.returncode != 0
     assert DENIED_NOW in replacement.stderr
     assert "allowed: pod of" not in replacement.stderr
+
+
+def test_a_cronjob_admitted_before_the_date_starts_its_jobs_after_it(
+    kube: ControlPlane, scratch: Scratch, distroguard: OperatorProcess, clock: Path, images: dict[str, str]
+) -> None:
+    ns = scratch.namespace("cron")
+    image = images["debian"]
+    kube.create(supported_policy(ns))
+    in_force(kube, clock, ns, image)
+    template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "app", "image": image}]}}
+    made = create(
+        kube,
+        {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "nightly", "namespace": ns},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template}}},
+        },
+    )
+    assert made.returncode == 0, made.stderr
+    cronjob = json.loads(made.stdout)
+
+    write_moment(clock, AFTER)
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "nightly-29170980", "namespace": ns, "ownerReferences": [owner_ref(cronjob)]},
+        "spec": {"template": template},
+    }
+    started = create(kube, job)
+    assert started.returncode == 0, started.stderr
+    (warning,) = warnings_of(started.stderr)
+    assert warning.startswith(f"allowed: Job of CronJob {ns}/nightly, whose template names the same images; ")
+    # The same Job made by hand, with no owner: judged as today.
+    bare = create(kube, {**job, "metadata": {"name": "by-hand", "namespace": ns}})
+    assert bare.returncode != 0
+    assert DENIED_NOW in bare.stderr

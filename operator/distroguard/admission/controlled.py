@@ -8,6 +8,10 @@ reference to a kind of the workload table, whose owner exists (with the referenc
 template names the same image for each container checked, every `deny` finding of a policy with
 `controlledPods: warn` becomes a warning that names the owner and says what would be denied.
 
+The same holds one level up, for a workload that a controller makes from its own template: the Job a
+CronJob starts on its schedule (else a CronJob admitted yesterday would stop running today), the ReplicaSet
+a Deployment makes.
+
 Anything else is judged as a bare pod: no controller reference, an owner of another kind, an owner gone or
 replaced (another uid), a template with other images (a pod edited, an ephemeral container), an owner
 that could not be read within the request's budget (not confirmed), or a policy with
@@ -66,8 +70,9 @@ class ControllerLookup(Protocol):
 
 
 def controller_of(obj: Mapping[str, Any] | None, namespace: str | None) -> Controller | None:
-    """The pod's controller, when its owner reference marked `controller: true` names a kind of the
-    workload table other than Pod (a ReplicaSet, StatefulSet, DaemonSet, Job...), with a name and a uid."""
+    """The object's controller, when its owner reference marked `controller: true` names a kind of the
+    workload table other than Pod (a ReplicaSet, StatefulSet, DaemonSet, Job, CronJob...), with a name and
+    a uid."""
     metadata = obj.get("metadata") if obj is not None else None
     refs = metadata.get("ownerReferences") if isinstance(metadata, Mapping) else None
     if not namespace or not isinstance(refs, list):
@@ -100,11 +105,15 @@ def template_names(workload: Workload, images: Mapping[str, str]) -> bool:
     return all(images.get(c.name) == c.image for c in workload.containers)
 
 
-def relax(decision: Decision, policies: frozenset[str], controller: Controller) -> Decision:
-    """`decision` with each `deny` finding of `policies` turned into a warning naming `controller`; the
-    containers' and the workload's verdicts follow (a finding of another policy may still deny)."""
+def relax(
+    decision: Decision, policies: frozenset[str], controller: Controller, kind: str = POD.kind
+) -> Decision:
+    """`decision`, about an object of `kind` made by `controller`, with each `deny` finding of `policies`
+    turned into a warning naming `controller`; the containers' and the workload's verdicts follow (a finding
+    of another policy may still deny)."""
+    what = "pod" if kind == POD.kind else kind
     findings = tuple(
-        _relaxed(f, controller) if f.action == "deny" and f.policy in policies else f
+        _relaxed(f, what, controller) if f.action == "deny" and f.policy in policies else f
         for f in decision.findings
     )
     by_container: dict[str, list[Verdict]] = {}
@@ -120,9 +129,9 @@ def relax(decision: Decision, policies: frozenset[str], controller: Controller) 
     return Decision(verdict, containers, findings)
 
 
-def _relaxed(finding: Finding, controller: Controller) -> Finding:
+def _relaxed(finding: Finding, what: str, controller: Controller) -> Finding:
     message = (
-        f"allowed: pod of {controller}, whose template names the same images; "
+        f"allowed: {what} of {controller}, whose template names the same images; "
         f"would be denied now: {finding.message}"
     )
     facts = {**finding.facts, "controller": str(controller)}
@@ -138,9 +147,9 @@ async def judge_controlled(
     *,
     deadline: float,
 ) -> Decision:
-    """`decision`, relaxed when the reviewed object is a pod of a confirmed controller (see the module's
-    docstring). `deadline`: the `time.monotonic()` by which the owner must have been read."""
-    if decision.verdict != "deny" or workload.kind != POD.kind:
+    """`decision`, relaxed when the reviewed object (a pod, a Job...) was made by a confirmed controller (see
+    the module's docstring). `deadline`: the `time.monotonic()` by which the owner must have been read."""
+    if decision.verdict != "deny":
         return decision
     policies_relaxed = relaxable(decision, policies)
     if not policies_relaxed:
@@ -151,4 +160,4 @@ async def judge_controlled(
     images = await lookup.controller_images(controller, budget=max(0.0, deadline - time.monotonic()))
     if images is None or not template_names(workload, images):
         return decision
-    return relax(decision, policies_relaxed, controller)
+    return relax(decision, policies_relaxed, controller, workload.kind)
