@@ -325,6 +325,50 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", ")", "`")) else text + "."
 
 
+CONTROLLED_PODS = """### Pods of controllers: controlledPods
+
+A workload's pod template is checked when the workload is created and whenever its images change. The pods
+its controller makes afterwards are new objects too, and a rule with a date (an end of support) can start
+failing between the two: judged like bare pods, the replacement pods of a Deployment admitted yesterday
+would be denied today, and the next node drain would shrink it with nobody having changed anything.
+
+`controlledPods` says how such a pod is judged. It concerns a pod with a controller owner reference
+(`controller: true`) to a kind distroguard checks (ReplicaSet, StatefulSet, DaemonSet, Job,
+ReplicationController...), while that owner exists with the reference's uid and its pod template names the
+same image, container by container, as the pod. The same holds one level up, for the Job a CronJob starts
+from its template (else a CronJob admitted before a date would stop running after it), and a ReplicaSet a
+Deployment makes:
+
+- `warn` (the default): each `deny` of this policy becomes a warning naming the owner and what would be
+  denied: `allowed: pod of ReplicaSet shop/web-7d9, whose template names the same images; would be denied
+  now: container "app" uses ...`. The workload is where the policy is enforced: a new Deployment, or a
+  changed image, is denied as before.
+- `policy`: the pod is judged as a bare pod, with the policy's actions (`spec.action`, each rule's
+  `action`). A deny policy then refuses the replacement pods of a workload admitted before its date.
+
+There is no third value: with `deny`, a warn or audit policy would refuse a ReplicaSet's pods while admitting
+the same pod created bare; and a deny policy's `policy` already denies.
+
+Everything else is judged as a bare pod, whatever this field says: pods without a controller, pods of an owner
+that is gone or was made again under the same name (another uid), pods whose images differ from their
+owner's template (a pod edited, an ephemeral container added), and pods whose owner could not be read within
+the request's budget (the read goes on, so the controller's retry is answered from the cache). The owner is
+read only for a pod the policy would deny, and reused for 10 seconds (a template changed in place, as a
+StatefulSet's, is seen within that time).
+
+The trade-off: with `warn`, a workload keeps running, and keeps being replaced, on what the policy now
+refuses, until its template changes. It does not go unnoticed: the audit judges the workload on the images its
+pods run, so its PolicyReport fails and a Warning Event (`DistroPolicyViolation`, rate-limited, written by the
+audit, the one writer of Events: the webhook writes nothing and declares no side effects) is posted on the
+workload. Two things pass that `policy` would stop: a tag that moved since the template was admitted (the
+pod names the same reference, now another image; pin images by digest where that matters), and pods
+created by hand with a controller reference to a workload of the namespace, which run nothing that
+scaling that workload would not run. Choose `policy` where refusing a replacement pod is better than running
+it, and expect workloads to shrink when a date passes.
+"""
+"""Hand-written: what the field's description cannot hold (the trade-off, what is judged as a bare pod)."""
+
+
 def render_policy_reference() -> str:
     w = _PolicyWriter()
     kinds = {attr for attr, _ in RULE_KINDS}
@@ -345,6 +389,7 @@ def render_policy_reference() -> str:
     w.model(PolicyMetadata)
     w.add("## spec\n")
     w.model(DistroPolicySpec)
+    w.add(CONTROLLED_PODS)
     w.add("## Which workloads and images: match and exclude\n")
     for model in (ResourceFilter, LabelSelector, LabelSelectorRequirement):
         w.model(model)

@@ -325,6 +325,12 @@ OPERATOR_NEEDS = [
     ("list", "imagefacts.distroguard.dev", None),
     ("watch", "imagefacts.distroguard.dev", None),
     ("list", "customresourcedefinitions.apiextensions.k8s.io", None),
+    # A new pod's controller, to tell whether its template names the pod's images (controlledPods).
+    ("get", "replicasets.apps", "team-a"),
+    ("get", "statefulsets.apps", "*"),
+    ("get", "daemonsets.apps", "team-a"),
+    ("get", "jobs.batch", "team-a"),
+    ("get", "replicationcontrollers", "team-a"),
 ]
 FORBIDDEN = [
     ("create", "secrets", "team-a"),
@@ -347,6 +353,10 @@ FORBIDDEN = [
     ("create", "imagefacts.distroguard.dev", None),
     ("create", "policyreports.wgpolicyk8s.io", "team-a"),
     ("list", "pods", "*"),
+    # A pod's controller is read one by one by name, never listed nor watched.
+    ("list", "replicasets.apps", "*"),
+    ("watch", "statefulsets.apps", "*"),
+    ("update", "replicasets.apps", "team-a"),
 ]
 AUDIT_NEEDS = [
     ("list", "pods", "*"),
@@ -494,7 +504,8 @@ def test_operator_runs_with_the_service_account_token(
     kube: ControlPlane, release: Release, tmp_path: Path
 ) -> None:
     """The operator itself, with nothing but the chart's service-account token: it starts, watches the
-    policies, and reads a namespace, a service account and its pull secret for a review, never refused."""
+    policies, and reads a namespace, a service account and its pull secret, and the pod's controller, for a
+    review, never refused."""
     kubeconfig = token_kubeconfig(kube, release, tmp_path)
     team = unique("team")
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}})
@@ -518,6 +529,20 @@ def test_operator_runs_with_the_service_account_token(
             "imagePullSecrets": [{"name": "pull"}],
         }
     )
+    image = f"{registry}/a:1"
+    template = {
+        "metadata": {"labels": {"app": "a"}},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+    owner = kube.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": "app-7d9", "namespace": team},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "a"}}, "template": template},
+        }
+    )
+    policy = unique("chart-rbac")
     tls = kube.issue_server_cert(unique("chart-webhook"), ips=["127.0.0.1"], dns=["localhost"])
     port, liveness = free_port(), free_port()
     process = OperatorProcess(
@@ -537,7 +562,7 @@ def test_operator_runs_with_the_service_account_token(
     try:
         process.wait_logged("serving admission webhooks at https://127.0.0.1:")
         process.wait_logged("policy no-musl loaded")  # the chart's policies, through the watch
-        policy = unique("chart-rbac")
+        # Its image cannot be inspected, which this policy denies: the pod's controller is read.
         kube.create(
             {
                 "apiVersion": "distroguard.dev/v1alpha1",
@@ -545,24 +570,21 @@ def test_operator_runs_with_the_service_account_token(
                 "metadata": {"name": policy},
                 "spec": {
                     "action": "audit",
+                    "onUnresolved": "deny",
                     "match": {"namespaces": [team]},
                     "rules": [{"name": "no-musl", "denyLibc": ["musl"]}],
                 },
             }
         )
-        try:
-            process.wait_logged(f"policy {policy} loaded")
-        finally:
-            kube.kubectl("delete", "distropolicy", policy, check=False)
+        process.wait_logged(f"policy {policy} loaded")
 
+        controller = {k: owner[k] for k in ("apiVersion", "kind")}
+        controller.update(name=owner["metadata"]["name"], uid=owner["metadata"]["uid"], controller=True)
         pod = {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": "app", "namespace": team},
-            "spec": {
-                "serviceAccountName": "app",
-                "containers": [{"name": "app", "image": f"{registry}/a:1"}],
-            },
+            "metadata": {"name": "app", "namespace": team, "ownerReferences": [controller]},
+            "spec": {"serviceAccountName": "app", "containers": [{"name": "app", "image": image}]},
         }
         review = {
             "apiVersion": "admission.k8s.io/v1",
@@ -590,9 +612,14 @@ def test_operator_runs_with_the_service_account_token(
         with opener.open(request, timeout=30) as response:
             answer = json.loads(response.read())["response"]
         assert answer["uid"] == "u-chart"
-        assert answer.get("status", {}).get("code", 200) < 500, answer
+        assert answer["allowed"] is True, answer
+        assert any(
+            w.startswith(f"allowed: pod of ReplicaSet {team}/app-7d9,") for w in answer.get("warnings", ())
+        ), answer
         assert process.alive()
     finally:
+        kube.kubectl("delete", "distropolicy", policy, check=False)
+        kube.kubectl("delete", "replicaset", "app-7d9", "-n", team, check=False)
         code = process.stop()
     log = process.log_text()
     assert code == 0, log[-4000:]

@@ -27,6 +27,7 @@ from distroguard.errors import RegistryError
 from distroguard.model import ImageFacts
 from distroguard.model.policyreport import MAX_RESULTS, PolicyReportBody, Timestamp
 from distroguard.model.record import MAX_EVIDENCE, MAX_REFERENCES, MAX_TEXT, FactsRecord, object_name
+from distroguard.operator.audit.events import notice_of
 from support.lifecycles import NOW, TODAY, cycle, days, facts, product
 from support.lifecycles import catalog as make_catalog
 from support.policies import policy
@@ -122,6 +123,21 @@ def test_a_workload_report_has_a_result_per_policy_rule_and_container() -> None:
     assert failing["properties"]["reason"]
     # The document is what the CRD's model accepts.
     PolicyReportBody.model_validate({k: v for k, v in report.items() if k in ("scope", "summary", "results")})
+
+
+def test_a_workload_whose_pods_run_what_a_policy_denies_fails_though_its_pods_are_only_warned_about() -> None:
+    """`controlledPods: warn` (the default, as the `supported` policy has it) softens admission of the pods
+    a controller makes, never the audit: the workload that runs them fails in its report and gets an Event."""
+    assert all(p.spec.controlled_pods == "warn" for p in POLICIES)
+    (result,) = audit(workload("Deployment", "web", "debian:11")).workloads
+    assert result.workload.source == "pods"
+    assert result.verdict == "deny"
+    report = report_of(result, NOW)
+    assert results_by_rule(report)[("supported", "supported", "c0")] == "fail"
+    notice = notice_of(result)
+    assert notice is not None
+    assert (notice.kind, notice.name) == ("Deployment", "web")
+    assert "supported/supported (deny)" in notice.message
 
 
 def test_an_uninspected_image_is_an_error_and_no_rule_passes_for_it() -> None:

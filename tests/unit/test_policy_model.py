@@ -103,7 +103,7 @@ INVALID: list[tuple[str, dict[str, Any], list[str]]] = [
         document("p", RULE, actions="deny"),
         [
             "spec.actions: unknown field (did you mean action?); allowed here: action, "
-            "onUnresolved, onNoPlatform, match, exclude, rules"
+            "onUnresolved, onNoPlatform, controlledPods, match, exclude, rules"
         ],
     ),
     (

@@ -45,6 +45,8 @@ WEBHOOK_OTHER_READS = {
     ("networking.k8s.io", "servicecidrs"),
     ("apiextensions.k8s.io", "customresourcedefinitions"),
 }
+WEBHOOK_OTHER_GETS = {("", "serviceaccounts"), ("", "secrets")}
+"""What the webhook reads one object at a time besides the owner kinds (a pod's pull credentials)."""
 READ = {"get", "list", "watch"}
 
 
@@ -151,8 +153,20 @@ def _reads(role: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
+def _gets_only(role: dict[str, Any]) -> set[tuple[str, str]]:
+    """(group, resource) pairs the role may get one by one, and not list."""
+    return {
+        (group, resource)
+        for rule in role["rules"]
+        if set(rule["verbs"]) == {"get"}
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+
+
 def disagreements(objects: Sequence[dict[str, Any]], kinds: Iterable[WorkloadKind]) -> list[str]:
-    """Where the rendered chart and `kinds` differ: webhook rules and both roles' workload reads."""
+    """Where the rendered chart and `kinds` differ: webhook rules, both roles' workload reads, and the
+    owners the webhook reads one by one (a pod's controller: `operator.webhook.controllers`)."""
     kinds = tuple(kinds)
     problems: list[str] = []
     (configuration,) = [o for o in objects if o["kind"] == "ValidatingWebhookConfiguration"]
@@ -190,6 +204,14 @@ def disagreements(objects: Sequence[dict[str, Any]], kinds: Iterable[WorkloadKin
         problems += [f"{name} cannot read {row}" for row in sorted(wanted - reads)]
         missing = others - _reads(roles[name])
         problems += [f"{name} no longer reads {row}: update this test" for row in sorted(missing)]
+    gets = _gets_only(roles["distroguard"]) - WEBHOOK_OTHER_GETS
+    owners = {(k.group, k.plural) for k in kinds if k.audit == "owners"}
+    problems += [f"distroguard gets {row}, not in the table" for row in sorted(gets - owners)]
+    problems += [f"distroguard cannot get {row}" for row in sorted(owners - gets)]
+    problems += [
+        f"distroguard no longer gets {row}: update this test"
+        for row in sorted(WEBHOOK_OTHER_GETS - _gets_only(roles["distroguard"]))
+    ]
     return problems
 
 
@@ -230,6 +252,7 @@ def test_a_kind_added_to_the_table_alone_is_found(tmp_path: Path) -> None:
         "webhook rule missing from the chart: "
         "('/rollouts', 'argoproj.io', 'v1alpha1', 'rollouts', ('CREATE', 'UPDATE'), 'Namespaced')",
         "distroguard-audit cannot read ('argoproj.io', 'rollouts')",
+        "distroguard cannot get ('argoproj.io', 'rollouts')",
     ]
     # and one dropped from the table while the chart keeps it
     fewer = [k for k in KINDS if k.kind != "StatefulSet"]
@@ -237,4 +260,5 @@ def test_a_kind_added_to_the_table_alone_is_found(tmp_path: Path) -> None:
         "webhook rule not in the table: "
         "('/statefulsets', 'apps', 'v1', 'statefulsets', ('CREATE', 'UPDATE'), 'Namespaced')",
         "distroguard-audit reads ('apps', 'statefulsets'), not in the table",
+        "distroguard gets ('apps', 'statefulsets'), not in the table",
     ]

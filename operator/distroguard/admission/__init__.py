@@ -3,6 +3,7 @@
 review.py     the AdmissionReview v1 wire format: decode a request, build a response
 workloads.py  which containers of a Pod or a workload's pod template to check
 decide.py     admit(): the whole decision, asking the cluster (`AdmissionCluster`) for labels and a resolver
+controlled.py pods of workload controllers: judged through their owner's template (`controlledPods`)
 """
 
 from distroguard.admission.decide import (

@@ -7,12 +7,15 @@ operation, the protected namespaces, what the object asks to run; then the names
 policy selectors), then the resolver for its pull secrets, and only then the images. Each distinct image is
 resolved concurrently within the request's budget; one not resolved in time, or whose lookup fails, is
 evaluated without facts, so that each policy's `onUnresolved` decides (the resolver keeps looking in the
-background, so the controller's retry is answered from its cache).
+background, so the controller's retry is answered from its cache). Last, a pod that its controller made,
+from a template naming the same images, is judged through that template (`admission.controlled`): its
+owner is read only when the decision would deny it, within what is left of the same budget.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
@@ -20,6 +23,7 @@ from typing import Protocol
 
 from cachetools import LRUCache
 
+from distroguard.admission.controlled import Controller, judge_controlled
 from distroguard.admission.review import MAX_WARNING_CHARS, AdmissionAnswer, AdmissionRequest
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 from distroguard.errors import DistroguardError, InvalidObject
@@ -73,6 +77,11 @@ class AdmissionCluster(Protocol):
     async def resolver(self, namespace: str | None, workload: Workload) -> FactsResolver:
         """The resolver for `workload`'s images in `namespace`: credentialed with its pull secrets (its own
         and its service account's) for the registries they name, anonymous for the others."""
+
+    async def controller_images(self, controller: Controller, *, budget: float) -> Mapping[str, str] | None:
+        """The images of a pod's controller's template, by container name; None when that owner (with its
+        uid) does not exist or could not be read within `budget` seconds. Never raises (see
+        `distroguard.admission.controlled`)."""
 
 
 MemoKey = tuple[object, ...]
@@ -212,6 +221,7 @@ async def admit(
         return AdmissionAnswer.deny(outcome.reason, code=400)
     resolver = await cluster.resolver(namespace, outcome)
     platforms, where = platforms_for(outcome.architectures, cluster.platforms())
+    deadline = time.monotonic() + budget
     containers, owners, unresolved = await _with_facts(
         outcome, resolver, budget, platforms, where, local_images
     )
@@ -220,6 +230,8 @@ async def admit(
         decision = decision_of(containers, policies, context, catalog, owners)
     else:
         decision = memo.decide(containers, policies, context, catalog, owners)
+    # After the memo: whether a pod's owner confirms it is no part of what the memo keys on.
+    decision = await judge_controlled(request, outcome, decision, policies, cluster, deadline=deadline)
     return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
 
 

@@ -47,6 +47,7 @@ from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
 from distroguard.operator.settings import RunSettings
 from distroguard.operator.webhook.admitter import Admitter
+from distroguard.operator.webhook.controllers import ControllerTemplates
 from distroguard.operator.webhook.namespaces import NamespaceLabels
 from distroguard.operator.webhook.server import AdmissionServer
 from distroguard.registry.addresses import ClusterNetworks, parse_networks
@@ -158,6 +159,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 observer=metrics,
                 cold=ColdLookups(settings.cold_lookups),
                 clock=clock,
+                controllers=ControllerTemplates(api, ttl=settings.controller_ttl),
             )
         auditor = None
         if settings.audits:
@@ -190,6 +192,8 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             await secrets.cancel()
             if admitter is not None:
                 await admitter.namespaces.cancel()
+                if admitter.controllers is not None:
+                    await admitter.controllers.cancel()
 
         # kopf's documented way to name the process: its own guess asks for the login name (below).
         os.environ.setdefault("POD_ID", own_identity())

@@ -71,6 +71,9 @@ class RunSettings:
     """Seconds a namespace's labels are reused (an opt-out label applies within this time)."""
     secrets_ttl: float = 30.0
     """Seconds a namespace's image pull secrets are reused."""
+    controller_ttl: float = 10.0
+    """Seconds the images of a pod controller's template (a ReplicaSet's...) are reused: the replacement
+    pods of one workload read it once; a template changed in place is seen within this time."""
     pool_ttl: float = 600.0
     """Seconds an idle per-namespace registry client is kept before it is closed."""
     role: Role = "webhook"

@@ -1,9 +1,9 @@
 """The webhook's handler: one decoded review -> `distroguard.admission.admit`, timed and counted.
 
 Admission owns the decision; this is its wiring to the cluster (`AdmissionCluster`): a namespace's labels,
-and the resolver for a namespace and a workload's pull secrets, both read through TTL caches (a warm request
-reads nothing from the API server), and the resolver pool that keeps one namespace's credentials to its own
-workloads.
+the resolver for a namespace and a workload's pull secrets, and the template of a pod's controller, all read
+through TTL caches (a warm request reads nothing from the API server), and the resolver pool that keeps one
+namespace's credentials to its own workloads.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest, Workload, admit
+from distroguard.admission.controlled import Controller
 from distroguard.admission.decide import DecisionMemo
 from distroguard.errors import reason_of
 from distroguard.model import LifecycleLookup, Platform
@@ -23,6 +24,7 @@ from distroguard.operator.clock import Clock, system_clock
 from distroguard.operator.observer import AdmissionObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
+from distroguard.operator.webhook.controllers import ControllerTemplates
 from distroguard.operator.webhook.namespaces import NamespaceLabels
 from distroguard.resolver.fairness import ColdLookups
 from distroguard.resolver.routing import ResolverPool, RoutedResolver
@@ -47,6 +49,9 @@ class Admitter:
     memo: DecisionMemo = field(default_factory=DecisionMemo)
     cold: ColdLookups | None = None
     """Each namespace's share of cold lookups; None: unlimited."""
+    controllers: ControllerTemplates | None = None
+    """The templates of pods' controllers; None: no owner is ever confirmed (every pod is judged as a bare
+    pod)."""
 
     async def __call__(self, request: AdmissionRequest) -> AdmissionAnswer:
         """The answer; a failure of ours (or of the API server behind a lookup) is an error answer,
@@ -79,6 +84,11 @@ class Admitter:
 
     def platforms(self) -> tuple[Platform, ...]:
         return self.nodes()
+
+    async def controller_images(self, controller: Controller, *, budget: float) -> Mapping[str, str] | None:
+        if self.controllers is None:
+            return None
+        return await self.controllers.images(controller, budget=budget)
 
     async def resolver(self, namespace: str | None, workload: Workload) -> RoutedResolver:
         if namespace is None:
