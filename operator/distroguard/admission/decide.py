@@ -33,12 +33,14 @@ from distroguard.model import (
     Finding,
     LifecycleLookup,
     Platform,
+    ScanMode,
 )
 from distroguard.model.decision import UNRESOLVED_RULE
 from distroguard.model.facts import ImagePlatforms
 from distroguard.model.reference import is_local_image
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
 from distroguard.policy.platforms import judged, merge_platforms, platforms_for
+from distroguard.policy.scanning import scan_mode
 
 IGNORE_LABEL = "distroguard.dev/ignore"
 """A namespace labelled `distroguard.dev/ignore=true` is not validated."""
@@ -59,6 +61,7 @@ class FactsResolver(Protocol):
         images: Iterable[str],
         *,
         platforms: Sequence[Platform] | None = None,
+        mode: ScanMode = "fast",
         budget: float | None = None,
     ) -> Mapping[str, ImagePlatforms | DistroguardError]:
         """Each image's facts on each of `platforms` it offers (a single-platform image: on its one), or why
@@ -223,7 +226,7 @@ async def admit(
     platforms, where = platforms_for(outcome.architectures, cluster.platforms())
     deadline = time.monotonic() + budget
     containers, owners, unresolved = await _with_facts(
-        outcome, resolver, budget, platforms, where, local_images
+        outcome, resolver, budget, platforms, where, local_images, scan_mode(policies)
     )
     context = EvaluationContext(now=now, namespace=namespace, namespace_labels=labels, kind=outcome.kind)
     if memo is None:
@@ -271,6 +274,7 @@ async def _with_facts(
     platforms: tuple[Platform, ...],
     where: str,
     local_images: bool,
+    mode: ScanMode = "fast",
 ) -> tuple[list[ContainerImage], list[int], tuple[Exception, ...]]:
     """The containers with their facts (a container once per platform when its platforms differ), the
     index of the workload's container each stands for, and the error of each distinct image that has
@@ -283,7 +287,9 @@ async def _with_facts(
         else:
             wanted.append(image)
     if wanted:
-        known.update(await resolver.resolve_many_platforms(wanted, platforms=platforms, budget=budget))
+        known.update(
+            await resolver.resolve_many_platforms(wanted, platforms=platforms, mode=mode, budget=budget)
+        )
     found: list[ContainerImage] = []
     owners: list[int] = []
     for index, container in enumerate(workload.containers):

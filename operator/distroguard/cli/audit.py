@@ -24,6 +24,7 @@ from distroguard.eol import EolCatalog, default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
 from distroguard.model import Platform
 from distroguard.model.policy import DistroPolicy
+from distroguard.policy.scanning import scan_mode
 from distroguard.policyfiles import load_policies
 
 EXIT_VIOLATIONS = 1
@@ -212,7 +213,7 @@ def audit(
             policies=policies,
             resolve=ResolveSettings(
                 platform=options.platform,
-                mode=options.mode,
+                mode=scan_mode(policies, options.mode),
                 registry=options.settings,
                 credentials=options.credentials,
                 concurrency=concurrency,

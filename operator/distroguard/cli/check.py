@@ -28,6 +28,7 @@ from distroguard.eol import default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
 from distroguard.model import Decision, ImageFacts, Verdict
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.scanning import scan_mode
 from distroguard.policyfiles import load_policies
 
 EXIT_VIOLATIONS = 1
@@ -125,6 +126,7 @@ def check(
     except DistroguardError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
+    options = dataclasses.replace(options, mode=scan_mode(policies, options.mode))
     wanted = list(images)
     pinned: dict[str, LookupOptions] = {}
     if dockerfile is not None:

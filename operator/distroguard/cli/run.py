@@ -12,6 +12,7 @@ import click
 from distroguard.errors import DistroguardError
 from distroguard.model import Platform
 from distroguard.model.platform import parse_platforms
+from distroguard.model.policy import parse_quantity
 from distroguard.operator.audit.auditor import AuditSettings
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.process import configure_logging, operate
@@ -86,6 +87,13 @@ from distroguard.resolver.fairness import FairnessSettings
     help="Seconds between checks of the certificate files for a renewal.",
 )
 @click.option("--insecure-registry", multiple=True, metavar="HOST", help="Plain HTTP to this registry.")
+@click.option(
+    "--max-runtime-bytes",
+    default="256Mi",
+    show_default=True,
+    help="When a policy judges runtimes the config does not announce: compressed layer bytes read past "
+    "the layers that decide OS and libc, looking for one (a quantity: 64Mi, 1Gi; 0: none).",
+)
 @click.option(
     "--registry-allow",
     "registry_allow",
@@ -169,6 +177,7 @@ def run(
     key_file: Path | None,
     cert_check_interval: float,
     insecure_registry: tuple[str, ...],
+    max_runtime_bytes: str,
     registry_allow: tuple[str, ...],
     registry_deny: tuple[str, ...],
     registry_mirrors: tuple[str, ...],
@@ -213,6 +222,7 @@ def run(
             key_file=key_file,
             cert_check_interval=cert_check_interval,
             insecure_registries=frozenset(insecure_registry),
+            max_runtime_bytes=_quantity(max_runtime_bytes, "--max-runtime-bytes"),
             registry_allow=registry_allow,
             registry_deny=registry_deny,
             registry_mirrors=mirrors,
@@ -238,6 +248,13 @@ def run(
         raise click.BadParameter(str(exc), param_hint="--policy-dir") from None
     configure_logging(log_format, verbose=verbose)
     asyncio.run(operate(settings, policies))
+
+
+def _quantity(text: str, option: str) -> int:
+    try:
+        return parse_quantity(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def _platforms(text: str) -> tuple[Platform, ...] | None:

@@ -8,7 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 LibcFamily = Literal["glibc", "musl", "none", "unknown"]
-ScanMode = Literal["fast", "thorough"]
+ScanMode = Literal["fast", "runtimes", "thorough"]
+"""fast: the bottom layers, until OS and C library are decided; runtimes: as fast, then on up (bounded)
+until a runtime is found, for policies that judge runtimes the config does not announce; thorough: all."""
 EvidenceSource = Literal["file", "package-db", "config", "table", "scan"]
 
 

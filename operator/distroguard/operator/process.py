@@ -115,7 +115,10 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 refused_networks=refused,
             ),
             ttl=settings.pool_ttl,
-            resolver_settings=ResolverSettings(cache=CacheSettings(failure_ttl=settings.failure_ttl)),
+            resolver_settings=ResolverSettings(
+                cache=CacheSettings(failure_ttl=settings.failure_ttl),
+                max_runtime_bytes=settings.max_runtime_bytes,
+            ),
             stats=stats,
             tracker=metrics,
         )

@@ -52,6 +52,9 @@ class RunSettings:
     registry_deny: tuple[str, ...] = ()
     """CIDRs registry connections may not reach besides those refused by default, for clusters whose
     service and pod networks cannot be read from the API (`registry_allow` still opens parts of them)."""
+    max_runtime_bytes: int = 256 * 1024 * 1024
+    """Compressed layer bytes read past the layers that decide OS and libc, looking for a runtime the
+    config does not announce, when a policy judges runtimes (`runtimes` scan mode)."""
     registry_mirrors: dict[str, str] = field(default_factory=dict)
     """Source registry -> mirror (`host[:port][/prefix]`), as `RegistrySettings.registry_mirrors`."""
     liveness: str | None = None
@@ -106,6 +109,8 @@ class RunSettings:
             raise ValueError("a certificate and key are required (or --dev, which generates them)")
         AccessPolicy.parse(self.registry_allow)  # a bad entry fails at start, naming it
         parse_networks(self.registry_deny, "--registry-deny")
+        if self.max_runtime_bytes < 0:
+            raise ValueError("--max-runtime-bytes must not be negative")
         if self.failure_ttl <= 0:
             raise ValueError("the failure TTL must be positive")
         if self.cert_check_interval <= 0:

@@ -35,6 +35,7 @@ from distroguard.resolver.fairness import Gate
 from distroguard.resolver.singleflight import SingleFlight
 from distroguard.scan.image import ImageScan, LayerFacts, with_config_runtimes
 from distroguard.scan.layers import ScanLimits
+from distroguard.scan.runtimes import detect_runtimes
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class ResolverSettings:
     """Largest image config blob read (real ones are a few KB)."""
     max_layers: int = 500
     """Images with more layers are refused (the Docker limit is 127)."""
+    max_runtime_bytes: int = 256 * 1024 * 1024
+    """`runtimes` mode: compressed layer bytes read past the layers that decide OS and C library, looking
+    for a runtime the config does not announce; a layer that would pass it is not read."""
     lookup_timeout: float = 120.0
     """Seconds one registry lookup may take in all, background completion included: every request,
     retry and Retry-After wait happens before it. Past it the lookup fails naming the request under
@@ -62,6 +66,37 @@ _RECENT_KEPT = 4096
 """Recent multi-platform answers kept at most (then forgotten all at once)."""
 #: Asked of a local image to learn what it offers: no image runs on it, so the refusal lists them.
 _PROBE = Platform(os="distroguard-probe", architecture="none")
+
+
+def _answers(facts: LayerFacts, mode: ScanMode, layers: int) -> bool:
+    """Whether a base's facts answer for an image of `layers` layers built on it."""
+    return mode != "runtimes" or bool(facts.file_runtimes) or facts.layers_read == layers
+
+
+def _scan_note(mode: ScanMode, layer_mode: ScanMode, read: int, total: int, seen: bool, bounded: bool) -> str:
+    """What the scan read, for the evidence."""
+    if seen:
+        return (
+            f"{mode} mode: the bottom {read} of {total} layers were seen before in another image "
+            "(base-layer cache): no layer bytes read"
+        )
+    if mode == "thorough":
+        return f"thorough mode: read all {total} layers (exact squashed view)"
+    if mode == "fast":
+        return f"fast mode: read {read} of {total} layers, bottom up, until OS and libc were decided"
+    if layer_mode == "fast":
+        return (
+            f"runtimes mode: read {read} of {total} layers, bottom up, until OS and libc were decided "
+            "(the config announces the runtime)"
+        )
+    if bounded:
+        return (
+            f"runtimes mode: read {read} of {total} layers; the layers above would pass --max-runtime-bytes, "
+            "so a runtime installed there is not seen"
+        )
+    return (
+        f"runtimes mode: read {read} of {total} layers, bottom up, until OS, libc and a runtime were decided"
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -523,18 +558,14 @@ class Resolver:
                 f"{source.description}: config lists {len(config.diff_ids)} layers "
                 f"but the manifest has {len(manifest.layers)}"
             )
-        layer_facts, seen = await self._layer_facts(source, manifest.layers, config.diff_ids, mode)
+        announced = bool(detect_runtimes(config.env, None)[0])
+        # A runtime the config announces needs no layer above those that decide OS and libc.
+        layer_mode: ScanMode = "fast" if mode == "runtimes" and announced else mode
+        layer_facts, seen, bounded = await self._layer_facts(
+            source, manifest.layers, config.diff_ids, layer_mode
+        )
         runtimes, evidence = with_config_runtimes(layer_facts, config.env)
-        read, total = layer_facts.layers_read, len(manifest.layers)
-        if seen:
-            note = (
-                f"{mode} mode: the bottom {read} of {total} layers were seen before in another image "
-                "(base-layer cache): no layer bytes read"
-            )
-        elif mode == "fast":
-            note = f"fast mode: read {read} of {total} layers, bottom up, until OS and libc were decided"
-        else:
-            note = f"thorough mode: read all {total} layers (exact squashed view)"
+        note = _scan_note(mode, layer_mode, layer_facts.layers_read, len(manifest.layers), seen, bounded)
         facts = ImageFacts(
             reference=image,
             digest=resolved.digest,
@@ -557,24 +588,41 @@ class Resolver:
         layers: tuple[Descriptor, ...],
         diff_ids: tuple[str, ...],
         mode: ScanMode,
-    ) -> tuple[LayerFacts, bool]:
-        """Facts from the layers, and whether they came from the base tier (a prefix of this chain was
-        seen before) rather than from reading.
+    ) -> tuple[LayerFacts, bool, bool]:
+        """Facts from the layers; whether they came from the base tier (a prefix of this chain was seen
+        before) rather than from reading; whether `max_runtime_bytes` stopped a `runtimes` search.
 
         Layers are keyed by their diff_id chain (uncompressed digests, checked while reading), so an image
-        built on an already-seen base answers with zero layer bytes, however its layers were compressed.
+        built on an already-seen base answers with zero layer bytes, however its layers were compressed. In
+        `runtimes` mode a shorter prefix counts only when its files showed a runtime: above it, this image
+        may have one the base has not.
         """
         chain = diff_ids if len(diff_ids) == len(layers) else ()
         if chain:
-            depths = range(1, len(chain) + 1) if mode == "fast" else (len(chain),)
+            depths = range(1, len(chain) + 1) if mode != "thorough" else (len(chain),)
             hit = next(
-                (f for f in (self.cache.bases.peek((chain[:d], mode)) for d in depths) if f is not None), None
+                (
+                    f
+                    for f in (self.cache.bases.peek((chain[:d], mode)) for d in depths)
+                    if f is not None
+                    and (mode != "runtimes" or f.file_runtimes or f.layers_read == len(chain))
+                ),
+                None,
             )
             self.cache.bases.count(hit is not None)
             if hit is not None:
-                return hit, True
+                return hit, True, False
         scan = ImageScan(self.settings.limits)
+        past_decided = 0
+        bounded = False
         for index, descriptor in enumerate(layers):
+            if mode == "runtimes" and scan.layers_read and scan.decided():
+                if scan.runtime_found():
+                    break
+                past_decided += descriptor.size
+                if past_decided > self.settings.max_runtime_bytes:
+                    bounded = True
+                    break
             layer = scan.layer(descriptor.digest, chain[index] if chain else None)
             stream = source.open_blob(descriptor)
             try:
@@ -590,4 +638,4 @@ class Resolver:
         facts = scan.facts()
         if chain:
             self.cache.bases.put((chain[: scan.layers_read], mode), facts)
-        return facts, False
+        return facts, False, bounded

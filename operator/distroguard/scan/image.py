@@ -40,6 +40,11 @@ class ImageScan:
         os, _ = detect_os(self.tree)
         return os is not None and libc_decided(self.tree)
 
+    def runtime_found(self) -> bool:
+        """Whether the files read so far show a language runtime (`runtimes` mode's stop)."""
+        runtimes, _ = detect_runtimes((), self.tree)
+        return bool(runtimes)
+
     def facts(self) -> LayerFacts:
         os, os_evidence = detect_os(self.tree)
         libc, libc_evidence = detect_libc(self.tree, os)

@@ -42,6 +42,7 @@ from distroguard.operator.clock import Clock, system_clock
 from distroguard.operator.observer import AuditObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
+from distroguard.policy.scanning import scan_mode
 from distroguard.resolver import Resolver
 from distroguard.resolver.many import resolve_many_platforms
 from distroguard.resolver.routing import NO_CREDENTIALS, ResolverPool
@@ -217,6 +218,7 @@ class Auditor:
                 targets.setdefault(key, (container.image, resolver))
         outcomes = await resolve_many_platforms(
             targets,
+            mode=scan_mode(self._policies.current()),
             budget=self.settings.lookup_budget,
             concurrency=self.settings.concurrency,
             each={key: key.wanted(DEFAULT_PLATFORM) for key in targets},
