@@ -4,6 +4,9 @@ a policy that judges runtimes reads on, up to a byte bound, for a runtime the co
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 
 import pytest
@@ -128,3 +131,50 @@ async def test_a_base_seen_without_a_runtime_does_not_answer_for_an_image_built_
         )  # the python prefix answered
     finally:
         await resolver.drain()
+
+
+@pytest.fixture(scope="module")
+def go_program(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
+    """A real Go program built here, and the toolchain's version (`1.26.x`)."""
+    go = shutil.which("go")
+    if go is None:
+        pytest.fail("`go` is not on PATH: a static Go image needs a real Go binary")
+    workdir = tmp_path_factory.mktemp("server")
+    (workdir / "go.mod").write_text("module example.com/server\n\ngo 1.21\n")
+    (workdir / "main.go").write_text('package main\n\nfunc main() { println("serving") }\n')
+    env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
+    subprocess.run(
+        [go, "build", "-trimpath", "-o", "server", "."], cwd=workdir, env=env, check=True, timeout=300
+    )
+    version = subprocess.run([go, "env", "GOVERSION"], env=env, capture_output=True, text=True, check=True)
+    return (workdir / "server").read_bytes(), version.stdout.strip().removeprefix("go")
+
+
+@pytest.mark.parametrize(
+    ("path", "config"),
+    [
+        ("/server", {"Entrypoint": ["/server"]}),
+        ("/srv/bin/server", {"Cmd": ["bin/server", "--port=8080"], "WorkingDir": "/srv"}),
+        ("/opt/tools/server", {"Entrypoint": ["server"], "Env": ["PATH=/opt/tools:/usr/bin"]}),
+    ],
+)
+async def test_a_static_go_image_is_judged_by_its_programs_build_information(
+    registry: RegistryServer,
+    repo: str,
+    client: RegistryClient,
+    go_program: tuple[bytes, str],
+    path: str,
+    config: dict[str, object],
+) -> None:
+    """A scratch image with one Go program where the config says: no OS, no libc, and Go, with its version
+    from the program's own build information (fast mode: nothing decides an OS, so every layer is read)."""
+    binary, version = go_program
+    container = {"Env": [], "Labels": None, **config}
+    image = ImageBuilder().layer({path: binary}).config_fields(config=container).build()
+    await push(registry.url, repo, "go", image)
+    facts = await _resolve(client, f"{registry.address}/{repo}:go", "fast")
+    assert (facts.os, facts.libc.family) == (None, "none")
+    assert [(r.name, r.version) for r in facts.runtimes] == [("go", version)]
+    evidence = next(e for e in facts.evidence if e.fact == "runtime.go")
+    assert (evidence.path, evidence.layer) == (path, image.layers[0].digest)
+    assert evidence.detail == f"Go build information of the image's program: go{version}"

@@ -11,6 +11,8 @@ import pytest
 from scan_trees import image
 
 from distroguard.model import Runtime
+from distroguard.registry.manifest import parse_config
+from distroguard.scan.image import program_paths
 from distroguard.scan.runtimes import detect_runtimes
 from distroguard.scan.tree import FileTree
 from support.images import Symlink
@@ -164,3 +166,25 @@ def test_go_build_information_is_found_across_chunk_borders_and_not_in_other_bin
     binary, version = go_binary
     assert runtimes({"/usr/local/bin/app": binary})["go"][0] == version
     assert "go" not in runtimes({"/usr/local/bin/app": b"\x7fELF" + bytes(100_000)})
+
+
+@pytest.mark.parametrize(
+    ("entrypoint", "cmd", "env", "workdir", "paths"),
+    [
+        (["/server"], [], [], "", ("/server",)),
+        ([], ["./bin/app", "-v"], [], "/srv", ("/srv/bin/app",)),
+        (["app"], [], ["PATH=/opt/x:/usr/bin"], "", ("/opt/x/app", "/usr/bin/app")),
+        (["/bin/sh", "-c", "exec /server"], [], [], "", ()),
+        ([], [], [], "", ()),
+        (["/usr/local/bin/../lib/../bin/tool"], [], [], "", ("/usr/local/bin/tool",)),
+    ],
+)
+def test_where_the_images_program_may_be(
+    entrypoint: list[str], cmd: list[str], env: list[str], workdir: str, paths: tuple[str, ...]
+) -> None:
+    assert program_paths(entrypoint, cmd, env, workdir) == paths
+
+
+def test_a_malformed_entrypoint_is_no_error_of_the_config() -> None:
+    config = parse_config(b'{"config": {"Entrypoint": "/server", "Cmd": [1, 2], "WorkingDir": 5}}')
+    assert (config.entrypoint, config.cmd, config.working_dir) == ((), (), "")

@@ -111,6 +111,9 @@ class ImageConfig:
     labels: dict[str, str]
     diff_ids: tuple[str, ...]
     history_created_by: tuple[str, ...]
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    working_dir: str = ""
 
     @property
     def platform(self) -> Platform | None:
@@ -356,6 +359,18 @@ def _strings(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _argv(value: object) -> tuple[str, ...]:
+    """Entrypoint or Cmd: only a hint of where the image's program is, so a malformed one is no error (the
+    facts do not depend on it): none."""
+    if not isinstance(value, list) or len(value) > MAX_CONFIG_LIST:
+        return ()
+    return tuple(value) if all(isinstance(item, str) for item in value) else ()
+
+
+def _optional_string(value: object) -> str:
+    return value if isinstance(value, str) and len(value) <= 4096 else ""
+
+
 def parse_config(body: bytes, what: str = "image config") -> ImageConfig:
     """Parse an OCI or Docker image config (the blob the manifest's `config` names)."""
     data = _load_object(body, what)
@@ -391,6 +406,9 @@ def parse_config(body: bytes, what: str = "image config") -> ImageConfig:
         labels=_string_map(container.get("Labels"), f"{what}.config.Labels"),
         diff_ids=diff_ids,
         history_created_by=tuple(created_by),
+        entrypoint=_argv(container.get("Entrypoint")),
+        cmd=_argv(container.get("Cmd")),
+        working_dir=_optional_string(container.get("WorkingDir")),
     )
 
 

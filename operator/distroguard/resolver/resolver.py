@@ -33,7 +33,7 @@ from distroguard.registry.source import ImageSource, RegistrySource, ResolvedIma
 from distroguard.resolver.cache import CacheSettings, FactsCache
 from distroguard.resolver.fairness import Gate
 from distroguard.resolver.singleflight import SingleFlight
-from distroguard.scan.image import ImageScan, LayerFacts, with_config_runtimes
+from distroguard.scan.image import ImageScan, LayerFacts, program_paths, with_config_runtimes
 from distroguard.scan.layers import ScanLimits
 from distroguard.scan.runtimes import detect_runtimes
 
@@ -561,8 +561,9 @@ class Resolver:
         announced = bool(detect_runtimes(config.env, None)[0])
         # A runtime the config announces needs no layer above those that decide OS and libc.
         layer_mode: ScanMode = "fast" if mode == "runtimes" and announced else mode
+        programs = program_paths(config.entrypoint, config.cmd, config.env, config.working_dir)
         layer_facts, seen, bounded = await self._layer_facts(
-            source, manifest.layers, config.diff_ids, layer_mode
+            source, manifest.layers, config.diff_ids, layer_mode, programs
         )
         runtimes, evidence = with_config_runtimes(layer_facts, config.env)
         note = _scan_note(mode, layer_mode, layer_facts.layers_read, len(manifest.layers), seen, bounded)
@@ -588,6 +589,7 @@ class Resolver:
         layers: tuple[Descriptor, ...],
         diff_ids: tuple[str, ...],
         mode: ScanMode,
+        programs: tuple[str, ...] = (),
     ) -> tuple[LayerFacts, bool, bool]:
         """Facts from the layers; whether they came from the base tier (a prefix of this chain was seen
         before) rather than from reading; whether `max_runtime_bytes` stopped a `runtimes` search.
@@ -612,7 +614,7 @@ class Resolver:
             self.cache.bases.count(hit is not None)
             if hit is not None:
                 return hit, True, False
-        scan = ImageScan(self.settings.limits)
+        scan = ImageScan(self.settings.limits, programs=programs)
         past_decided = 0
         bounded = False
         for index, descriptor in enumerate(layers):

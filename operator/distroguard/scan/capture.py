@@ -238,6 +238,8 @@ _APK_STANZAS = Stanzas(b"P:", APK_LIBC_PACKAGES, MAX_STANZA_BYTES, APK_RUNTIME_P
 _NODE_SEARCH = Search(NODE_RELEASE_URL, 64, MAX_BINARY_SEARCH)
 _GO_SEARCH = Search(GO_BUILDINFO, 160, MAX_BINARY_SEARCH)
 _KEEP_SMALL = Keep(64 * 1024)
+PROGRAM_RULE = _GO_SEARCH
+"""For the image's own program (its Entrypoint or Cmd), wherever it is: Go build information."""
 _PRESENCE = Presence()
 _RPM_DATABASE = RpmDatabase(RPM_DB_BYTES)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -29,11 +30,13 @@ class ImageScan:
     limits: ScanLimits = field(default_factory=ScanLimits)
     tree: FileTree = field(default_factory=FileTree)
     layers_read: int = 0
+    programs: tuple[str, ...] = ()
+    """Where the image's program may be (`program_paths`): read for Go build information too."""
 
     def layer(self, digest: str, diff_id: str | None = None) -> LayerScan:
         """Begin the next layer up; the caller feeds it and closes it."""
         self.layers_read += 1
-        return LayerScan(self.tree, digest, self.limits, diff_id)
+        return LayerScan(self.tree, digest, self.limits, diff_id, programs=frozenset(self.programs))
 
     def decided(self) -> bool:
         """Whether upper layers could only refine, not change, the answer (the fast mode's stop)."""
@@ -42,13 +45,13 @@ class ImageScan:
 
     def runtime_found(self) -> bool:
         """Whether the files read so far show a language runtime (`runtimes` mode's stop)."""
-        runtimes, _ = detect_runtimes((), self.tree)
+        runtimes, _ = detect_runtimes((), self.tree, self.programs)
         return bool(runtimes)
 
     def facts(self) -> LayerFacts:
         os, os_evidence = detect_os(self.tree)
         libc, libc_evidence = detect_libc(self.tree, os)
-        runtimes, runtime_evidence = detect_runtimes((), self.tree)
+        runtimes, runtime_evidence = detect_runtimes((), self.tree, self.programs)
         return LayerFacts(
             os=os,
             libc=libc,
@@ -56,6 +59,33 @@ class ImageScan:
             evidence=(*os_evidence, *libc_evidence, *runtime_evidence),
             layers_read=self.layers_read,
         )
+
+
+MAX_PROGRAM_PATHS = 8
+
+
+def program_paths(
+    entrypoint: Sequence[str], cmd: Sequence[str], env: Sequence[str], working_dir: str
+) -> tuple[str, ...]:
+    """Where the program the image runs may be: the first word of Entrypoint (else Cmd), absolute, relative
+    to WorkingDir, or looked up in the Env's PATH (as the runtime does); none for a shell."""
+    argv = entrypoint or cmd
+    if not argv or not argv[0] or len(argv[0]) > 1024:
+        return ()
+    program = argv[0]
+    if posixpath.basename(program) in _SHELLS:
+        return ()
+    if program.startswith("/"):
+        return (posixpath.normpath(program),)
+    if "/" in program:
+        return (posixpath.normpath(posixpath.join("/", working_dir or "/", program)),)
+    path = next((item.partition("=")[2] for item in reversed(env) if item.startswith("PATH=")), _DEFAULT_PATH)
+    directories = [d for d in path.split(":") if d.startswith("/")][:MAX_PROGRAM_PATHS]
+    return tuple(posixpath.normpath(posixpath.join(d, program)) for d in directories)
+
+
+_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh"})
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def with_config_runtimes(

@@ -16,7 +16,7 @@ import posixpath
 from dataclasses import dataclass, field
 
 from distroguard.errors import DigestMismatch, ScanLimitExceeded
-from distroguard.scan.capture import Presence, capture_rule
+from distroguard.scan.capture import PROGRAM_RULE, Presence, capture_rule
 from distroguard.scan.collect import Collector, collector_for
 from distroguard.scan.decompress import DecompressionLimits, Decompressor
 from distroguard.scan.tarstream import TarEntry, TarLimits, TarReader
@@ -51,11 +51,16 @@ class LayerScan:
         layer: str,
         limits: ScanLimits,
         diff_id: str | None = None,
+        *,
+        programs: frozenset[str] = frozenset(),
     ) -> None:
+        """`programs`: paths of the image's program (from its config), searched for Go build information
+        wherever they are."""
         self.tree = tree
         self.layer = layer
         self.limits = limits
         self.diff_id = diff_id
+        self._programs = programs
         self._decompressor = Decompressor(limits.decompression)
         self._tar = TarReader(self, limits.tar)
         self._hash = hashlib.sha256() if diff_id and diff_id.startswith("sha256:") else None
@@ -138,6 +143,8 @@ class LayerScan:
         if entry.kind != "file":
             return False
         rule = capture_rule(path)
+        if rule is None and path in self._programs:
+            rule = PROGRAM_RULE
         if rule is None:
             return False
         if isinstance(rule, Presence):

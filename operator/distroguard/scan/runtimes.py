@@ -62,13 +62,16 @@ _JAVA_8 = re.compile(r"(?:jdk-?)?(\d+)u(\d+)")
 _JAVA = re.compile(r"(?:jdk-?)?(\d+(?:\.\d+)*)")
 
 
-def detect_runtimes(env: Sequence[str], view: RootView | None) -> tuple[list[Runtime], list[Evidence]]:
-    """Runtimes and their evidence, one per name, sorted by name; Env over files."""
+def detect_runtimes(
+    env: Sequence[str], view: RootView | None, programs: Sequence[str] = ()
+) -> tuple[list[Runtime], list[Evidence]]:
+    """Runtimes and their evidence, one per name, sorted by name; Env over files. `programs`: where the
+    image's own program may be (its Entrypoint), read first for Go build information."""
     found: dict[str, tuple[Runtime, Evidence]] = {}
     for name, item in _from_env(env).items():
         found[name] = item
     if view is not None:
-        for name, item in _from_files(view).items():
+        for name, item in _from_files(view, programs).items():
             found.setdefault(name, item)
     ordered = sorted(found.values(), key=lambda item: item[0].name)
     return [runtime for runtime, _ in ordered], [evidence for _, evidence in ordered]
@@ -109,11 +112,16 @@ def _normalise(name: str, raw: str) -> str | None:
     return value if _VERSION.fullmatch(value) else None
 
 
-def _from_files(view: RootView) -> dict[str, tuple[Runtime, Evidence]]:
+def _from_files(view: RootView, programs: Sequence[str]) -> dict[str, tuple[Runtime, Evidence]]:
     """Each runtime the files show, by the strongest evidence for it (see each detector)."""
     packages = list(installed_packages(view))
     found: dict[str, tuple[Runtime, Evidence]] = {}
+    go = _go_program(view, programs)
+    if go is not None:
+        found["go"] = go
     for name, detector in _DETECTORS:
+        if name in found:
+            continue
         item = detector(view, packages)
         if item is not None:
             found[name] = item
@@ -277,6 +285,17 @@ def _go(view: RootView, packages: list[InstalledPackage]) -> tuple[Runtime, Evid
                 detail = f"Go build information: go{version}"
                 return Runtime(name="go", version=version), _evidence("go", "file", found, detail)
     return _package("go", packages, _GO_PACKAGES, upstream)
+
+
+def _go_program(view: RootView, programs: Sequence[str]) -> tuple[Runtime, Evidence] | None:
+    """The image's own program, when it is a Go binary: its build information."""
+    for path in programs:
+        found = view.read(path)
+        version = go_buildinfo_version(found.content) if found is not None else None
+        if found is not None and version is not None:
+            detail = f"Go build information of the image's program: go{version}"
+            return Runtime(name="go", version=version), _evidence("go", "file", found, detail)
+    return None
 
 
 def go_buildinfo_version(captured: bytes) -> str | None:
