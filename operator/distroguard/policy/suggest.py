@@ -6,6 +6,11 @@ php...) the hint is a concrete tag on a supported glibc base, usually Debian sli
 existed while the image's runtime was still maintained (no images of an EOL runtime are built for
 later Debian releases), so the tag exists. Other images get a hint naming a supported release. Hints
 are computed only for findings.
+
+A suggestion never moves backwards: the release it names is never older than the image's own, neither the
+distribution's nor the runtime's (`node:23` is not sent to Node.js 22 because 22 is the LTS; `ubuntu:24.10`
+is not sent to 24.04). When no release at least as new is supported, the hint says what to do in general
+terms instead. A named release comes with the day its support ends.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from datetime import date
 
 from distroguard.model.facts import Runtime
 from distroguard.model.lifecycle import LifecycleLookup, ReleaseCycle, end_date
+from distroguard.model.version import version_parts
 from distroguard.policy.images import parse_image
 from distroguard.policy.problem import Problem
 from distroguard.policy.subject import Subject
@@ -77,15 +83,60 @@ def suggest(problem: Problem, subject: Subject) -> str | None:
     if fix == "distro-eol":
         return _newer_release(subject)
     if fix == "runtime" and problem.runtime:
-        target = _runtime_target(subject.catalog, problem.runtime, subject.today)
+        current = _runtime_version(subject, problem.runtime)
+        target = _runtime_target(subject.catalog, problem.runtime, subject.today, current, newer=True)
         label = problem.facts.get("runtime", problem.runtime).rsplit(" ", 1)[0]
-        return f"upgrade {label} to a supported release such as {target.cycle}" if target else None
+        if target is None:
+            return (
+                f"upgrade {label} once a supported release newer than {current} exists" if current else None
+            )
+        until = _until(subject.today, target)
+        return f"upgrade {label} to a supported release such as {target.cycle}{until}"
     if fix == "lts":
         found = subject.os_match()
         lts = _ubuntu_lts(subject) if found is not None and found.product == "ubuntu" else None
         if lts is not None:
-            return f"use an LTS release such as Ubuntu {lts}"
+            return f"use an LTS release such as Ubuntu {lts.cycle}{_until(subject.today, lts)}"
     return _GENERIC.get(fix)
+
+
+def _until(today: date, *cycles: ReleaseCycle | None) -> str:
+    """` (supported until 2028-08-26)`: the earliest end among the releases named (said as past when it is:
+    a glibc-based tag of an end-of-life runtime still fixes the libc, and the reader should know)."""
+    ends = [end for end in (end_date(c.eol) for c in cycles if c is not None) if end is not None]
+    if not ends:
+        return ""
+    end = min(ends)
+    return f" (supported until {end})" if end >= today else f" (its support ended on {end})"
+
+
+def _at_least(cycle: str, floor: str | None, *, newer: bool = False) -> bool:
+    """Whether release `cycle` is not older than version `floor` (compared at the cycle's precision: 3.13
+    against 3.9.18 is 3.13 against 3.9), or strictly newer with `newer`."""
+    if not floor:
+        return True
+    mine = version_parts(cycle)
+    theirs = version_parts(floor)[: len(mine)]
+    if not mine or not theirs:
+        return True
+    return mine > theirs if newer else mine >= theirs
+
+
+def _runtime_version(subject: Subject, product: str) -> str | None:
+    """The version of the image's runtime that `product` judges."""
+    for runtime in subject.facts.runtimes:
+        if subject.catalog.for_runtime(runtime).product == product:
+            return runtime.version
+    return None
+
+
+def _os_version(subject: Subject, product: str) -> str | None:
+    """The image's distribution release, when the image is on `product`."""
+    found = subject.os_match()
+    os = subject.facts.os
+    if found is None or found.product != product or os is None:
+        return None
+    return os.version_id
 
 
 def _official(name: str, tag: str, problem: Problem, subject: Subject) -> str | None:
@@ -103,47 +154,76 @@ def _official(name: str, tag: str, problem: Problem, subject: Subject) -> str | 
         return None
     found = _TAG_VERSION.match(tag)
     version = found.group(0) if found else ""
+    current = _runtime_version(subject, product) or version or None
     catalog, today = subject.catalog, subject.today
     runtime_end = _runtime_end(catalog, product, version, subject, today)
+    runtime_cycle = _runtime_cycle(catalog, product, version or current)
     bump = problem.fix == "runtime" and problem.runtime == product
     # Moving off an EOL distribution onto a Debian release itself past support helps nobody: when
-    # the runtime is too old for a supported Debian release, the runtime moves too.
+    # the runtime is too old for a supported Debian release, the runtime moves too. So it does when
+    # the runtime is too old for a Debian release at least as new as the image's own.
+    debian = _debian_release(catalog, runtime_end)
     if (
         problem.fix == "distro-eol"
         and runtime_end < today
         and not _debian_current(catalog, runtime_end, today)
     ):
         bump = True
+    if debian is not None and not _at_least(debian.cycle, _os_version(subject, "debian")):
+        bump = True
     if bump:
-        target = _runtime_target(catalog, product, today)
+        target = _runtime_target(catalog, product, today, current, newer=problem.fix == "runtime")
         if target is None:
             return None
-        version, runtime_end = target.cycle, today
+        version, runtime_end, runtime_cycle = target.cycle, today, target
+        debian = _debian_release(catalog, today)
     if name in _JAVA_IMAGES:
         major = version.split(".")[0]
         flavour = "jdk" if "jdk" in tag else "jre"
-        return f"eclipse-temurin:{major}-{flavour}" if major else f"eclipse-temurin:{flavour}"
-    codename = _debian_codename(catalog, runtime_end)
-    if codename is None:
+        tag = f"eclipse-temurin:{major}-{flavour}" if major else f"eclipse-temurin:{flavour}"
+        return tag + _until(subject.today, runtime_cycle)
+    if (
+        debian is None
+        or debian.codename is None
+        or not _at_least(debian.cycle, _os_version(subject, "debian"))
+    ):
         return None
-    return f"{name}:" + _RUNTIME_IMAGES[name].template.format(version=version, codename=codename).strip("-")
+    codename = debian.codename.lower()
+    replacement = _RUNTIME_IMAGES[name].template.format(version=version, codename=codename).strip("-")
+    return f"{name}:{replacement}{_until(subject.today, runtime_cycle, debian)}"
+
+
+def _runtime_cycle(catalog: LifecycleLookup, product: str, version: str | None) -> ReleaseCycle | None:
+    if not version:
+        return None
+    return catalog.for_runtime(Runtime(name=product, version=version)).cycle
 
 
 def _os_image(name: str, problem: Problem, subject: Subject) -> str | None:
     catalog, today = subject.catalog, subject.today
     if problem.fix in ("glibc", "rebase") or name == "debian":
-        codename = _debian_codename(catalog, today)
-        return None if codename is None else f"debian:{codename}-slim"
+        debian = _debian_release(catalog, today)
+        if (
+            debian is None
+            or debian.codename is None
+            or not _at_least(debian.cycle, _os_version(subject, "debian"))
+        ):
+            return None
+        return f"debian:{debian.codename.lower()}-slim{_until(subject.today, debian)}"
     if name == "ubuntu":
         target = _ubuntu_lts(subject)
-        return None if target is None else f"ubuntu:{target}"
-    newest = catalog.supported("alpine-linux", today)
-    return f"alpine:{newest[0].cycle}" if newest else None
+        return None if target is None else f"ubuntu:{target.cycle}{_until(subject.today, target)}"
+    newest = [
+        c
+        for c in catalog.supported("alpine-linux", today)
+        if _at_least(c.cycle, _os_version(subject, "alpine-linux"))
+    ]
+    return f"alpine:{newest[0].cycle}{_until(subject.today, newest[0])}" if newest else None
 
 
-def _debian_codename(catalog: LifecycleLookup, day: date) -> str | None:
-    """The newest Debian release within security support on `day`, as image tags spell it."""
-    return next((c.codename.lower() for c in catalog.supported("debian", day) if c.codename), None)
+def _debian_release(catalog: LifecycleLookup, day: date) -> ReleaseCycle | None:
+    """The newest Debian release within security support on `day` (its codename is what tags spell)."""
+    return next((c for c in catalog.supported("debian", day) if c.codename), None)
 
 
 def _debian_current(catalog: LifecycleLookup, day: date, today: date) -> bool:
@@ -152,9 +232,11 @@ def _debian_current(catalog: LifecycleLookup, day: date, today: date) -> bool:
     return bool(then) and then[0].cycle in {c.cycle for c in catalog.supported("debian", today)}
 
 
-def _ubuntu_lts(subject: Subject) -> str | None:
+def _ubuntu_lts(subject: Subject) -> ReleaseCycle | None:
+    """The newest supported Ubuntu LTS release, when it is not older than the image's Ubuntu."""
+    floor = _os_version(subject, "ubuntu")
     lts = [c for c in subject.catalog.supported("ubuntu", subject.today) if c.is_lts(subject.today)]
-    return lts[0].cycle if lts else None
+    return lts[0] if lts and _at_least(lts[0].cycle, floor) else None
 
 
 def _runtime_end(catalog: LifecycleLookup, product: str, version: str, subject: Subject, today: date) -> date:
@@ -169,10 +251,12 @@ def _runtime_end(catalog: LifecycleLookup, product: str, version: str, subject: 
     return today
 
 
-def _runtime_target(catalog: LifecycleLookup, product: str, today: date) -> ReleaseCycle | None:
-    """The release to move to: the newest supported one, an LTS release where the product has
-    them."""
-    cycles = catalog.supported(product, today)
+def _runtime_target(
+    catalog: LifecycleLookup, product: str, today: date, floor: str | None = None, *, newer: bool = False
+) -> ReleaseCycle | None:
+    """The release to move to: the newest supported one, an LTS release where the product has them; never
+    one older than `floor` (the image's own version), nor the same one with `newer`."""
+    cycles = [c for c in catalog.supported(product, today) if _at_least(c.cycle, floor, newer=newer)]
     lts = [c for c in cycles if c.is_lts(today)]
     return lts[0] if lts else cycles[0] if cycles else None
 
@@ -182,8 +266,9 @@ def _newer_release(subject: Subject) -> str | None:
     if found is None or found.product is None:
         return None
     cycles = subject.catalog.supported(found.product, subject.today)
-    if not cycles:
-        return None
+    if not cycles or not _at_least(cycles[0].cycle, _os_version(subject, found.product), newer=True):
+        return None  # nothing newer than the image's own release is supported yet
     newest = cycles[0]
     codename = f" ({newest.codename})" if newest.codename else ""
-    return f"rebuild on a supported release such as {found.product_label} {newest.cycle}{codename}"
+    release = f"{found.product_label} {newest.cycle}{codename}"
+    return f"rebuild on a supported release such as {release}{_until(subject.today, newest)}"
