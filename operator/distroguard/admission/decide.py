@@ -20,6 +20,7 @@ from typing import Protocol
 
 from cachetools import LRUCache
 
+from distroguard.admission.exceptions import excepted
 from distroguard.admission.review import MAX_WARNING_CHARS, AdmissionAnswer, AdmissionRequest
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 from distroguard.errors import DistroguardError, InvalidObject
@@ -34,6 +35,7 @@ from distroguard.model.decision import UNRESOLVED_RULE
 from distroguard.model.facts import ImagePlatforms
 from distroguard.model.reference import is_local_image
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.exceptions import Exceptions, exception_warnings
 from distroguard.policy.platforms import judged, merge_platforms, platforms_for
 
 IGNORE_LABEL = "distroguard.dev/ignore"
@@ -186,13 +188,15 @@ async def admit(
     own_namespace: str | None = None,
     local_images: bool = False,
     memo: DecisionMemo | None = None,
+    exceptions: Exceptions | None = None,
 ) -> AdmissionAnswer:
     """The answer to `request`. A dry run is answered the same way (nothing here has side effects).
 
     `budget` bounds the wait for image facts, in seconds; keep it well below the webhook's timeout.
     `own_namespace`: distroguard's, never validated. `local_images` lets `oci:` and `docker-archive:`
     references be read from this machine's disk: never in a webhook, where any pod could name a file of the
-    controller's. `memo`: decisions of recent identical reviews (see `DecisionMemo`).
+    controller's. `memo`: decisions of recent identical reviews (see `DecisionMemo`). `exceptions`: the
+    DistroPolicyExceptions in force, applied at `now` after the memo (`admission.exceptions`).
     """
     if request.operation not in CHECKED_OPERATIONS:
         return AdmissionAnswer.allow()
@@ -220,15 +224,18 @@ async def admit(
         decision = decision_of(containers, policies, context, catalog, owners)
     else:
         decision = memo.decide(containers, policies, context, catalog, owners)
+    decision = excepted(decision, exceptions, request, outcome.kind, now)
     return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
 
 
 def answer(decision: Decision) -> AdmissionAnswer:
     """deny: refused, naming each offending container, its image, facts and remedy (the findings' messages);
     warn: allowed with warnings; audit: allowed silently, except that an image admitted though it could not
-    be inspected (`onUnresolved: allow`) is admitted with a warning saying so and why. Warnings accompany a
+    be inspected (`onUnresolved: allow`) is admitted with a warning saying so and why; a finding excepted by a
+    DistroPolicyException is admitted with a warning naming the exception and its end. Warnings accompany a
     denial too."""
     warnings = [_warning(finding) for finding in decision.warning_findings()]
+    warnings.extend(exception_warnings(decision))  # excepted findings that would have denied or warned
     if decision.verdict == "deny":
         reasons = list(dict.fromkeys(decision.messages("deny")))
         return AdmissionAnswer.deny("\n".join(reasons), warnings)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
+from distroguard.model.exception import ExceptionUse
 from distroguard.model.policy import Action
 
 Verdict = Literal["allow", "warn", "deny"]
@@ -65,6 +66,9 @@ class Finding:
     """A replacement image or next step, also at the end of `message`."""
     platform: str | None = None
     """The platform of the facts behind it (os/arch[/variant]); None when there were none."""
+    exception: ExceptionUse | None = None
+    """The live DistroPolicyException that covers it: its `action` is then `audit` (it no longer acts), the
+    action it would have had is the exception use's, and reports show it as `skip`."""
 
 
 @dataclass(frozen=True, slots=True, init=False)
