@@ -144,13 +144,17 @@ def _end(text: str) -> datetime:
 
 
 class ExceptionMetadata(BaseModel):
-    # The API server adds uid, resourceVersion, managedFields...: ignore what we do not use.
+    """The object's metadata; the fields distroguard reads (the API server's others are ignored)."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    name: str = Field(min_length=1, max_length=253)
-    namespace: str | None = None
-    """None in a file given to `distroguard check` that does not say it."""
-    uid: str | None = None
+    name: str = Field(min_length=1, max_length=253, description="its name, shown in warnings and reports")
+    namespace: str | None = Field(
+        default=None,
+        description="the namespace whose workloads it covers; may be left out in a file for "
+        "`distroguard check`",
+    )
+    uid: str | None = Field(default=None, description="set by the API server")
 
 
 class DistroPolicyException(_Spec):
