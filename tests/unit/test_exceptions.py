@@ -26,6 +26,7 @@ from distroguard.model.exception import DistroPolicyException, ExceptionLimits
 from distroguard.model.policyreport import Timestamp
 from distroguard.model.validation import parse_exception
 from distroguard.operator.exceptionstore import ExceptionStore
+from distroguard.operator.metrics import EXCEPTIONS_ENDING_DAYS, Metrics
 from distroguard.policy.exceptions import (
     Exceptions,
     ExceptionTarget,
@@ -339,3 +340,17 @@ def test_exception_files_and_directories_load_and_names_are_unique(tmp_path: Pat
     (tmp_path / "more" / "c.yaml").write_text(yaml.safe_dump(document("one")))
     with pytest.raises(InvalidException, match="already defined"):
         load_exceptions([tmp_path])
+
+
+def test_the_metric_counts_the_exceptions_ending_soon() -> None:
+    asked: list[float] = []
+
+    def ending(days: float) -> int:
+        asked.append(days)
+        return 3
+
+    metrics = Metrics(process=False)
+    metrics.track_exceptions(ending)
+    body, _ = metrics.render()
+    assert "distroguard_exceptions_ending_soon 3.0" in body.decode()
+    assert asked == [EXCEPTIONS_ENDING_DAYS]
