@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from distroguard.audit.jsonreport import exception_json
 from distroguard.cli.dockerfile import DockerfileError, base_images_with_platforms
 from distroguard.cli.images import (
     LookupOptions,
@@ -53,19 +54,7 @@ def _result_json(image: str, facts: ImageFacts, decision: Decision) -> dict[str,
                 "severity": f.severity,
                 "message": f.message,
                 **({"suggestion": f.suggestion} if f.suggestion else {}),
-                **(
-                    {
-                        "exception": {
-                            "name": f.exception.exception,
-                            "expires": f.exception.expires,
-                            "action": f.exception.action,
-                            "ending": f.exception.ending,
-                            **({"ticket": f.exception.ticket} if f.exception.ticket else {}),
-                        }
-                    }
-                    if f.exception is not None
-                    else {}
-                ),
+                **({"exception": exception_json(f.exception)} if f.exception is not None else {}),
             }
             for f in decision.findings
         ],

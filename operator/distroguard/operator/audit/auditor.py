@@ -258,8 +258,8 @@ class Auditor:
         if self.settings.events:
             notices = [n for n in (notice_of(w) for w in result.workloads) if n is not None]
             events = self._events.post(notices)
-        if self._exceptions is not None:  # ignored from now on: told once, on the exception
-            events += self._expiries.post(self._exceptions.expired(now), now)
+            if self._exceptions is not None:  # ignored from now on: told once, on the exception
+                events += self._expiries.post(self._exceptions.expired(now), now)
         return AuditOutcome(
             result=result,
             seconds=time.monotonic() - started,
