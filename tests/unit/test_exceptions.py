@@ -3,6 +3,7 @@ operator's store and the exception files."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from distroguard.admission.decide import answer
 from distroguard.admission.exceptions import target_of
@@ -18,6 +20,7 @@ from distroguard.admission.workloads import Container
 from distroguard.audit.inventory import AuditedWorkload, WorkloadRef
 from distroguard.audit.policyreports import summary_of, workload_report, workload_results
 from distroguard.audit.results import audit_workloads, summarize
+from distroguard.cli.main import main as cli_main
 from distroguard.errors import InvalidException
 from distroguard.model import Decision, Finding
 from distroguard.model.crd import exception_crd
@@ -36,6 +39,8 @@ from distroguard.policy.exceptions import (
     exception_warnings,
 )
 from distroguard.policyfiles import load_exceptions
+from support.distros import ALPINE_ROOT
+from support.images import ImageBuilder, write_oci_layout
 from support.lifecycles import NOW, TODAY, facts
 from support.lifecycles import catalog as make_catalog
 from support.policies import policy
@@ -354,3 +359,52 @@ def test_the_metric_counts_the_exceptions_ending_soon() -> None:
     body, _ = metrics.render()
     assert "distroguard_exceptions_ending_soon 3.0" in body.decode()
     assert asked == [EXCEPTIONS_ENDING_DAYS]
+
+
+# ------------------------------------------------------------------------------------------ the CLI
+
+
+def test_check_with_exception_files_does_what_the_cluster_would(tmp_path: Path) -> None:
+    image = f"oci:{write_oci_layout(tmp_path / 'alpine', ImageBuilder().layer(ALPINE_ROOT).build())}"
+    policies = tmp_path / "policy.yaml"
+    policies.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "distroguard.dev/v1alpha1",
+                "kind": "DistroPolicy",
+                "metadata": {"name": "no-alpine"},
+                "spec": {"rules": [{"name": "no-musl", "denyLibc": ["musl"]}]},
+            }
+        )
+    )
+    soon = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    files = tmp_path / "exceptions"
+    files.mkdir()
+    (files / "live.yaml").write_text(yaml.safe_dump(document(expires=soon, ticket="OPS-1")))
+    args = ["check", image, "--policy", str(policies), "-o", "json"]
+
+    denied = CliRunner().invoke(cli_main, args)
+    assert denied.exit_code == 1, denied.output
+    excepted = CliRunner().invoke(cli_main, [*args, "--exception", str(files)])
+    assert excepted.exit_code == 0, excepted.output
+    (found,) = json.loads(excepted.stdout)["findings"]
+    assert found["action"] == "audit"
+    assert found["exception"] == {
+        "name": "team-a/migrate-off-alpine",
+        "expires": soon,
+        "action": "deny",
+        "ending": True,
+        "ticket": "OPS-1",
+    }
+    table = CliRunner().invoke(cli_main, [*args[:-2], "--exception", str(files)])
+    assert table.exit_code == 0
+    assert "about to end" in table.stdout
+    # Past its end, or further ahead than allowed: ignored, with a warning, as in the cluster.
+    (files / "live.yaml").write_text(yaml.safe_dump(document(expires="2020-01-01")))
+    expired = CliRunner().invoke(cli_main, [*args, "--exception", str(files)])
+    assert expired.exit_code == 1
+    assert "expired at 2020-01-01 and is ignored" in expired.stderr
+    (files / "live.yaml").write_text(yaml.safe_dump(document(expires=soon)))
+    too_far = CliRunner().invoke(cli_main, [*args, "--exception", str(files), "--exception-max-days", "1"])
+    assert too_far.exit_code == 1
+    assert "more than 1 days ahead" in too_far.stderr
