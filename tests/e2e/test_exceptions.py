@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from click.testing import CliRunner
 
+from distroguard.cli.main import main as cli_main
 from distroguard.operator.clock import write_moment
 from support.distros import ALPINE_ROOT
 from support.images import ImageBuilder, push
@@ -346,3 +348,40 @@ def test_excepted_results_are_skip_in_the_reports_and_ending_ones_are_counted(
     found = re.search(r"^distroguard_exceptions_ending_soon (\S+)$", metrics, re.MULTILINE)
     assert found is not None
     assert float(found.group(1)) >= 1
+
+
+def test_the_audit_cli_applies_the_clusters_exceptions_and_lists_those_ending_soon(
+    kube: ControlPlane, distroguard: OperatorProcess, alpine: str, scratch: Scratch
+) -> None:
+    ns = scratch.namespace(ALLOWED)
+    policy = no_musl(kube, ns)
+    web = deployment(ns, "web", alpine)
+    denied_then(kube, web)
+    kube.create(exception(ns, policy, expires="2027-01-20"))
+    kube.create(exception(ns, policy, "later", expires="2027-06-30"))
+    admitted_with(kube, web, "allowed by exception")
+    assert apply(kube, web).returncode == 0
+
+    def audit(*args: str) -> Any:
+        argv = ["audit", "--kubeconfig", str(kube.kubeconfig), "-n", ns, "--cluster-policies"]
+        done = CliRunner().invoke(cli_main, [*argv, "--date", "2027-01-01", *args])
+        if done.exception and not isinstance(done.exception, SystemExit):
+            raise done.exception
+        return done
+
+    found = audit("-o", "json")
+    assert found.exit_code == 0, found.output
+    report = json.loads(found.stdout)
+    assert [e["name"] for e in report["exceptionsEndingSoon"]] == ["migrate-off-alpine"]
+    assert report["exceptionsEndingSoon"][0]["daysLeft"] == 20  # it holds through 2027-01-20
+    (workload,) = report["workloads"]
+    assert workload["verdict"] == "allow"
+    (finding,) = workload["findings"]
+    # Two exceptions cover it: the one that ends last is named.
+    assert finding["exception"]["name"] == f"{ns}/later"
+    table = audit()
+    assert "Exceptions ending within 30 days" in table.stdout
+    assert f"{ns}/migrate-off-alpine: until 2027-01-20" in table.stdout
+    ignored = audit("-o", "json", "--no-cluster-exceptions")
+    assert ignored.exit_code == 1
+    assert json.loads(ignored.stdout)["workloads"][0]["verdict"] == "deny"
