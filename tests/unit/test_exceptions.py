@@ -30,6 +30,7 @@ from distroguard.model.policyreport import Timestamp
 from distroguard.model.validation import parse_exception
 from distroguard.operator.exceptionstore import ExceptionStore
 from distroguard.operator.metrics import EXCEPTIONS_ENDING_DAYS, Metrics
+from distroguard.operator.settings import RunSettings
 from distroguard.policy.exceptions import (
     Exceptions,
     ExceptionTarget,
@@ -408,3 +409,11 @@ def test_check_with_exception_files_does_what_the_cluster_would(tmp_path: Path) 
     too_far = CliRunner().invoke(cli_main, [*args, "--exception", str(files), "--exception-max-days", "1"])
     assert too_far.exit_code == 1
     assert "more than 1 days ahead" in too_far.stderr
+
+
+def test_run_takes_the_namespaces_or_the_admin_namespace_not_both() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        RunSettings(dev=True, exception_namespaces=("team-*",), exception_admin_namespace="platform")
+    assert RunSettings(dev=True, exception_admin_namespace="platform").exception_admin_namespace == "platform"
+    with pytest.raises(ValueError, match="exception-max-days"):
+        RunSettings(dev=True, exception_max_days=0)

@@ -21,6 +21,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from distroguard.model.policy import Action
+
 _NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _DATE = r"\d{4}-\d{2}-\d{2}"
 EXPIRES_PATTERN = rf"^{_DATE}([Tt ]\d{{2}}:\d{{2}}(:\d{{2}}(\.\d+)?)?([Zz]|[+-]\d{{2}}:\d{{2}}))?$"
@@ -212,7 +214,7 @@ class ExceptionUse:
     expires: str
     """As the exception says it."""
     ticket: str | None
-    action: Literal["deny", "warn", "audit"]
+    action: Action
     """The finding's action without the exception."""
     days_left: int
     """Whole days until the end (0: it ends within a day)."""
