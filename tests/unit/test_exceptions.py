@@ -417,3 +417,21 @@ def test_run_takes_the_namespaces_or_the_admin_namespace_not_both() -> None:
     assert RunSettings(dev=True, exception_admin_namespace="platform").exception_admin_namespace == "platform"
     with pytest.raises(ValueError, match="exception-max-days"):
         RunSettings(dev=True, exception_max_days=0)
+
+
+def test_an_excepted_unresolved_image_warns_once_naming_the_exception() -> None:
+    unresolved = Finding(
+        policy="no-alpine",
+        rule="onUnresolved",
+        action="deny",
+        severity="low",
+        reason="unresolved",
+        message="its image could not be inspected (timeout); policy no-alpine denies such images",
+        container="app",
+        image=ALPINE,
+    )
+    after = apply_exceptions(decision(unresolved), [exception()], TEAM_A, datetime(2026, 1, 1, tzinfo=UTC))
+    reply = answer(after)
+    assert reply.allowed
+    (warning,) = reply.warnings
+    assert warning.startswith("allowed by exception team-a/migrate-off-alpine")

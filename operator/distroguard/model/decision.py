@@ -114,11 +114,13 @@ class Decision:
     def warning_findings(self) -> list[Finding]:
         """The findings an admission answer shows as warnings: the `warn` findings, and each image admitted
         though it could not be inspected (`onUnresolved: allow`: an `audit` finding, so the verdict stays
-        allow, but whoever applies the workload is told that nothing was checked, and why)."""
+        allow, but whoever applies the workload is told that nothing was checked, and why). A finding a
+        DistroPolicyException covers is not among them: `policy.exceptions.exception_warnings` words it."""
         return [
             f
             for f in self.findings
-            if f.action == "warn" or (f.action == "audit" and f.rule in _SHOWN_WHEN_ALLOWED)
+            if f.action == "warn"
+            or (f.action == "audit" and f.rule in _SHOWN_WHEN_ALLOWED and f.exception is None)
         ]
 
     def to_json(self) -> dict[str, Any]:
