@@ -12,7 +12,7 @@ test sees it again); `expired` lists those, for the audit's one Event each.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,12 +34,10 @@ class ExceptionStore:
         trust: ExceptionTrust | None = None,
         limits: ExceptionLimits | None = None,
         clock: Clock = system_clock,
-        files: Iterable[DistroPolicyException] = (),
     ) -> None:
         self.trust = trust or ExceptionTrust()
         self.limits = limits or ExceptionLimits()
         self._clock = clock
-        self._files = {(e.namespace or "", e.name): e for e in files}
         self._cluster: dict[Key, DistroPolicyException] = {}
         self._current = Exceptions((), self.trust)
         self._rebuild()
@@ -104,5 +102,4 @@ class ExceptionStore:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        merged = {**self._files, **self._cluster}
-        self._current = Exceptions(tuple(merged[key] for key in sorted(merged)), self.trust)
+        self._current = Exceptions(tuple(self._cluster[key] for key in sorted(self._cluster)), self.trust)
