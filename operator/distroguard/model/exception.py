@@ -130,11 +130,6 @@ class DistroPolicyExceptionSpec(_Spec):
         """The first moment the exception no longer holds (aware, UTC)."""
         return _end(self.expires)
 
-    @cached_property
-    def expires_text(self) -> str:
-        """`2027-03-31`, or the timestamp as written: what messages say."""
-        return self.expires
-
 
 def _end(text: str) -> datetime:
     try:

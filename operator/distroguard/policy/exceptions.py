@@ -129,7 +129,7 @@ def use_of(exception: DistroPolicyException, finding: Finding, now: datetime) ->
     left = spec.ends - now
     return ExceptionUse(
         exception=exception.ref,
-        expires=spec.expires_text,
+        expires=spec.expires,
         ticket=spec.ticket,
         action=finding.action,
         days_left=max(left.days, 0),
