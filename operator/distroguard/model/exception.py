@@ -136,7 +136,7 @@ def _end(text: str) -> datetime:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text) + timedelta(days=1), time(), tzinfo=UTC)
         return datetime.fromisoformat(text.replace("z", "Z")).astimezone(UTC)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # 2027-02-30; 9999-12-31 ends past the last date
         raise ValueError(f"{text!r} is not a real date or time: {exc}") from None
 
 
