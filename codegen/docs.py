@@ -1,8 +1,9 @@
 """Generate the reference documents from the code: python -m codegen.docs [--check] [DIR]
 
-- `policy-reference.md`: every field of a DistroPolicy, from the pydantic models (`model_fields`: the wire
-  name, the type, the default, the allowed values and bounds, the description), grouped as a policy is
-  written: the object, `spec`, `match`/`exclude`, the rule, then one section per rule kind.
+- `policy-reference.md`: every field of a DistroPolicy (and of a DistroPolicyException), from the pydantic
+  models (`model_fields`: the wire name, the type, the default, the allowed values and bounds, the
+  description), grouped as a policy is written: the object, `spec`, `match`/`exclude`, the rule, then one
+  section per rule kind; then the exception's.
 - `cli.md`: every command and option of `distroguard`, from the click objects themselves (a `click.Context`
   per command and `get_params`), never by running the program.
 
@@ -28,7 +29,14 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from distroguard.cli.main import main as cli_main
-from distroguard.model.api import API_VERSION, POLICY_KIND
+from distroguard.model.api import API_VERSION, EXCEPTION_KIND, POLICY_KIND
+from distroguard.model.exception import (
+    DistroPolicyException,
+    DistroPolicyExceptionSpec,
+    ExceptionMatch,
+    ExceptionMetadata,
+    PolicyRef,
+)
 from distroguard.model.policy import (
     RULE_KINDS,
     DistroPolicy,
@@ -419,7 +427,24 @@ def render_policy_reference() -> str:
         w.add("## Other types\n")
         for other in rest:
             w.model(other)
+    _exception_reference(w)
     return "\n".join(w.parts)
+
+
+def _exception_reference(w: _PolicyWriter) -> None:
+    w.add(
+        "# DistroPolicyException reference\n\n"
+        f"`apiVersion: {API_VERSION}`, `kind: {EXCEPTION_KIND}`, namespaced. A time-bound exception: the "
+        "workloads it matches may fail the rules it names until it expires. They are admitted with a "
+        "warning (`allowed by exception NAMESPACE/NAME until DATE (ticket T)`; in its last `warnDaysBefore` "
+        "days the warning says it is about to end), and their results are `skip` in PolicyReports, with the "
+        "exception, its expiry and ticket as properties. Past its end it is ignored, and a Warning Event is "
+        "posted on it once. The same YAML is a file for `distroguard check --exception`. Where exceptions "
+        "are honoured, and who may create them: [operations.md](operations.md#exceptions).\n"
+    )
+    models = (DistroPolicyException, ExceptionMetadata, DistroPolicyExceptionSpec, PolicyRef, ExceptionMatch)
+    for model in models:
+        w.model(model, level="##")
 
 
 # -- the command-line reference ---------------------------------------------------------------------

@@ -193,6 +193,17 @@ class InvalidPolicy(DistroguardError, ValueError):
         super().__init__(f"invalid policy in {source}:\n{lines}")
 
 
+class InvalidException(InvalidPolicy):
+    """A DistroPolicyException document does not validate (or asks more than the cluster allows)."""
+
+    reason = "invalid-exception"
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(source, problems)
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        self.args = (f"invalid exception in {source}:\n{lines}",)
+
+
 class CatalogError(DistroguardError):
     reason = "catalog-error"
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from distroguard.errors import InvalidPolicy
+from distroguard.errors import InvalidException, InvalidPolicy
+from distroguard.model.exception import DistroPolicyException
 from distroguard.model.policy import DistroPolicy
-from distroguard.model.validation import parse_policy
+from distroguard.model.validation import parse_exception, parse_policy
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -66,6 +67,41 @@ def load_policies(paths: Iterable[Path]) -> list[DistroPolicy]:
                 where[policy.name] = file
                 policies.append(policy)
     return policies
+
+
+def load_exceptions(paths: Iterable[Path]) -> list[DistroPolicyException]:
+    """All DistroPolicyExceptions under `paths` (files or directories, as for policies); (namespace, name)
+    must be unique, as in a cluster."""
+    found: list[DistroPolicyException] = []
+    where: dict[tuple[str | None, str], Path] = {}
+    for path in paths:
+        try:
+            files = policy_files(path)
+        except InvalidPolicy as exc:
+            problems = [p.replace("policy files", "exception files") for p in exc.problems]
+            raise InvalidException(exc.source, problems) from None
+        for file in files:
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InvalidException(str(file), [f"cannot read the file: {exc}"]) from None
+            try:
+                documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+            except yaml.YAMLError as exc:
+                raise InvalidException(str(file), [f"not valid YAML: {_yaml_problem(exc)}"]) from None
+            if not documents:
+                raise InvalidException(str(file), ["no exception in the file (it is empty)"])
+            several = len(documents) > 1
+            for n, document in enumerate(documents, start=1):
+                exception = parse_exception(document, f"{file} (document {n})" if several else str(file))
+                key = (exception.namespace, exception.name)
+                if key in where:
+                    raise InvalidException(
+                        str(file), [f"exception {exception.ref!r} is already defined in {where[key]}"]
+                    )
+                where[key] = file
+                found.append(exception)
+    return found
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

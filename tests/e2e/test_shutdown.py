@@ -120,7 +120,8 @@ def pod(name: str, image: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ cleanup
 
 CRD_NAMES = tuple(
-    body["metadata"]["name"] for body in (crd.policy_crd(), crd.image_facts_crd(), *crd.policy_report_crds())
+    body["metadata"]["name"]
+    for body in (crd.policy_crd(), crd.image_facts_crd(), crd.exception_crd(), *crd.policy_report_crds())
 )
 AUDIT_WRITES = (
     ("imagefacts", False, MANAGED),

@@ -17,7 +17,9 @@ from distroguard.admission.review import MAX_WARNING_CHARS
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.errors import DeadlineExceeded
 from distroguard.model import DistroPolicy
+from distroguard.model.validation import parse_exception
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.exceptions import Exceptions
 from distroguard.policyfiles import load_policies
 from distroguard.registry.client import RegistryClient
 from distroguard.resolver import Resolver
@@ -356,3 +358,46 @@ def test_identical_reviews_share_one_decision_and_anything_that_matters_makes_a_
     assert memo.decide(unresolved, policies, context, CATALOG) is not memo.decide(
         unresolved, policies, context, CATALOG
     )
+
+
+async def test_a_remembered_decision_is_excepted_at_each_reviews_own_moment(
+    images: dict[str, str], resolver: Resolver
+) -> None:
+    """The memo keeps what the policies say; the exception's end is judged at every review's `now`."""
+    live = parse_exception(
+        {
+            "apiVersion": "distroguard.dev/v1alpha1",
+            "kind": "DistroPolicyException",
+            "metadata": {"name": "migrate", "namespace": "shop"},
+            "spec": {
+                "policies": [{"policyName": "no-musl"}],
+                "match": {"kinds": ["Deployment"], "names": ["web"]},
+                "expires": (NOW + timedelta(hours=1)).isoformat(),
+                "reason": "moving to Debian",
+            },
+        },
+        "test",
+    )
+    memo = DecisionMemo()
+    document = review(workload("Deployment", pod_spec(container("app", images["alpine"]))))
+    policies = no_musl()
+
+    async def at(moment: Any) -> AdmissionAnswer:
+        return await admit(
+            decode_review(document),
+            StaticCluster(resolver),
+            policies,
+            CATALOG,
+            budget=10.0,
+            now=moment,
+            local_images=True,
+            memo=memo,
+            exceptions=Exceptions((live,)),
+        )
+
+    before = await at(NOW)
+    assert before.allowed
+    assert any("allowed by exception shop/migrate" in w for w in before.warnings)
+    after = await at(NOW + timedelta(hours=1))  # the same day: the memo answers, the exception has ended
+    assert not after.allowed
+    assert "musl" in after.message

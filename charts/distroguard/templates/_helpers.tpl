@@ -111,3 +111,13 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: distroguard
 {{- end -}}
+
+{{/* The options that say which DistroPolicyExceptions are honoured: the webhook and the audit must agree. */}}
+{{- define "distroguard.exceptionArgs" -}}
+{{- if .Values.exceptions.adminNamespace }}
+- --exception-admin-namespace={{ .Values.exceptions.adminNamespace }}
+{{- else }}
+- --exception-namespaces={{ join "," .Values.exceptions.namespaces }}
+{{- end }}
+- --exception-max-days={{ .Values.exceptions.maxDays }}
+{{- end }}

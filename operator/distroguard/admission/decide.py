@@ -24,6 +24,7 @@ from typing import Protocol
 from cachetools import LRUCache
 
 from distroguard.admission.controlled import Controller, judge_controlled
+from distroguard.admission.exceptions import excepted
 from distroguard.admission.review import MAX_WARNING_CHARS, AdmissionAnswer, AdmissionRequest
 from distroguard.admission.workloads import NotHandled, Skip, Workload, containers_to_check
 from distroguard.errors import DistroguardError, InvalidObject
@@ -39,6 +40,7 @@ from distroguard.model.decision import UNRESOLVED_RULE
 from distroguard.model.facts import ImagePlatforms
 from distroguard.model.reference import is_local_image
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.exceptions import Exceptions, exception_warnings
 from distroguard.policy.platforms import judged, merge_platforms, platforms_for
 from distroguard.policy.scanning import scan_mode
 
@@ -198,13 +200,15 @@ async def admit(
     own_namespace: str | None = None,
     local_images: bool = False,
     memo: DecisionMemo | None = None,
+    exceptions: Exceptions | None = None,
 ) -> AdmissionAnswer:
     """The answer to `request`. A dry run is answered the same way (nothing here has side effects).
 
     `budget` bounds the wait for image facts, in seconds; keep it well below the webhook's timeout.
     `own_namespace`: distroguard's, never validated. `local_images` lets `oci:` and `docker-archive:`
     references be read from this machine's disk: never in a webhook, where any pod could name a file of the
-    controller's. `memo`: decisions of recent identical reviews (see `DecisionMemo`).
+    controller's. `memo`: decisions of recent identical reviews (see `DecisionMemo`). `exceptions`: the
+    DistroPolicyExceptions in force, applied at `now` after the memo (`admission.exceptions`).
     """
     if request.operation not in CHECKED_OPERATIONS:
         return AdmissionAnswer.allow()
@@ -233,7 +237,9 @@ async def admit(
         decision = decision_of(containers, policies, context, catalog, owners)
     else:
         decision = memo.decide(containers, policies, context, catalog, owners)
-    # After the memo: whether a pod's owner confirms it is no part of what the memo keys on.
+    # Exceptions first: a finding they cover denies nothing, so no owner is read for it. Both after the memo:
+    # an exception's end and a pod's owner are no part of what the memo keys on.
+    decision = excepted(decision, exceptions, request, outcome.kind, now)
     decision = await judge_controlled(request, outcome, decision, policies, cluster, deadline=deadline)
     return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
 
@@ -241,9 +247,11 @@ async def admit(
 def answer(decision: Decision) -> AdmissionAnswer:
     """deny: refused, naming each offending container, its image, facts and remedy (the findings' messages);
     warn: allowed with warnings; audit: allowed silently, except that an image admitted though it could not
-    be inspected (`onUnresolved: allow`) is admitted with a warning saying so and why. Warnings accompany a
+    be inspected (`onUnresolved: allow`) is admitted with a warning saying so and why; a finding excepted by a
+    DistroPolicyException is admitted with a warning naming the exception and its end. Warnings accompany a
     denial too."""
     warnings = [_warning(finding) for finding in decision.warning_findings()]
+    warnings.extend(exception_warnings(decision))  # excepted findings that would have denied or warned
     if decision.verdict == "deny":
         reasons = list(dict.fromkeys(decision.messages("deny")))
         return AdmissionAnswer.deny("\n".join(reasons), warnings)

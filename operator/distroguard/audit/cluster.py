@@ -17,16 +17,18 @@ from typing import Any
 
 import kubernetes
 
-from distroguard.errors import DistroguardError
+from distroguard.errors import DistroguardError, InvalidException
 from distroguard.model import Platform
+from distroguard.model.exception import DistroPolicyException
 from distroguard.model.platform import node_platform
 from distroguard.model.policy import DistroPolicy
-from distroguard.model.validation import parse_policy
+from distroguard.model.validation import parse_exception, parse_policy
 from distroguard.model.workloads import OWNER_KINDS, WorkloadKind
 from distroguard.registry.credentials import CredentialStore, PullSecret, from_pull_secrets
 
 PAGE_SIZE = 500
 POLICY_GROUP, POLICY_VERSION, POLICY_PLURAL = "distroguard.dev", "v1alpha1", "distropolicies"
+EXCEPTION_PLURAL = "distropolicyexceptions"
 
 
 _METADATA_LIST = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"}
@@ -186,6 +188,32 @@ class Cluster:
             name = (item.get("metadata") or {}).get("name", "?")
             policies.append(parse_policy(item, f"DistroPolicy {name}"))
         return sorted(policies, key=lambda p: p.name)
+
+    def exceptions(self) -> list[dict[str, Any]]:
+        """The cluster's DistroPolicyException objects, in every namespace; none when the kind is not served
+        (a cluster whose CRDs predate it)."""
+        listed = paged(self.custom.list_cluster_custom_object, POLICY_GROUP, POLICY_VERSION, EXCEPTION_PLURAL)
+        try:
+            return list(_read("DistroPolicyExceptions", listed))
+        except ClusterError as exc:
+            if " 404 " in f"{exc} ":
+                return []
+            raise
+
+    def policy_exceptions(self) -> tuple[list[DistroPolicyException], list[str]]:
+        """The cluster's valid DistroPolicyExceptions, and a problem line for each invalid one (left out, as
+        the operator leaves it out)."""
+        found: list[DistroPolicyException] = []
+        problems: list[str] = []
+        for item in self.exceptions():
+            item.pop("status", None)
+            metadata = item.get("metadata") or {}
+            where = f"DistroPolicyException {metadata.get('namespace', '?')}/{metadata.get('name', '?')}"
+            try:
+                found.append(parse_exception(item, where))
+            except InvalidException as exc:
+                problems.append(" ".join(str(exc).split()))
+        return sorted(found, key=lambda e: e.ref), problems
 
     # ------------------------------------------------------------------------------ pull secrets
 

@@ -15,7 +15,9 @@
           "eol": "2024-08-14" | null, "eolState": "eol", "error": "..." (when unresolved)}],
         "findings": [{
           "policy": "no-eol-distro", "rule": "distro-supported", "action": "deny", "severity": "high",
-          "message": "...", "suggestion": "..." (when there is one), "container": "app", "image": "..."}]
+          "message": "...", "suggestion": "..." (when there is one), "container": "app", "image": "...",
+          "exception": {"name", "expires", "action", "ending", "ticket"?} (when a DistroPolicyException
+          covers it)}]
       }],
       "images": [{
         "image": "...", "digest": "sha256:..." | null, "os": "...", "osId": "debian", "libc": "glibc",
@@ -37,6 +39,7 @@ from typing import Any
 
 from distroguard.audit.results import AuditResult, ImageSummary, WorkloadResult
 from distroguard.model import Finding
+from distroguard.model.exception import ExceptionUse
 
 KIND = "DistroguardAudit"
 VERSION = 1
@@ -56,6 +59,19 @@ def finding_json(finding: Finding) -> dict[str, Any]:
         **({"suggestion": finding.suggestion} if finding.suggestion else {}),
         "container": finding.container,
         "image": finding.image,
+        **({"exception": exception_json(finding.exception)} if finding.exception is not None else {}),
+    }
+
+
+def exception_json(use: ExceptionUse) -> dict[str, Any]:
+    """The exception that covers a finding (its `action` is then `audit`; `action` here is what the rule
+    would have done)."""
+    return {
+        "name": use.exception,
+        "expires": use.expires,
+        "action": use.action,
+        "ending": use.ending,
+        **({"ticket": use.ticket} if use.ticket else {}),
     }
 
 

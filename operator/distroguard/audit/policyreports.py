@@ -4,7 +4,9 @@
   reference to it (garbage-collected with it). One result per (policy, rule, container) a policy covers:
   `pass`, `fail` (a violation, whatever the policy's action: an audit policy's violations are failures
   that are not enforced), `warn` (a warn action, or an advance warning such as EOL in N days), `error`
-  (the image could not be inspected, or the fact the rule needs is unknown).
+  (the image could not be inspected, or the fact the rule needs is unknown), `skip` (a live
+  DistroPolicyException covers it: the exception, its expiry and ticket, and what the rule would have
+  done are properties of the result).
 - One ClusterPolicyReport, `distroguard-summary`: per (policy, rule), how many workloads pass and fail.
 
 `content()` is what decides whether a report changed: everything but timestamps, so that an audit that
@@ -58,6 +60,8 @@ def report_name(ref: WorkloadRef) -> str:
 
 
 def result_of(finding: Finding) -> Result:
+    if finding.exception is not None:
+        return "skip"
     if finding.severity == "low":  # the image, or the fact the rule needs, could not be had
         return "error"
     if finding.severity == "medium" or finding.action == "warn":
@@ -78,6 +82,23 @@ def _properties(container: str, image: ImageSummary) -> dict[str, str]:
         properties["eol"] = image.eol.isoformat()
     properties["eolState"] = image.eol_state
     return properties
+
+
+def _excepted_text(finding: Finding) -> str:
+    use = finding.exception
+    return "" if use is None else f"allowed by exception {use.exception} until {use.expires}: "
+
+
+def _exception_properties(finding: Finding) -> dict[str, str]:
+    use = finding.exception
+    if use is None:
+        return {}
+    return {
+        "exception": use.exception,
+        "exceptionExpires": use.expires,
+        "exceptedAction": use.action,
+        **({"exceptionTicket": use.ticket} if use.ticket else {}),
+    }
 
 
 def _of_platform(image: ImageSummary, platform: str | None) -> ImageSummary:
@@ -115,11 +136,12 @@ def workload_results(
                     severity=_SEVERITY[finding.severity],
                     timestamp=stamp,
                     result=result_of(finding),
-                    message=_cut(finding.message),
+                    message=_cut(_excepted_text(finding) + finding.message),
                     properties={
                         **_properties(container, _of_platform(image, finding.platform)),
                         "reason": finding.reason,
                         **({"suggestion": finding.suggestion} if finding.suggestion else {}),
+                        **_exception_properties(finding),
                     },
                 )
             )

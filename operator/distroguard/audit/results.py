@@ -21,6 +21,7 @@ from distroguard.model.platform import DEFAULT_PLATFORM
 from distroguard.model.policy import DistroPolicy
 from distroguard.model.record import EolState
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.exceptions import Exceptions, ExceptionTarget, apply_exceptions
 from distroguard.policy.platforms import cluster_text, judged, merge_platforms
 from distroguard.policy.selection import applies
 
@@ -166,10 +167,12 @@ def audit_workloads(
     now: datetime,
     namespace_labels: Mapping[str, Mapping[str, str]],
     judging: Mapping[WorkloadRef, tuple[tuple[Platform, ...], str]] | None = None,
+    exceptions: Exceptions | None = None,
 ) -> tuple[WorkloadResult, ...]:
     """Evaluate each workload's containers; `images` holds the summary of each (workload, image), and
     `judging` the platforms each workload is judged on (`audit.platforms`; linux/amd64 by default): an
-    image judged on several is evaluated as admission evaluates it, the worst platform's verdict winning."""
+    image judged on several is evaluated as admission evaluates it, the worst platform's verdict winning.
+    `exceptions`: the DistroPolicyExceptions in force, applied at `now` as admission applies them."""
     results: list[WorkloadResult] = []
     for workload in workloads:
         ref = workload.ref
@@ -194,6 +197,9 @@ def audit_workloads(
         decision = evaluate(subjects, policies, context, catalog)
         if len(subjects) > len(summaries):
             decision = merge_platforms(decision, subjects, owners)
+        if exceptions is not None and exceptions.items and decision.findings:
+            target = ExceptionTarget(ref.namespace, ref.kind, ref.name)
+            decision = apply_exceptions(decision, exceptions.items, target, now, exceptions.trust)
         results.append(
             WorkloadResult(
                 workload,

@@ -16,6 +16,7 @@ from distroguard.eol import EolCatalog
 from distroguard.model import Platform
 from distroguard.model.platform import platforms_text
 from distroguard.model.policy import DistroPolicy
+from distroguard.policy.exceptions import Exceptions
 from distroguard.registry.credentials import CredentialStore
 
 
@@ -40,6 +41,8 @@ class AuditRequest:
     platforms: tuple[Platform, ...] | None = None
     """The platforms images are judged on (`--platform`); None: those of the cluster's Nodes, a scheduled
     pod's being its node's (`audit.platforms`)."""
+    exceptions: Exceptions | None = None
+    """The DistroPolicyExceptions applied (`distroguard audit` reads the cluster's)."""
 
 
 def _credentials(
@@ -104,6 +107,7 @@ def run_audit(cluster: Cluster, request: AuditRequest, progress: Progress | None
         namespace=request.scope.namespace,
         problems=problems,
         judging=judged,
+        exceptions=request.exceptions,
     )
 
 
@@ -120,6 +124,7 @@ def assemble(
     namespace: str | None,
     problems: Sequence[str] = (),
     judging: Mapping[WorkloadRef, Judging] | None = None,
+    exceptions: Exceptions | None = None,
 ) -> AuditResult:
     """The result, once every lookup has its summary: evaluation, and each image listed once."""
     found = list(problems)
@@ -138,6 +143,7 @@ def assemble(
         now,
         labels,
         judging,
+        exceptions,
     )
     return AuditResult(
         generated=now,

@@ -55,8 +55,14 @@ def render_table(result: AuditResult, console: Console) -> None:
         for item in group:
             for f in item.decision.findings:
                 where = escape(f"{item.ref.namespace}/{item.ref.kind}/{item.ref.name} {f.container}")
+                use = f.exception
+                action = (
+                    f.action
+                    if use is None
+                    else f"skip ({use.action}: exception {use.exception} until {use.expires})"
+                )
                 console.print(
-                    f"  [{_STYLE[verdict]}]{f.action}[/{_STYLE[verdict]}] {where}  "
+                    f"  [{_STYLE[verdict]}]{escape(action)}[/{_STYLE[verdict]}] {where}  "
                     f"{escape(f.policy)}/{escape(f.rule)}: {escape(f.message)}",
                     soft_wrap=True,
                 )

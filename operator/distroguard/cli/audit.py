@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from distroguard.audit.cluster import Cluster, Scope
 from distroguard.audit.html import render_html
-from distroguard.audit.jsonreport import render_json
+from distroguard.audit.jsonreport import audit_json
 from distroguard.audit.resolve import DEFAULT_CONCURRENCY, Lookup, Outcome, ResolveSettings
 from distroguard.audit.run import AuditRequest, run_audit
 from distroguard.audit.run import Progress as AuditProgress
@@ -23,7 +27,9 @@ from distroguard.cli.images import image_options, lookup_options
 from distroguard.eol import EolCatalog, default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
 from distroguard.model import Platform
+from distroguard.model.exception import DistroPolicyException
 from distroguard.model.policy import DistroPolicy
+from distroguard.policy.exceptions import Exceptions, ExceptionTrust, ending_within
 from distroguard.policy.scanning import scan_mode
 from distroguard.policyfiles import load_policies
 
@@ -130,6 +136,32 @@ def _fail(message: str) -> None:
     type=click.DateTime(["%Y-%m-%d"]),
     help="Judge support dates as of this day (default: today): what a coming day will refuse.",
 )
+@click.option(
+    "--cluster-exceptions/--no-cluster-exceptions",
+    default=True,
+    show_default=True,
+    help="Apply the cluster's live DistroPolicyExceptions, as the cluster does (excepted findings are "
+    "shown as skip), and list those that end within --exceptions-ending-days.",
+)
+@click.option(
+    "--exception-namespaces",
+    default="*",
+    show_default=True,
+    metavar="LIST",
+    help="As `run --exception-namespaces`: whose exceptions are honoured.",
+)
+@click.option(
+    "--exception-admin-namespace",
+    metavar="NAMESPACE",
+    help="As `run --exception-admin-namespace`: honour only this namespace's exceptions, cluster-wide.",
+)
+@click.option(
+    "--exceptions-ending-days",
+    type=click.IntRange(0, 3650),
+    default=30,
+    show_default=True,
+    help="List the exceptions that end within this many days.",
+)
 @image_options
 def audit(
     kubeconfig: str | None,
@@ -144,6 +176,10 @@ def audit(
     fail_on: str,
     concurrency: int,
     on: datetime | None,
+    cluster_exceptions: bool,
+    exception_namespaces: str,
+    exception_admin_namespace: str | None,
+    exceptions_ending_days: int,
     platform_text: str,
     thorough: bool,
     insecure_registry: tuple[str, ...],
@@ -185,6 +221,9 @@ def audit(
         raise click.UsageError("give --namespace or --all-namespaces, not both")
     if bool(policy_paths) == cluster_policies:
         raise click.UsageError("give --policy FILE_OR_DIR or --cluster-policies (one of them)")
+    trust = ExceptionTrust(
+        tuple(n.strip() for n in exception_namespaces.split(",") if n.strip()), exception_admin_namespace
+    )
     if output == "html" and out_path is None:
         raise click.UsageError("--output html writes a file: give --out FILE")
     options = lookup_options(platform_text, thorough, insecure_registry, docker_config)
@@ -208,6 +247,13 @@ def audit(
             policies = cluster.distro_policies()
             if not policies:
                 _fail("the cluster holds no DistroPolicy")
+        now = datetime.now(UTC) if on is None else on.replace(tzinfo=UTC)
+        exceptions: list[DistroPolicyException] = []
+        if cluster_exceptions:
+            found, invalid = cluster.policy_exceptions()
+            for problem in invalid:
+                click.echo(f"warning: {problem} (ignored)", err=True)
+            exceptions = [e for e in found if trust.honours(e)]
         request = AuditRequest(
             scope=Scope(None if all_namespaces else namespace or cluster.default_namespace),
             policies=policies,
@@ -219,9 +265,10 @@ def audit(
                 concurrency=concurrency,
             ),
             catalog=catalog,
-            now=datetime.now(UTC) if on is None else on.replace(tzinfo=UTC),
+            now=now,
             use_pull_secrets=use_pull_secrets,
             platforms=platforms,
+            exceptions=Exceptions(tuple(exceptions), trust),
         )
         stderr = Console(stderr=True)
         if stderr.is_terminal:
@@ -233,14 +280,18 @@ def audit(
         _fail(str(exc))
     finally:
         cluster.close()
+    ending = ending_within(exceptions, now, exceptions_ending_days)
     if output == "json":
-        text = render_json(result) + "\n"
+        document = audit_json(result)
+        document["exceptionsEndingSoon"] = [_ending_json(e, now) for e in ending]
+        text = json.dumps(document, indent=2) + "\n"
     elif output == "html":
         text = render_html(result)
     else:
         buffer = io.StringIO()
         console = Console(file=buffer, width=160) if out_path else Console()
         render_table(result, console)
+        _render_ending(ending, now, exceptions_ending_days, console)
         text = buffer.getvalue()
     if out_path is not None:
         out_path.write_text(text, encoding="utf-8")
@@ -253,3 +304,34 @@ def audit(
         sys.exit(EXIT_ERRORS)
     threshold = ("deny",) if fail_on == "deny" else ("deny", "warn")
     sys.exit(EXIT_VIOLATIONS if any(w.verdict in threshold for w in result.workloads) else 0)
+
+
+def _ending_json(exception: DistroPolicyException, now: datetime) -> dict[str, Any]:
+    spec = exception.spec
+    return {
+        "namespace": exception.namespace,
+        "name": exception.name,
+        "policies": [{"policyName": p.policy_name, "ruleNames": list(p.rule_names)} for p in spec.policies],
+        "expires": spec.expires,
+        "daysLeft": (spec.ends - now).days,
+        "reason": spec.reason,
+        **({"ticket": spec.ticket} if spec.ticket else {}),
+    }
+
+
+def _render_ending(
+    ending: Sequence[DistroPolicyException], now: datetime, days: int, console: Console
+) -> None:
+    """The exceptions that end soon: what teams must finish before their workloads are judged again."""
+    if not ending:
+        return
+    console.print(f"\n[bold]Exceptions ending within {days} days[/bold]")
+    for exception in ending:
+        spec = exception.spec
+        ticket = f" (ticket {escape(spec.ticket)})" if spec.ticket else ""
+        left = (spec.ends - now).days
+        policies = ", ".join(p.policy_name for p in spec.policies)
+        console.print(
+            f"  {escape(exception.ref)}: until {spec.expires} ({left} days left){ticket}; "
+            f"policies {escape(policies)}; {escape(spec.reason)}"
+        )

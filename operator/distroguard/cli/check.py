@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from distroguard.audit.jsonreport import exception_json
 from distroguard.cli.dockerfile import DockerfileError, base_images_with_platforms
 from distroguard.cli.images import (
     LookupOptions,
@@ -27,9 +28,11 @@ from distroguard.cli.render import facts_json
 from distroguard.eol import default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
 from distroguard.model import Decision, ImageFacts, Verdict
+from distroguard.model.exception import DEFAULT_MAX_DAYS, DistroPolicyException, ExceptionLimits
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
+from distroguard.policy.exceptions import ExceptionTarget, apply_exceptions, exception_warning
 from distroguard.policy.scanning import scan_mode
-from distroguard.policyfiles import load_policies
+from distroguard.policyfiles import load_exceptions, load_policies
 
 EXIT_VIOLATIONS = 1
 EXIT_ERRORS = 2
@@ -52,6 +55,7 @@ def _result_json(image: str, facts: ImageFacts, decision: Decision) -> dict[str,
                 "severity": f.severity,
                 "message": f.message,
                 **({"suggestion": f.suggestion} if f.suggestion else {}),
+                **({"exception": exception_json(f.exception)} if f.exception is not None else {}),
             }
             for f in decision.findings
         ],
@@ -69,7 +73,12 @@ def _render(results: Sequence[tuple[str, ImageFacts, Decision]], console: Consol
         )
         for finding in decision.findings:
             where = escape(f"{finding.policy}/{finding.rule}")
-            console.print(f"  {finding.action:<5} {where}: {escape(finding.message)}")
+            excepted = exception_warning(finding) if finding.exception is not None else None
+            if finding.exception is not None:
+                text = excepted or f"allowed by exception {finding.exception.exception}: {finding.message}"
+                console.print(f"  [cyan]skip[/cyan]  {where}: {escape(text)}")
+            else:
+                console.print(f"  {finding.action:<5} {where}: {escape(finding.message)}")
 
 
 @click.command()
@@ -91,6 +100,21 @@ def _render(results: Sequence[tuple[str, ImageFacts, Decision]], console: Consol
     "--all-stages", is_flag=True, help="With --dockerfile: every stage's base, not just the final one."
 )
 @click.option("--build-arg", multiple=True, metavar="NAME=VALUE", help="With --dockerfile: an ARG value.")
+@click.option(
+    "--exception",
+    "exception_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A DistroPolicyException file or a directory of them (repeatable): applied as the cluster applies "
+    "them (only live ones; the images each names), so that CI sees what the cluster will do.",
+)
+@click.option(
+    "--exception-max-days",
+    type=int,
+    default=DEFAULT_MAX_DAYS,
+    show_default=True,
+    help="As the cluster's: an exception whose expires is further ahead is ignored, with a warning.",
+)
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option(
     "--fail-on",
@@ -103,6 +127,8 @@ def _render(results: Sequence[tuple[str, ImageFacts, Decision]], console: Consol
 def check(
     images: tuple[str, ...],
     policy_paths: tuple[Path, ...],
+    exception_paths: tuple[Path, ...],
+    exception_max_days: int,
     dockerfile: Path | None,
     all_stages: bool,
     build_arg: tuple[str, ...],
@@ -123,10 +149,13 @@ def check(
     options = lookup_options(platform_text, thorough, insecure_registry, docker_config)
     try:
         policies = load_policies(policy_paths)
+        exceptions = load_exceptions(exception_paths) if exception_paths else []
     except DistroguardError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERRORS)
     options = dataclasses.replace(options, mode=scan_mode(policies, options.mode))
+    now = datetime.now(UTC)
+    exceptions = _usable(exceptions, ExceptionLimits(exception_max_days), now)
     wanted = list(images)
     pinned: dict[str, LookupOptions] = {}
     if dockerfile is not None:
@@ -154,9 +183,18 @@ def check(
     for image, own in pinned.items():
         by_image[image] = resolve_all([image], own)
     results = [item for image in wanted for item in by_image.get(image, [])]
-    context = EvaluationContext(now=datetime.now(UTC))
+    context = EvaluationContext(now=now)
     checked = [
-        (image, facts, evaluate([ContainerImage(image, image, facts)], policies, context, loaded.catalog))
+        (
+            image,
+            facts,
+            apply_exceptions(
+                evaluate([ContainerImage(image, image, facts)], policies, context, loaded.catalog),
+                exceptions,
+                ExceptionTarget(),
+                now,
+            ),
+        )
         for image, facts in results
         if isinstance(facts, ImageFacts)
     ]
@@ -170,3 +208,23 @@ def check(
         sys.exit(EXIT_ERRORS)
     threshold = _RANK["warn" if fail_on == "warn" else "deny"]
     sys.exit(EXIT_VIOLATIONS if any(_RANK[d.verdict] >= threshold for _, _, d in checked) else 0)
+
+
+def _usable(
+    exceptions: Sequence[DistroPolicyException], limits: ExceptionLimits, now: datetime
+) -> list[DistroPolicyException]:
+    """The exceptions the cluster would honour now; each one left out is told on stderr, as the operator
+    logs it."""
+    kept = []
+    for exception in exceptions:
+        problems = limits.problems(exception, now)
+        if problems:
+            click.echo(f"warning: exception {exception.ref} is ignored: {'; '.join(problems)}", err=True)
+        elif exception.spec.ends <= now:
+            click.echo(
+                f"warning: exception {exception.ref} expired at {exception.spec.expires} and is ignored",
+                err=True,
+            )
+        else:
+            kept.append(exception)
+    return kept

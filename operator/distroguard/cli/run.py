@@ -153,6 +153,27 @@ from distroguard.resolver.fairness import FairnessSettings
 @click.option(
     "--events/--no-events", default=True, show_default=True, help="Warning Events on violating workloads."
 )
+@click.option(
+    "--exception-namespaces",
+    default="*",
+    show_default=True,
+    metavar="LIST",
+    help="Comma-separated namespaces (names or globs) whose DistroPolicyExceptions are honoured, each for "
+    "its own namespace; empty: none is.",
+)
+@click.option(
+    "--exception-admin-namespace",
+    metavar="NAMESPACE",
+    help="Honour only the DistroPolicyExceptions in this namespace, cluster-wide (their match.namespaces "
+    "say where); instead of --exception-namespaces.",
+)
+@click.option(
+    "--exception-max-days",
+    type=int,
+    default=365,
+    show_default=True,
+    help="How far ahead an exception's expires may be; one further ahead is ignored, with the reason logged.",
+)
 @click.option("--dev", is_flag=True, help="Install CRDs, generate certificates, register the webhook.")
 @click.option("--webhook-name", default="distroguard", show_default=True, help="With --dev.")
 @click.option(
@@ -191,6 +212,9 @@ def run(
     audit_debounce: float,
     imagefacts_ttl: float,
     events: bool,
+    exception_namespaces: str,
+    exception_admin_namespace: str | None,
+    exception_max_days: int,
     dev: bool,
     webhook_name: str,
     dev_clock: Path | None,
@@ -233,6 +257,9 @@ def run(
             webhook_name=webhook_name,
             dev_clock=dev_clock,
             role=cast(Role, role or ("all" if dev else "webhook")),
+            exception_namespaces=tuple(n.strip() for n in exception_namespaces.split(",") if n.strip()),
+            exception_admin_namespace=exception_admin_namespace or None,
+            exception_max_days=exception_max_days,
             audit=AuditSettings(
                 interval=audit_interval,
                 debounce=audit_debounce,

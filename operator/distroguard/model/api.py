@@ -10,3 +10,6 @@ POLICY_PLURAL = "distropolicies"
 
 FACTS_KIND = "ImageFacts"
 FACTS_PLURAL = "imagefacts"
+
+EXCEPTION_KIND = "DistroPolicyException"
+EXCEPTION_PLURAL = "distropolicyexceptions"

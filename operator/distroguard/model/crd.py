@@ -14,7 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from distroguard.model import policyreport, record
-from distroguard.model.api import FACTS_KIND, FACTS_PLURAL, GROUP, POLICY_KIND, POLICY_PLURAL, VERSION
+from distroguard.model.api import (
+    EXCEPTION_KIND,
+    EXCEPTION_PLURAL,
+    FACTS_KIND,
+    FACTS_PLURAL,
+    GROUP,
+    POLICY_KIND,
+    POLICY_PLURAL,
+    VERSION,
+)
+from distroguard.model.exception import DistroPolicyException, DistroPolicyExceptionSpec
 from distroguard.model.policy import DistroPolicy, DistroPolicySpec
 
 JsonSchema = dict[str, Any]
@@ -146,6 +156,31 @@ def policy_crd() -> JsonSchema:
             {"name": "Rules", "type": "string", "jsonPath": ".spec.rules[*].name"},
             _age(),
         ],
+        categories=["distroguard"],
+    )
+
+
+def exception_crd() -> JsonSchema:
+    """DistroPolicyException: namespaced, like Kyverno's PolicyException."""
+    return _definition(
+        group=GROUP,
+        version=VERSION,
+        kind=EXCEPTION_KIND,
+        plural=EXCEPTION_PLURAL,
+        scope="Namespaced",
+        description=(DistroPolicyException.__doc__ or "").strip(),
+        properties={
+            "spec": structural(DistroPolicyExceptionSpec.model_json_schema(by_alias=True, mode="validation"))
+        },
+        required=["spec"],
+        columns=[
+            {"name": "Policies", "type": "string", "jsonPath": ".spec.policies[*].policyName"},
+            {"name": "Expires", "type": "string", "jsonPath": ".spec.expires"},
+            {"name": "Reason", "type": "string", "jsonPath": ".spec.reason"},
+            {"name": "Ticket", "type": "string", "jsonPath": ".spec.ticket", "priority": 1},
+            _age(),
+        ],
+        short_names=["dpolex"],
         categories=["distroguard"],
     )
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
+from distroguard.model.exception import ExceptionUse
 from distroguard.model.policy import Action
 
 Verdict = Literal["allow", "warn", "deny"]
@@ -65,6 +66,9 @@ class Finding:
     """A replacement image or next step, also at the end of `message`."""
     platform: str | None = None
     """The platform of the facts behind it (os/arch[/variant]); None when there were none."""
+    exception: ExceptionUse | None = None
+    """The live DistroPolicyException that covers it: its `action` is then `audit` (it no longer acts), the
+    action it would have had is the exception use's, and reports show it as `skip`."""
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -110,11 +114,13 @@ class Decision:
     def warning_findings(self) -> list[Finding]:
         """The findings an admission answer shows as warnings: the `warn` findings, and each image admitted
         though it could not be inspected (`onUnresolved: allow`: an `audit` finding, so the verdict stays
-        allow, but whoever applies the workload is told that nothing was checked, and why)."""
+        allow, but whoever applies the workload is told that nothing was checked, and why). A finding a
+        DistroPolicyException covers is not among them: `policy.exceptions.exception_warnings` words it."""
         return [
             f
             for f in self.findings
-            if f.action == "warn" or (f.action == "audit" and f.rule in _SHOWN_WHEN_ALLOWED)
+            if f.action == "warn"
+            or (f.action == "audit" and f.rule in _SHOWN_WHEN_ALLOWED and f.exception is None)
         ]
 
     def to_json(self) -> dict[str, Any]:

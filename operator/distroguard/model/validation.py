@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from distroguard.errors import InvalidPolicy
+from distroguard.errors import InvalidException, InvalidPolicy
+from distroguard.model.exception import DistroPolicyException
 from distroguard.model.policy import DistroPolicy, DistroSelector
 
 
@@ -30,16 +31,29 @@ def parse_policy(data: object, source: str) -> DistroPolicy:
         raise InvalidPolicy(source, describe_errors(exc, data)) from None
 
 
-def describe_errors(exc: ValidationError, data: object) -> list[str]:
+def parse_exception(data: object, source: str) -> DistroPolicyException:
+    """Validate one DistroPolicyException document; raise `InvalidException` listing every problem."""
+    if not isinstance(data, Mapping):
+        got = type(data).__name__
+        raise InvalidException(source, [f"expected a DistroPolicyException object, got {got}"])
+    try:
+        return DistroPolicyException.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidException(source, describe_errors(exc, data, DistroPolicyException)) from None
+
+
+def describe_errors(exc: ValidationError, data: object, root: type[BaseModel] = DistroPolicy) -> list[str]:
     errors = exc.errors(include_url=False)
     # A list whose items failed also reports "too short" (0 valid items): noise once the items are
     # named.
     failed = {err["loc"][:n] for err in errors for n in range(len(err["loc"]))}
-    return [_line(err, data) for err in errors if not (err["type"] == "too_short" and err["loc"] in failed)]
+    return [
+        _line(err, data, root) for err in errors if not (err["type"] == "too_short" and err["loc"] in failed)
+    ]
 
 
-def _line(err: ErrorDetails, data: object) -> str:
-    path, parent, here = _path(err["loc"], data)
+def _line(err: ErrorDetails, data: object, root: type[BaseModel]) -> str:
+    path, parent, here = _path(err["loc"], data, root)
     kind = err["type"]
     if kind == "extra_forbidden":
         return f"{path}: unknown field{_allowed_fields(err['loc'][-1], parent)}"
@@ -80,13 +94,13 @@ def _allowed_fields(unknown: object, model: type[BaseModel] | None) -> str:
 
 
 def _path(
-    loc: tuple[int | str, ...], data: object
+    loc: tuple[int | str, ...], data: object, root: type[BaseModel]
 ) -> tuple[str, type[BaseModel] | None, type[BaseModel] | None]:
     """The YAML path of `loc`, the model holding its last field (for "allowed fields"), the model at
     it."""
     text = ""
-    model: type[BaseModel] | None = DistroPolicy
-    holder: type[BaseModel] | None = DistroPolicy
+    model: type[BaseModel] | None = root
+    holder: type[BaseModel] | None = root
     node: object = data
     in_mapping = False
     for item in loc:

@@ -30,6 +30,7 @@ never clash, and nothing is registered in prometheus_client's global registry.
 | distroguard_audit_violations                       | gauge     | policy, rule,    | observe_audit     |
 |                                                    |           | result           |                   |
 | distroguard_audit_workloads                        | gauge     | verdict          | observe_audit     |
+| distroguard_exceptions_ending_soon                 | gauge     |                  | track_exceptions  |
 
 The cache, registry and catalog figures are read when scraped (custom collectors and gauge functions), so
 the hot paths that produce them pay for a dict increment and nothing else. Everything is read and written on
@@ -67,6 +68,8 @@ __all__ = [
     "MetricsServer",
 ]
 
+EXCEPTIONS_ENDING_DAYS = 30
+"""The horizon of `distroguard_exceptions_ending_soon`."""
 AUDIT_BUCKETS: tuple[float, ...] = (1, 5, 10, 30, 60, 120, 300, 600, 1800)
 ADMISSION_BUCKETS: tuple[float, ...] = (
     0.001,
@@ -233,6 +236,12 @@ class Metrics:
             registry=self.registry,
         )
         self.catalog_age.set(math.nan)
+        self.exceptions_ending = Gauge(
+            "distroguard_exceptions_ending_soon",
+            f"DistroPolicyExceptions in force that end within {EXCEPTIONS_ENDING_DAYS} days; 0 until "
+            "exceptions are tracked.",
+            registry=self.registry,
+        )
         self.audit_completed_at = Gauge(
             "distroguard_audit_last_completed_timestamp_seconds",
             "Unix time at which the last cluster audit completed; 0 until one has (set by the audit).",
@@ -374,6 +383,11 @@ class Metrics:
         """
         current = catalog if callable(catalog) else (lambda: catalog)
         self.catalog_age.set_function(lambda: float(current().age_days(self._today())))
+
+    def track_exceptions(self, ending_within: Callable[[float], int]) -> None:
+        """Export how many exceptions in force end within EXCEPTIONS_ENDING_DAYS, read when scraped
+        (`ending_within(days)`: the count at the operator's clock)."""
+        self.exceptions_ending.set_function(lambda: float(ending_within(EXCEPTIONS_ENDING_DAYS)))
 
     # ------------------------------------------------------------------ exposition
 

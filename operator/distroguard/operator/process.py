@@ -31,6 +31,7 @@ import kopf
 import kubernetes
 
 from distroguard.eol import default_cache_path, load_catalog
+from distroguard.model.exception import ExceptionLimits
 from distroguard.model.record import FactsRecord
 from distroguard.operator.audit.auditor import Auditor
 from distroguard.operator.audit.inventorystore import InventoryStore, seed
@@ -39,7 +40,8 @@ from distroguard.operator.clock import FileClock, system_clock
 from distroguard.operator.clusternetworks import LearntNetworks
 from distroguard.operator.dev import certs as devcerts
 from distroguard.operator.dev import cluster as devcluster
-from distroguard.operator.handlers import build_registry, load_cluster_policies
+from distroguard.operator.exceptionstore import ExceptionStore
+from distroguard.operator.handlers import build_registry, load_cluster_exceptions, load_cluster_policies
 from distroguard.operator.kubeclient import api_client, load_configuration
 from distroguard.operator.metrics import Metrics
 from distroguard.operator.nodeplatforms import FixedPlatforms, NodePlatforms
@@ -50,6 +52,7 @@ from distroguard.operator.webhook.admitter import Admitter
 from distroguard.operator.webhook.controllers import ControllerTemplates
 from distroguard.operator.webhook.namespaces import NamespaceLabels
 from distroguard.operator.webhook.server import AdmissionServer
+from distroguard.policy.exceptions import ExceptionTrust
 from distroguard.registry.addresses import ClusterNetworks, parse_networks
 from distroguard.registry.client import RegistrySettings
 from distroguard.registry.meter import WELL_KNOWN_REGISTRIES, RegistryStats
@@ -148,6 +151,12 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         nodes.start()
         stack.callback(nodes.stop)
         clock = FileClock(settings.dev_clock) if settings.dev_clock is not None else system_clock
+        exceptions = ExceptionStore(
+            trust=ExceptionTrust(settings.exception_namespaces, settings.exception_admin_namespace),
+            limits=ExceptionLimits(settings.exception_max_days),
+            clock=clock,
+        )
+        metrics.track_exceptions(exceptions.ending_within)
         admitter = None
         if settings.serves_webhook:
             admitter = Admitter(
@@ -163,6 +172,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 cold=ColdLookups(settings.cold_lookups),
                 clock=clock,
                 controllers=ControllerTemplates(api, ttl=settings.controller_ttl),
+                exceptions=exceptions,
             )
         auditor = None
         if settings.audits:
@@ -176,10 +186,12 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 observer=metrics,
                 nodes=nodes,
                 clock=clock,
+                exceptions=exceptions,
             )
             # The first audit must see the cluster's policies, not whatever the watch delivered so far,
             # and its Nodes' platforms.
             await asyncio.to_thread(load_cluster_policies, api, policies)
+            await asyncio.to_thread(load_cluster_exceptions, api, exceptions)
             if isinstance(nodes, NodePlatforms):
                 await asyncio.to_thread(nodes.wait_listed, NODES_LISTED_SECONDS)
             task = asyncio.create_task(auditor.serve(), name="distroguard audit")
@@ -212,6 +224,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 shared_cache=pool.anonymous,
                 auditor=auditor,
                 on_stop=stop_lookups,
+                exceptions=exceptions,
             ),
             settings=operator_settings,
             standalone=True,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from distroguard.model import Platform
+from distroguard.model.exception import DEFAULT_MAX_DAYS
 from distroguard.operator.audit.auditor import AuditSettings
 from distroguard.registry.addresses import AccessPolicy, parse_networks
 from distroguard.resolver.fairness import FairnessSettings
@@ -83,6 +84,14 @@ class RunSettings:
     """webhook: answer admission reviews (and read ImageFacts into the cache); audit: the one writer of
     ImageFacts, PolicyReports and Events (no webhook server); all: both, in one process."""
     audit: AuditSettings = field(default_factory=AuditSettings)
+    exception_namespaces: tuple[str, ...] = ("*",)
+    """Namespaces (names or globs) whose DistroPolicyExceptions are honoured, each for its own namespace;
+    () honours none."""
+    exception_admin_namespace: str | None = None
+    """When set, only the DistroPolicyExceptions in this namespace are honoured, and they hold cluster-wide
+    (Kyverno's `exceptionNamespace`); `exception_namespaces` must then be left as it is."""
+    exception_max_days: int = DEFAULT_MAX_DAYS
+    """How far ahead an exception's `expires` may be, checked when it is loaded."""
 
     @property
     def serves_webhook(self) -> bool:
@@ -117,6 +126,10 @@ class RunSettings:
             raise ValueError("the certificate check interval must be positive")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} is out of range")
+        if self.exception_admin_namespace is not None and self.exception_namespaces != ("*",):
+            raise ValueError("give --exception-namespaces or --exception-admin-namespace, not both")
+        if not 1 <= self.exception_max_days <= 3650:
+            raise ValueError("--exception-max-days must be between 1 and 3650")
         audit = self.audit
         if audit.interval <= 0 or audit.debounce < 0:
             raise ValueError("the audit interval must be positive and its debounce not negative")

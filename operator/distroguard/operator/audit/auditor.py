@@ -36,9 +36,11 @@ from distroguard.model.facts import ImagePlatforms
 from distroguard.model.platform import DEFAULT_PLATFORM, platforms_text
 from distroguard.model.record import Access
 from distroguard.operator.audit.events import EventRecorder, notice_of
+from distroguard.operator.audit.exceptionevents import ExpiryEvents
 from distroguard.operator.audit.inventorystore import InventoryStore
 from distroguard.operator.audit.reportstore import ReportStore
 from distroguard.operator.clock import Clock, system_clock
+from distroguard.operator.exceptionstore import ExceptionStore
 from distroguard.operator.observer import AuditObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
@@ -104,6 +106,7 @@ class Auditor:
         observer: AuditObserver | None = None,
         nodes: NodeView | None = None,
         clock: Clock = system_clock,
+        exceptions: ExceptionStore | None = None,
     ) -> None:
         """`nodes`: the platforms of the cluster's Nodes (`operator.nodeplatforms`); a scheduled pod is
         judged on its node's, a workload without pods as admission judges it (linux/amd64 without)."""
@@ -122,6 +125,8 @@ class Auditor:
         )
         self._changed = asyncio.Event()
         self._clock = clock
+        self._exceptions = exceptions
+        self._expiries = ExpiryEvents(api)
 
     def poke(self) -> None:
         """Something a report depends on changed: audit soon."""
@@ -148,6 +153,7 @@ class Auditor:
         started = time.monotonic()
         now = self._clock()
         policies = self._policies.current()
+        exceptions = None if self._exceptions is None else self._exceptions.current()
         inventory = await asyncio.to_thread(
             lambda: build_inventory(self._cluster.pods(Scope(None)), self._cluster.owners(Scope(None)))
         )
@@ -170,6 +176,7 @@ class Auditor:
             namespace=None,
             problems=inventory.problems,
             judging=resolved.judging,
+            exceptions=exceptions,
         )
         outcome = await asyncio.to_thread(self._write, result, resolved.seen, policies, now, started)
         found = outcome.found
@@ -253,6 +260,8 @@ class Auditor:
         if self.settings.events:
             notices = [n for n in (notice_of(w) for w in result.workloads) if n is not None]
             events = self._events.post(notices)
+            if self._exceptions is not None:  # ignored from now on: told once, on the exception
+                events += self._expiries.post(self._exceptions.expired(now), now)
         return AuditOutcome(
             result=result,
             seconds=time.monotonic() - started,

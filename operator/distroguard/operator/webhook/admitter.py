@@ -21,6 +21,7 @@ from distroguard.admission.decide import DecisionMemo
 from distroguard.errors import reason_of
 from distroguard.model import LifecycleLookup, Platform
 from distroguard.operator.clock import Clock, system_clock
+from distroguard.operator.exceptionstore import ExceptionStore
 from distroguard.operator.observer import AdmissionObserver, NoObserver
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.pullsecrets import PullSecrets
@@ -52,6 +53,8 @@ class Admitter:
     controllers: ControllerTemplates | None = None
     """The templates of pods' controllers; None: no owner is ever confirmed (every pod is judged as a bare
     pod)."""
+    exceptions: ExceptionStore | None = None
+    """The DistroPolicyExceptions in force; None: none."""
 
     async def __call__(self, request: AdmissionRequest) -> AdmissionAnswer:
         """The answer; a failure of ours (or of the API server behind a lookup) is an error answer,
@@ -67,6 +70,7 @@ class Admitter:
                 now=self.clock(),
                 own_namespace=self.own_namespace,
                 memo=self.memo,
+                exceptions=None if self.exceptions is None else self.exceptions.current(),
             )
         except Exception as exc:
             logger.exception("admission request %s failed", request.uid)
