@@ -14,10 +14,11 @@ from typing import Any
 
 import yaml
 
-from distroguard.model.crd import image_facts_crd, policy_crd, policy_report_crds
+from distroguard.model.crd import eol_catalog_crd, image_facts_crd, policy_crd, policy_report_crds
 
 FILE_NAME = "distropolicy.yaml"
 IMAGE_FACTS_FILE = "imagefacts.yaml"
+EOL_CATALOG_FILE = "eolcatalog.yaml"
 POLICY_REPORTS_FILE = "policyreport-crds.yaml"
 DEFAULT_DIR = Path("charts/distroguard/crds")
 HEADER = (
@@ -50,6 +51,8 @@ def outputs(directory: Path) -> dict[Path, str]:
         directory / FILE_NAME: render(),
         directory / IMAGE_FACTS_FILE: HEADER.replace("distroguard.model.policy", "distroguard.model.record")
         + _dump(image_facts_crd()),
+        directory / EOL_CATALOG_FILE: HEADER.replace("distroguard.model.policy", "distroguard.model.lifecycle")
+        + _dump(eol_catalog_crd()),
         directory.parent / "files" / POLICY_REPORTS_FILE: HEADER.replace(
             "distroguard.model.policy", "distroguard.model.policyreport"
         )

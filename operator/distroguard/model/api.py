@@ -10,3 +10,9 @@ POLICY_PLURAL = "distropolicies"
 
 FACTS_KIND = "ImageFacts"
 FACTS_PLURAL = "imagefacts"
+
+CATALOG_KIND = "EOLCatalog"
+CATALOG_PLURAL = "eolcatalogs"
+CATALOG_SHORT_NAME = "eol"
+CATALOG_NAME = "default"
+"""The cluster's one EOL catalog object: every reader watches this name, every writer writes it."""
