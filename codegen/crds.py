@@ -51,7 +51,9 @@ def outputs(directory: Path) -> dict[Path, str]:
         directory / FILE_NAME: render(),
         directory / IMAGE_FACTS_FILE: HEADER.replace("distroguard.model.policy", "distroguard.model.record")
         + _dump(image_facts_crd()),
-        directory / EOL_CATALOG_FILE: HEADER.replace("distroguard.model.policy", "distroguard.model.lifecycle")
+        directory / EOL_CATALOG_FILE: HEADER.replace(
+            "distroguard.model.policy", "distroguard.model.lifecycle"
+        )
         + _dump(eol_catalog_crd()),
         directory.parent / "files" / POLICY_REPORTS_FILE: HEADER.replace(
             "distroguard.model.policy", "distroguard.model.policyreport"

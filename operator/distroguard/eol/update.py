@@ -61,7 +61,7 @@ def merge(
         elif name in kept:
             products.append(kept[name])
         else:
-            raise CatalogUpdateError(f"endoflife.date answered 304 Not Modified for {name}, which has no data")
+            raise CatalogUpdateError(f"endoflife.date answered 304 Not Modified for {name}: no data to keep")
     return CatalogSnapshot(snapshot=today, source=source, notice=NOTICE, products=tuple(products))
 
 

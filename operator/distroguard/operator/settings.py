@@ -8,6 +8,7 @@ from typing import Literal
 
 from distroguard.model import Platform
 from distroguard.operator.audit.auditor import AuditSettings
+from distroguard.operator.catalogrefresh import EolSettings
 from distroguard.registry.addresses import AccessPolicy, parse_networks
 from distroguard.resolver.fairness import FairnessSettings
 
@@ -77,6 +78,8 @@ class RunSettings:
     """webhook: answer admission reviews (and read ImageFacts into the cache); audit: the one writer of
     ImageFacts, PolicyReports and Events (no webhook server); all: both, in one process."""
     audit: AuditSettings = field(default_factory=AuditSettings)
+    eol: EolSettings = field(default_factory=EolSettings)
+    """The cluster's EOL data: where the audit refreshes it from, how often, how old is too old."""
 
     @property
     def serves_webhook(self) -> bool:
@@ -114,3 +117,10 @@ class RunSettings:
             raise ValueError("the audit interval must be positive and its debounce not negative")
         if audit.facts_ttl.total_seconds() <= 0:
             raise ValueError("the ImageFacts TTL must be positive")
+        eol = self.eol
+        if eol.interval <= 0 or eol.retry <= 0 or eol.deadline <= 0:
+            raise ValueError("the EOL refresh interval, retry and deadline must be positive")
+        if eol.max_age_days < 0:
+            raise ValueError("the EOL data's maximum age must not be negative")
+        if eol.url and not eol.url.startswith(("https://", "http://")):
+            raise ValueError(f'--eol-url {eol.url!r} is not an http(s) URL ("" disables the refresh)')
