@@ -29,6 +29,7 @@ CHART = ROOT / "charts" / "distroguard"
 # granted without being in the table stands out.
 AUDIT_OTHER_READS = {
     ("distroguard.dev", "distropolicies"),
+    ("distroguard.dev", "eolcatalogs"),
     ("distroguard.dev", "imagefacts"),
     ("", "namespaces"),
     ("", "nodes"),
@@ -39,6 +40,7 @@ AUDIT_OTHER_READS = {
 }
 WEBHOOK_OTHER_READS = {
     ("distroguard.dev", "distropolicies"),
+    ("distroguard.dev", "eolcatalogs"),
     ("distroguard.dev", "imagefacts"),
     ("", "namespaces"),
     ("", "nodes"),
