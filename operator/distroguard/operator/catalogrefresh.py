@@ -25,7 +25,7 @@ from distroguard.model.api import CATALOG_KIND, CATALOG_NAME
 from distroguard.model.lifecycle import CatalogSnapshot, CatalogStatus
 from distroguard.operator.catalogstore import (
     WRITE_ATTEMPTS,
-    CatalogStore,
+    CatalogObjects,
     Conflict,
     StoredCatalog,
     snapshot_time,
@@ -59,7 +59,7 @@ class EolSettings:
 class CatalogRefresher:
     def __init__(
         self,
-        store: CatalogStore,
+        store: CatalogObjects,
         settings: EolSettings,
         *,
         bundled: CatalogSnapshot,

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, Protocol
 
 import kubernetes
 
@@ -51,6 +51,16 @@ def snapshot_time(snapshot: CatalogSnapshot) -> datetime:
     return datetime.combine(snapshot.snapshot, time(), tzinfo=UTC)
 
 
+class CatalogObjects(Protocol):
+    """What the writers need of the object (`CatalogStore`; tests keep it in memory)."""
+
+    def read(self) -> StoredCatalog | None: ...
+
+    def write_spec(self, snapshot: CatalogSnapshot, expected: StoredCatalog | None) -> StoredCatalog: ...
+
+    def write_status(self, status: CatalogStatus) -> None: ...
+
+
 class CatalogStore:
     def __init__(self, api: Any) -> None:
         self._custom: Any = kubernetes.client.CustomObjectsApi(api)  # untyped dicts in and out
@@ -72,7 +82,7 @@ class CatalogStore:
             "apiVersion": API_VERSION,
             "kind": CATALOG_KIND,
             "metadata": {"name": CATALOG_NAME},
-            "spec": snapshot.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+            "spec": spec_document(snapshot),
         }
         try:
             if expected is None:
@@ -99,6 +109,11 @@ class CatalogStore:
             [{"op": "add", "path": "/status", "value": value}],
             _content_type="application/json-patch+json",
         )
+
+
+def spec_document(snapshot: CatalogSnapshot) -> dict[str, Any]:
+    """The object's spec: the snapshot file's JSON (defaults left out: the schema has them)."""
+    return snapshot.model_dump(mode="json", by_alias=True, exclude_defaults=True)
 
 
 def parse(body: dict[str, Any]) -> StoredCatalog:
@@ -130,7 +145,7 @@ class Pushed:
 
 
 def push(
-    store: CatalogStore,
+    store: CatalogObjects,
     decide: Callable[[StoredCatalog | None], CatalogSnapshot],
     *,
     status: Callable[[StoredCatalog, StoredCatalog | None], CatalogStatus] | None = None,
