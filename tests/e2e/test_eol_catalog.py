@@ -301,10 +301,11 @@ def test_an_invalid_object_is_ignored_and_the_data_in_use_stays(
 
 
 def test_stale_data_warns_in_the_cluster_summary(
-    kube: ControlPlane, distroguard: OperatorProcess, ns: str, policy: str, image: str, clock: Path
+    kube: ControlPlane, distroguard: OperatorProcess, policy: str, clock: Path
 ) -> None:
     write_moment(clock, datetime(2027, 2, 1, 12, 0, tzinfo=UTC))  # the data (of 2026-12-01) is 62 days old
-    kube.kubectl("apply", "-f", "-", input=json.dumps(deployment(ns, "poke", image)))  # an audit, now
+    # A policy change starts an audit (the dev clock's does not).
+    kube.kubectl("label", "distropolicy", policy, "e2e.distroguard.dev/poke=1", "--overwrite")
 
     def stale() -> dict[str, Any] | None:
         found = kube.kubectl("get", "clusterpolicyreport", "distroguard-summary", "-o", "json", check=False)
