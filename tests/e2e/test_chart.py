@@ -24,7 +24,9 @@ import pytest
 import yaml
 from cryptography import x509
 
+from distroguard.eol import bundled_snapshot
 from support.distros import ALPINE_ROOT
+from support.eol_api import EolApiServer
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane, KubectlError, free_port
 from support.operator_process import OperatorProcess
@@ -325,6 +327,7 @@ OPERATOR_NEEDS = [
     ("list", "imagefacts.distroguard.dev", None),
     ("watch", "imagefacts.distroguard.dev", None),
     ("list", "customresourcedefinitions.apiextensions.k8s.io", None),
+    ("watch", "eolcatalogs.distroguard.dev", None),
 ]
 FORBIDDEN = [
     ("create", "secrets", "team-a"),
@@ -347,6 +350,8 @@ FORBIDDEN = [
     ("create", "imagefacts.distroguard.dev", None),
     ("create", "policyreports.wgpolicyk8s.io", "team-a"),
     ("list", "pods", "*"),
+    ("update", "eolcatalogs.distroguard.dev", None),
+    ("create", "eolcatalogs.distroguard.dev", None),
 ]
 AUDIT_NEEDS = [
     ("list", "pods", "*"),
@@ -363,6 +368,9 @@ AUDIT_NEEDS = [
     ("delete", "policyreports.wgpolicyk8s.io", "team-a"),
     ("update", "clusterpolicyreports.wgpolicyk8s.io", None),
     ("create", "events", "team-a"),
+    ("watch", "eolcatalogs.distroguard.dev", None),
+    ("create", "eolcatalogs.distroguard.dev", None),
+    ("update", "eolcatalogs.distroguard.dev", None),
 ]
 AUDIT_FORBIDDEN = [
     ("list", "secrets", "*"),
@@ -374,6 +382,7 @@ AUDIT_FORBIDDEN = [
     ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io", None),
     ("update", "namespaces", None),
     ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
+    ("delete", "eolcatalogs.distroguard.dev", None),
 ]
 
 
@@ -429,8 +438,10 @@ def test_the_audit_runs_with_its_service_account_token(
     kube: ControlPlane, release: Release, registry: RegistryServer, tmp_path: Path
 ) -> None:
     """The audit with nothing but the chart's audit token: it lists and watches the workloads, writes
-    ImageFacts, a PolicyReport and an Event, and is never refused."""
+    ImageFacts, a PolicyReport and an Event, refreshes the EOLCatalog (and its status), and is never
+    refused."""
     kubeconfig = token_kubeconfig(kube, release.audit, tmp_path)
+    eol_api = EolApiServer({p.name: p for p in bundled_snapshot().products}).start()
     team = unique("audited")
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}})
     repo = unique("chart/alpine")
@@ -467,11 +478,15 @@ def test_the_audit_runs_with_its_service_account_token(
             *("--role", "audit", "--audit-debounce", "0.5"),
             *("--liveness", f"http://127.0.0.1:{free_port()}/healthz"),
             *("--metrics-listen", "127.0.0.1", "--metrics-port", "0"),
+            # The EOL refresh, from a local endoflife.date: creates the EOLCatalog, writes its status.
+            *("--eol-url", eol_api.url),
         ],
         dev=False,
     ).start()
     try:
         process.wait_logged("audit completed: ")
+        process.wait_logged("EOL data refreshed from")
+        assert kube.kubectl_json("get", "eolcatalog", "default")["status"]["checked"]
         report = kube.kubectl_json("get", "policyreport", "-n", team, "distroguard-pod-app")
         assert {(r["rule"], r["result"]) for r in report["results"] if r["policy"] == policy} == {
             ("no-musl", "fail")
@@ -483,7 +498,9 @@ def test_the_audit_runs_with_its_service_account_token(
         assert process.alive()
     finally:
         code = process.stop()
+        eol_api.stop()
         kube.kubectl("delete", "distropolicy", policy, check=False)
+        kube.kubectl("delete", "eolcatalog", "default", "--ignore-not-found", check=False)
     log = process.log_text()
     assert code == 0, log[-4000:]
     for refusal in ("403", "Forbidden", "forbidden"):
