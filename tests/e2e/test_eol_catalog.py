@@ -42,6 +42,8 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 support ended on 2026-07-11)."""
 LABELS = {"e2e.distroguard.dev/module": "eol-catalog"}
 PAST_EOL = "past the end of security support"
+MAX_OBJECT_BYTES = 1536 * 1024
+"""etcd's default request size limit (--max-request-bytes), which bounds an object."""
 
 
 def debian_12_ending(end: date) -> ProductLifecycle:
@@ -217,6 +219,12 @@ def test_the_audit_creates_the_catalog_from_the_api_and_kubectl_shows_its_date_s
     assert row.split()[:2] == ["default", "2026-12-01"]
     age = row.split()[2]  # measured from the data's day (the real clock's, as kubectl knows no other)
     assert age[0].isdigit(), row
+    # Its size as the API server serves it (what etcd stores, managedFields included), against etcd's
+    # request limit of 1.5 MiB: docs/operations.md gives the figure.
+    raw = kube.kubectl("get", "--raw", "/apis/distroguard.dev/v1alpha1/eolcatalogs/default").stdout
+    products = len(bundled_snapshot().products)
+    print(f"EOLCatalog default: {len(raw.encode())} bytes as served, {products} products")
+    assert len(raw.encode()) < MAX_OBJECT_BYTES // 10
     assert kube.kubectl("get", "eol", "-o", "wide").stdout.splitlines()[0].split()[-3:] == [
         "CHECKED",
         "ERROR",
