@@ -328,3 +328,22 @@ def test_stale_data_warns_in_the_cluster_summary(
     assert "62 days old" in warning["message"]
     distroguard.wait_logged("the EOL data is 62 days old")
     write_moment(clock, NOW)
+
+
+def test_eol_update_fetches_from_the_api_and_pushes_into_the_cluster(
+    kube: ControlPlane, distroguard: OperatorProcess, eol_api: EolApiServer, ns: str, policy: str, image: str
+) -> None:
+    """From a machine that reaches endoflife.date: fetched there, written into the cluster (dated today)."""
+    argv = ["eol", "update", "--kubeconfig", str(kube.kubeconfig), "--url", eol_api.url, "--timeout", "30"]
+    done = CliRunner().invoke(main, argv, catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    today = datetime.now(UTC).date()
+    assert f"snapshot {today}" in done.output
+    assert stored(kube)["spec"]["snapshot"] == today.isoformat()
+    assert debian_12_end(kube) == "2027-06-30"
+    assert stored(kube)["status"]["snapshotTime"] == f"{today.isoformat()}T00:00:00Z"
+
+    def admitted() -> bool:
+        return bool(dry_run(kube, pod(ns, "again", image)).returncode == 0)
+
+    eventually(admitted, what="the next review uses the API's dates again")
