@@ -246,8 +246,8 @@ def _product_json(product: ProductLifecycle, today: date, warn_days: int) -> dic
     "--from",
     "source_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Take the catalog from this file (the format of `eol show`'s cache, e.g. copied from a machine "
-    "that ran `eol update`) instead of the API: for air-gapped clusters.",
+    help="Take the catalog from this file instead of the API (the catalog file format: a cache written by "
+    "`eol update --cache FILE` on a machine that reaches the API): for air-gapped clusters.",
 )
 @click.option(
     "--kubeconfig",
