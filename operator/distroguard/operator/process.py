@@ -238,12 +238,16 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
 
 def load_cluster_catalog(api: Any, catalogs: CatalogHolder) -> None:
     """Read the cluster's EOLCatalog into `catalogs` now, so the first review already uses it (blocking: run
-    in a worker thread). None, or no such kind served: the fallback stays."""
+    in a worker thread). None, no such kind served, or no right to read it (a chart's RBAC older than the
+    image): the fallback stays, and the watch takes the object when it can."""
     try:
         body = kubernetes.client.CustomObjectsApi(api).get_cluster_custom_object(
             GROUP, VERSION, CATALOG_PLURAL, CATALOG_NAME
         )
     except kubernetes.client.ApiException as exc:
+        if exc.status == 403:
+            logger.warning("EOLCatalog %s may not be read (403): the fallback EOL data is used", CATALOG_NAME)
+            return
         if exc.status != 404:
             raise
         logger.info("no EOLCatalog %s in the cluster (yet): the fallback EOL data is used", CATALOG_NAME)
