@@ -23,7 +23,9 @@ from distroguard.eol.update import (
 from distroguard.errors import CatalogError, CatalogUpdateError
 from distroguard.model.lifecycle import CatalogSnapshot, ProductValidators
 from distroguard.operator.catalogholder import CatalogHolder
+from distroguard.operator.catalogrefresh import EolSettings
 from distroguard.operator.catalogstore import spec_document
+from distroguard.operator.settings import RunSettings
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
 from support.lifecycles import NOW, cycle, days, facts, product
 from support.policies import policy
@@ -224,3 +226,24 @@ def test_an_unknown_release_is_never_supported_and_its_finding_says_the_data_day
         EolCatalog(data),
     )
     assert "EOL data of" not in other.findings[0].message
+
+
+# ------------------------------------------------------------------------------------------ settings
+
+
+@pytest.mark.parametrize(
+    ("eol", "problem"),
+    [
+        (EolSettings(url="ftp://mirror.example"), "not an http(s) URL"),
+        (EolSettings(interval=0), "must be positive"),
+        (EolSettings(max_age_days=-1), "must not be negative"),
+    ],
+)
+def test_bad_eol_settings_are_refused_at_start(eol: EolSettings, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        RunSettings(dev=True, eol=eol)
+
+
+def test_an_empty_url_turns_the_refresh_off() -> None:
+    assert not RunSettings(dev=True, eol=EolSettings(url="")).eol.refreshes
+    assert RunSettings(dev=True).eol.refreshes
