@@ -234,7 +234,7 @@ def test_an_unknown_release_is_never_supported_and_its_finding_says_the_data_day
 @pytest.mark.parametrize(
     ("eol", "problem"),
     [
-        (EolSettings(url="ftp://mirror.example"), "not an http(s) URL"),
+        (EolSettings(url="ftp://mirror.example"), r"not an http\(s\) URL"),
         (EolSettings(interval=0), "must be positive"),
         (EolSettings(max_age_days=-1), "must not be negative"),
     ],
