@@ -272,3 +272,17 @@ def test_a_writer_that_keeps_conflicting_gives_up() -> None:
     busy.body = store.body
     with pytest.raises(Conflict):
         push(busy, lambda _: PACKAGE, attempts=3)
+
+
+async def test_the_next_refresh_is_due_an_interval_after_the_last_check_sooner_after_a_failure(
+    server: EolApiServer,
+) -> None:
+    store, clock = MemoryStore(), Clock()
+    refresh = refresher(server, store, clock)
+    assert refresh._wait() == 0.0  # no object: at once
+    await refresh.refresh()
+    clock.now = DAY + timedelta(hours=1)
+    assert refresh._wait() == pytest.approx(23 * 3600)  # counted from the check stored: a restart waits too
+    server.script["python"] = [Reply(500, b"oops")]
+    assert await refresh.refresh() == "failed"
+    assert refresh._wait() == pytest.approx(refresh.settings.retry)
