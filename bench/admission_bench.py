@@ -71,6 +71,7 @@ from kopf._core.reactor.inventory import ResourceMemories
 from distroguard.admission import AdmissionRequest
 from distroguard.admission.review import GroupVersionKind
 from distroguard.eol import EolCatalog, bundled_snapshot
+from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.dev import certs as devcerts
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.process import HOT_PATH_LOGGERS, configure_logging, settle_heap
@@ -504,7 +505,7 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
         pool=pool,
         namespaces=NoLabels(),  # type: ignore[arg-type]
         secrets=NoSecrets(),  # type: ignore[arg-type]
-        catalog=catalog,
+        catalog=CatalogHolder(catalog),
         budget=3.0,
     )
     for image in images:  # warm the caches

@@ -45,6 +45,7 @@ from typing import Any
 from distroguard.admission.review import decode_review
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.model import Platform
+from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.webhook.admitter import Admitter
 from distroguard.policyfiles import load_policies
@@ -153,7 +154,7 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str) -> No
         pool=pool,
         namespaces=NoLabels(),  # type: ignore[arg-type]
         secrets=NoSecrets(),  # type: ignore[arg-type]
-        catalog=EolCatalog(bundled_snapshot()),
+        catalog=CatalogHolder(EolCatalog(bundled_snapshot())),
         budget=30.0,
         nodes=lambda: CLUSTER,
     )

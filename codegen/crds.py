@@ -14,11 +14,18 @@ from typing import Any
 
 import yaml
 
-from distroguard.model.crd import exception_crd, image_facts_crd, policy_crd, policy_report_crds
+from distroguard.model.crd import (
+    eol_catalog_crd,
+    exception_crd,
+    image_facts_crd,
+    policy_crd,
+    policy_report_crds,
+)
 
 FILE_NAME = "distropolicy.yaml"
 IMAGE_FACTS_FILE = "imagefacts.yaml"
 EXCEPTION_FILE = "distropolicyexception.yaml"
+EOL_CATALOG_FILE = "eolcatalog.yaml"
 POLICY_REPORTS_FILE = "policyreport-crds.yaml"
 DEFAULT_DIR = Path("charts/distroguard/crds")
 HEADER = (
@@ -53,6 +60,10 @@ def outputs(directory: Path) -> dict[Path, str]:
         + _dump(image_facts_crd()),
         directory / EXCEPTION_FILE: HEADER.replace("distroguard.model.policy", "distroguard.model.exception")
         + _dump(exception_crd()),
+        directory / EOL_CATALOG_FILE: HEADER.replace(
+            "distroguard.model.policy", "distroguard.model.lifecycle"
+        )
+        + _dump(eol_catalog_crd()),
         directory.parent / "files" / POLICY_REPORTS_FILE: HEADER.replace(
             "distroguard.model.policy", "distroguard.model.policyreport"
         )

@@ -24,7 +24,9 @@ import pytest
 import yaml
 from cryptography import x509
 
+from distroguard.eol import bundled_snapshot
 from support.distros import ALPINE_ROOT
+from support.eol_api import EolApiServer
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane, KubectlError, free_port
 from support.operator_process import OperatorProcess
@@ -331,6 +333,7 @@ OPERATOR_NEEDS = [
     ("get", "daemonsets.apps", "team-a"),
     ("get", "jobs.batch", "team-a"),
     ("get", "replicationcontrollers", "team-a"),
+    ("watch", "eolcatalogs.distroguard.dev", None),
 ]
 FORBIDDEN = [
     ("create", "secrets", "team-a"),
@@ -357,6 +360,8 @@ FORBIDDEN = [
     ("list", "replicasets.apps", "*"),
     ("watch", "statefulsets.apps", "*"),
     ("update", "replicasets.apps", "team-a"),
+    ("update", "eolcatalogs.distroguard.dev", None),
+    ("create", "eolcatalogs.distroguard.dev", None),
 ]
 AUDIT_NEEDS = [
     ("list", "pods", "*"),
@@ -373,6 +378,9 @@ AUDIT_NEEDS = [
     ("delete", "policyreports.wgpolicyk8s.io", "team-a"),
     ("update", "clusterpolicyreports.wgpolicyk8s.io", None),
     ("create", "events", "team-a"),
+    ("watch", "eolcatalogs.distroguard.dev", None),
+    ("create", "eolcatalogs.distroguard.dev", None),
+    ("update", "eolcatalogs.distroguard.dev", None),
 ]
 AUDIT_FORBIDDEN = [
     ("list", "secrets", "*"),
@@ -384,6 +392,7 @@ AUDIT_FORBIDDEN = [
     ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io", None),
     ("update", "namespaces", None),
     ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
+    ("delete", "eolcatalogs.distroguard.dev", None),
 ]
 
 
@@ -439,8 +448,10 @@ def test_the_audit_runs_with_its_service_account_token(
     kube: ControlPlane, release: Release, registry: RegistryServer, tmp_path: Path
 ) -> None:
     """The audit with nothing but the chart's audit token: it lists and watches the workloads, writes
-    ImageFacts, a PolicyReport and an Event, and is never refused."""
+    ImageFacts, a PolicyReport and an Event, refreshes the EOLCatalog (and its status), and is never
+    refused."""
     kubeconfig = token_kubeconfig(kube, release.audit, tmp_path)
+    eol_api = EolApiServer({p.name: p for p in bundled_snapshot().products}).start()
     team = unique("audited")
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}})
     repo = unique("chart/alpine")
@@ -477,11 +488,15 @@ def test_the_audit_runs_with_its_service_account_token(
             *("--role", "audit", "--audit-debounce", "0.5"),
             *("--liveness", f"http://127.0.0.1:{free_port()}/healthz"),
             *("--metrics-listen", "127.0.0.1", "--metrics-port", "0"),
+            # The EOL refresh, from a local endoflife.date: creates the EOLCatalog, writes its status.
+            *("--eol-url", eol_api.url),
         ],
         dev=False,
     ).start()
     try:
         process.wait_logged("audit completed: ")
+        process.wait_logged("EOL data refreshed from")
+        assert kube.kubectl_json("get", "eolcatalog", "default")["status"]["checked"]
         report = kube.kubectl_json("get", "policyreport", "-n", team, "distroguard-pod-app")
         assert {(r["rule"], r["result"]) for r in report["results"] if r["policy"] == policy} == {
             ("no-musl", "fail")
@@ -493,7 +508,9 @@ def test_the_audit_runs_with_its_service_account_token(
         assert process.alive()
     finally:
         code = process.stop()
+        eol_api.stop()
         kube.kubectl("delete", "distropolicy", policy, check=False)
+        kube.kubectl("delete", "eolcatalog", "default", "--ignore-not-found", check=False)
     log = process.log_text()
     assert code == 0, log[-4000:]
     for refusal in ("403", "Forbidden", "forbidden"):

@@ -22,6 +22,7 @@ from distroguard.audit.resolve import ResolveSettings
 from distroguard.audit.run import AuditRequest, run_audit
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.model import Platform
+from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.webhook.admitter import Admitter
 from distroguard.registry.credentials import Credentials, CredentialStore
@@ -78,7 +79,7 @@ async def admit_with(server: RegistryServer, credentials: PullCredentials, reque
             pool=pool,
             namespaces=NoLabels(),  # type: ignore[arg-type]
             secrets=OneSecret(credentials),  # type: ignore[arg-type]
-            catalog=CATALOG,
+            catalog=CatalogHolder(CATALOG),
             budget=20.0,
             clock=lambda: NOW,
         )

@@ -29,6 +29,11 @@ cluster by any test and looked up by a later audit, goes to a loopback port wher
 to Docker Hub (no test may reach an address off this machine, nor ask the machine's DNS for one)."""
 
 
+NO_EOL_REFRESH = ("--eol-url", "")
+"""Unless a test gives its own (a local endoflife.date): the audit role never asks the public API (no test
+may reach an address off this machine), and leaves the cluster's EOLCatalog to the tests that make one."""
+
+
 LOOPBACK_REGISTRIES = ("--registry-allow", "127.0.0.0/8")
 """The test registries listen on loopback, which `distroguard run` refuses by default (in a pod, loopback is
 its own ports)."""
@@ -61,6 +66,7 @@ class OperatorProcess:
             *self.extra_args,
             *(() if "--registry-mirror" in self.extra_args else NO_DOCKER_HUB),
             *(() if "--registry-allow" in self.extra_args else LOOPBACK_REGISTRIES),
+            *(() if "--eol-url" in self.extra_args else NO_EOL_REFRESH),
         ]
         setpriv = shutil.which("setpriv")
         if setpriv:

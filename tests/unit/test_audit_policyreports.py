@@ -23,6 +23,7 @@ from distroguard.audit.policyreports import (
 )
 from distroguard.audit.records import Seen, merged, needs_write, records_of
 from distroguard.audit.results import AuditResult, WorkloadResult, audit_workloads, summarize
+from distroguard.eol import staleness
 from distroguard.errors import RegistryError
 from distroguard.model import ImageFacts
 from distroguard.model.policyreport import MAX_RESULTS, PolicyReportBody, Timestamp
@@ -284,3 +285,18 @@ def test_a_malformed_record_is_refused() -> None:
         )
     with pytest.raises(ValueError, match="not a sha256 digest"):
         object_name("md5:abc")
+
+
+def test_stale_eol_data_is_a_warning_of_its_own_in_the_cluster_summary() -> None:
+    result = audit(workload("Deployment", "web", "debian:12"))
+    results = results_of(result, POLICIES, NOW)
+    assert all(r["policy"] != "distroguard" for r in summary_report(result, results, NOW)["results"])
+    warning = staleness(TODAY - timedelta(days=45), TODAY, 30)
+    assert warning is not None
+    summary = summary_report(result, results, NOW, stale_eol=warning)
+    [stale] = [r for r in summary["results"] if r["policy"] == "distroguard"]
+    assert stale["rule"] == "eol-data-age"
+    assert stale["result"] == "warn"
+    assert "45 days old" in stale["message"]
+    assert stale["properties"] == {"eolData": TODAY.isoformat()}
+    assert summary["summary"]["warn"] == summary_report(result, results, NOW)["summary"].get("warn", 0) + 1

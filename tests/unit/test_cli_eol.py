@@ -94,3 +94,29 @@ def test_status_texts() -> None:
     assert status_text(cycle("1", eol=days(200), eoas=days(-1)), TODAY, 90) == "security fixes only"
     assert status_text(cycle("1", eol=True), TODAY, 90) == "EOL"
     assert status_text(cycle("1", eol=False, released=days(3)), TODAY, 90) == "not released yet"
+
+
+def test_update_from_a_file_replaces_the_cache_never_with_older_data(tmp_path: Path) -> None:
+    cache, carried = tmp_path / "eol.json", tmp_path / "carried.json"
+    newer = bundled_snapshot().model_copy(update={"snapshot": date(2026, 11, 1), "source": "carried in"})
+    write_cache(carried, newer)
+    done = CliRunner().invoke(eol, ["update", "--from", str(carried), "--cache", str(cache)])
+    assert done.exit_code == 0, done.output
+    assert "snapshot 2026-11-01" in done.stdout
+    assert cache.read_bytes() == carried.read_bytes()
+    older = newer.model_copy(update={"snapshot": date(2026, 10, 1), "source": "older"})
+    write_cache(carried, older)
+    refused = CliRunner().invoke(eol, ["update", "--from", str(carried), "--cache", str(cache)])
+    assert refused.exit_code == 2
+    assert "2026-10-01) is older than the cache snapshot in use (2026-11-01" in refused.stderr
+    assert "the EOL catalog was not changed" in refused.stderr
+    assert "older" not in cache.read_text()
+
+
+def test_update_from_an_invalid_file_changes_nothing(tmp_path: Path) -> None:
+    cache, carried = tmp_path / "eol.json", tmp_path / "carried.json"
+    carried.write_text('{"format": 1, "snapshot": "2026-11-01", "source": "x", "products": []}')
+    refused = CliRunner().invoke(eol, ["update", "--from", str(carried), "--cache", str(cache)])
+    assert refused.exit_code == 2
+    assert "lists no products" in refused.stderr
+    assert not cache.exists()

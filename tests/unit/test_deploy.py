@@ -152,6 +152,8 @@ def test_only_the_audit_writes_and_only_what_it_owns() -> None:
     assert written(webhook) == set()
     assert written(audit) == {
         ("distroguard.dev", "imagefacts"),
+        ("distroguard.dev", "eolcatalogs"),
+        ("distroguard.dev", "eolcatalogs/status"),
         ("wgpolicyk8s.io", "policyreports"),
         ("wgpolicyk8s.io", "clusterpolicyreports"),
         ("", "events"),

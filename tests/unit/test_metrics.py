@@ -24,6 +24,8 @@ from distroguard.errors import (
 )
 from distroguard.model import Action, Decision, Finding, ImageRef
 from distroguard.operator import metrics as metrics_module
+from distroguard.operator.catalogholder import CatalogHolder
+from distroguard.operator.catalogstore import spec_document
 from distroguard.operator.metrics import ADMISSION_BUCKETS, Metrics
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.manifest import Descriptor
@@ -373,3 +375,15 @@ async def test_serve_fails_on_a_port_in_use() -> None:
             await Metrics(process=False).serve("127.0.0.1", first.port)
     finally:
         await first.stop()
+
+
+def test_the_catalog_age_follows_a_swap_of_the_cluster_catalog() -> None:
+    fallback = EolCatalog(bundled_snapshot())
+    holder = CatalogHolder(fallback)
+    today = fallback.snapshot + timedelta(days=50)
+    metrics = Metrics(process=False, today=lambda: today)
+    metrics.track_catalog(holder.current)
+    assert metrics.registry.get_sample_value("distroguard_eol_catalog_age_days") == 50
+    fresher = bundled_snapshot().model_copy(update={"snapshot": today - timedelta(days=1)})
+    holder.observe("MODIFIED", {"metadata": {"name": "default"}, "spec": spec_document(fresher)})
+    assert metrics.registry.get_sample_value("distroguard_eol_catalog_age_days") == 1

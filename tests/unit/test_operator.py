@@ -15,9 +15,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_review
 from distroguard.admission.review import MAX_BODY_BYTES
+from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.errors import DeadlineExceeded
 from distroguard.model import ImageFacts, Platform, ScanMode
 from distroguard.model.facts import ImagePlatforms
+from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.dev.cluster import webhook_configuration
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.settings import RunSettings
@@ -329,7 +331,7 @@ def admitter(
         pool=FakePool(),  # type: ignore[arg-type]
         namespaces=labels,  # type: ignore[arg-type]
         secrets=secrets,  # type: ignore[arg-type]
-        catalog=None,  # type: ignore[arg-type]
+        catalog=CatalogHolder(EolCatalog(bundled_snapshot())),
         budget=0.5,
         own_namespace="distroguard",
         observer=observed,

@@ -30,6 +30,7 @@ CHART = ROOT / "charts" / "distroguard"
 AUDIT_OTHER_READS = {
     ("distroguard.dev", "distropolicies"),
     ("distroguard.dev", "distropolicyexceptions"),
+    ("distroguard.dev", "eolcatalogs"),
     ("distroguard.dev", "imagefacts"),
     ("", "namespaces"),
     ("", "nodes"),
@@ -41,6 +42,7 @@ AUDIT_OTHER_READS = {
 WEBHOOK_OTHER_READS = {
     ("distroguard.dev", "distropolicies"),
     ("distroguard.dev", "distropolicyexceptions"),
+    ("distroguard.dev", "eolcatalogs"),
     ("distroguard.dev", "imagefacts"),
     ("", "namespaces"),
     ("", "nodes"),

@@ -7,7 +7,9 @@
   (the image could not be inspected, or the fact the rule needs is unknown), `skip` (a live
   DistroPolicyException covers it: the exception, its expiry and ticket, and what the rule would have
   done are properties of the result).
-- One ClusterPolicyReport, `distroguard-summary`: per (policy, rule), how many workloads pass and fail.
+- One ClusterPolicyReport, `distroguard-summary`: per (policy, rule), how many workloads pass and fail;
+  and a `warn` result of its own (policy `distroguard`, rule `eol-data-age`) while the EOL data is older
+  than the operator allows.
 
 `content()` is what decides whether a report changed: everything but timestamps, so that an audit that
 finds what the last one found writes nothing.
@@ -217,8 +219,15 @@ def workload_report(result: WorkloadResult, results: Sequence[ReportResult]) -> 
     }
 
 
-def summary_report(audit: AuditResult, results_by: Results, now: datetime) -> dict[str, Any]:
-    """The ClusterPolicyReport: per (policy, rule), the workloads of each result, the worst first."""
+EOL_DATA_POLICY = SOURCE
+EOL_DATA_RULE = "eol-data-age"
+
+
+def summary_report(
+    audit: AuditResult, results_by: Results, now: datetime, *, stale_eol: str | None = None
+) -> dict[str, Any]:
+    """The ClusterPolicyReport: per (policy, rule), the workloads of each result, the worst first.
+    `stale_eol`: the warning that the EOL data is too old (`eol.staleness`), added as a result."""
     stamp = _stamp(now)
     counts: dict[tuple[str, str], Counter[Result]] = {}
     examples: dict[tuple[str, str], list[str]] = {}
@@ -248,6 +257,18 @@ def summary_report(audit: AuditResult, results_by: Results, now: datetime) -> di
                 result=outcome,
                 message=_cut(message),
                 properties={r: str(tally[r]) for r in ("pass", "fail", "warn", "error", "skip")},
+            )
+        )
+    if stale_eol is not None:
+        results.append(
+            ReportResult(
+                policy=EOL_DATA_POLICY,
+                rule=EOL_DATA_RULE,
+                category=CATEGORY,
+                timestamp=stamp,
+                result="warn",
+                message=_cut(stale_eol),
+                properties={"eolData": audit.catalog_snapshot.isoformat()},
             )
         )
     results.sort(key=lambda r: (_RANK[r.result], r.policy, r.rule or ""))

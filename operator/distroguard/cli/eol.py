@@ -1,4 +1,4 @@
-"""`distroguard eol show [PRODUCT]` and `distroguard eol update [--url BASE]`."""
+"""`distroguard eol show [PRODUCT]`, `eol update [--url BASE] [--from FILE] [--kubeconfig K]`."""
 
 from __future__ import annotations
 
@@ -13,12 +13,23 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from distroguard.eol import DEFAULT_MAX_AGE_DAYS, LoadedCatalog, default_cache_path, load_catalog
+from distroguard.eol import (
+    DEFAULT_MAX_AGE_DAYS,
+    LoadedCatalog,
+    bundled_snapshot,
+    default_cache_path,
+    load_catalog,
+)
+from distroguard.eol.fileformat import loads
 from distroguard.eol.products import LTS_POLICIES
 from distroguard.eol.refresh import DEFAULT_BASE_URL, RefreshSettings, fetch_snapshot
 from distroguard.eol.store import CACHE_ENV, write_cache
+from distroguard.eol.update import refresh_names, require_not_older
 from distroguard.errors import CatalogError
-from distroguard.model.lifecycle import PhaseEnd, ProductLifecycle, ReleaseCycle, end_date
+from distroguard.model.api import CATALOG_KIND, CATALOG_NAME
+from distroguard.model.lifecycle import CatalogSnapshot, PhaseEnd, ProductLifecycle, ReleaseCycle, end_date
+from distroguard.operator.catalogstore import CatalogStore, StoredCatalog, push
+from distroguard.operator.kubeclient import api_client, load_configuration
 
 EXIT_ERROR = 2
 MAX_AGE_ENV = "DISTROGUARD_EOL_MAX_AGE_DAYS"
@@ -231,20 +242,45 @@ def _product_json(product: ProductLifecycle, today: date, warn_days: int) -> dic
     show_default=True,
     help="Deadline, seconds.",
 )
+@click.option(
+    "--from",
+    "source_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Take the catalog from this file instead of the API (the catalog file format: a cache written by "
+    "`eol update --cache FILE` on a machine that reaches the API): for air-gapped clusters.",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Write the catalog into the cluster's {CATALOG_KIND} {CATALOG_NAME!r} (what every distroguard "
+    "replica reads) instead of the local cache.",
+)
 @_cache_option
-def update(base_url: str, timeout: float, cache: Path | None) -> None:
-    """Refresh the catalog from the endoflife.date API into the local cache (atomically).
+def update(
+    base_url: str, timeout: float, source_file: Path | None, kubeconfig: Path | None, cache: Path | None
+) -> None:
+    """Refresh the catalog from the endoflife.date API (or --from a file) into the local cache, or with
+    --kubeconfig into the cluster's EOLCatalog object (atomically either way).
 
     Every product of the current catalog is fetched; if any fails, nothing is written and the
-    current catalog (the cache, or the snapshot bundled in the package) stays in use.
+    current catalog (the cache, or the snapshot bundled in the package) stays in use. A catalog older
+    than the one in the cluster never replaces it.
     """
+    if kubeconfig is not None:
+        _update_cluster(kubeconfig, base_url, timeout, source_file)
+        return
     loaded = _load(cache)
     target = cache or default_cache_path()
     names = [p.name for p in loaded.catalog.products]
     settings = RefreshSettings(base_url=base_url, deadline=timeout)
     today = datetime.now(UTC).date()
     try:
-        snapshot = asyncio.run(fetch_snapshot(names, settings, today))
+        snapshot = (
+            loads(source_file.read_bytes(), str(source_file))
+            if source_file is not None
+            else asyncio.run(fetch_snapshot(names, settings, today))
+        )
+        require_not_older(snapshot, loaded.catalog.data, f"the {loaded.origin} snapshot in use")
         write_cache(target, snapshot)
     except CatalogError as exc:
         click.echo(
@@ -259,4 +295,43 @@ def update(base_url: str, timeout: float, cache: Path | None) -> None:
     cycles = sum(len(p.cycles) for p in snapshot.products)
     click.echo(
         f"updated {target}: {len(snapshot.products)} products, {cycles} cycles, snapshot {snapshot.snapshot}"
+    )
+
+
+def _update_cluster(kubeconfig: Path, base_url: str, timeout: float, source_file: Path | None) -> None:
+    """Fetch (or read) first, then write as of the object read: the API's answers never wait on a lock."""
+    where = f"the cluster's {CATALOG_KIND} {CATALOG_NAME}"
+    try:
+        api = api_client(load_configuration(kubeconfig))
+    except Exception as exc:
+        raise click.ClickException(f"cannot use {kubeconfig}: {exc}") from exc
+    store = CatalogStore(api)
+    fetched: CatalogSnapshot | None = None
+    try:
+        if source_file is not None:
+            fetched = loads(source_file.read_bytes(), str(source_file))
+        else:
+            before = store.read()
+            names = refresh_names(before.snapshot if before else None, bundled_snapshot())
+            settings = RefreshSettings(base_url=base_url, deadline=timeout)
+            fetched = asyncio.run(fetch_snapshot(names, settings, datetime.now(UTC).date()))
+        new = fetched
+
+        def decide(stored: StoredCatalog | None) -> CatalogSnapshot:
+            return new
+
+        pushed = push(store, decide)
+    except CatalogError as exc:
+        click.echo(f"error: {exc}\n{where} was not changed", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # the API server: refused, forbidden, unreachable
+        click.echo(f"error: cannot write {where}: {exc}\nit was not changed", err=True)
+        sys.exit(EXIT_ERROR)
+    finally:
+        api.close()
+    cycles = sum(len(p.cycles) for p in pushed.snapshot.products)
+    before_text = f"replacing data of {pushed.replaced.snapshot}" if pushed.replaced else "created"
+    click.echo(
+        f"updated {where} ({before_text}): {len(pushed.snapshot.products)} products, {cycles} cycles, "
+        f"snapshot {pushed.snapshot.snapshot}, {pushed.snapshot.source}"
     )

@@ -9,11 +9,13 @@ from typing import cast
 
 import click
 
+from distroguard.eol.refresh import DEFAULT_BASE_URL
 from distroguard.errors import DistroguardError
 from distroguard.model import Platform
 from distroguard.model.platform import parse_platforms
 from distroguard.model.policy import parse_quantity
 from distroguard.operator.audit.auditor import AuditSettings
+from distroguard.operator.catalogrefresh import EolSettings
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.process import configure_logging, operate
 from distroguard.operator.settings import Role, RunSettings
@@ -174,6 +176,27 @@ from distroguard.resolver.fairness import FairnessSettings
     show_default=True,
     help="How far ahead an exception's expires may be; one further ahead is ignored, with the reason logged.",
 )
+@click.option(
+    "--eol-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help='The audit keeps the cluster\'s EOLCatalog fresh from this endoflife.date site (or API v1 root); "" '
+    "turns the refresh off (air-gapped: push it with `distroguard eol update --kubeconfig`).",
+)
+@click.option(
+    "--eol-interval",
+    type=float,
+    default=24.0,
+    show_default=True,
+    help="Hours between refreshes of the EOL data (conditional requests: unchanged products cost a 304).",
+)
+@click.option(
+    "--eol-max-age",
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help="Days after which the EOL data in use is warned about (logs, the ClusterPolicyReport).",
+)
 @click.option("--dev", is_flag=True, help="Install CRDs, generate certificates, register the webhook.")
 @click.option("--webhook-name", default="distroguard", show_default=True, help="With --dev.")
 @click.option(
@@ -215,6 +238,9 @@ def run(
     exception_namespaces: str,
     exception_admin_namespace: str | None,
     exception_max_days: int,
+    eol_url: str,
+    eol_interval: float,
+    eol_max_age: int,
     dev: bool,
     webhook_name: str,
     dev_clock: Path | None,
@@ -266,6 +292,7 @@ def run(
                 facts_ttl=timedelta(days=imagefacts_ttl),
                 events=events,
             ),
+            eol=EolSettings(url=eol_url.strip(), interval=eol_interval * 3600.0, max_age_days=eol_max_age),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

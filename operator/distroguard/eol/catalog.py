@@ -92,3 +92,15 @@ class EolCatalog:
 
     def is_stale(self, today: date, max_age_days: int = DEFAULT_MAX_AGE_DAYS) -> bool:
         return self.age_days(today) > max_age_days
+
+
+def staleness(snapshot: date, today: date, max_age_days: int) -> str | None:
+    """The warning for EOL data older than `max_age_days` on `today`; None while it is fresh enough."""
+    age = (today - snapshot).days
+    if age <= max_age_days:
+        return None
+    return (
+        f"the EOL data is {age} days old (endoflife.date data of {snapshot}, more than {max_age_days} "
+        "days): releases newer than it are unknown and changed end-of-life dates are not seen; refresh "
+        "it (the audit's --eol-url, or `distroguard eol update`)"
+    )

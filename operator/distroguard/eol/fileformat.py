@@ -37,9 +37,10 @@ def dumps(snapshot: CatalogSnapshot) -> str:
 def loads(text: str | bytes, source: str) -> CatalogSnapshot:
     """Parse and validate a catalog file; `CatalogError` names `source` and what is wrong."""
     try:
-        return CatalogSnapshot.model_validate_json(text)
+        snapshot = CatalogSnapshot.model_validate_json(text)
     except ValidationError as exc:
         raise CatalogError(f"{source} is not a valid EOL catalog ({problems(exc)})") from None
+    return checked(snapshot, source)
 
 
 def problems(exc: ValidationError) -> str:
@@ -47,3 +48,27 @@ def problems(exc: ValidationError) -> str:
     first = exc.errors(include_url=False)[0]
     where = ".".join(str(part) for part in first["loc"]) or "(document)"
     return f"{exc.error_count()} problem(s); first: {where}: {first['msg']}"
+
+
+def from_document(document: object, source: str) -> CatalogSnapshot:
+    """Validate a catalog given as parsed JSON (a cluster object's spec); `CatalogError` as `loads`."""
+    try:
+        snapshot = CatalogSnapshot.model_validate(document)
+    except ValidationError as exc:
+        raise CatalogError(f"{source} is not a valid EOL catalog ({problems(exc)})") from None
+    return checked(snapshot, source)
+
+
+def checked(snapshot: CatalogSnapshot, source: str) -> CatalogSnapshot:
+    """What the schema cannot say: a catalog lists products, each once, each with release cycles (an
+    empty catalog would make every release unknown)."""
+    if not snapshot.products:
+        raise CatalogError(f"{source} is not a valid EOL catalog (it lists no products)")
+    seen: set[str] = set()
+    for product in snapshot.products:
+        if product.name in seen:
+            raise CatalogError(f"{source} is not a valid EOL catalog (product {product.name} twice)")
+        if not product.cycles:
+            raise CatalogError(f"{source} is not a valid EOL catalog (product {product.name} has no cycles)")
+        seen.add(product.name)
+    return snapshot

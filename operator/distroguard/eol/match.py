@@ -133,7 +133,7 @@ def _match_version(
     if cycle is None:
         return LifecycleMatch(
             status="unknown-cycle",
-            note=f"{product.label} {version} is not in the EOL catalog (unknown, or newer than it)",
+            note=f"{product.label} {version} is not in the EOL data: a release newer than the data, or none",
             **base,
         )
     lts, basis = _lts(product, cycle) if is_os else (None, "")

@@ -1,10 +1,15 @@
-"""`distroguard eol update`: fetch every product of the catalog from the endoflife.date API v1.
+"""`distroguard eol update` and the in-cluster refresh: fetch every product of the catalog from the
+endoflife.date API v1.
 
 All or nothing: the new snapshot is built only when every product arrived and validated, then
 written atomically by the caller; any failure raises `CatalogUpdateError` and the catalog in use
 stays as it was. The whole refresh runs under one deadline. A 429 is retried after its Retry-After
 when that fits the deadline and `max_retry_wait`; 5xx and connection failures are retried with a
-short backoff.
+short backoff. A body larger than `max_body` fails the refresh (a product is a few KB).
+
+Conditional requests (`fetch_products`): a product's stored validators are sent as If-None-Match
+and If-Modified-Since; a 304 answers "unchanged since", and the caller keeps the data it has
+(`eol.update.merge`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,7 +27,7 @@ from pydantic import ValidationError
 from distroguard.eol.api import ApiProductResponse, product_from_api
 from distroguard.eol.fileformat import problems
 from distroguard.errors import CatalogUpdateError
-from distroguard.model.lifecycle import CatalogSnapshot, ProductLifecycle
+from distroguard.model.lifecycle import CatalogSnapshot, ProductLifecycle, ProductValidators
 
 DEFAULT_BASE_URL = "https://endoflife.date"
 API_PATH = "/api/v1/products/{product}"
@@ -43,6 +48,8 @@ class RefreshSettings:
     """Seconds before the first retry of a 5xx or connection failure; doubles each time."""
     max_retry_wait: float = 10.0
     """Longest Retry-After honoured; a longer one fails the refresh at once, naming the wait."""
+    max_body: int = 4 * 1024 * 1024
+    """Bytes one product's document may have (the largest today is ~60 KB); more fails the refresh."""
 
     def url(self, product: str) -> str:
         base = self.base_url.rstrip("/")
@@ -50,8 +57,41 @@ class RefreshSettings:
         return base + path.removeprefix("/api/v1") if base.endswith("/api/v1") else base + path
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One product's answer: its data (None: 304, unchanged since the validators sent) and the
+    validators to send next time."""
+
+    lifecycle: ProductLifecycle | None
+    validators: ProductValidators
+
+
+def source_of(settings: RefreshSettings) -> str:
+    return f"endoflife.date API v1 at {settings.base_url}"
+
+
 async def fetch_snapshot(products: Sequence[str], settings: RefreshSettings, today: date) -> CatalogSnapshot:
     """Fetch `products` and build a snapshot dated `today`; `CatalogUpdateError` on any failure."""
+    fetched = await fetch_products(products, settings, {})
+    return CatalogSnapshot(
+        snapshot=today,
+        source=source_of(settings),
+        notice=NOTICE,
+        products=tuple(_full(name, fetched[name]) for name in products),
+    )
+
+
+def _full(name: str, fetched: Fetched) -> ProductLifecycle:
+    if fetched.lifecycle is None:
+        raise CatalogUpdateError(f"endoflife.date answered 304 Not Modified for {name} unasked")
+    return fetched.lifecycle
+
+
+async def fetch_products(
+    products: Sequence[str], settings: RefreshSettings, validators: Mapping[str, ProductValidators]
+) -> dict[str, Fetched]:
+    """Every product's answer, conditional on its `validators` when given; `CatalogUpdateError` when
+    any product fails (nothing is returned then: all or nothing)."""
     if not products:
         raise CatalogUpdateError("no products to refresh")
     limit = asyncio.Semaphore(settings.concurrency)
@@ -59,9 +99,9 @@ async def fetch_snapshot(products: Sequence[str], settings: RefreshSettings, tod
     # One deadline for everything (asyncio.timeout below), not one per request.
     timeout = aiohttp.ClientTimeout(total=None)
 
-    async def one(session: aiohttp.ClientSession, product: str) -> ProductLifecycle:
+    async def one(session: aiohttp.ClientSession, product: str) -> Fetched:
         async with limit:
-            return await _fetch_product(session, product, settings, started)
+            return await _fetch_product(session, product, settings, started, validators.get(product))
 
     late = CatalogUpdateError(
         f"the refresh from {settings.base_url} did not finish within its {settings.deadline:g} s deadline"
@@ -73,7 +113,7 @@ async def fetch_snapshot(products: Sequence[str], settings: RefreshSettings, tod
             # A TaskGroup cancels the other fetches as soon as one fails: it is all or nothing.
             asyncio.TaskGroup() as group,
         ):
-            tasks = [group.create_task(one(session, p)) for p in products]
+            tasks = {p: group.create_task(one(session, p)) for p in products}
     except TimeoutError:
         raise late from None
     except ExceptionGroup as failed:
@@ -83,27 +123,51 @@ async def fetch_snapshot(products: Sequence[str], settings: RefreshSettings, tod
         if failed.subgroup(TimeoutError) is not None:
             raise late from None
         raise
-    fetched = [task.result() for task in tasks]
-    return CatalogSnapshot(
-        snapshot=today,
-        source=f"endoflife.date API v1 at {settings.base_url}",
-        notice=NOTICE,
-        products=tuple(fetched),
-    )
+    return {product: task.result() for product, task in tasks.items()}
+
+
+def _conditions(known: ProductValidators | None) -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    if known is not None and known.etag:
+        headers["If-None-Match"] = known.etag
+    if known is not None and known.last_modified:
+        headers["If-Modified-Since"] = known.last_modified
+    return headers
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, limit: int, url: str) -> bytes:
+    """The body, or `CatalogUpdateError` as soon as it is longer than `limit` (never read whole)."""
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise CatalogUpdateError(f"{url} sent {declared} bytes, more than the {limit} allowed")
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise CatalogUpdateError(f"{url} sent more than the {limit} bytes allowed")
+    return bytes(body)
 
 
 async def _fetch_product(
-    session: aiohttp.ClientSession, product: str, settings: RefreshSettings, started: float
-) -> ProductLifecycle:
+    session: aiohttp.ClientSession,
+    product: str,
+    settings: RefreshSettings,
+    started: float,
+    known: ProductValidators | None,
+) -> Fetched:
     url = settings.url(product)
     delay = settings.backoff
+    headers = _conditions(known)
     for attempt in range(1, settings.attempts + 1):
         last = attempt == settings.attempts
         try:
-            async with session.get(url, headers={"Accept": "application/json"}) as response:
+            async with session.get(url, headers=headers) as response:
                 status = response.status
-                body = await response.read()
+                body = await _read_bounded(response, settings.max_body, url) if status == 200 else b""
                 retry_after = response.headers.get("Retry-After")
+                validators = ProductValidators(
+                    etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified")
+                )
         except aiohttp.ClientError as exc:
             if last:
                 raise CatalogUpdateError(f"cannot reach {url}: {exc}") from None
@@ -111,7 +175,16 @@ async def _fetch_product(
             delay *= 2
             continue
         if status == 200:
-            return _parse(product, url, body)
+            return Fetched(_parse(product, url, body), validators)
+        if status == 304 and known is not None:
+            # A 304 may omit the validators; the ones sent still describe the data kept.
+            return Fetched(
+                None,
+                ProductValidators(
+                    etag=validators.etag or known.etag,
+                    last_modified=validators.last_modified or known.last_modified,
+                ),
+            )
         if status == 404:
             raise CatalogUpdateError(
                 f"endoflife.date has no product {product!r}: {url} answered 404 Not Found"

@@ -13,3 +13,8 @@ FACTS_PLURAL = "imagefacts"
 
 EXCEPTION_KIND = "DistroPolicyException"
 EXCEPTION_PLURAL = "distropolicyexceptions"
+CATALOG_KIND = "EOLCatalog"
+CATALOG_PLURAL = "eolcatalogs"
+CATALOG_SHORT_NAME = "eol"
+CATALOG_NAME = "default"
+"""The cluster's one EOL catalog object: every reader watches this name, every writer writes it."""

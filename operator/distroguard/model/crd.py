@@ -15,6 +15,9 @@ from typing import Any
 
 from distroguard.model import policyreport, record
 from distroguard.model.api import (
+    CATALOG_KIND,
+    CATALOG_PLURAL,
+    CATALOG_SHORT_NAME,
     EXCEPTION_KIND,
     EXCEPTION_PLURAL,
     FACTS_KIND,
@@ -25,6 +28,7 @@ from distroguard.model.api import (
     VERSION,
 )
 from distroguard.model.exception import DistroPolicyException, DistroPolicyExceptionSpec
+from distroguard.model.lifecycle import CatalogSnapshot, CatalogStatus
 from distroguard.model.policy import DistroPolicy, DistroPolicySpec
 
 JsonSchema = dict[str, Any]
@@ -97,6 +101,7 @@ def _definition(
     columns: list[JsonSchema],
     short_names: list[str] | None = None,
     categories: list[str] | None = None,
+    status_subresource: bool = False,
 ) -> JsonSchema:
     names: JsonSchema = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
     if short_names:
@@ -114,24 +119,20 @@ def _definition(
             **properties,
         },
     }
+    served: JsonSchema = {
+        "name": version,
+        "served": True,
+        "storage": True,
+        "additionalPrinterColumns": columns,
+        "schema": {"openAPIV3Schema": root},
+    }
+    if status_subresource:
+        served["subresources"] = {"status": {}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{group}"},
-        "spec": {
-            "group": group,
-            "scope": scope,
-            "names": names,
-            "versions": [
-                {
-                    "name": version,
-                    "served": True,
-                    "storage": True,
-                    "additionalPrinterColumns": columns,
-                    "schema": {"openAPIV3Schema": root},
-                }
-            ],
-        },
+        "spec": {"group": group, "scope": scope, "names": names, "versions": [served]},
     }
 
 
@@ -218,6 +219,40 @@ def image_facts_crd() -> JsonSchema:
             {"name": "Last-Seen", "type": "date", "jsonPath": ".spec.lastSeen"},
         ],
         categories=["distroguard"],
+    )
+
+
+def eol_catalog_crd() -> JsonSchema:
+    """EOLCatalog: the cluster's EOL data (one object, `default`), in the bundled snapshot's format; its
+    status is the refresher's bookkeeping, written through the status subresource."""
+    return _definition(
+        group=GROUP,
+        version=VERSION,
+        kind=CATALOG_KIND,
+        plural=CATALOG_PLURAL,
+        scope="Cluster",
+        description=(
+            "EOLCatalog: the cluster's end-of-life data (endoflife.date release cycles), read by every "
+            "distroguard replica; one object, named default."
+        ),
+        properties={
+            "spec": structural(CatalogSnapshot.model_json_schema(by_alias=True, mode="validation")),
+            "status": structural(CatalogStatus.model_json_schema(by_alias=True, mode="validation")),
+        },
+        required=["spec"],
+        columns=[
+            {"name": "Data", "type": "string", "jsonPath": ".spec.snapshot"},
+            # A date column is shown as an age; the API server reads it as an RFC 3339 time, which the
+            # writers keep in status (the spec's day stays in the snapshot file format).
+            {"name": "Data-Age", "type": "date", "jsonPath": ".status.snapshotTime"},
+            {"name": "Source", "type": "string", "jsonPath": ".spec.source"},
+            {"name": "Checked", "type": "date", "jsonPath": ".status.checked", "priority": 1},
+            {"name": "Error", "type": "string", "jsonPath": ".status.lastError", "priority": 1},
+            _age(),
+        ],
+        short_names=[CATALOG_SHORT_NAME],
+        categories=["distroguard"],
+        status_subresource=True,
     )
 
 

@@ -12,7 +12,7 @@ phase at all.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -97,6 +97,40 @@ class CatalogSnapshot(_Frozen):
     source: str = Field(description="where the data came from (repository commit or API base URL)")
     notice: str = Field(default="", description="licence notice of the data")
     products: tuple[ProductLifecycle, ...]
+
+
+class ProductValidators(_Frozen):
+    """What endoflife.date said about one product's document when it was last fetched: the HTTP cache
+    validators sent back as If-None-Match / If-Modified-Since, so an unchanged product costs a 304."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class CatalogStatus(_Frozen):
+    """The refresher's bookkeeping on the cluster's EOLCatalog object (its status subresource).
+
+    The validators describe the spec of generation `observed_generation` only: when another writer
+    (`distroguard eol update --kubeconfig`) replaced the spec since, they are ignored and every product
+    is fetched in full.
+    """
+
+    observed_generation: int | None = Field(
+        default=None, description="the spec generation the validators were taken with"
+    )
+    snapshot_time: datetime | None = Field(
+        default=None,
+        description="the spec's snapshot day as a time (midnight UTC), for `kubectl get` to show its age",
+    )
+    checked: datetime | None = Field(
+        default=None, description="when endoflife.date last answered for every product"
+    )
+    changed: datetime | None = Field(default=None, description="when a refresh last changed the data")
+    products: dict[str, ProductValidators] = Field(
+        default_factory=dict, description="HTTP validators (ETag, Last-Modified) by product"
+    )
+    last_attempt: datetime | None = Field(default=None, description="when the last refresh was tried")
+    last_error: str | None = Field(default=None, description="why the last refresh failed; None: it did not")
 
 
 class LifecycleMatch(_Frozen):

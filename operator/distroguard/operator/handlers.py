@@ -4,6 +4,7 @@ operator twice in one process, as tests do, registers nothing twice):
 - a login with the process's Kubernetes configuration;
 - `@kopf.on.event` on DistroPolicy objects, feeding the policy store (and telling the audit);
 - `@kopf.on.event` on DistroPolicyException objects, feeding the exception store (and telling the audit);
+- `@kopf.on.event` on EOLCatalog objects, swapping the EOL data in use (and telling the audit);
 - `@kopf.on.event` on ImageFacts objects, seeding the shared resolver's cache (webhook role): a new or
   restarted replica answers the images the audit already knows without asking their registries;
 - `@kopf.on.event` on the workload kinds, telling the audit that something changed (audit role; pods are
@@ -27,10 +28,18 @@ from typing import Any
 import kopf
 
 from distroguard.audit.cluster import Cluster
-from distroguard.model.api import EXCEPTION_PLURAL, FACTS_PLURAL, GROUP, POLICY_PLURAL, VERSION
+from distroguard.model.api import (
+    CATALOG_PLURAL,
+    EXCEPTION_PLURAL,
+    FACTS_PLURAL,
+    GROUP,
+    POLICY_PLURAL,
+    VERSION,
+)
 from distroguard.model.workloads import OWNER_KINDS, WorkloadKind
 from distroguard.operator.audit.auditor import Auditor
 from distroguard.operator.audit.inventorystore import parse_record, seed
+from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.exceptionstore import ExceptionStore
 from distroguard.operator.kubeclient import connection_info
 from distroguard.operator.policystore import PolicyStore
@@ -47,6 +56,7 @@ def build_registry(
     auditor: Auditor | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
     exceptions: ExceptionStore | None = None,
+    catalogs: CatalogHolder | None = None,
 ) -> kopf.OperatorRegistry:
     """`on_stop` is awaited when kopf stops, once its own tasks are done and before it takes the tasks still
     running: there the operator cancels its lookups (`ResolverPool.abort`), so that none fails after it."""
@@ -74,6 +84,13 @@ def build_registry(
         async def exception_event(type: str | None, body: kopf.Body, **_: Any) -> None:
             exceptions.observe(type, body)
             if auditor is not None and type is not None:
+                auditor.poke()
+
+    if catalogs is not None:
+
+        @kopf.on.event(group=GROUP, version=VERSION, plural=CATALOG_PLURAL, registry=registry)
+        async def catalog_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+            if catalogs.observe(type, body) and auditor is not None:
                 auditor.poke()
 
     if shared_cache is not None:

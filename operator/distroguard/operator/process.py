@@ -5,7 +5,8 @@ pool, the ImageFacts read into the cache), then what each role needs, and hands 
 
 - webhook: the `AdmissionServer` answers admission reviews through the `Admitter`;
 - audit: the `Auditor`, the one writer of ImageFacts, PolicyReports and Events, run as a task, with the
-  metadata-only pod watch poking it;
+  metadata-only pod watch poking it; and the `CatalogRefresher`, which keeps the cluster's EOLCatalog fresh
+  from endoflife.date (unless `--eol-url ""`);
 - all: both, in one process (the default with `--dev`).
 
 Production: the webhook server on TLS with the certificate and key from files (a mounted Secret, re-read
@@ -25,17 +26,21 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import kubernetes
 
-from distroguard.eol import default_cache_path, load_catalog
+from distroguard.eol import bundled_snapshot, default_cache_path, load_catalog
+from distroguard.model.api import CATALOG_NAME, CATALOG_PLURAL, GROUP, VERSION
 from distroguard.model.exception import ExceptionLimits
 from distroguard.model.record import FactsRecord
 from distroguard.operator.audit.auditor import Auditor
 from distroguard.operator.audit.inventorystore import InventoryStore, seed
 from distroguard.operator.audit.podwatch import PodWatch
+from distroguard.operator.catalogholder import CatalogHolder
+from distroguard.operator.catalogrefresh import CatalogRefresher
+from distroguard.operator.catalogstore import CatalogStore
 from distroguard.operator.clock import FileClock, system_clock
 from distroguard.operator.clusternetworks import LearntNetworks
 from distroguard.operator.dev import certs as devcerts
@@ -98,8 +103,11 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         loaded = load_catalog(default_cache_path())
         for warning in loaded.warnings:
             logger.warning("EOL catalog: %s", warning)
+        # The cluster's EOLCatalog, when there is one, replaces this fallback (now, and as the watch sees it
+        # change).
+        catalogs = CatalogHolder(loaded.catalog, max_age_days=settings.eol.max_age_days)
         metrics = Metrics()
-        metrics.track_catalog(loaded.catalog)
+        metrics.track_catalog(catalogs.current)
         # One set of registry counters, shared by every client of the pool, labelled by a fixed set of names.
         stats = RegistryStats(known=known_registries(settings))
         metrics.track_registry(stats)
@@ -146,6 +154,10 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         for record in known:
             seed(pool.anonymous, record, now)
         logger.info("%d ImageFacts read into the cache", sum(1 for r in known if r.access == "public"))
+        await asyncio.to_thread(load_cluster_catalog, api, catalogs)
+        stale = catalogs.stale(datetime.now(UTC).date())
+        if stale is not None:
+            logger.warning("EOL catalog: %s", stale)
         secrets = PullSecrets(api, ttl=settings.secrets_ttl)
         nodes = _node_platforms(settings, api)
         nodes.start()
@@ -164,7 +176,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 pool=pool,
                 namespaces=NamespaceLabels(api, ttl=settings.namespace_ttl),
                 secrets=secrets,
-                catalog=loaded.catalog,
+                catalog=catalogs,
                 budget=settings.budget,
                 own_namespace=settings.namespace,
                 nodes=nodes.current,
@@ -181,7 +193,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 pool=pool,
                 secrets=secrets,
                 policies=policies,
-                catalog=loaded.catalog,
+                catalog=catalogs,
                 settings=settings.audit,
                 observer=metrics,
                 nodes=nodes,
@@ -200,6 +212,16 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             pods = PodWatch(api, lambda: _call_soon(loop, auditor.poke))
             pods.start()
             stack.callback(pods.stop)
+            if settings.eol.refreshes:
+                refresher = CatalogRefresher(
+                    CatalogStore(api), settings.eol, bundled=bundled_snapshot(), clock=clock
+                )
+                refreshing = asyncio.create_task(refresher.serve(), name="distroguard EOL refresh")
+                stack.push_async_callback(_cancel, refreshing)
+            else:
+                logger.info(
+                    'EOL refresh off (--eol-url ""): the cluster\'s EOLCatalog is pushed from outside'
+                )
         settle_heap()
 
         async def stop_lookups() -> None:
@@ -225,12 +247,32 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 auditor=auditor,
                 on_stop=stop_lookups,
                 exceptions=exceptions,
+                catalogs=catalogs,
             ),
             settings=operator_settings,
             standalone=True,
             clusterwide=True,
             liveness_endpoint=settings.liveness,
         )
+
+
+def load_cluster_catalog(api: Any, catalogs: CatalogHolder) -> None:
+    """Read the cluster's EOLCatalog into `catalogs` now, so the first review already uses it (blocking: run
+    in a worker thread). None, no such kind served, or no right to read it (a chart's RBAC older than the
+    image): the fallback stays, and the watch takes the object when it can."""
+    try:
+        body = kubernetes.client.CustomObjectsApi(api).get_cluster_custom_object(
+            GROUP, VERSION, CATALOG_PLURAL, CATALOG_NAME
+        )
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 403:
+            logger.warning("EOLCatalog %s may not be read (403): the fallback EOL data is used", CATALOG_NAME)
+            return
+        if exc.status != 404:
+            raise
+        logger.info("no EOLCatalog %s in the cluster (yet): the fallback EOL data is used", CATALOG_NAME)
+        return
+    catalogs.observe(None, cast(dict[str, Any], body))
 
 
 def own_identity() -> str:

@@ -9,6 +9,7 @@ from typing import Literal
 from distroguard.model import Platform
 from distroguard.model.exception import DEFAULT_MAX_DAYS
 from distroguard.operator.audit.auditor import AuditSettings
+from distroguard.operator.catalogrefresh import EolSettings
 from distroguard.registry.addresses import AccessPolicy, parse_networks
 from distroguard.resolver.fairness import FairnessSettings
 
@@ -92,6 +93,8 @@ class RunSettings:
     (Kyverno's `exceptionNamespace`); `exception_namespaces` must then be left as it is."""
     exception_max_days: int = DEFAULT_MAX_DAYS
     """How far ahead an exception's `expires` may be, checked when it is loaded."""
+    eol: EolSettings = field(default_factory=EolSettings)
+    """The cluster's EOL data: where the audit refreshes it from, how often, how old is too old."""
 
     @property
     def serves_webhook(self) -> bool:
@@ -135,3 +138,10 @@ class RunSettings:
             raise ValueError("the audit interval must be positive and its debounce not negative")
         if audit.facts_ttl.total_seconds() <= 0:
             raise ValueError("the ImageFacts TTL must be positive")
+        eol = self.eol
+        if eol.interval <= 0 or eol.retry <= 0 or eol.deadline <= 0:
+            raise ValueError("the EOL refresh interval, retry and deadline must be positive")
+        if eol.max_age_days < 0:
+            raise ValueError("the EOL data's maximum age must not be negative")
+        if eol.url and not eol.url.startswith(("https://", "http://")):
+            raise ValueError(f'--eol-url {eol.url!r} is not an http(s) URL ("" disables the refresh)')

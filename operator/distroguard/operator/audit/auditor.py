@@ -39,6 +39,7 @@ from distroguard.operator.audit.events import EventRecorder, notice_of
 from distroguard.operator.audit.exceptionevents import ExpiryEvents
 from distroguard.operator.audit.inventorystore import InventoryStore
 from distroguard.operator.audit.reportstore import ReportStore
+from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.clock import Clock, system_clock
 from distroguard.operator.exceptionstore import ExceptionStore
 from distroguard.operator.observer import AuditObserver, NoObserver
@@ -101,7 +102,7 @@ class Auditor:
         pool: ResolverPool,
         secrets: PullSecrets,
         policies: PolicyStore,
-        catalog: EolCatalog,
+        catalog: CatalogHolder,
         settings: AuditSettings,
         observer: AuditObserver | None = None,
         nodes: NodeView | None = None,
@@ -109,7 +110,8 @@ class Auditor:
         exceptions: ExceptionStore | None = None,
     ) -> None:
         """`nodes`: the platforms of the cluster's Nodes (`operator.nodeplatforms`); a scheduled pod is
-        judged on its node's, a workload without pods as admission judges it (linux/amd64 without)."""
+        judged on its node's, a workload without pods as admission judges it (linux/amd64 without).
+        `catalog`: the EOL data in use, read once per audit (a swap applies to the next audit)."""
         self._cluster = Cluster(api, context="in-cluster")
         self._nodes: NodeView = nodes or ListedNodes()
         self._pool = pool
@@ -127,6 +129,7 @@ class Auditor:
         self._clock = clock
         self._exceptions = exceptions
         self._expiries = ExpiryEvents(api)
+        self._stale_warned: tuple[EolCatalog, object] | None = None
 
     def poke(self) -> None:
         """Something a report depends on changed: audit soon."""
@@ -154,12 +157,17 @@ class Auditor:
         now = self._clock()
         policies = self._policies.current()
         exceptions = None if self._exceptions is None else self._exceptions.current()
+        catalog = self._catalog.current()
+        stale = self._catalog.stale(now.date())
+        if stale is not None and self._stale_warned != (catalog, now.date()):
+            logger.warning("audit: %s", stale)  # once a day per catalog
+            self._stale_warned = (catalog, now.date())
         inventory = await asyncio.to_thread(
             lambda: build_inventory(self._cluster.pods(Scope(None)), self._cluster.owners(Scope(None)))
         )
         for problem in inventory.problems:
             logger.warning("audit: %s", problem)
-        lookups, resolved = await self._resolve(inventory.workloads, now)
+        lookups, resolved = await self._resolve(inventory.workloads, now, catalog)
         labels = await asyncio.to_thread(
             self._cluster.namespace_labels, sorted({w.ref.namespace for w in inventory.workloads})
         )
@@ -169,7 +177,7 @@ class Auditor:
             lookups,
             resolved.summaries,
             policies,
-            self._catalog,
+            catalog,
             now,
             labels,
             context=self._cluster.context,
@@ -178,7 +186,7 @@ class Auditor:
             judging=resolved.judging,
             exceptions=exceptions,
         )
-        outcome = await asyncio.to_thread(self._write, result, resolved.seen, policies, now, started)
+        outcome = await asyncio.to_thread(self._write, result, resolved.seen, policies, now, started, stale)
         found = outcome.found
         self._observer.observe_audit(outcome.seconds, found.images, found.violations, found.workloads)
         logger.info(
@@ -196,7 +204,7 @@ class Auditor:
         return outcome
 
     async def _resolve(
-        self, workloads: Sequence[AuditedWorkload], now: datetime
+        self, workloads: Sequence[AuditedWorkload], now: datetime, catalog: EolCatalog
     ) -> tuple[dict[tuple[WorkloadRef, str], Lookup], _Resolved]:
         """Each distinct (credentials, image, platforms) once, `concurrency` at a time, routed as admission
         routes it, on the platforms its workload is judged on (`audit.platforms`)."""
@@ -232,7 +240,7 @@ class Auditor:
         )
         today = now.date()
         for lookup, outcome in outcomes.items():
-            summary = summarize(lookup.image, outcome, self._catalog, today)
+            summary = summarize(lookup.image, outcome, catalog, today)
             resolved.summaries[lookup] = summary
             if isinstance(outcome, ImagePlatforms) and outcome.facts:
                 target = targets[lookup][1]
@@ -249,12 +257,13 @@ class Auditor:
         policies: Sequence[DistroPolicy],
         now: datetime,
         started: float,
+        stale_eol: str | None = None,
     ) -> AuditOutcome:
         """Runs in a worker thread."""
         facts = self._facts.sync(records_of(seen, now), now)
         results = results_of(result, policies, now)
         reports = [workload_report(w, results[w.ref]) for w in result.workloads if w.covered]
-        summary = summary_report(result, results, now) if policies else None
+        summary = summary_report(result, results, now, stale_eol=stale_eol) if policies else None
         written = self._reports.sync(reports, summary)
         events = 0
         if self.settings.events:

@@ -29,7 +29,13 @@ def install_crds(api: Any) -> None:
     """Create distroguard's CRDs (and the PolicyReport ones) when missing; wait until they are served."""
     extensions = kubernetes.client.ApiextensionsV1Api(api)
     names = []
-    for body in (crd.policy_crd(), crd.image_facts_crd(), crd.exception_crd(), *crd.policy_report_crds()):
+    for body in (
+        crd.policy_crd(),
+        crd.image_facts_crd(),
+        crd.exception_crd(),
+        crd.eol_catalog_crd(),
+        *crd.policy_report_crds(),
+    ):
         name = body["metadata"]["name"]
         names.append(name)
         try:

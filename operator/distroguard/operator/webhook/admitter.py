@@ -19,7 +19,8 @@ from distroguard.admission import AdmissionAnswer, AdmissionRequest, Workload, a
 from distroguard.admission.controlled import Controller
 from distroguard.admission.decide import DecisionMemo
 from distroguard.errors import reason_of
-from distroguard.model import LifecycleLookup, Platform
+from distroguard.model import Platform
+from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.clock import Clock, system_clock
 from distroguard.operator.exceptionstore import ExceptionStore
 from distroguard.operator.observer import AdmissionObserver, NoObserver
@@ -39,7 +40,8 @@ class Admitter:
     pool: ResolverPool
     namespaces: NamespaceLabels
     secrets: PullSecrets
-    catalog: LifecycleLookup
+    catalog: CatalogHolder
+    """The EOL data in use, read once per review (a swap applies to the next review)."""
     budget: float
     own_namespace: str | None = None
     nodes: Callable[[], tuple[Platform, ...]] = field(default=lambda: (Platform(),))
@@ -65,7 +67,7 @@ class Admitter:
                 request,
                 self,
                 self.policies.current(),
-                self.catalog,
+                self.catalog.current(),
                 budget=self.budget,
                 now=self.clock(),
                 own_namespace=self.own_namespace,

@@ -25,7 +25,7 @@ def check(rule: Rule, subject: Subject) -> tuple[Problem, ...]:
         text = f"{found.subject} is a rolling distribution; policy {{ref}} requires long-term releases"
         return (Problem("rolling", text, facts={"os": found.subject}, fix="lts"),)
     if found.cycle is None:
-        return (lifecycle_unknown(found),)
+        return (lifecycle_unknown(found, subject.catalog.snapshot),)
     if found.lts is None:
         text = f"whether {found.subject} is a long-term release is unknown, so policy {{ref}} cannot check it"
         return (Problem("lts-unknown", text, level="unresolved", facts={"os": found.subject}),)

@@ -10,6 +10,7 @@ from distroguard.model.policy import Rule, RuntimeRule
 from distroguard.model.version import at_least
 from distroguard.policy.deadlines import FINE, Judgement, days_text, judge
 from distroguard.policy.problem import Problem
+from distroguard.policy.rules.support import unknown_note
 from distroguard.policy.subject import Subject
 
 NONE: tuple[Problem, ...] = ()
@@ -71,7 +72,9 @@ def _check_one(
         text = f"{name} is older than {minimum}, the minimum set by policy {{ref}}"
         problems.append(Problem("runtime-too-old", text, facts=facts, fix="runtime", runtime=found.product))
     if unknown:
-        text = f"the support status of {name} is unknown ({found.note}), so policy {{ref}} cannot check it"
+        note = unknown_note(found, subject.catalog.snapshot)
+        text = f"the support status of {name} is unknown ({note}), so policy {{ref}} cannot check it"
+        facts = {**facts, "eolData": subject.catalog.snapshot.isoformat()}
         problems.append(Problem("runtime-lifecycle-unknown", text, level="unresolved", facts=facts))
     if cycle is not None and verdict is not FINE:
         problems.append(_deadline_problem(options, name, found, verdict, {**facts, "cycle": cycle.cycle}))

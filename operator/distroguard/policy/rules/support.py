@@ -15,14 +15,23 @@ from distroguard.policy.subject import Subject
 NONE: tuple[Problem, ...] = ()
 
 
-def lifecycle_unknown(found: LifecycleMatch) -> Problem:
+def lifecycle_unknown(found: LifecycleMatch, data: date) -> Problem:
+    """`data`: the EOL data's day, said whenever the product is one endoflife.date tracks, so that a reader
+    can tell a release newer than the data from stale data."""
     return Problem(
         reason="lifecycle-unknown",
-        text=f"the support status of {found.subject} is unknown ({found.note}), "
+        text=f"the support status of {found.subject} is unknown ({unknown_note(found, data)}), "
         "so policy {ref} cannot check it",
         level="unresolved",
-        facts={"os": found.subject, "lifecycle": found.status},
+        facts={"os": found.subject, "lifecycle": found.status, "eolData": data.isoformat()},
     )
+
+
+def unknown_note(found: LifecycleMatch, data: date) -> str:
+    """Why a lifecycle is unknown, with the EOL data's day when newer data could know it."""
+    if found.product is None:
+        return found.note  # not a product endoflife.date tracks: no data of any day would know it
+    return f"{found.note}; EOL data of {data.isoformat()}"
 
 
 def check(rule: Rule, subject: Subject) -> tuple[Problem, ...]:
@@ -45,7 +54,7 @@ def bind(rule: Rule) -> Callable[[Subject], tuple[Problem, ...]]:
             return NONE  # no OS: requireKnownOS's business; rolling: never EOL by date
         cycle = found.cycle
         if cycle is None:
-            return (lifecycle_unknown(found),)
+            return (lifecycle_unknown(found, subject.catalog.snapshot),)
         if plain:
             end = cycle.eol
             if end is False or (not isinstance(end, bool) and (end - subject.today).days > warn):
