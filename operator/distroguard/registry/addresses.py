@@ -15,13 +15,23 @@ use, registries and redirect hops included: whoever creates a pod chooses the re
 addresses, the metadata service and loopback are always refused, and so are the networks of
 `ClusterNetworks` (the cluster's service and pod networks, learnt from the API, and `--registry-deny`'s);
 `--registry-allow` opens any of them. Every other address is reachable, private ones included.
+
+Through a forward proxy (`distroguard.proxies`) the connection goes to the proxy, and the proxy resolves the
+target itself: the connector never looks the target up. `GuardedResolver.screen` therefore resolves it here
+first and judges those addresses exactly as above (access policy, token realm), before the proxy is asked to
+connect; a name that does not resolve here (the proxy's DNS may know names ours does not) passes unless its
+text names an internal host, which the guard then refuses. The proxy's own address is not judged: the
+operator chose it (`via`). What the proxy's DNS answers for a name is beyond our sight: a proxy should refuse
+link-local and metadata destinations itself.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +165,9 @@ class AccessPolicy:
 
 Kinds = frozenset[str | None]
 
+#: The proxy (host, port) the current task's request connects to, whose lookup is not judged.
+_proxy_endpoint: ContextVar[tuple[str, int] | None] = ContextVar("_proxy_endpoint", default=None)
+
 
 class GuardedResolver(AbstractResolver):
     def __init__(self, inner: AbstractResolver | None = None, access: AccessPolicy | None = None) -> None:
@@ -186,7 +199,45 @@ class GuardedResolver(AbstractResolver):
             return None
         return self.access.refusal(bare)
 
+    @contextmanager
+    def via(self, host: str, port: int) -> Iterator[None]:
+        """Within the block, this task's connection goes to the proxy `host:port`: its lookup is not judged
+        (the operator chose the proxy; the target was judged by `screen`)."""
+        token = _proxy_endpoint.set((host.strip("[]").lower(), port))
+        try:
+            yield
+        finally:
+            _proxy_endpoint.reset(token)
+
+    async def screen(self, host: str, port: int = 0) -> None:
+        """Judge `host` as a connection to it would be judged, for a request a proxy connects on our behalf:
+        AddressNotAllowed or AddressRefused as `resolve` raises them. A name that does not resolve here is
+        left to the proxy, unless the access policy is on and its text names an internal host."""
+        if literal_address(host.strip("[]").split("%", 1)[0]) is not None:
+            refused = self.literal_refusal(host)  # an address is judged as written, without a lookup
+            if refused:
+                raise AddressNotAllowed(refused)
+            return
+        try:
+            await self._judged(host, port, socket.AF_UNSPEC)
+        except AddressRefused:
+            raise
+        except OSError:
+            bare = host.strip("[]").rstrip(".").lower()
+            if self.access is not None and not self.access.allows_host(host) and host_class(bare) is not None:
+                raise AddressNotAllowed(
+                    f"registry address not allowed: {bare} does not resolve here and names an internal "
+                    "host, which a proxy would reach in its own network; " + ALLOW_HINT.format(bare)
+                ) from None
+
     async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[ResolveResult]:
+        if _proxy_endpoint.get() == (host.strip("[]").lower(), port):
+            if self._inner is None:
+                self._inner = DefaultResolver()
+            return await self._inner.resolve(host, port, family)
+        return await self._judged(host, port, family)
+
+    async def _judged(self, host: str, port: int, family: Any) -> list[ResolveResult]:
         refused = self.literal_refusal(host)
         if refused:
             raise AddressNotAllowed(refused)
