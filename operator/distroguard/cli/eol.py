@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from distroguard.cli.proxies import PROXY_EPILOG, environment_proxies
 from distroguard.eol import DEFAULT_MAX_AGE_DAYS, LoadedCatalog, default_cache_path, load_catalog
 from distroguard.eol.products import LTS_POLICIES
 from distroguard.eol.refresh import DEFAULT_BASE_URL, RefreshSettings, fetch_snapshot
@@ -216,7 +217,7 @@ def _product_json(product: ProductLifecycle, today: date, warn_days: int) -> dic
     return data
 
 
-@eol.command("update")
+@eol.command("update", epilog=PROXY_EPILOG.format(what="the API"))
 @click.option(
     "--url",
     "base_url",
@@ -241,7 +242,7 @@ def update(base_url: str, timeout: float, cache: Path | None) -> None:
     loaded = _load(cache)
     target = cache or default_cache_path()
     names = [p.name for p in loaded.catalog.products]
-    settings = RefreshSettings(base_url=base_url, deadline=timeout)
+    settings = RefreshSettings(base_url=base_url, deadline=timeout, proxies=environment_proxies())
     today = datetime.now(UTC).date()
     try:
         snapshot = asyncio.run(fetch_snapshot(names, settings, today))

@@ -94,6 +94,9 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         loaded = load_catalog(default_cache_path())
         for warning in loaded.warnings:
             logger.warning("EOL catalog: %s", warning)
+        logger.info("proxies: %s", settings.proxies.describe())
+        for note in settings.proxies.notes:
+            logger.warning("proxies: %s", note)
         metrics = Metrics()
         metrics.track_catalog(loaded.catalog)
         # One set of registry counters, shared by every client of the pool, labelled by a fixed set of names.
@@ -109,6 +112,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             RegistrySettings(
                 insecure_registries=settings.insecure_registries,
                 registry_mirrors=settings.registry_mirrors,
+                proxies=settings.proxies,
                 registry_guard=True,
                 registry_allow=settings.registry_allow,
                 refused_networks=refused,

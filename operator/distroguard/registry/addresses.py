@@ -27,6 +27,7 @@ link-local and metadata destinations itself.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable, Iterator
@@ -42,6 +43,9 @@ from distroguard.registry.hosts import host_class, literal_address
 
 MAX_REMEMBERED = 4096
 """Hosts whose address kinds are remembered (a registry client talks to a handful)."""
+SCREEN_TTL = 10.0
+"""Seconds a host that passed `GuardedResolver.screen` passes again without a lookup (aiohttp's own DNS cache
+keeps direct connections' answers as long)."""
 
 
 class AddressRefused(OSError):
@@ -177,12 +181,14 @@ class GuardedResolver(AbstractResolver):
         self.access = access
         self._kinds: dict[str, Kinds] = {}
         self._realms: dict[str, str] = {}
+        self._screened: dict[str, float] = {}
 
     def guard(self, realm_host: str, registry_host: str) -> None:
         """Check `realm_host`'s addresses against `registry_host`'s when it is next resolved."""
         if len(self._realms) >= MAX_REMEMBERED:
             self._realms.clear()
         self._realms[realm_host.lower()] = registry_host.lower()
+        self._screened.pop(realm_host.lower(), None)  # now a realm: judged anew
 
     def literal_refusal(self, host: str) -> str | None:
         """Why a connection to `host` is refused before any lookup, or None: an address written out (aiohttp
@@ -218,6 +224,9 @@ class GuardedResolver(AbstractResolver):
             if refused:
                 raise AddressNotAllowed(refused)
             return
+        now = asyncio.get_running_loop().time()
+        if self._screened.get(host.lower(), 0.0) > now:
+            return
         try:
             await self._judged(host, port, socket.AF_UNSPEC)
         except AddressRefused:
@@ -229,6 +238,9 @@ class GuardedResolver(AbstractResolver):
                     f"registry address not allowed: {bare} does not resolve here and names an internal "
                     "host, which a proxy would reach in its own network; " + ALLOW_HINT.format(bare)
                 ) from None
+        if len(self._screened) >= MAX_REMEMBERED:
+            self._screened.clear()
+        self._screened[host.lower()] = now + SCREEN_TTL
 
     async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[ResolveResult]:
         if _proxy_endpoint.get() == (host.strip("[]").lower(), port):
