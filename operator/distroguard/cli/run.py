@@ -22,7 +22,12 @@ from distroguard.registry.hosts import parse_mirrors
 from distroguard.resolver.fairness import FairnessSettings
 
 
-@click.command(epilog=PROXY_EPILOG.format(what="registries (the API server is reached directly by kopf)"))
+@click.command(
+    epilog=PROXY_EPILOG.format(
+        what="registries; kopf's API connection is always direct, but the kubernetes client honours them "
+        "too: keep the API server in NO_PROXY (the chart does)"
+    )
+)
 @click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), help="Like kubectl's.")
 @click.option("--namespace", help="distroguard's own namespace (never validated).")
 @click.option(
