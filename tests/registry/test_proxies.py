@@ -19,7 +19,9 @@ import asyncio
 import base64
 import logging
 import socket
+import ssl
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,11 +79,16 @@ class Table(AbstractResolver):
 
 
 @pytest.fixture(scope="module")
-def named_registry() -> Iterator[RegistryServer]:
+def ca() -> certs.Issued:
+    """The CA of the registry's certificate and of the https:// proxy's."""
+    return certs.new_ca("distroguard proxy test CA")
+
+
+@pytest.fixture(scope="module")
+def named_registry(ca: certs.Issued) -> Iterator[RegistryServer]:
     """A registry over HTTPS with basic auth, whose certificate names `NAME` (and 127.0.0.1 for pushing)."""
 
     def prepare(server: RegistryServer) -> dict[str, Any]:
-        ca = certs.new_ca("distroguard proxy test CA")
         leaf = certs.issue(ca, NAME, ip_sans=["127.0.0.1"], dns_sans=[NAME])
         pki = tls.TestPKI(server.root / "ca.pem", server.root / "server.pem", server.root / "server-key.pem")
         certs.write_cert(pki.ca_pem, ca.cert)
@@ -244,6 +251,29 @@ async def test_a_proxy_that_refuses_is_named_at_once(
     for secret in (PROXY_PASSWORD, "wrong-proxy-password", TEST_PASSWORD):
         assert secret not in message
         assert secret not in caplog.text
+
+
+async def test_an_https_proxy(
+    named_registry: RegistryServer, pushed: str, ca: certs.Issued, tmp_path: Path
+) -> None:
+    """TLS to the proxy, and the registry's TLS inside it: the proxy's credentials are encrypted too."""
+    leaf = certs.issue(ca, "127.0.0.1", ip_sans=["127.0.0.1"])
+    leaf.write(tmp_path / "proxy.pem", tmp_path / "proxy-key.pem")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "proxy.pem", tmp_path / "proxy-key.pem")
+    secure = await ForwardProxy(
+        {NAME: "127.0.0.1"}, credentials=(PROXY_USER, PROXY_PASSWORD), tls=context
+    ).start()
+    try:
+        environ = {"HTTPS_PROXY": secure.url(PROXY_USER, PROXY_PASSWORD)}
+        assert environ["HTTPS_PROXY"].startswith("https://")
+        async with client(named_registry, environ) as registry:
+            assert await registry.head_digest(ImageRef.parse(f"{hostport(named_registry)}/{pushed}:1"))
+    finally:
+        await secure.stop()
+    assert secure.seen
+    assert {(seen.method, seen.target) for seen in secure.seen} == {("CONNECT", hostport(named_registry))}
+    assert all(TEST_PASSWORD.encode() not in seen.tunnelled for seen in secure.seen)
 
 
 async def test_a_proxy_that_cannot_be_reached_is_named(named_registry: RegistryServer, pushed: str) -> None:

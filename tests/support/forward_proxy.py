@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -44,7 +45,10 @@ class ForwardProxy:
         *,
         refuse: int | None = None,
         credentials: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """`tls`: a server context, for an `https://` proxy (clients speak TLS to the proxy itself)."""
+        self.tls = tls
         self.hosts = {name.lower(): address for name, address in (hosts or {}).items()}
         self.refuse = refuse
         self.credentials = credentials
@@ -55,10 +59,10 @@ class ForwardProxy:
 
     def url(self, user: str | None = None, password: str | None = None) -> str:
         userinfo = f"{user}:{password}@" if user is not None else ""
-        return f"http://{userinfo}127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{userinfo}127.0.0.1:{self.port}"
 
     async def start(self) -> ForwardProxy:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self
 
