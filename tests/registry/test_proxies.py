@@ -324,6 +324,21 @@ async def test_the_allow_list_opens_a_refused_address_through_the_proxy(
     assert set(proxy.methods()) == {"CONNECT"}
 
 
+async def test_a_proxy_on_a_refused_address_is_still_used(
+    named_registry: RegistryServer, pushed: str, proxy: ForwardProxy
+) -> None:
+    """The operator chose the proxy: its own address (here a name resolving to loopback) is not judged, while
+    a registry at that same address would be refused."""
+    environ = {"HTTPS_PROXY": f"http://{PROXY_USER}:{PROXY_PASSWORD}@proxy.proxied.test:{proxy.port}"}
+    dns = {NAME: ["93.184.216.10"], "proxy.proxied.test": ["127.0.0.1"]}
+    async with client(named_registry, environ, dns=dns, registry_guard=True) as registry:
+        assert await registry.head_digest(ImageRef.parse(f"{hostport(named_registry)}/{pushed}:1"))
+        with pytest.raises(RegistryAddressRefused, match=r"127\.0\.0\.1 is a loopback address"):
+            await registry.head_digest(ImageRef.parse(f"proxy.proxied.test:{proxy.port}/app:1"))
+    assert proxy.seen
+    assert {(seen.method, seen.target) for seen in proxy.seen} == {("CONNECT", hostport(named_registry))}
+
+
 async def test_a_name_only_the_proxy_resolves(named_registry: RegistryServer, proxy: ForwardProxy) -> None:
     """Our DNS does not know the name: a public-looking one is left to the proxy, an internal-looking one is
     refused in the cluster (the proxy would resolve it in its own network)."""
