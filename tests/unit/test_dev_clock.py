@@ -28,7 +28,7 @@ def test_a_naive_moment_is_utc(tmp_path: Path) -> None:
 
 
 def test_a_missing_or_malformed_file_is_refused_at_start_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(DistroguardError, match="clock file .*missing.* cannot be read"):
+    with pytest.raises(DistroguardError, match=r"clock file .*missing.* cannot be read"):
         FileClock(tmp_path / "missing")
     path = tmp_path / "junk"
     path.write_text("next tuesday")
