@@ -18,6 +18,7 @@ import asyncio
 import base64
 import contextlib
 import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -170,6 +171,26 @@ class ForwardProxy:
             await _pipe(up_reader, writer, None)
         finally:
             up_writer.close()
+
+
+class ThreadedForwardProxy:
+    """A `ForwardProxy` on a thread and event loop of its own, for clients in another process."""
+
+    def __init__(self, proxy: ForwardProxy) -> None:
+        self.proxy = proxy
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="forward-proxy", daemon=True)
+
+    def start(self) -> ForwardProxy:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self._loop).result(timeout=10)
+        return self.proxy
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
 
 
 def _basic(user: str, password: str) -> str:
