@@ -49,8 +49,8 @@ class Proxy:
     port: int
     source: str = ""
     """The variable it came from, e.g. HTTPS_PROXY."""
-    userinfo: str = field(default="", compare=True)
-    """`user:password` as written (percent-encoded), or ""."""
+    userinfo: str = ""
+    """`user:password` as written (percent-encoded), or "": part of `url` only."""
 
     @classmethod
     def parse(cls, text: str, source: str = "") -> Proxy:
