@@ -8,6 +8,7 @@ import socket
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
@@ -15,6 +16,7 @@ from distroguard.proxies import ProxyEnvironment
 from distroguard.registry.addresses import AccessPolicy, AddressNotAllowed, AddressRefused, GuardedResolver
 from distroguard.registry.settings import RegistrySettings
 from distroguard.registry.transport import Transport
+from support.forward_proxy import ForwardProxy
 
 
 class Table(AbstractResolver):
@@ -119,3 +121,57 @@ def test_settings_compare_by_their_proxies() -> None:
         RegistrySettings(proxies=ProxyEnvironment.from_environ({"HTTPS_PROXY": "proxy:3128"}))
     )
     assert one != RegistrySettings()
+
+
+# ---------------------------------------------------------------------- each redirect hop routed anew
+
+
+async def test_each_redirect_hop_chooses_its_own_route() -> None:
+    """A registry behind the proxy sends a blob to storage that NO_PROXY reaches directly: the proxy sees the
+    registry's request only."""
+    seen_by_storage: list[dict[str, str]] = []
+
+    async def storage(request: web.Request) -> web.Response:
+        seen_by_storage.append(dict(request.headers))
+        return web.Response(body=b"blob")
+
+    storage_app = web.Application()
+    storage_app.router.add_get("/blob", storage)
+    storage_runner = web.AppRunner(storage_app)
+    await storage_runner.setup()
+    storage_site = web.TCPSite(storage_runner, "127.0.0.1", 0)
+    await storage_site.start()
+    storage_port = int(storage_runner.addresses[0][1])
+
+    async def registry(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"http://storage.direct.test:{storage_port}/blob")
+
+    registry_app = web.Application()
+    registry_app.router.add_get("/v2/app/blobs/x", registry)
+    registry_runner = web.AppRunner(registry_app)
+    await registry_runner.setup()
+    await web.TCPSite(registry_runner, "127.0.0.1", 0).start()
+    registry_port = int(registry_runner.addresses[0][1])
+
+    proxy = await ForwardProxy({"registry.proxied.test": "127.0.0.1"}).start()
+    environ = {"HTTP_PROXY": proxy.url(), "NO_PROXY": ".direct.test"}
+    target = f"registry.proxied.test:{registry_port}"
+    settings = RegistrySettings(
+        proxies=ProxyEnvironment.from_environ(environ),
+        insecure_registries=frozenset({target, f"storage.direct.test:{storage_port}"}),
+    )
+    transport = Transport(settings, resolver=Table({"storage.direct.test": ["127.0.0.1"]}))
+    await transport.open()
+    try:
+        response = await transport.send(
+            "GET", URL(f"http://{target}/v2/app/blobs/x"), registry=target, what="blob", headers={}
+        )
+        assert await response.read() == b"blob"
+        response.release()
+    finally:
+        await transport.close()
+        await proxy.stop()
+        await registry_runner.cleanup()
+        await storage_runner.cleanup()
+    assert [(s.method, s.target) for s in proxy.seen] == [("GET", f"http://{target}/v2/app/blobs/x")]
+    assert len(seen_by_storage) == 1  # reached directly
