@@ -29,6 +29,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from distroguard.errors import (
+    DeadlineExceeded,
     InsecureRegistryError,
     RegistryAddressRefused,
     RegistryError,
@@ -424,3 +425,32 @@ async def test_credentials_are_not_sent_through_a_proxy_over_plain_http(
         await proxy.stop()
     assert proxy.seen, "the anonymous try went through the proxy"
     assert all("authorization" not in seen.headers for seen in proxy.seen)
+
+
+async def test_a_proxy_that_never_answers_is_named_when_the_deadline_passes(
+    named_registry: RegistryServer, pushed: str
+) -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # reads nothing, answers nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
+    try:
+        environ = {"HTTPS_PROXY": f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{port}"}
+        async with client(named_registry, environ) as registry:
+            loop = asyncio.get_running_loop()
+            with pytest.raises(DeadlineExceeded) as caught:
+                await registry.head_digest(
+                    ImageRef.parse(f"{hostport(named_registry)}/{pushed}:1"), deadline=loop.time() + 1.0
+                )
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    message = str(caught.value)
+    assert f"through the proxy http://***@127.0.0.1:{port}" in message
+    assert PROXY_PASSWORD not in message
+    assert accepted  # the proxy was connected to

@@ -302,7 +302,9 @@ class Transport:
         """
         loop = asyncio.get_running_loop()
         attempts = 0
-        last = "waiting for an answer"
+        first_hop = self.proxy_for(url)
+        via = f" through the proxy {first_hop}" if first_hop is not None else ""
+        last = "waiting for an answer" + via
 
         def describe() -> str:
             return f"registry {registry}: {what}: the deadline passed ({last})"
@@ -334,7 +336,7 @@ class Transport:
                         raise RegistryAddressRefused(registry, str(refused)) from None
                     if isinstance(refused, AddressRefused):  # the same answer next time: no retry
                         raise InsecureRegistryError(registry, f"{what}: {refused}") from None
-                    last = describe_error(exc)
+                    last = describe_error(exc) + via
                 except aiohttp.ClientError as exc:  # a malformed answer: trying again will not help
                     raise RegistryError(registry, f"{what}: {describe_error(exc)}") from None
                 else:
