@@ -552,6 +552,8 @@ def _command_section(command: click.Command, ctx: click.Context, level: int) -> 
         cells = (_option_names(option), _option_value(option, ctx), _default(option), _option_help(option))
         lines.append("| " + " | ".join(c.replace("\n", " ") or " " for c in cells) + " |")
     parts.append("\n".join(lines) + "\n")
+    if command.epilog:
+        parts.append(_paragraphs(command.epilog) + "\n")
     if isinstance(command, click.Group):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)

@@ -123,7 +123,9 @@ def test_template_passes_server_side_dry_run(kube: ControlPlane) -> None:
     kube.kubectl("wait", "--for=condition=Established", "crd/distropolicies.distroguard.dev")
     namespace = unique("dg-dry")
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    objects = template(kube, "dry", namespace, "--set=networkPolicy.enabled=true")
+    objects = template(
+        kube, "dry", namespace, "--set=networkPolicy.enabled=true", "--set=proxy.httpsProxy=http://proxy:3128"
+    )
     done = kube.kubectl(
         "apply",
         "--dry-run=server",
@@ -731,6 +733,7 @@ def test_pods_pass_the_restricted_pod_security_standard(kube: ControlPlane) -> N
             "--set=certificates.caBundle=Q0E=",
         ],
         ["--set=networkPolicy.enabled=true", "--set=webhook.failurePolicy=Fail", "--set=replicaCount=3"],
+        ["--set=proxy.existingSecret=proxy", "--set=proxy.noProxy={.svc,10.0.0.0/8}"],
     ],
 )
 def test_lint_is_clean_with_each_mode(kube: ControlPlane, values: list[str]) -> None:

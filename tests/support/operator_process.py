@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +48,8 @@ class OperatorProcess:
     extra_args: Sequence[str] = ()
     dev: bool = True
     """With --dev (CRDs, certificates, webhook configuration); without, as in production."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Variables set for the process besides the control plane's (e.g. HTTP_PROXY)."""
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> OperatorProcess:
@@ -77,7 +79,7 @@ class OperatorProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=self.kube.env(),
+                env={**self.kube.env(), **self.env},
                 start_new_session=True,
             )
         return self

@@ -121,3 +121,28 @@ app.kubernetes.io/part-of: distroguard
 {{- end }}
 - --exception-max-days={{ .Values.exceptions.maxDays }}
 {{- end }}
+
+{{/*
+HTTPS_PROXY, HTTP_PROXY and NO_PROXY for the distroguard containers (nothing when no proxy is set). NO_PROXY
+always names the API server's address: the kubernetes client honours these variables too.
+*/}}
+{{- define "distroguard.proxyEnv" -}}
+{{- $proxy := .Values.proxy | default dict -}}
+{{- if or $proxy.httpsProxy $proxy.httpProxy $proxy.existingSecret }}
+{{- range $name, $key := dict "HTTPS_PROXY" "httpsProxy" "HTTP_PROXY" "httpProxy" }}
+{{- if $proxy.existingSecret }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $proxy.existingSecret }}
+      key: {{ $name }}
+      optional: true
+{{- else if index $proxy $key }}
+- name: {{ $name }}
+  value: {{ index $proxy $key | quote }}
+{{- end }}
+{{- end }}
+- name: NO_PROXY
+  value: {{ concat ($proxy.noProxy | default list) (list "$(KUBERNETES_SERVICE_HOST)") | join "," | quote }}
+{{- end }}
+{{- end -}}

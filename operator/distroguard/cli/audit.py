@@ -24,6 +24,7 @@ from distroguard.audit.run import AuditRequest, run_audit
 from distroguard.audit.run import Progress as AuditProgress
 from distroguard.audit.table import render_table
 from distroguard.cli.images import image_options, lookup_options
+from distroguard.cli.proxies import PROXY_EPILOG
 from distroguard.eol import EolCatalog, default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
 from distroguard.model import Platform
@@ -87,7 +88,7 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_ERRORS)
 
 
-@click.command()
+@click.command(epilog=PROXY_EPILOG.format(what="registries"))
 @click.option(
     "--kubeconfig",
     type=click.Path(dir_okay=False),

@@ -24,6 +24,7 @@ from distroguard.cli.images import (
     report_failures,
     resolve_all,
 )
+from distroguard.cli.proxies import PROXY_EPILOG
 from distroguard.cli.render import facts_json
 from distroguard.eol import default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
@@ -81,7 +82,7 @@ def _render(results: Sequence[tuple[str, ImageFacts, Decision]], console: Consol
                 console.print(f"  {finding.action:<5} {where}: {escape(finding.message)}")
 
 
-@click.command()
+@click.command(epilog=PROXY_EPILOG.format(what="registries"))
 @click.argument("images", nargs=-1)
 @click.option(
     "--policy",

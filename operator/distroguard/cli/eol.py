@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from distroguard.cli.proxies import PROXY_EPILOG, environment_proxies
 from distroguard.eol import (
     DEFAULT_MAX_AGE_DAYS,
     LoadedCatalog,
@@ -227,7 +228,7 @@ def _product_json(product: ProductLifecycle, today: date, warn_days: int) -> dic
     return data
 
 
-@eol.command("update")
+@eol.command("update", epilog=PROXY_EPILOG.format(what="the API"))
 @click.option(
     "--url",
     "base_url",
@@ -272,7 +273,7 @@ def update(
     loaded = _load(cache)
     target = cache or default_cache_path()
     names = [p.name for p in loaded.catalog.products]
-    settings = RefreshSettings(base_url=base_url, deadline=timeout)
+    settings = RefreshSettings(base_url=base_url, deadline=timeout, proxies=environment_proxies())
     today = datetime.now(UTC).date()
     try:
         snapshot = (
@@ -313,7 +314,7 @@ def _update_cluster(kubeconfig: Path, base_url: str, timeout: float, source_file
         else:
             before = store.read()
             names = refresh_names(before.snapshot if before else None, bundled_snapshot())
-            settings = RefreshSettings(base_url=base_url, deadline=timeout)
+            settings = RefreshSettings(base_url=base_url, deadline=timeout, proxies=environment_proxies())
             fetched = asyncio.run(fetch_snapshot(names, settings, datetime.now(UTC).date()))
         new = fetched
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from distroguard.cli.proxies import environment_proxies
 from distroguard.errors import DistroguardError, PlatformNotFound
 from distroguard.model import ImageFacts, Platform, ScanMode
 from distroguard.model.facts import ImagePlatforms
@@ -125,7 +126,9 @@ def lookup_options(
         platform=platform,
         mode="thorough" if thorough else "fast",
         settings=RegistrySettings(
-            insecure_registries=frozenset(insecure_registry), registry_mirrors=dict(registry_mirrors)
+            insecure_registries=frozenset(insecure_registry),
+            registry_mirrors=dict(registry_mirrors),
+            proxies=environment_proxies(),
         ),
         credentials=credentials,
         platforms=platforms,

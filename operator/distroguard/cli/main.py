@@ -13,6 +13,7 @@ from distroguard.cli.audit import audit
 from distroguard.cli.check import check
 from distroguard.cli.eol import eol
 from distroguard.cli.images import image_options, lookup_options, report_failures, resolve_all
+from distroguard.cli.proxies import PROXY_EPILOG
 from distroguard.cli.render import render_json, render_table
 from distroguard.cli.run import run
 from distroguard.model import ImageFacts
@@ -30,7 +31,7 @@ def main() -> None:
 main.add_command(eol)
 
 
-@main.command()
+@main.command(epilog=PROXY_EPILOG.format(what="registries"))
 @click.argument("images", nargs=-1)
 @image_options
 @click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)

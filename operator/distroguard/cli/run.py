@@ -9,6 +9,7 @@ from typing import cast
 
 import click
 
+from distroguard.cli.proxies import PROXY_EPILOG, environment_proxies
 from distroguard.eol.refresh import DEFAULT_BASE_URL
 from distroguard.errors import DistroguardError
 from distroguard.model import Platform
@@ -24,7 +25,12 @@ from distroguard.registry.hosts import parse_mirrors
 from distroguard.resolver.fairness import FairnessSettings
 
 
-@click.command()
+@click.command(
+    epilog=PROXY_EPILOG.format(
+        what="registries; kopf's API connection is always direct, but the kubernetes client honours them "
+        "too: keep the API server in NO_PROXY (the chart does)"
+    )
+)
 @click.option("--kubeconfig", type=click.Path(dir_okay=False, path_type=Path), help="Like kubectl's.")
 @click.option("--namespace", help="distroguard's own namespace (never validated).")
 @click.option(
@@ -276,6 +282,7 @@ def run(
             registry_allow=registry_allow,
             registry_deny=registry_deny,
             registry_mirrors=mirrors,
+            proxies=environment_proxies(warn=False),  # its notes go to the log
             liveness=liveness if liveness is not None or dev else "http://0.0.0.0:8080/healthz",
             metrics_listen=metrics_listen or ("127.0.0.1" if dev else "0.0.0.0"),
             metrics_port=metrics_port if metrics_port is not None or dev else 9090,

@@ -18,8 +18,9 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from http import HTTPStatus
 
 import aiohttp
 from pydantic import ValidationError
@@ -28,6 +29,7 @@ from distroguard.eol.api import ApiProductResponse, product_from_api
 from distroguard.eol.fileformat import problems
 from distroguard.errors import CatalogUpdateError
 from distroguard.model.lifecycle import CatalogSnapshot, ProductLifecycle, ProductValidators
+from distroguard.proxies import Proxy, ProxyEnvironment
 
 DEFAULT_BASE_URL = "https://endoflife.date"
 API_PATH = "/api/v1/products/{product}"
@@ -50,6 +52,12 @@ class RefreshSettings:
     """Longest Retry-After honoured; a longer one fails the refresh at once, naming the wait."""
     max_body: int = 4 * 1024 * 1024
     """Bytes one product's document may have (the largest today is ~60 KB); more fails the refresh."""
+    proxies: ProxyEnvironment = field(default_factory=ProxyEnvironment)
+    """The forward proxy for `base_url` (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, read by the entry points),
+    chosen once for the API's URL; redirects follow the same route. Default: direct."""
+
+    def proxy(self) -> Proxy | None:
+        return self.proxies.proxy_for_url(self.base_url)
 
     def url(self, product: str) -> str:
         base = self.base_url.rstrip("/")
@@ -109,7 +117,7 @@ async def fetch_products(
     try:
         async with (
             asyncio.timeout(settings.deadline),
-            aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session,
+            _session(settings, timeout) as session,
             # A TaskGroup cancels the other fetches as soon as one fails: it is all or nothing.
             asyncio.TaskGroup() as group,
         ):
@@ -170,7 +178,7 @@ async def _fetch_product(
                 )
         except aiohttp.ClientError as exc:
             if last:
-                raise CatalogUpdateError(f"cannot reach {url}: {exc}") from None
+                raise CatalogUpdateError(_unreachable(url, exc, settings.proxy())) from None
             await asyncio.sleep(delay)
             delay *= 2
             continue
@@ -205,6 +213,35 @@ async def _fetch_product(
             continue
         raise CatalogUpdateError(f"{url} answered HTTP {status} (after {attempt} attempt(s))")
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _session(settings: RefreshSettings, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
+    """The session of one refresh: through `settings`' proxy, if any (aiohttp's own `trust_env` stays off)."""
+    proxy = settings.proxy()
+    return aiohttp.ClientSession(
+        timeout=timeout, raise_for_status=False, trust_env=False, proxy=proxy.url if proxy else None
+    )
+
+
+def _unreachable(url: str, exc: aiohttp.ClientError, proxy: Proxy | None) -> str:
+    """Why `url` could not be reached; through a proxy, in words that name it without its password (aiohttp's
+    own text may carry the proxy's URL)."""
+    if proxy is None:
+        return f"cannot reach {url}: {exc}"
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        try:
+            status = f"HTTP {exc.status} {HTTPStatus(exc.status).phrase}"
+        except ValueError:
+            status = f"HTTP {exc.status}"
+        return f"cannot reach {url}: the proxy {proxy} refused a tunnel: {status}"
+    cause = getattr(exc, "os_error", None)
+    reason = getattr(cause, "strerror", None) or type(exc).__name__
+    at_proxy = isinstance(exc, aiohttp.ClientConnectorError) and (exc.host, exc.port) == (
+        proxy.host,
+        proxy.port,
+    )
+    where = f"the proxy {proxy} cannot be reached" if at_proxy else f"through the proxy {proxy}"
+    return f"cannot reach {url}: {where} ({reason})"
 
 
 def _retry_after(value: str | None) -> float | None:

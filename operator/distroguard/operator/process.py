@@ -32,6 +32,7 @@ import kopf
 import kubernetes
 
 from distroguard.eol import bundled_snapshot, default_cache_path, load_catalog
+from distroguard.eol.refresh import RefreshSettings
 from distroguard.model.api import CATALOG_NAME, CATALOG_PLURAL, GROUP, VERSION
 from distroguard.model.exception import ExceptionLimits
 from distroguard.model.record import FactsRecord
@@ -106,6 +107,9 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         # The cluster's EOLCatalog, when there is one, replaces this fallback (now, and as the watch sees it
         # change).
         catalogs = CatalogHolder(loaded.catalog, max_age_days=settings.eol.max_age_days)
+        logger.info("proxies: %s", settings.proxies.describe())
+        for note in settings.proxies.notes:
+            logger.warning("proxies: %s", note)
         metrics = Metrics()
         metrics.track_catalog(catalogs.current)
         # One set of registry counters, shared by every client of the pool, labelled by a fixed set of names.
@@ -121,6 +125,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             RegistrySettings(
                 insecure_registries=settings.insecure_registries,
                 registry_mirrors=settings.registry_mirrors,
+                proxies=settings.proxies,
                 registry_guard=True,
                 registry_allow=settings.registry_allow,
                 refused_networks=refused,
@@ -213,8 +218,12 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             pods.start()
             stack.callback(pods.stop)
             if settings.eol.refreshes:
+                # The API is reached as the registries are: through the proxy HTTPS_PROXY/NO_PROXY choose.
+                fetch = RefreshSettings(
+                    base_url=settings.eol.url, deadline=settings.eol.deadline, proxies=settings.proxies
+                )
                 refresher = CatalogRefresher(
-                    CatalogStore(api), settings.eol, bundled=bundled_snapshot(), clock=clock
+                    CatalogStore(api), settings.eol, bundled=bundled_snapshot(), clock=clock, fetch=fetch
                 )
                 refreshing = asyncio.create_task(refresher.serve(), name="distroguard EOL refresh")
                 stack.push_async_callback(_cancel, refreshing)

@@ -10,6 +10,7 @@ from distroguard.model import Platform
 from distroguard.model.exception import DEFAULT_MAX_DAYS
 from distroguard.operator.audit.auditor import AuditSettings
 from distroguard.operator.catalogrefresh import EolSettings
+from distroguard.proxies import ProxyEnvironment
 from distroguard.registry.addresses import AccessPolicy, parse_networks
 from distroguard.resolver.fairness import FairnessSettings
 
@@ -59,6 +60,8 @@ class RunSettings:
     config does not announce, when a policy judges runtimes (`runtimes` scan mode)."""
     registry_mirrors: dict[str, str] = field(default_factory=dict)
     """Source registry -> mirror (`host[:port][/prefix]`), as `RegistrySettings.registry_mirrors`."""
+    proxies: ProxyEnvironment = field(default_factory=ProxyEnvironment)
+    """The forward proxies of registry (and EOL) requests, from HTTPS_PROXY, HTTP_PROXY and NO_PROXY."""
     liveness: str | None = None
     """kopf's liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz; None: none."""
     metrics_listen: str = "0.0.0.0"

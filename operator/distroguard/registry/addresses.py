@@ -15,13 +15,24 @@ use, registries and redirect hops included: whoever creates a pod chooses the re
 addresses, the metadata service and loopback are always refused, and so are the networks of
 `ClusterNetworks` (the cluster's service and pod networks, learnt from the API, and `--registry-deny`'s);
 `--registry-allow` opens any of them. Every other address is reachable, private ones included.
+
+Through a forward proxy (`distroguard.proxies`) the connection goes to the proxy, and the proxy resolves the
+target itself: the connector never looks the target up. `GuardedResolver.screen` therefore resolves it here
+first and judges those addresses exactly as above (access policy, token realm), before the proxy is asked to
+connect; a name that does not resolve here (the proxy's DNS may know names ours does not) passes unless its
+text names an internal host, which the guard then refuses. The proxy's own address is not judged: the
+operator chose it (`via`). What the proxy's DNS answers for a name is beyond our sight: a proxy should refuse
+link-local and metadata destinations itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +43,9 @@ from distroguard.registry.hosts import host_class, literal_address
 
 MAX_REMEMBERED = 4096
 """Hosts whose address kinds are remembered (a registry client talks to a handful)."""
+SCREEN_TTL = 10.0
+"""Seconds a host that passed `GuardedResolver.screen` passes again without a lookup (aiohttp's own DNS cache
+keeps direct connections' answers as long)."""
 
 
 class AddressRefused(OSError):
@@ -155,6 +169,9 @@ class AccessPolicy:
 
 Kinds = frozenset[str | None]
 
+#: The proxy (host, port) the current task's request connects to, whose lookup is not judged.
+_proxy_endpoint: ContextVar[tuple[str, int] | None] = ContextVar("_proxy_endpoint", default=None)
+
 
 class GuardedResolver(AbstractResolver):
     def __init__(self, inner: AbstractResolver | None = None, access: AccessPolicy | None = None) -> None:
@@ -164,12 +181,14 @@ class GuardedResolver(AbstractResolver):
         self.access = access
         self._kinds: dict[str, Kinds] = {}
         self._realms: dict[str, str] = {}
+        self._screened: dict[str, float] = {}
 
     def guard(self, realm_host: str, registry_host: str) -> None:
         """Check `realm_host`'s addresses against `registry_host`'s when it is next resolved."""
         if len(self._realms) >= MAX_REMEMBERED:
             self._realms.clear()
         self._realms[realm_host.lower()] = registry_host.lower()
+        self._screened.pop(realm_host.lower(), None)  # now a realm: judged anew
 
     def literal_refusal(self, host: str) -> str | None:
         """Why a connection to `host` is refused before any lookup, or None: an address written out (aiohttp
@@ -186,7 +205,51 @@ class GuardedResolver(AbstractResolver):
             return None
         return self.access.refusal(bare)
 
+    @contextmanager
+    def via(self, host: str, port: int) -> Iterator[None]:
+        """Within the block, this task's connection goes to the proxy `host:port`: its lookup is not judged
+        (the operator chose the proxy; the target was judged by `screen`)."""
+        token = _proxy_endpoint.set((host.strip("[]").lower(), port))
+        try:
+            yield
+        finally:
+            _proxy_endpoint.reset(token)
+
+    async def screen(self, host: str, port: int = 0) -> None:
+        """Judge `host` as a connection to it would be judged, for a request a proxy connects on our behalf:
+        AddressNotAllowed or AddressRefused as `resolve` raises them. A name that does not resolve here is
+        left to the proxy, unless the access policy is on and its text names an internal host."""
+        if literal_address(host.strip("[]").split("%", 1)[0]) is not None:
+            refused = self.literal_refusal(host)  # an address is judged as written, without a lookup
+            if refused:
+                raise AddressNotAllowed(refused)
+            return
+        now = asyncio.get_running_loop().time()
+        if self._screened.get(host.lower(), 0.0) > now:
+            return
+        try:
+            await self._judged(host, port, socket.AF_UNSPEC)
+        except AddressRefused:
+            raise
+        except OSError:
+            bare = host.strip("[]").rstrip(".").lower()
+            if self.access is not None and not self.access.allows_host(host) and host_class(bare) is not None:
+                raise AddressNotAllowed(
+                    f"registry address not allowed: {bare} does not resolve here and names an internal "
+                    "host, which a proxy would reach in its own network; " + ALLOW_HINT.format(bare)
+                ) from None
+        if len(self._screened) >= MAX_REMEMBERED:
+            self._screened.clear()
+        self._screened[host.lower()] = now + SCREEN_TTL
+
     async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[ResolveResult]:
+        if _proxy_endpoint.get() == (host.strip("[]").lower(), port):
+            if self._inner is None:
+                self._inner = DefaultResolver()
+            return await self._inner.resolve(host, port, family)
+        return await self._judged(host, port, family)
+
+    async def _judged(self, host: str, port: int, family: Any) -> list[ResolveResult]:
         refused = self.literal_refusal(host)
         if refused:
             raise AddressNotAllowed(refused)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 
+from distroguard.proxies import ProxyEnvironment
 from distroguard.registry.addresses import ClusterNetworks
 from distroguard.registry.hosts import canonical_registry, mirror_target
 
@@ -81,10 +82,11 @@ class RegistrySettings:
     refused_networks: ClusterNetworks | None = field(default=None, compare=False, hash=False)
     """The networks `registry_guard` refuses besides the fixed kinds, shared by every client and kept up
     to date by whoever learns them (`operator.clusternetworks`); None: none."""
-    trust_env: bool = False
-    """Use the HTTP(S)_PROXY and NO_PROXY environment variables (off: a proxy must be chosen on
-    purpose).
-    """
+    proxies: ProxyEnvironment = field(default_factory=ProxyEnvironment)
+    """The forward proxies requests go through (`proxies`: HTTPS_PROXY, HTTP_PROXY, NO_PROXY, read by the
+    entry points; aiohttp's own `trust_env` is never used). Default: none, every registry reached directly.
+    Through a proxy, the address guard judges the target's addresses as this process resolves them before
+    the proxy is asked (`addresses.GuardedResolver.screen`), and credentials are refused on plain HTTP."""
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "request_timeout", "backoff_max"):

@@ -4,17 +4,26 @@ Knows nothing of manifests or authentication schemes: it sends what it is given,
 `Authorization` on the origin it was meant for, and turns "not now" answers (429, 5xx, dropped
 connections) into waits within the caller's deadline. Everything above it speaks in
 `RegistryError`s, never in aiohttp's.
+
+Requests go through the forward proxy `RegistrySettings.proxies` chooses per URL (each redirect hop
+chosen again). An https target is reached through a CONNECT tunnel, so `Authorization` travels inside
+TLS and the proxy sees only `host:port`; a plain-HTTP request would show the proxy its headers, so one
+carrying credentials (an `Authorization`, a token form) is refused rather than sent through a proxy.
+The proxy's own `user:password` becomes `Proxy-Authorization` for the proxy alone; messages name a
+proxy with it blanked out (`proxies.Proxy.__str__`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from http import HTTPStatus
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -29,6 +38,7 @@ from distroguard.errors import (
     RegistryUnreachable,
     ScanLimitExceeded,
 )
+from distroguard.proxies import Proxy
 from distroguard.registry.addresses import AccessPolicy, AddressNotAllowed, AddressRefused, GuardedResolver
 from distroguard.registry.foreign import debug, unexpected
 from distroguard.registry.hosts import allows_plain_http, api_host
@@ -117,6 +127,41 @@ def hostport(url: URL) -> str:
     return f"{host}:{url.explicit_port}" if url.explicit_port is not None else host
 
 
+class ProxyFailure(Exception):
+    """The proxy, not the registry, failed a request; `retryable` when the next attempt may pass (the proxy
+    was unreachable, or answered 5xx because it could not reach the registry)."""
+
+    def __init__(self, proxy: Proxy, problem: str, *, retryable: bool) -> None:
+        self.proxy = proxy
+        self.retryable = retryable
+        super().__init__(f"the proxy {proxy} {problem}")
+
+
+def _status_text(status: int) -> str:
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def proxy_failure(proxy: Proxy, target: str, exc: BaseException) -> ProxyFailure | None:
+    """`exc`, raised on a request through `proxy` to `target` (`host:port`), as the proxy's failure, or None
+    when it is not the proxy's (a TLS error of the registry inside the tunnel, a dropped answer)."""
+    if isinstance(exc, aiohttp.ClientHttpProxyError):  # CONNECT answered with something else than 200
+        hint = " (give its user:password in the proxy URL)" if exc.status == 407 else ""
+        problem = f"refused a tunnel to {target}: {_status_text(exc.status)}{hint}"
+        return ProxyFailure(proxy, problem, retryable=exc.status >= 500)
+    at_proxy = isinstance(exc, aiohttp.ClientConnectorError) and (exc.host.lower(), exc.port) == (
+        proxy.host,
+        proxy.port,
+    )
+    if at_proxy:
+        if isinstance(exc, _TLS_ERRORS):
+            return ProxyFailure(proxy, f"failed TLS ({describe_tls(exc)})", retryable=False)
+        return ProxyFailure(proxy, f"cannot be reached ({describe_error(exc)})", retryable=True)
+    return None
+
+
 def _origin(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme, (url.host or "").lower(), url.port)
 
@@ -166,6 +211,7 @@ class Transport:
             else None
         )
         self.resolver = GuardedResolver(resolver, access)
+        self.proxies = settings.proxies
         self.stats = stats if stats is not None else RegistryStats()
         self._ssl = ssl_context
         self._jitter = jitter
@@ -195,7 +241,7 @@ class Transport:
                 "Accept-Encoding": "identity",
             },
             auto_decompress=False,
-            trust_env=self.settings.trust_env,
+            trust_env=False,  # proxies are chosen by `settings.proxies`, never by aiohttp
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=self._timeout,
         )
@@ -226,6 +272,10 @@ class Transport:
             loopback=self.settings.plain_http_loopback,
         )
 
+    def proxy_for(self, url: URL) -> Proxy | None:
+        """The proxy a request to `url` goes through, or None (direct)."""
+        return self.proxies.proxy_for(url.scheme, url.host or "", url.port)
+
     def base_url(self, registry: str) -> URL:
         """`scheme://host[:port]` of `registry`'s API (Docker Hub mapped to its API host)."""
         host = api_host(registry)
@@ -252,7 +302,9 @@ class Transport:
         """
         loop = asyncio.get_running_loop()
         attempts = 0
-        last = "waiting for an answer"
+        first_hop = self.proxy_for(url)
+        via = f" through the proxy {first_hop}" if first_hop is not None else ""
+        last = "waiting for an answer" + via
 
         def describe() -> str:
             return f"registry {registry}: {what}: the deadline passed ({last})"
@@ -272,6 +324,10 @@ class Transport:
                         stream=stream,
                         form=form,
                     )
+                except ProxyFailure as failure:
+                    if not failure.retryable:
+                        raise RegistryError(registry, f"{what}: {failure}") from None
+                    last = str(failure)
                 except _TLS_ERRORS as exc:
                     raise RegistryError(registry, f"{what}: TLS failed ({describe_tls(exc)})") from None
                 except RETRYABLE_ERRORS as exc:
@@ -280,7 +336,7 @@ class Transport:
                         raise RegistryAddressRefused(registry, str(refused)) from None
                     if isinstance(refused, AddressRefused):  # the same answer next time: no retry
                         raise InsecureRegistryError(registry, f"{what}: {refused}") from None
-                    last = describe_error(exc)
+                    last = describe_error(exc) + via
                 except aiohttp.ClientError as exc:  # a malformed answer: trying again will not help
                     raise RegistryError(registry, f"{what}: {describe_error(exc)}") from None
                 else:
@@ -331,19 +387,38 @@ class Transport:
             if refused:  # an address written out is connected to without a lookup: judged here
                 raise RegistryAddressRefused(registry, refused)
             sent = headers if _origin(url) == origin else stripped
+            proxy = self.proxy_for(url)
+            if proxy is not None:
+                await self._screen(url, registry, what)
+                credentials = form is not None or any(k.lower() == "authorization" for k in sent)
+                if url.scheme == "http" and credentials:
+                    raise InsecureRegistryError(
+                        registry,
+                        f"{what}: credentials are not sent through the proxy {proxy} over plain HTTP to "
+                        f"{hostport(url)} (the proxy would read them); reach it directly (NO_PROXY) or "
+                        "over HTTPS",
+                    )
             try:
-                response = await self.session.request(
-                    method,
-                    url,
-                    headers=sent,
-                    data=dict(form) if form is not None else None,
-                    allow_redirects=False,
-                    timeout=timeout,
-                )
-            except (aiohttp.ClientError, TimeoutError):
+                with self.resolver.via(proxy.host, proxy.port) if proxy else contextlib.nullcontext():
+                    response = await self.session.request(
+                        method,
+                        url,
+                        headers=sent,
+                        data=dict(form) if form is not None else None,
+                        allow_redirects=False,
+                        timeout=timeout,
+                        proxy=proxy.url if proxy is not None else None,
+                    )
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 self.stats.count_request(registry, None)
+                failure = proxy_failure(proxy, _target(url), exc) if proxy is not None else None
+                if failure is not None:
+                    raise failure from None
                 raise
             self.stats.count_request(registry, response.status)
+            if proxy is not None and url.scheme == "http" and response.status == 407:
+                response.release()
+                raise ProxyFailure(proxy, "asks for authentication (HTTP 407)", retryable=False)
             if response.status not in REDIRECT_STATUSES:
                 return response
             location = response.headers.get("Location")
@@ -368,3 +443,18 @@ class Transport:
                 method, form = "GET", None
             url = target
         raise RegistryError(registry, f"{what}: more than {self.settings.max_redirects} redirects")
+
+    async def _screen(self, url: URL, registry: str, what: str) -> None:
+        """The address guard for a request a proxy connects: the target judged here, before the proxy."""
+        try:
+            await self.resolver.screen(url.host or "", url.port or 0)
+        except AddressNotAllowed as exc:
+            raise RegistryAddressRefused(registry, str(exc)) from None
+        except AddressRefused as exc:
+            raise InsecureRegistryError(registry, f"{what}: {exc}") from None
+
+
+def _target(url: URL) -> str:
+    """`host:port` as a proxy is asked to connect to it."""
+    host = url.host or ""
+    return f"[{host}]:{url.port}" if ":" in host else f"{host}:{url.port}"
