@@ -351,11 +351,15 @@ Deployment makes:
   denied: `allowed: pod of ReplicaSet shop/web-7d9, whose template names the same images; would be denied
   now: container "app" uses ...`. The workload is where the policy is enforced: a new Deployment, or a
   changed image, is denied as before.
-- `policy`: the pod is judged as a bare pod, with the policy's actions (`spec.action`, each rule's
+- `same-as-policy`: the pod is judged as a bare pod, with the policy's actions (`spec.action`, each rule's
   `action`). A deny policy then refuses the replacement pods of a workload admitted before its date.
-
-There is no third value: with `deny`, a warn or audit policy would refuse a ReplicaSet's pods while admitting
-the same pod created bare; and a deny policy's `policy` already denies.
+- `deny`: every failing rule of this policy refuses the pod, whatever the rule's action, whether or not the
+  owner confirms the template (no owner is read). Findings of an image that could not be inspected follow
+  `onUnresolved`, and findings a DistroPolicyException covers stay excepted. It is stricter than the policy
+  itself: a warn or audit policy, rolled out so that new workloads are only warned about, still stops
+  their controllers' replacement pods from starting, while a bare pod created by hand is only warned about.
+  Use it only where a running workload's replacements must stop the day a date passes; with a deny policy it
+  is the same as `same-as-policy`.
 
 Everything else is judged as a bare pod, whatever this field says: pods without a controller, pods of an owner
 that is gone or was made again under the same name (another uid), pods whose images differ from their
@@ -368,11 +372,11 @@ The trade-off: with `warn`, a workload keeps running, and keeps being replaced, 
 refuses, until its template changes. It does not go unnoticed: the audit judges the workload on the images its
 pods run, so its PolicyReport fails and a Warning Event (`DistroPolicyViolation`, rate-limited, written by the
 audit, the one writer of Events: the webhook writes nothing and declares no side effects) is posted on the
-workload. Two things pass that `policy` would stop: a tag that moved since the template was admitted (the
-pod names the same reference, now another image; pin images by digest where that matters), and pods
-created by hand with a controller reference to a workload of the namespace, which run nothing that
-scaling that workload would not run. Choose `policy` where refusing a replacement pod is better than running
-it, and expect workloads to shrink when a date passes.
+workload. Two things pass that `same-as-policy` would stop: a tag that moved since the template was
+admitted (the pod names the same reference, now another image; pin images by digest where that matters),
+and pods created by hand with a controller reference to a workload of the namespace, which run nothing
+that scaling that workload would not run. Choose `same-as-policy` where refusing a replacement pod is
+better than running it, and expect workloads to shrink when a date passes.
 """
 """Hand-written: what the field's description cannot hold (the trade-off, what is judged as a bare pod)."""
 

@@ -7,8 +7,9 @@ The test control plane runs no controllers: the test creates a Deployment's Repl
 pods itself, with the owner references a controller would set. A pod whose controller's template names its
 image is admitted with a warning after the date (`controlledPods: warn`, the default); a new Deployment, a
 bare pod, a pod whose owner's template names another image, or an owner reference with another uid are
-judged as today (denied); `controlledPods: policy` judges the owned pod as a bare pod. A CronJob admitted
-before the date starts its Jobs after it. The audit, in the same process, reports the workload failing
+judged as today (denied); `controlledPods: same-as-policy` judges the owned pod as a bare pod, and
+`controlledPods: deny` denies it even under a warn policy. A CronJob admitted before the date starts its
+Jobs after it. The audit, in the same process, reports the workload failing
 while its pods stay.
 
 Every namespace made here is removed with its contents at the end of its test (`support.scratch`), and
@@ -32,7 +33,7 @@ from support.distros import DEBIAN_12_ROOT
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane
 from support.manifests import deployment
-from support.operator_process import OperatorProcess
+from support.operator_process import OperatorProcess, running_operator
 from support.polling import eventually
 from support.registry_server import RegistryServer
 from support.scratch import Scratch
@@ -75,29 +76,15 @@ def clock(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def distroguard(
     kube: ControlPlane, clock: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    scratch = Scratch(kube)
-    own = scratch.namespace("distroguard")
-    log = tmp_path_factory.mktemp("distroguard") / "run.log"
-    process = OperatorProcess(
-        kube,
-        unique("distroguard-controlled"),
-        own,
-        log,
-        [
-            *("--dev-clock", str(clock)),
-            *("--role", "all", "--audit-debounce", "0.5"),
-            *("--metrics-listen", "127.0.0.1", "--metrics-port", "0"),
-        ],
-    )
-    try:
-        process.start()
-        process.wait_registered()
+    args = [
+        *("--dev-clock", str(clock)),
+        *("--role", "all", "--audit-debounce", "0.5"),
+        *("--metrics-listen", "127.0.0.1", "--metrics-port", "0"),
+    ]
+    with running_operator(
+        kube, "distroguard-controlled", tmp_path_factory.mktemp("distroguard"), args
+    ) as process:
         yield process
-    finally:
-        code = process.stop()
-        print(process.log_text()[-6000:])
-        scratch.close()
-    assert code == 0, "distroguard run did not stop cleanly on SIGTERM"
 
 
 @pytest.fixture(autouse=True)
@@ -280,7 +267,7 @@ def test_controlled_pods_policy_judges_a_replacement_pod_as_a_bare_pod(
 ) -> None:
     ns = scratch.namespace("strict")
     image = images["debian"]
-    kube.create(supported_policy(ns, controlledPods="policy"))
+    kube.create(supported_policy(ns, controlledPods="same-as-policy"))
     in_force(kube, clock, ns, image)
     _, rs = admitted_before_the_date(kube, ns, image)
 
@@ -289,6 +276,33 @@ def test_controlled_pods_policy_judges_a_replacement_pod_as_a_bare_pod(
     assert replacement.returncode != 0
     assert DENIED_NOW in replacement.stderr
     assert "allowed: pod of" not in replacement.stderr
+
+
+def test_controlled_pods_deny_refuses_a_replacement_pod_even_under_a_warn_policy(
+    kube: ControlPlane, scratch: Scratch, distroguard: OperatorProcess, clock: Path, images: dict[str, str]
+) -> None:
+    ns = scratch.namespace("deny")
+    image = images["debian"]
+    kube.create(supported_policy(ns, action="warn", controlledPods="deny"))
+    write_moment(clock, AFTER)
+    try:
+
+        def warned() -> bool:
+            done = create(kube, pod_of(ns, "probe", image, None), dry_run=True)
+            return done.returncode == 0 and any(DENIED_NOW in w for w in warnings_of(done.stderr))
+
+        eventually(warned, what="the warn policy warns about a bare pod after the date")
+    finally:
+        write_moment(clock, BEFORE)
+    _, rs = admitted_before_the_date(kube, ns, image)
+
+    write_moment(clock, AFTER)
+    replacement = create(kube, pod_of(ns, "web-7d9-second", image, rs))
+    assert replacement.returncode != 0
+    assert DENIED_NOW in replacement.stderr
+    bare = create(kube, pod_of(ns, "bare", image, None), dry_run=True)
+    assert bare.returncode == 0, bare.stderr  # a bare pod: the policy's own action, a warning
+    assert any(DENIED_NOW in w for w in warnings_of(bare.stderr))
 
 
 def test_a_cronjob_admitted_before_the_date_starts_its_jobs_after_it(

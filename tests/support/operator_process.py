@@ -15,11 +15,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from support.kube import ControlPlane
+from support.scratch import Scratch, unique
 
 STOP_GRACE_SECONDS = 15.0
 RUN = "from distroguard.cli.main import main; main()"
@@ -132,3 +133,32 @@ class OperatorProcess:
                 check=False,
             )
         return code
+
+
+@contextlib.contextmanager
+def running_operator(
+    kube: ControlPlane,
+    name: str,
+    log_dir: Path,
+    args: Sequence[str],
+    *,
+    namespace: str = "distroguard",
+    ready_log: str | None = None,
+    log_tail: int = 6000,
+) -> Iterator[OperatorProcess]:
+    """`distroguard run --dev` in a scratch namespace of its own, named `name` (made unique), registered and
+    (with `ready_log`) past that log line; on the way out it is stopped, its log's tail printed, its
+    namespace removed, and a stop that was not clean fails the fixture."""
+    scratch = Scratch(kube)
+    process = OperatorProcess(kube, unique(name), scratch.namespace(namespace), log_dir / "run.log", args)
+    try:
+        process.start()
+        process.wait_registered()
+        if ready_log is not None:
+            process.wait_logged(ready_log)
+        yield process
+    finally:
+        code = process.stop()
+        print(process.log_text()[-log_tail:])
+        scratch.close()
+    assert code == 0, "distroguard run did not stop cleanly on SIGTERM"

@@ -133,7 +133,7 @@ def decision(*findings: Finding, containers: tuple[str, ...] = ("app", "side")) 
 
 def test_only_deny_findings_of_policies_that_relax_controlled_pods_are_relaxable() -> None:
     relaxing = policy("relaxing", SUPPORTED)
-    strict = policy("strict", SUPPORTED, controlledPods="policy")
+    strict = policy("strict", SUPPORTED, controlledPods="same-as-policy")
     assert relaxing.spec.controlled_pods == "warn"  # the default
     policies = [relaxing, strict]
     assert relaxable(decision(finding("relaxing", "deny")), policies) == {"relaxing"}
@@ -200,7 +200,7 @@ async def test_the_owner_is_read_only_for_a_denied_pod_with_a_controller() -> No
     deadline = 1e12  # far away: whatever the clock says
     assert await judge_controlled(bare, checked, denied, policies, lookup, deadline=deadline) is denied
     assert await judge_controlled(pod, checked, warned, policies, lookup, deadline=deadline) is warned
-    strict = [policy("relaxing", SUPPORTED, controlledPods="policy")]
+    strict = [policy("relaxing", SUPPORTED, controlledPods="same-as-policy")]
     assert await judge_controlled(pod, checked, denied, strict, lookup, deadline=deadline) is denied
     assert lookup.asked == []
     relaxed = await judge_controlled(pod, checked, denied, policies, lookup, deadline=deadline)
@@ -318,18 +318,37 @@ async def test_a_policy_with_controlled_pods_policy_denies_the_owned_pod_without
     images: dict[str, str], resolver: Resolver
 ) -> None:
     cluster = StaticCluster(resolver, controllers={RS: {"app": images["debian"]}})
-    policies = [policy("supported-distro", SUPPORTED, controlledPods="policy")]
+    policies = [policy("supported-distro", SUPPORTED, controlledPods="same-as-policy")]
     answer = await decide(pod_of(images["debian"], ref()), cluster, policies)
     assert not answer.allowed
     assert "past the end of security support" in answer.message
     assert cluster.asked == ["labels:shop", "resolver:shop"]
 
 
+async def test_controlled_pods_deny_makes_a_warn_policy_deny_an_owned_pod_but_not_a_bare_one(
+    images: dict[str, str], resolver: Resolver
+) -> None:
+    cluster = StaticCluster(resolver, controllers={RS: {"app": images["debian"]}})
+    policies = [policy("supported-distro", SUPPORTED, action="warn", controlledPods="deny")]
+    owned = await decide(pod_of(images["debian"], ref()), cluster, policies)
+    assert not owned.allowed
+    assert "past the end of security support" in owned.message
+    assert owned.decision is not None
+    assert [f.facts.get("controlledPods") for f in owned.decision.findings] == ["deny"]
+    assert "controller" not in " ".join(cluster.asked)  # nothing to confirm: no owner is read
+    bare = await decide(pod_of(images["debian"]), cluster, policies)
+    assert bare.allowed
+    assert any("past the end of security support" in w for w in bare.warnings)
+
+
 async def test_a_policy_that_does_not_relax_still_denies_an_owned_pod_that_another_relaxes(
     images: dict[str, str], resolver: Resolver
 ) -> None:
     cluster = StaticCluster(resolver, controllers={RS: {"app": images["alpine"]}})
-    policies = [policy("supported-distro", SUPPORTED), policy("no-musl", NO_MUSL, controlledPods="policy")]
+    policies = [
+        policy("supported-distro", SUPPORTED),
+        policy("no-musl", NO_MUSL, controlledPods="same-as-policy"),
+    ]
     answer = await decide(pod_of(images["alpine"], ref()), cluster, policies, now=BEFORE)
     assert not answer.allowed
     assert "musl" in answer.message

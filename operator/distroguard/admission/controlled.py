@@ -15,7 +15,9 @@ a Deployment makes.
 Anything else is judged as a bare pod: no controller reference, an owner of another kind, an owner gone or
 replaced (another uid), a template with other images (a pod edited, an ephemeral container), an owner
 that could not be read within the request's budget (not confirmed), or a policy with
-`controlledPods: policy`.
+`controlledPods: same-as-policy`. A policy with `controlledPods: deny` goes the other way: for an object
+with a controller owner reference, every failing rule of it denies, whatever the rule's action (no owner is
+read: nothing is relaxed).
 
 Cheap checks come first: the owner is read (`ControllerLookup`, I/O the operator does) only for a pod
 review whose decision denies because of a policy that relaxes it. The decision itself is memoised without
@@ -32,7 +34,13 @@ from typing import Any, Protocol
 
 from distroguard.admission.review import AdmissionRequest
 from distroguard.model import Decision, DistroPolicy, Finding
-from distroguard.model.decision import VERDICT_OF_ACTION, ContainerVerdict, Verdict, strictest
+from distroguard.model.decision import (
+    UNRESOLVED_RULE,
+    VERDICT_OF_ACTION,
+    ContainerVerdict,
+    Verdict,
+    strictest,
+)
 from distroguard.model.workloads import BY_GROUP_KIND, POD, Workload, WorkloadKind
 
 __all__ = [
@@ -43,6 +51,7 @@ __all__ = [
     "relax",
     "relaxable",
     "template_names",
+    "tighten",
 ]
 
 
@@ -112,16 +121,39 @@ def relax(
     turned into a warning naming `controller`; the containers' and the workload's verdicts follow (a finding
     of another policy may still deny)."""
     what = "pod" if kind == POD.kind else kind
+    return _with_findings(
+        decision,
+        tuple(
+            _relaxed(f, what, controller) if f.action == "deny" and f.policy in policies else f
+            for f in decision.findings
+        ),
+    )
+
+
+def tighten(decision: Decision, policies: Sequence[DistroPolicy]) -> Decision:
+    """`decision`, about an object with a controller, with every failing rule of a `controlledPods: deny`
+    policy denying: not the findings of an image that could not be inspected (its `onUnresolved` decides),
+    nor those a DistroPolicyException covers."""
+    strict = {p.name for p in policies if p.spec.controlled_pods == "deny"}
+    if not strict:
+        return decision
     findings = tuple(
-        _relaxed(f, what, controller) if f.action == "deny" and f.policy in policies else f
+        dataclasses.replace(f, action="deny", facts={**f.facts, "controlledPods": "deny"})
+        if f.policy in strict and f.action != "deny" and f.rule != UNRESOLVED_RULE and f.exception is None
+        else f
         for f in decision.findings
     )
+    return decision if findings == decision.findings else _with_findings(decision, findings)
+
+
+def _with_findings(decision: Decision, findings: tuple[Finding, ...]) -> Decision:
+    """`decision` with other findings: the containers' and the workload's verdicts follow them."""
     by_container: dict[str, list[Verdict]] = {}
     for f in findings:
         by_container.setdefault(f.container, []).append(VERDICT_OF_ACTION[f.action])
     containers = tuple(
         ContainerVerdict(c.container, c.image, strictest(by_container[c.container]), c.digest)
-        if c.verdict == "deny" and c.container in by_container
+        if c.container in by_container
         else c
         for c in decision.containers
     )
@@ -147,8 +179,12 @@ async def judge_controlled(
     *,
     deadline: float,
 ) -> Decision:
-    """`decision`, relaxed when the reviewed object (a pod, a Job...) was made by a confirmed controller (see
-    the module's docstring). `deadline`: the `time.monotonic()` by which the owner must have been read."""
+    """`decision`, relaxed when the reviewed object (a pod, a Job...) was made by a confirmed controller, or
+    tightened by `controlledPods: deny` (see the module's docstring). `deadline`: the `time.monotonic()` by
+    which the owner must have been read."""
+    strict = any(p.spec.controlled_pods == "deny" for p in policies) and bool(decision.findings)
+    if strict and controller_of(request.object, request.namespace) is not None:
+        decision = tighten(decision, policies)
     if decision.verdict != "deny":
         return decision
     policies_relaxed = relaxable(decision, policies)

@@ -31,7 +31,7 @@ from distroguard.model.version import version_parts
 
 Action = Literal["deny", "warn", "audit"]
 UnresolvedAction = Literal["allow", "warn", "deny"]
-ControlledPods = Literal["warn", "policy"]
+ControlledPods = Literal["warn", "deny", "same-as-policy"]
 """How a pod that a workload controller created is judged while its owner's template names its images:
 `warn`, a failing rule at most warns; `policy`, as a bare pod, with the policy's own actions."""
 LibcName = Literal["glibc", "musl", "none"]
@@ -414,14 +414,16 @@ class DistroPolicySpec(_Spec):
     controlled_pods: ControlledPods = Field(
         default="warn",
         description="how a pod created by a workload controller is judged: a pod with a controller owner "
-        "reference to a ReplicaSet, StatefulSet, DaemonSet, Job or another kind distroguard checks, while "
-        "that owner exists and its pod template names the same image for each of the pod's containers (and "
-        "likewise the Job a CronJob starts from its template). warn (the default): a failing rule at most "
-        "warns (`allowed: pod of ReplicaSet shop/web-7d9...`), because the workload's template is where the "
-        "policy is enforced, when it is created or its images change; a date that passes then never stops a "
-        "controller from replacing a pod. policy: judged as a bare pod, with the policy's actions (a deny "
-        "rule refuses the replacement pods of a workload admitted before its date). Bare pods, and pods "
-        "whose images differ from their owner's template, are always judged as bare pods",
+        "reference to a ReplicaSet, StatefulSet, DaemonSet, Job or another kind distroguard checks (and likewise "
+        "the Job a CronJob starts). warn (the default): while that owner exists and its pod template "
+        "names the same image for each of the pod's containers, a failing rule at most warns (`allowed:"
+        " pod of ReplicaSet shop/web-7d9...`), because the workload's template is where the policy is "
+        "enforced, when it is created or its images change; a date that passes then never stops a "
+        "controller from replacing a pod. same-as-policy: judged as a bare pod, with the policy's "
+        "actions (a deny rule refuses the replacement pods of a workload admitted before its date). "
+        "deny: every failing rule of this policy refuses the pod, whatever its action (a warn or audit "
+        "rollout that must already stop replacements). Bare pods, and pods whose images differ from "
+        "their owner's template, are always judged as bare pods",
     )
     match: ResourceFilter = Field(
         default_factory=ResourceFilter,

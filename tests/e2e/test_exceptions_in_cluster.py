@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -28,9 +26,10 @@ from support.distros import ALPINE_ROOT
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane
 from support.manifests import deployment
-from support.operator_process import OperatorProcess
+from support.operator_process import OperatorProcess, running_operator
+from support.polling import eventually
 from support.registry_server import RegistryServer
-from support.scratch import Scratch
+from support.scratch import Scratch, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
@@ -40,24 +39,6 @@ ALLOWED = "exc-ok"
 NOT_ALLOWED = "exc-no"
 POLICY_LABELS = {"e2e.distroguard.dev/module": "exceptions"}
 EXPIRED_REASON = "DistroPolicyExceptionExpired"
-
-T = TypeVar("T")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def eventually(check: Callable[[], T], *, timeout: float = 45.0, what: str) -> T:
-    """Watches, the audit and the API server are asynchronous: poll until `check` gives something true."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.3)
 
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -81,31 +62,15 @@ def clock(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def distroguard(
     kube: ControlPlane, clock: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    scratch = Scratch(kube)
-    own = scratch.namespace("distroguard")
-    log = tmp_path_factory.mktemp("distroguard") / "run.log"
-    process = OperatorProcess(
-        kube,
-        unique("distroguard-exc"),
-        own,
-        log,
-        [
-            *("--dev-clock", str(clock)),
-            *("--exception-namespaces", f"{ALLOWED}-*"),
-            *("--audit-debounce", "0.5"),
-            *("--metrics-port", "0"),
-        ],
-    )
-    try:
-        process.start()
-        process.wait_registered()
-        process.wait_logged("audit completed: ")
+    args = [
+        *("--dev-clock", str(clock)),
+        *("--exception-namespaces", f"{ALLOWED}-*"),
+        *("--audit-debounce", "0.5"),
+        *("--metrics-port", "0"),
+    ]
+    log_dir = tmp_path_factory.mktemp("distroguard")
+    with running_operator(kube, "distroguard-exc", log_dir, args, ready_log="audit completed: ") as process:
         yield process
-    finally:
-        code = process.stop()
-        print(process.log_text()[-6000:])
-        scratch.close()
-    assert code == 0, "distroguard run did not stop cleanly on SIGTERM"
 
 
 @pytest.fixture(autouse=True)

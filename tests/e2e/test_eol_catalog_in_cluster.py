@@ -30,7 +30,7 @@ from support.eol_api import EolApiServer
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane
 from support.manifests import deployment
-from support.operator_process import OperatorProcess
+from support.operator_process import OperatorProcess, running_operator
 from support.polling import eventually
 from support.registry_server import RegistryServer
 from support.scratch import Scratch, unique
@@ -117,30 +117,23 @@ def policy(kube: ControlPlane, ns: str, distroguard: OperatorProcess) -> Iterato
 def distroguard(
     kube: ControlPlane, eol_api: EolApiServer, clock: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    scratch = Scratch(kube)
-    own = scratch.namespace("distroguard-eol")
-    log = tmp_path_factory.mktemp("distroguard-eol") / "run.log"
+    args = [
+        *("--dev-clock", str(clock), "--eol-url", eol_api.url),
+        *("--audit-debounce", "0.5", "--metrics-port", "0"),
+    ]
     delete_catalog(kube)
-    process = OperatorProcess(
-        kube,
-        unique("distroguard-eol"),
-        own,
-        log,
-        [
-            *("--dev-clock", str(clock), "--eol-url", eol_api.url),
-            *("--audit-debounce", "0.5", "--metrics-port", "0"),
-        ],
-    )
     try:
-        process.start()
-        process.wait_registered()
-        yield process
+        with running_operator(
+            kube,
+            "distroguard-eol",
+            tmp_path_factory.mktemp("distroguard-eol"),
+            args,
+            namespace="distroguard-eol",
+            log_tail=8000,
+        ) as process:
+            yield process
     finally:
-        code = process.stop()
-        print(process.log_text()[-8000:])
         delete_catalog(kube)
-        scratch.close()
-    assert code == 0, "distroguard run did not stop cleanly on SIGTERM"
 
 
 def delete_catalog(kube: ControlPlane) -> None:
