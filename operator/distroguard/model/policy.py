@@ -413,17 +413,17 @@ class DistroPolicySpec(_Spec):
     )
     controlled_pods: ControlledPods = Field(
         default="warn",
-        description="how a pod created by a workload controller is judged: a pod with a controller owner "
-        "reference to a ReplicaSet, StatefulSet, DaemonSet, Job or another kind distroguard checks (and likewise "
-        "the Job a CronJob starts). warn (the default): while that owner exists and its pod template "
-        "names the same image for each of the pod's containers, a failing rule at most warns (`allowed:"
-        " pod of ReplicaSet shop/web-7d9...`), because the workload's template is where the policy is "
-        "enforced, when it is created or its images change; a date that passes then never stops a "
-        "controller from replacing a pod. same-as-policy: judged as a bare pod, with the policy's "
-        "actions (a deny rule refuses the replacement pods of a workload admitted before its date). "
-        "deny: every failing rule of this policy refuses the pod, whatever its action (a warn or audit "
-        "rollout that must already stop replacements). Bare pods, and pods whose images differ from "
-        "their owner's template, are always judged as bare pods",
+        description="how a pod created by a workload controller is judged: a pod with a controller "
+        "owner reference to a ReplicaSet, StatefulSet, DaemonSet, Job or another kind distroguard "
+        "checks (and likewise the Job a CronJob starts). warn (the default): while that owner exists "
+        "and its pod template names the same image for each of the pod's containers, a failing rule "
+        "at most warns (`allowed: pod of ReplicaSet shop/web-7d9...`), because the workload's template "
+        "is where the policy is enforced, when it is created or its images change; a date that passes "
+        "then never stops a controller from replacing a pod. same-as-policy: judged as a bare pod, "
+        "with the policy's actions (a deny rule refuses the replacement pods of a workload admitted "
+        "before its date). deny: every failing rule of this policy refuses the pod, whatever its "
+        "action (a warn or audit rollout that must already stop replacements). Bare pods, and pods "
+        "whose images differ from their owner's template, are always judged as bare pods",
     )
     match: ResourceFilter = Field(
         default_factory=ResourceFilter,
