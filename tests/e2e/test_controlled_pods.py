@@ -262,7 +262,7 @@ def test_a_replacement_pod_is_admitted_with_a_warning_after_the_date_and_the_res
     assert pods == {"web-7d9-first", "web-7d9-second"}
 
 
-def test_controlled_pods_policy_judges_a_replacement_pod_as_a_bare_pod(
+def test_controlled_pods_same_as_policy_judges_a_replacement_pod_as_a_bare_pod(
     kube: ControlPlane, scratch: Scratch, distroguard: OperatorProcess, clock: Path, images: dict[str, str]
 ) -> None:
     ns = scratch.namespace("strict")
