@@ -78,6 +78,10 @@ def _properties(container: str, image: ImageSummary) -> dict[str, str]:
         properties["digest"] = facts.digest
     if facts is not None:
         properties["platform"] = facts.platform  # the platform these facts are of (os/arch[/variant])
+    if facts is not None and facts.base is not None:
+        properties["base"] = facts.base.reference
+        properties["baseHow"] = facts.base.how
+        properties["baseVerified"] = {True: "true", False: "false", None: "unknown"}[facts.base.verified]
     if image.libc_version:
         properties["libcVersion"] = image.libc_version
     if image.eol is not None:

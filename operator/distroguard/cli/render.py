@@ -64,6 +64,16 @@ def _fetched(facts: ImageFacts) -> str:
     return f"{_size(facts.bytes_fetched)} of {_size(facts.image_size)}{share}"
 
 
+def _base_text(facts: ImageFacts) -> str:
+    """`python:3.12-slim (annotation, verified)`; a claim that is false or unchecked says so."""
+    base = facts.base
+    if base is None:
+        return "unknown"
+    state = {True: "verified", False: "FALSE: its layers are not this image's", None: "not verified"}
+    how = "annotation" if base.how == "annotation" else "its layers seen before"
+    return f"{base.reference} ({how}, {state[base.verified]})"
+
+
 def render_table(results: Sequence[ImageFacts], console: Console, *, evidence: bool = True) -> None:
     """One card per image: the facts, then the evidence for each (escaped: image data is not markup)."""
     for facts in results:
@@ -76,6 +86,8 @@ def render_table(results: Sequence[ImageFacts], console: Console, *, evidence: b
         card.add_row("libc", escape(_libc_text(facts)))
         runtimes = ", ".join(f"{r.name} {r.version}" for r in facts.runtimes) or "none found"
         card.add_row("runtimes", escape(runtimes))
+        if facts.base is not None:
+            card.add_row("base", escape(_base_text(facts)))
         card.add_row("fetched", _fetched(facts))
         if evidence:
             lines = []

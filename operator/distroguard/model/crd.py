@@ -213,6 +213,7 @@ def image_facts_crd() -> JsonSchema:
                 "jsonPath": ".spec.platforms[0].libc.version",
                 "priority": 1,
             },
+            {"name": "Base", "type": "string", "jsonPath": ".spec.platforms[0].base.reference"},
             {"name": "EOL", "type": "string", "jsonPath": ".spec.platforms[0].eol.date"},
             {"name": "Support", "type": "string", "jsonPath": ".spec.platforms[0].eol.state"},
             {"name": "Platforms", "type": "string", "jsonPath": ".spec.judgedOn"},

@@ -50,6 +50,29 @@ class Evidence(_Frozen):
     detail: str = ""
 
 
+BaseHow = Literal["annotation", "known-base"]
+
+
+class BaseImage(_Frozen):
+    """The image this one is built on, when it can be shown: its layers start with the base's layers."""
+
+    reference: str = Field(description="the base image as named, e.g. python:3.8-slim-buster")
+    digest: str | None = Field(default=None, description="the base's digest, when known")
+    how: BaseHow = Field(
+        description="annotation: the image's org.opencontainers.image.base.name (and .digest) annotation; "
+        "known-base: an image resolved before whose layers are the first of this one's"
+    )
+    verified: bool | None = Field(
+        default=True,
+        description="true: the base's layers (diff_ids) are the first of this image's; false: they are "
+        "not (a false claim); null: the claim could not be checked (the base could not be read)",
+    )
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return self.reference
+
+
 class ImageFacts(_Frozen):
     """Everything distroguard resolved about one image (one platform of it)."""
 
@@ -66,6 +89,10 @@ class ImageFacts(_Frozen):
     bytes_fetched: int = 0
     image_size: int = 0
     mode: ScanMode = "fast"
+    base: BaseImage | None = None
+    chain: str | None = None
+    """A key of the image's layers (sha256 of its diff_ids in order): how images built on this one find it
+    as their base (`resolver.bases`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from distroguard.model.facts import (
+    BaseHow,
+    BaseImage,
     Evidence,
     EvidenceSource,
     ImageFacts,
@@ -120,6 +122,15 @@ class RecordOffer(_Record):
     media_type: str = Field(description="the manifest's media type")
 
 
+class RecordBase(_Record):
+    """The image this platform's image is built on (see ImageFacts.base)."""
+
+    reference: str = Field(max_length=MAX_TEXT)
+    digest: str | None = Field(default=None, max_length=200)
+    how: BaseHow
+    verified: bool | None = True
+
+
 class RecordPlatform(_Record):
     """The facts of one platform judged."""
 
@@ -133,6 +144,12 @@ class RecordPlatform(_Record):
     eol: RecordEol | None = None
     evidence: tuple[RecordEvidence, ...] = Field(default=(), max_length=MAX_EVIDENCE)
     image_size: int = 0
+    base: RecordBase | None = Field(default=None, description="the image it is built on, when shown")
+    chain: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of its layers' diff_ids: replicas learn it as a base of the images built on it",
+    )
 
 
 class FactsRecord(_Record):
@@ -201,6 +218,15 @@ def _facts_of(record: FactsRecord, found: RecordPlatform, reference: str) -> Ima
         ),
         image_size=found.image_size,
         mode=record.mode,
+        base=None
+        if found.base is None
+        else BaseImage(
+            reference=found.base.reference,
+            digest=found.base.digest,
+            how=found.base.how,
+            verified=found.base.verified,
+        ),
+        chain=found.chain,
     )
 
 
@@ -289,4 +315,13 @@ def platform_of(facts: ImageFacts, eol: RecordEol | None) -> RecordPlatform:
             for e in facts.evidence[:MAX_EVIDENCE]
         ),
         image_size=facts.image_size,
+        base=None
+        if facts.base is None
+        else RecordBase(
+            reference=str(_cut(facts.base.reference)),
+            digest=facts.base.digest,
+            how=facts.base.how,
+            verified=facts.base.verified,
+        ),
+        chain=facts.chain,
     )

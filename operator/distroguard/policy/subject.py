@@ -77,9 +77,14 @@ class Subject:
 
     def facts_text(self) -> str:
         """`Alpine Linux 3.9.6, musl 1.1.20`: what the message puts in parentheses after the
-        image; `linux/arm64: Alpine Linux 3.9.6, musl 1.1.20` when the platform is to be named."""
+        image; `built on python:3.8-slim-buster, Debian 10 (buster), glibc 2.28` when its base is shown;
+        `linux/arm64: Alpine Linux 3.9.6, musl 1.1.20` when the platform is to be named."""
         if self._facts_text is None:
             text = f"{self.os_text()}, {self.libc_text()}"
+            base = self.facts.base
+            # Only a base that is shown (verified, or known by its layers) names the image's origin.
+            if base is not None and base.verified is True and base.reference != self.image:
+                text = f"built on {base.reference}, {text}"
             self._facts_text = text if self.platform is None else f"{self.platform}: {text}"
         return self._facts_text
 

@@ -23,13 +23,14 @@ from distroguard.errors import (
     SourceError,
 )
 from distroguard.model import Evidence, ImageFacts, ImageRef, Platform, ScanMode
-from distroguard.model.facts import ImagePlatforms
+from distroguard.model.facts import BaseImage, ImagePlatforms
 from distroguard.model.platform import DEFAULT_PLATFORM, MAX_PLATFORMS, platforms_text
 from distroguard.model.reference import is_local_image
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.contract import Offer, read_offer
-from distroguard.registry.manifest import Descriptor, ImageIndex, parse_config, parse_manifest
+from distroguard.registry.manifest import Descriptor, ImageConfig, ImageIndex, parse_config, parse_manifest
 from distroguard.registry.source import ImageSource, RegistrySource, ResolvedImage, open_source
+from distroguard.resolver.bases import Claim, KnownBases, chain_key, claimed_base, judge_claim, unverified
 from distroguard.resolver.cache import CacheSettings, FactsCache
 from distroguard.resolver.fairness import Gate
 from distroguard.resolver.singleflight import SingleFlight
@@ -143,6 +144,8 @@ class Resolver:
         self._facts: SingleFlight[tuple[str, str, str], ImageFacts] = SingleFlight()
         self._platform_lookups: SingleFlight[LookupKey, ImagePlatforms] = SingleFlight()
         self._offers: SingleFlight[str, Offer] = SingleFlight()
+        self.bases = KnownBases()
+        """Which chain of layers is which image: bases for the images resolved after them."""
         self._recent: dict[
             tuple[str, int, str], tuple[Wanted, tuple[ImageFacts, ...], ImagePlatforms, Offer]
         ] = {}
@@ -278,7 +281,8 @@ class Resolver:
         one digest) into the cache: each under the image's digest and its platform's own manifest digest,
         `offer` (what the image offers) under its digest, so that `resolve_platforms` is answered
         too; and for each (reference, the digest it resolved to, seconds since) under that digest, with the
-        tag trusted for what is left of its TTL. Returns how many references were taken."""
+        tag trusted for what is left of its TTL; and each platform's layer chain, as a known base. Returns
+        how many references were taken."""
         digest = facts[0].digest if facts else None
         if digest is None:
             return 0
@@ -296,6 +300,8 @@ class Resolver:
             if ref.digest is not None or self.cache.remember_tag(str(ref), target, age):
                 taken += 1
         for item in facts:
+            if item.chain is not None:  # the inventory teaches which layers are which image: a base
+                self.bases.learn_key(item.chain, item.reference, digest)
             if item.manifest_digest is not None:
                 self.cache.facts.put((item.manifest_digest, item.platform, item.mode), item)
             for target in targets:
@@ -567,7 +573,10 @@ class Resolver:
         )
         runtimes, evidence = with_config_runtimes(layer_facts, config.env)
         note = _scan_note(mode, layer_mode, layer_facts.layers_read, len(manifest.layers), seen, bounded)
+        base = await self._base(source, resolved, config, image)
         facts = ImageFacts(
+            base=base,
+            chain=chain_key(config.diff_ids) if config.diff_ids else None,
             reference=image,
             digest=resolved.digest,
             platform=str(resolved.platform),
@@ -582,6 +591,40 @@ class Resolver:
         )
         self.cache.facts.put(key or (resolved.digest, str(platform), mode), facts)
         return facts
+
+    async def _base(
+        self, source: ImageSource, resolved: ResolvedImage, config: ImageConfig, image: str
+    ) -> BaseImage | None:
+        """The image this one is built on (`resolver.bases`), and the image learnt as a base for others."""
+        diff_ids = config.diff_ids
+        claim = claimed_base(resolved.manifest.annotations, config.labels)
+        base = None
+        if claim is not None:
+            base = await self._verify(source, claim, resolved.platform, diff_ids)
+        if base is None or base.verified is not True:
+            base = self.bases.base_of(diff_ids) or base
+        if not is_local_image(image):
+            self.bases.learn(diff_ids, image, resolved.digest)
+        return base
+
+    async def _verify(
+        self, source: ImageSource, claim: Claim, platform: Platform, diff_ids: tuple[str, ...]
+    ) -> BaseImage:
+        """Read the claimed base's manifest and config (same platform) and compare its layers."""
+        if not isinstance(source, RegistrySource):
+            return unverified(claim, "a local image's base is not fetched")
+        try:
+            ref = ImageRef.parse(claim.name)
+            if claim.digest is not None:
+                ref = ref.with_digest(claim.digest)
+            base_source = RegistrySource(self.client, ref, deadline=source.deadline)
+            base = await base_source.resolve(platform)
+            base_config = parse_config(
+                await base_source.read_blob(base.manifest.config, max_bytes=self.settings.max_config_bytes)
+            )
+        except DistroguardError as exc:
+            return unverified(claim, str(exc))
+        return judge_claim(claim, base_config.diff_ids, diff_ids, base.digest)
 
     async def _layer_facts(
         self,
