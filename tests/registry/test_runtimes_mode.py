@@ -4,9 +4,6 @@ a policy that judges runtimes reads on, up to a byte bound, for a runtime the co
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +12,7 @@ from distroguard.model import ImageFacts, ScanMode
 from distroguard.registry.client import RegistryClient
 from distroguard.resolver import Resolver, ResolverSettings
 from support.distros import DEBIAN_12_ROOT, ELF, database, dpkg
+from support.go_programs import build_go_program
 from support.images import BuiltImage, ImageBuilder, push
 from support.registry_server import RegistryServer
 
@@ -136,18 +134,7 @@ async def test_a_base_seen_without_a_runtime_does_not_answer_for_an_image_built_
 @pytest.fixture(scope="module")
 def go_program(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
     """A real Go program built here, and the toolchain's version (`1.26.x`)."""
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail("`go` is not on PATH: a static Go image needs a real Go binary")
-    workdir = tmp_path_factory.mktemp("server")
-    (workdir / "go.mod").write_text("module example.com/server\n\ngo 1.21\n")
-    (workdir / "main.go").write_text('package main\n\nfunc main() { println("serving") }\n')
-    env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
-    subprocess.run(
-        [go, "build", "-trimpath", "-o", "server", "."], cwd=workdir, env=env, check=True, timeout=300
-    )
-    version = subprocess.run([go, "env", "GOVERSION"], env=env, capture_output=True, text=True, check=True)
-    return (workdir / "server").read_bytes(), version.stdout.strip().removeprefix("go")
+    return build_go_program(tmp_path_factory.mktemp("server"), "server")
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,6 @@ standard library, release files and the build information of a real Go binary.""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
 import pytest
 from scan_trees import image
 
@@ -15,6 +11,7 @@ from distroguard.registry.manifest import parse_config
 from distroguard.scan.image import program_paths
 from distroguard.scan.runtimes import detect_runtimes
 from distroguard.scan.tree import FileTree
+from support.go_programs import build_go_program
 from support.images import Symlink
 
 
@@ -137,21 +134,8 @@ def test_env_still_wins_over_files() -> None:
 
 @pytest.fixture(scope="module")
 def go_binary(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, str]:
-    """A real Go program, built here: (its bytes, the toolchain's version without `go`)."""
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail("`go` is not on PATH: the Go runtime tests build a real binary")
-    workdir = tmp_path_factory.mktemp("gobin")
-    (workdir / "go.mod").write_text("module example.com/hello\n\ngo 1.21\n")
-    (workdir / "main.go").write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n')
-    env = {**os.environ, "CGO_ENABLED": "0", "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
-    subprocess.run(
-        [go, "build", "-trimpath", "-o", "hello", "."], cwd=workdir, env=env, check=True, timeout=300
-    )
-    version = subprocess.run(
-        [go, "env", "GOVERSION"], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    return (workdir / "hello").read_bytes(), version.removeprefix("go")
+    """A real Go program built here, and the toolchain's version (`1.26.x`)."""
+    return build_go_program(tmp_path_factory.mktemp("hello"), "hello")
 
 
 def test_a_static_go_image_has_the_go_runtime_it_was_built_with(go_binary: tuple[bytes, str]) -> None:

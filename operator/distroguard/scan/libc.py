@@ -24,9 +24,6 @@ from dataclasses import dataclass, field
 
 from distroguard.model import Evidence, Libc, LibcFamily, OSRelease
 from distroguard.scan.capture import (
-    APK_INSTALLED_PATHS,
-    DPKG_STATUS,
-    DPKG_STATUS_D,
     LIB_DIRS,
     LIB_NAME,
     LIBC_BANNER,
@@ -34,7 +31,7 @@ from distroguard.scan.capture import (
     RELEASE_FILES,
 )
 from distroguard.scan.libc_table import lookup
-from distroguard.scan.packagedb import DPKG_PRESENT, rpm_databases, stanzas, upstream
+from distroguard.scan.packagedb import DPKG_PRESENT, apk_files, dpkg_files, rpm_databases, stanzas, upstream
 from distroguard.scan.rpm.packages import RpmSummary
 from distroguard.scan.tree import FileRead, RootView
 
@@ -146,17 +143,10 @@ class _Package:
 
 def _package_databases(view: RootView) -> list[_Database]:
     databases: list[_Database] = []
-    dpkg_files = [view.read(DPKG_STATUS)]
-    dpkg_files += [view.read(f"{DPKG_STATUS_D}/{name}") for name in view.listdir(DPKG_STATUS_D)]
-    dpkg = [found for found in dpkg_files if found is not None]
+    dpkg = dpkg_files(view)
     if dpkg:
         databases.append(_Database("dpkg", dpkg[0], _dpkg_verdict(dpkg)))
-    seen: set[str] = set()
-    for path in APK_INSTALLED_PATHS:
-        found = view.read(path)
-        if found is None or found.path in seen:
-            continue
-        seen.add(found.path)
+    for found in apk_files(view):
         databases.append(_Database("apk", found, _apk_verdict(found)))
     rpm = _rpm_database(view)
     if rpm is not None:

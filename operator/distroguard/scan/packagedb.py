@@ -57,6 +57,23 @@ def rpm_databases(view: RootView) -> list[tuple[FileRead, RpmSummary]]:
     return found
 
 
+def dpkg_files(view: RootView) -> list[FileRead]:
+    """dpkg's database: `status`, and distroless's one file per package in `status.d`."""
+    files = [view.read(DPKG_STATUS)]
+    files += [view.read(f"{DPKG_STATUS_D}/{name}") for name in view.listdir(DPKG_STATUS_D)]
+    return [found for found in files if found is not None]
+
+
+def apk_files(view: RootView) -> list[FileRead]:
+    """apk's database, each file once however many links lead to it (/lib and /usr/lib merged)."""
+    found: dict[str, FileRead] = {}
+    for path in APK_INSTALLED_PATHS:
+        read = view.read(path)
+        if read is not None:
+            found.setdefault(read.path, read)
+    return list(found.values())
+
+
 @dataclass(frozen=True, slots=True)
 class InstalledPackage:
     """One package a database lists: its manager (`dpkg`, `apk`, `rpm (sqlite)`...), name, version as the
@@ -70,24 +87,15 @@ class InstalledPackage:
 
 def installed_packages(view: RootView) -> Iterator[InstalledPackage]:
     """The kept packages of every database in the image (each name once per manager, first entry wins)."""
-    dpkg_files = [view.read(DPKG_STATUS)]
-    dpkg_files += [view.read(f"{DPKG_STATUS_D}/{name}") for name in view.listdir(DPKG_STATUS_D)]
     seen: set[tuple[str, str]] = set()
-    for found in dpkg_files:
-        if found is None:
-            continue
+    for found in dpkg_files(view):
         for stanza in stanzas(found.content):
             name = stanza.get("Package", "")
             status = stanza.get("Status", "install ok installed").split()
             if name and status and status[-1] in DPKG_PRESENT and ("dpkg", name) not in seen:
                 seen.add(("dpkg", name))
                 yield InstalledPackage("dpkg", name, stanza.get("Version", ""), found)
-    paths: set[str] = set()
-    for path in APK_INSTALLED_PATHS:
-        found = view.read(path)
-        if found is None or found.path in paths:
-            continue
-        paths.add(found.path)
+    for found in apk_files(view):
         for stanza in stanzas(found.content):
             name = stanza.get("P", "")
             if name and ("apk", name) not in seen:
