@@ -29,6 +29,8 @@ FACT_KEYS = {
     "bytes_fetched",
     "image_size",
     "mode",
+    "base",
+    "chain",
 }
 
 
@@ -63,6 +65,9 @@ def test_json_for_one_image_has_the_documented_shape(registry: RegistryServer, r
     assert data["libc"] == {"family": "glibc", "version": "2.36"}
     assert data["runtimes"] == [{"name": "python", "version": "3.12.8"}]
     assert data["mode"] == "fast"
+    assert data["base"] is None  # nothing names or shows a base for it
+    assert isinstance(data["chain"], str)
+    assert len(data["chain"]) == 64
     assert data["bytes_fetched"] == len(image.manifest) + len(image.config) + image.layers[0].size
     assert data["image_size"] == len(image.config) + sum(layer.size for layer in image.layers)
     assert all({"fact", "source", "path", "layer", "detail"} <= set(e) for e in data["evidence"])

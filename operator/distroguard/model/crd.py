@@ -213,7 +213,13 @@ def image_facts_crd() -> JsonSchema:
                 "jsonPath": ".spec.platforms[0].libc.version",
                 "priority": 1,
             },
-            {"name": "Base", "type": "string", "jsonPath": ".spec.platforms[0].base.reference"},
+            # The base (a long reference) with -o wide: the default columns stay those of the first release.
+            {
+                "name": "Base",
+                "type": "string",
+                "jsonPath": ".spec.platforms[0].base.reference",
+                "priority": 1,
+            },
             {"name": "EOL", "type": "string", "jsonPath": ".spec.platforms[0].eol.date"},
             {"name": "Support", "type": "string", "jsonPath": ".spec.platforms[0].eol.state"},
             {"name": "Platforms", "type": "string", "jsonPath": ".spec.judgedOn"},
