@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from distroguard.eol import EolCatalog, bundled_snapshot
-from distroguard.model import ImageFacts
+from distroguard.model import Decision, ImageFacts
 from distroguard.model.record import FactsRecord, RecordReference, record_of
 from distroguard.operator.audit.inventorystore import seed
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
@@ -76,7 +76,21 @@ async def test_a_false_annotation_is_reported_false(
     assert facts.base is not None
     assert (facts.base.reference, facts.base.how, facts.base.verified) == (alpine, "annotation", False)
     assert "is false" in facts.base.detail
-    assert "built on" not in _denial(app, facts)  # a false claim names nothing
+    decision = _decision(app, facts)
+    by_rule = {f.rule: f for f in decision.findings}
+    assert "built on" not in by_rule["r"].message  # a false claim names nothing
+    # ...and is a finding of its own: every covering policy warns about it, none denies for it alone.
+    false_claim = by_rule["falseBaseClaim"]
+    assert (false_claim.action, false_claim.facts["claimedBase"]) == ("warn", alpine)
+    assert false_claim.message == (
+        f'container "app" uses {app} (Debian 12 (bookworm), glibc 2.36): it claims to be built on {alpine} '
+        "(annotation org.opencontainers.image.base.name), but that image's layers are not its first ones; "
+        "policy debian-off warns about false base claims"
+    )
+    verified = await resolver.resolve(
+        await pushed(registry, repo, "honest", app_on(ALPINE_ROOT, **annotated(alpine)))
+    )
+    assert "falseBaseClaim" not in {f.rule for f in _decision("honest", verified).findings}
 
 
 async def test_an_annotation_naming_an_unreachable_base_is_unverified(
@@ -117,14 +131,17 @@ async def test_a_base_seen_before_names_the_images_built_on_it(
     assert facts.base.detail == f"its first 2 of 3 layers are those of {middle}, seen before"
 
 
-def _denial(image: str, facts: ImageFacts) -> str:
-    decision = evaluate(
+def _decision(image: str, facts: ImageFacts) -> Decision:
+    return evaluate(
         [ContainerImage("app", image, facts)],
         [policy("debian-off", {"name": "r", "denyDistros": ["debian", "alpine"]})],
         EvaluationContext(now=datetime(2026, 12, 7, tzinfo=UTC)),
         EolCatalog(bundled_snapshot()),
     )
-    (finding,) = decision.findings
+
+
+def _denial(image: str, facts: ImageFacts) -> str:
+    (finding,) = _decision(image, facts).findings
     return finding.message
 
 

@@ -172,3 +172,27 @@ def test_where_the_images_program_may_be(
 def test_a_malformed_entrypoint_is_no_error_of_the_config() -> None:
     config = parse_config(b'{"config": {"Entrypoint": "/server", "Cmd": [1, 2], "WorkingDir": 5}}')
     assert (config.entrypoint, config.cmd, config.working_dir) == ((), (), "")
+
+
+def test_ruby_and_php_built_from_source_are_found_in_their_own_files() -> None:
+    """The ruby and php images build into /usr/local (and announce it in Env, which wins when present)."""
+    rbconfig = b'module RbConfig\n  CONFIG = {}\n  CONFIG["RUBY_PROGRAM_VERSION"] = "3.3.6"\nend\n'
+    header = b'#define PHP_MAJOR_VERSION 8\n#define PHP_VERSION "8.3.14"\n#define PHP_VERSION_ID 80314\n'
+    found = runtimes(
+        {
+            "/usr/local/lib/ruby/3.3.0/x86_64-linux/rbconfig.rb": rbconfig,
+            "/usr/local/include/php/main/php_version.h": header,
+        }
+    )
+    assert found["ruby"] == (
+        "3.3.6",
+        "file",
+        "/usr/local/lib/ruby/3.3.0/x86_64-linux/rbconfig.rb",
+        "rbconfig.rb: RUBY_PROGRAM_VERSION 3.3.6",
+    )
+    assert found["php"][:3] == ("8.3.14", "file", "/usr/local/include/php/main/php_version.h")
+    debian = runtimes(
+        {"/usr/lib/x86_64-linux-gnu/ruby/3.1.0/rbconfig.rb": rbconfig.replace(b"3.3.6", b"3.1.2")}
+    )
+    assert debian["ruby"][0] == "3.1.2"
+    assert "ruby" not in runtimes({"/opt/app/vendor/ruby/3.3.0/rbconfig.rb": rbconfig})

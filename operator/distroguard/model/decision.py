@@ -37,6 +37,12 @@ NO_PLATFORM_RULE = "onNoPlatform"
 nodes', or the one a pod is pinned to): the policy's `onNoPlatform` decided it."""
 
 
+FALSE_BASE_RULE = "falseBaseClaim"
+"""The `rule` of a finding about an image whose base-image annotation is false: the base it names does not
+have the image's first layers. Every policy covering the image warns about it (never denies on its own: the
+image's own facts are judged by the rules)."""
+
+
 def strictest(verdicts: list[Verdict]) -> Verdict:
     """`deny` over `warn` over `allow`: several policies never weaken each other."""
     if "deny" in verdicts:

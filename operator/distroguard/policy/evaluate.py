@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from distroguard.model.decision import (
+    FALSE_BASE_RULE,
     NO_PLATFORM_RULE,
     UNRESOLVED_RULE,
     VERDICT_OF_ACTION,
@@ -109,6 +110,8 @@ def evaluate(
                     problems = check(subject)
                     if problems:  # usually not: nothing is built
                         found.extend(_finding(policy, rule, problem, subject) for problem in problems)
+                if facts.base is not None and facts.base.verified is False:
+                    found.append(_false_base(policy, subject))
                 if not found:
                     continue
             verdicts[index] = strictest([verdicts[index], *(VERDICT_OF_ACTION[f.action] for f in found)])
@@ -160,6 +163,39 @@ def _finding(policy: DistroPolicy, rule: Rule, problem: Problem, subject: Subjec
         image=subject.image,
         facts=problem.facts or {"summary": facts_text},
         suggestion=suggestion,
+        platform=subject.facts.platform,
+    )
+
+
+def _false_base(policy: DistroPolicy, subject: Subject) -> Finding:
+    """The finding of an image that claims a base it is not built on (`FALSE_BASE_RULE`): a warning."""
+    base = subject.facts.base
+    claimed = base.reference if base is not None else "?"
+    text = (
+        f"it claims to be built on {claimed} (annotation org.opencontainers.image.base.name), but that "
+        "image's layers are not its first ones; policy {ref} warns about false base claims"
+    )
+    problem = Problem(reason="false-base-claim", text=text, level="advance")
+    facts_text = subject.facts_text()
+    return Finding(
+        policy=policy.name,
+        rule=FALSE_BASE_RULE,
+        action="warn",
+        severity="medium",
+        reason="false-base-claim",
+        message=render(
+            None,
+            problem,
+            container=subject.container,
+            image=subject.image,
+            facts=facts_text,
+            policy=policy.name,
+            action="warn",
+            suggestion=None,
+        ),
+        container=subject.container,
+        image=subject.image,
+        facts={"claimedBase": claimed, "summary": facts_text},
         platform=subject.facts.platform,
     )
 

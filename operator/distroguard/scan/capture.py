@@ -173,6 +173,14 @@ DOTNET_RUNTIME_DIRS = (
     "/usr/share/dotnet/shared/Microsoft.NETCore.App",
     "/usr/lib/dotnet/shared/Microsoft.NETCore.App",
 )
+# Ruby's rbconfig.rb, in its versioned library directory (the ruby images: /usr/local/lib/ruby/3.3.0/
+# x86_64-linux/rbconfig.rb; Debian: /usr/lib/x86_64-linux-gnu/ruby/3.1.0/rbconfig.rb).
+RUBY_CONFIG_DIR = re.compile(
+    r"/usr(?:/local)?/lib(?:/[a-z0-9_]+-linux-gnu)?/ruby/\d+\.\d+\.\d+(?:/[a-z0-9_-]+)?"
+)
+RUBY_PROGRAM_VERSION = re.compile(rb'CONFIG\["RUBY_PROGRAM_VERSION"\] = "(\d+\.\d+\.\d+)"')
+# PHP's headers, which the php images ship (`docker-php-ext-install` builds against them).
+PHP_VERSION_HEADERS = ("/usr/local/include/php/main/php_version.h", "/usr/include/php/main/php_version.h")
 # Bytes searched in one binary for a version (the node binary runs to ~100 MB).
 MAX_BINARY_SEARCH = 128 * 1024 * 1024
 
@@ -238,6 +246,7 @@ _APK_STANZAS = Stanzas(b"P:", APK_LIBC_PACKAGES, MAX_STANZA_BYTES, APK_RUNTIME_P
 _NODE_SEARCH = Search(NODE_RELEASE_URL, 64, MAX_BINARY_SEARCH)
 _GO_SEARCH = Search(GO_BUILDINFO, 160, MAX_BINARY_SEARCH)
 _KEEP_SMALL = Keep(64 * 1024)
+_RUBY_SEARCH = Search(RUBY_PROGRAM_VERSION, 64)
 PROGRAM_RULE = _GO_SEARCH
 """For the image's own program (its Entrypoint or Cmd), wherever it is: Go build information."""
 _PRESENCE = Presence()
@@ -271,6 +280,8 @@ def _by_name() -> dict[str, dict[str, CaptureRule]]:
         add(path, _NODE_SEARCH)
     for home in JAVA_HOMES:
         add(f"{home}/release", _KEEP_SMALL)
+    for path in PHP_VERSION_HEADERS:
+        add(path, _KEEP_SMALL)
     for directory in LIB_DIRS:
         add(f"{directory}/libc.so.6", _LIBC_SEARCH)
     # Debian's musl package: /lib/ld-musl-<arch>.so.1 links to /usr/lib/<arch>-linux-musl/libc.so.
@@ -304,6 +315,8 @@ def capture_rule(path: str) -> CaptureRule | None:
         return _PRESENCE if PYTHON_STDLIB_DIR.fullmatch(parent) else None
     if name == "release" and parent.rpartition("/")[0] in JAVA_HOME_PARENTS:
         return _KEEP_SMALL
+    if name == "rbconfig.rb":
+        return _RUBY_SEARCH if RUBY_CONFIG_DIR.fullmatch(parent) else None
     if parent in _GO_BINARY_DIR_SET and not PYTHON_BINARY.fullmatch(name):
         return _GO_SEARCH
     if name[:2] not in _PATTERN_STARTS:

@@ -10,7 +10,8 @@ for what Env does not announce, each runtime from its strongest evidence (every 
 - Java: the JDK's or JRE's `release` file, then the packages;
 - Go: the build information in binaries where Go programs are put (/ko-app, /app, /usr/local/bin), then
   the toolchain's packages: a static Go image has a runtime to judge;
-- Ruby, PHP, .NET: the packages (.NET: first its shared runtime's versioned directory).
+- Ruby: the packages, then `rbconfig.rb`; PHP: the packages, then `php_version.h`; .NET: its shared
+  runtime's versioned directory, then the packages.
 
 What the capture rules keep of these files is small (presence, a search match, a small file), but they are
 only seen in the layers that are read: in fast mode, the bottom layers up to where OS and C library are
@@ -35,8 +36,10 @@ from distroguard.scan.capture import (
     NODE_BINARIES,
     NODE_RELEASE_URL,
     NODE_VERSION_HEADERS,
+    PHP_VERSION_HEADERS,
     PYTHON_BINARY,
     PYTHON_STDLIB_DIR,
+    RUBY_PROGRAM_VERSION,
 )
 from distroguard.scan.packagedb import InstalledPackage, installed_packages, upstream
 from distroguard.scan.tree import FileRead, RootView
@@ -316,11 +319,57 @@ _DOTNET_PACKAGES = re.compile(r"dotnet-runtime-\d+\.\d+|dotnet\d+-runtime")
 
 
 def _ruby(view: RootView, packages: list[InstalledPackage]) -> tuple[Runtime, Evidence] | None:
-    return _package("ruby", packages, _RUBY_PACKAGES, upstream)
+    """The packages, then `rbconfig.rb`'s RUBY_PROGRAM_VERSION (the ruby images build it into /usr/local)."""
+    from_package = _package("ruby", packages, _RUBY_PACKAGES, upstream)
+    if from_package is not None:
+        return from_package
+    for parent in (
+        "/usr/local/lib/ruby",
+        "/usr/lib/ruby",
+        *(f"{d}/ruby" for d in LIB_DIRS if "-linux-" in d),
+    ):
+        for found in _rbconfigs(view, parent):
+            match = RUBY_PROGRAM_VERSION.search(found.content)
+            if match is not None:
+                version = match.group(1).decode()
+                detail = f"rbconfig.rb: RUBY_PROGRAM_VERSION {version}"
+                return Runtime(name="ruby", version=version), _evidence("ruby", "file", found, detail)
+    return None
+
+
+def _rbconfigs(view: RootView, parent: str) -> list[FileRead]:
+    """`rbconfig.rb` files under `parent`/X.Y.Z[/arch], newest version directory first."""
+    found: list[FileRead] = []
+    versions = [e for e in view.listdir(parent) if re.fullmatch(r"\d+\.\d+\.\d+", e)]
+    for version in sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")), reverse=True):
+        directory = f"{parent}/{version}"
+        for path in [
+            f"{directory}/rbconfig.rb",
+            *(f"{directory}/{a}/rbconfig.rb" for a in view.listdir(directory)),
+        ]:
+            read = view.read(path)
+            if read is not None:
+                found.append(read)
+    return found
+
+
+_PHP_DEFINE = re.compile(rb'#define\s+PHP_VERSION\s+"(\d+\.\d+\.\d+)')
 
 
 def _php(view: RootView, packages: list[InstalledPackage]) -> tuple[Runtime, Evidence] | None:
-    return _package("php", packages, _PHP_PACKAGES, upstream)
+    """The packages, then `php_version.h` (the php images ship PHP's headers)."""
+    from_package = _package("php", packages, _PHP_PACKAGES, upstream)
+    if from_package is not None:
+        return from_package
+    for path in PHP_VERSION_HEADERS:
+        found = view.read(path)
+        match = _PHP_DEFINE.search(found.content) if found is not None else None
+        if found is not None and match is not None:
+            version = match.group(1).decode()
+            return Runtime(name="php", version=version), _evidence(
+                "php", "file", found, f"php_version.h: {version}"
+            )
+    return None
 
 
 def _dotnet(view: RootView, packages: list[InstalledPackage]) -> tuple[Runtime, Evidence] | None:
