@@ -1,5 +1,7 @@
 """Fixtures shared by all tests live in `tests/support/`; each module is registered here as a plugin."""
 
+import pytest
+
 pytest_plugins: list[str] = [
     "support.kube",
     "support.node",
@@ -7,3 +9,10 @@ pytest_plugins: list[str] = [
     "support.proxy",
     "support.scratch",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _own_base_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's CLI runs remember base images in a file of their own, never the machine's cache (an image
+    another test resolved would otherwise become this test's base)."""
+    monkeypatch.setenv("DISTROGUARD_BASES_CACHE", str(tmp_path_factory.mktemp("bases") / "bases.json"))

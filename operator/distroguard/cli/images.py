@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from distroguard.cli.basecache import load_bases, save_bases
 from distroguard.cli.proxies import environment_proxies
 from distroguard.errors import DistroguardError, PlatformNotFound
 from distroguard.model import ImageFacts, Platform, ScanMode
@@ -150,6 +151,7 @@ def resolve_all(images: Sequence[str], options: LookupOptions) -> list[Result]:
     async def run() -> list[Result]:
         async with RegistryClient(options.settings, options.credentials) as client:
             resolver = Resolver(client)
+            resolver.bases = bases
             lookups = {image: (image, resolver) for image in images}
             if not options.several:
                 outcomes = await resolve_many(lookups, platform=options.platform, mode=options.mode)
@@ -157,7 +159,12 @@ def resolve_all(images: Sequence[str], options: LookupOptions) -> list[Result]:
             several = await resolve_many_platforms(lookups, platforms=options.platforms, mode=options.mode)
             return [item for image in images for item in _per_platform(image, several[image], options)]
 
-    return asyncio.run(run())
+    # Bases learnt in earlier runs name the bases of this one's images; this run's images are kept for later.
+    bases = load_bases()
+    try:
+        return asyncio.run(run())
+    finally:
+        save_bases(bases)
 
 
 def _per_platform(

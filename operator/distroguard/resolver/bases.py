@@ -90,6 +90,10 @@ class KnownBases:
         self._chains[key] = (reference, digest)
         self._chains.move_to_end(key)
 
+    def entries(self) -> list[tuple[str, str, str | None]]:
+        """(chain key, reference, digest) of every chain known, oldest first: what a cache file keeps."""
+        return [(key, reference, digest) for key, (reference, digest) in self._chains.items()]
+
     def base_of(self, diff_ids: Sequence[str]) -> BaseImage | None:
         """The longest known chain that is a proper prefix of `diff_ids` (an image is not its own base)."""
         for depth in range(len(diff_ids) - 1, 0, -1):
