@@ -126,9 +126,15 @@ class InsecureRegistryError(RegistryError):
 
 class RegistryAddressRefused(RegistryError):
     """A connection would reach an address the cluster refuses (link-local, loopback, internal) and
-    `--registry-allow` does not open; the image is unresolved and the policies' `onUnresolved` decides."""
+    `--registry-allow` does not open; the image is unresolved and the policies' `onUnresolved` decides.
+    `whole_host`: the registry itself is at that address (then every image on it is, too), not a redirect
+    or a token realm one repository named."""
 
     reason = "registry-address-not-allowed"
+
+    def __init__(self, registry: str, message: str, *, whole_host: bool = True) -> None:
+        super().__init__(registry, message)
+        self.whole_host = whole_host
 
 
 class DigestMismatch(SourceError):

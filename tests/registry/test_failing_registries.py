@@ -278,3 +278,28 @@ async def test_an_answered_5xx_is_one_repositorys_trouble_not_the_hosts() -> Non
             with pytest.raises(NotFoundError):
                 await resolver.resolve_platforms(canary.ref("not-found"))
             await resolver.drain()
+
+
+@pytest.mark.parametrize("scenario", ["redirect-http", "challenge-realm-http", "challenge-realm"])
+async def test_a_redirect_or_realm_to_a_dead_or_refused_host_is_not_the_registrys_failure(
+    scenario: str,
+) -> None:
+    """One repository's redirect or token realm names a host that cannot be reached, or that the guard
+    refuses: that lookup fails, and the registry's other images are still asked for and resolve (neither the
+    host failure cache nor the remembered challenge lets one repository stand for the registry)."""
+    from distroguard.errors import DistroguardError, RegistryUnreachable
+    from distroguard.registry.client import RegistryClient, RegistrySettings
+    from distroguard.resolver import Resolver
+    from support.canary_registry import CanaryRegistry
+
+    with CanaryRegistry() as canary:
+        settings = RegistrySettings(max_retries=0, registry_guard=True, registry_allow=("127.0.0.0/8",))
+        async with RegistryClient(settings) as client:
+            resolver = Resolver(client)
+            with pytest.raises(DistroguardError) as failed:
+                await resolver.resolve_platforms(canary.ref(scenario))
+            assert not isinstance(failed.value, RegistryUnreachable)
+            assert getattr(failed.value, "whole_host", False) is False
+            good = await resolver.resolve_platforms(canary.ref("good"))
+            assert good.facts
+            await resolver.drain()

@@ -100,7 +100,14 @@ class Authenticator:
             return credentials.basic_header() if credentials else None
         token = self._tokens.get(registry, scope)
         if token is None:
-            token = await self._token(registry, scope, challenge, deadline)
+            try:
+                token = await self._token(registry, scope, challenge, deadline)
+            except RegistryError:
+                # The challenge remembered from another repository does not serve this one (a registry may
+                # answer each repository its own way): go anonymous, and its own 401 says how.
+                if self._schemes.get(registry) is challenge:
+                    del self._schemes[registry]
+                return None
         return f"Bearer {token}"
 
     async def respond(
@@ -117,7 +124,6 @@ class Authenticator:
         bearer = by_scheme.get("bearer")
         if bearer is not None:
             kept = {k: v for k, v in bearer.params.items() if k not in ("scope", "error")}
-            self._schemes[registry] = Challenge("bearer", kept)
             cached = self._tokens.get(registry, scope)
             if cached is not None and sent == f"Bearer {cached}":
                 # The registry refused the token we sent (revoked, expired early): drop it. A token
@@ -125,6 +131,9 @@ class Authenticator:
                 self._tokens.drop(registry, scope)
             scopes = " ".join(bearer.scopes) or scope
             token = await self._token(registry, scope, bearer, deadline, scopes=scopes)
+            # Remembered only once it gave a token: a challenge whose realm fails must not stand for the
+            # registry's other repositories.
+            self._schemes[registry] = Challenge("bearer", kept)
             header = f"Bearer {token}"
             if header == sent:
                 raise AuthenticationError(registry, f"the token for {scope} was refused")

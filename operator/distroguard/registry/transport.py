@@ -276,6 +276,11 @@ class Transport:
         """The proxy a request to `url` goes through, or None (direct)."""
         return self.proxies.proxy_for(url.scheme, url.host or "", url.port)
 
+    def _is_registry(self, registry: str, host: str | None, port: int | None) -> bool:
+        """Whether `host:port` is `registry`'s own API address (not a redirect's or a token realm's)."""
+        own = self.base_url(registry)
+        return (host or "").lower() == (own.host or "").lower() and port in (own.port, None)
+
     def base_url(self, registry: str) -> URL:
         """`scheme://host[:port]` of `registry`'s API (Docker Hub mapped to its API host)."""
         host = api_host(registry)
@@ -309,6 +314,7 @@ class Transport:
         def describe() -> str:
             return f"registry {registry}: {what}: the deadline passed ({last})"
 
+        other_host = False  # whether a connection to a host other than the registry's failed
         async with deadline_scope(deadline, describe):
             while True:
                 attempts += 1
@@ -332,11 +338,19 @@ class Transport:
                     raise RegistryError(registry, f"{what}: TLS failed ({describe_tls(exc)})") from None
                 except RETRYABLE_ERRORS as exc:
                     refused = getattr(exc, "os_error", None)
+                    # A connection that failed to another host (a redirect's, a token realm's) says
+                    # nothing of the registry's other images: it is no failure of the whole host.
+                    elsewhere = isinstance(exc, aiohttp.ClientConnectorError) and not self._is_registry(
+                        registry, exc.host, exc.port
+                    )
                     if isinstance(refused, AddressNotAllowed):
-                        raise RegistryAddressRefused(registry, str(refused)) from None
+                        raise RegistryAddressRefused(
+                            registry, str(refused), whole_host=not elsewhere
+                        ) from None
                     if isinstance(refused, AddressRefused):  # the same answer next time: no retry
                         raise InsecureRegistryError(registry, f"{what}: {refused}") from None
                     last = describe_error(exc) + via
+                    other_host = other_host or elsewhere
                 except aiohttp.ClientError as exc:  # a malformed answer: trying again will not help
                     raise RegistryError(registry, f"{what}: {describe_error(exc)}") from None
                 else:
@@ -347,7 +361,7 @@ class Transport:
                     last = f"HTTP {response.status}"
                     response.release()
                 if attempts > self.settings.max_retries:
-                    failed = RegistryUnavailable if retry_status else RegistryUnreachable
+                    failed = RegistryUnavailable if retry_status or other_host else RegistryUnreachable
                     raise failed(registry, f"{what}: {last} (gave up after {attempts} attempts)")
                 delay = self.retry_delay(attempts, retry_after)
                 if deadline is not None and loop.time() + delay >= deadline:
@@ -385,7 +399,8 @@ class Transport:
         for _ in range(self.settings.max_redirects + 1):
             refused = self.resolver.literal_refusal(url.host or "")
             if refused:  # an address written out is connected to without a lookup: judged here
-                raise RegistryAddressRefused(registry, refused)
+                whole = self._is_registry(registry, url.host, url.port)
+                raise RegistryAddressRefused(registry, refused, whole_host=whole)
             sent = headers if _origin(url) == origin else stripped
             proxy = self.proxy_for(url)
             if proxy is not None:
@@ -449,7 +464,8 @@ class Transport:
         try:
             await self.resolver.screen(url.host or "", url.port or 0)
         except AddressNotAllowed as exc:
-            raise RegistryAddressRefused(registry, str(exc)) from None
+            whole = self._is_registry(registry, url.host, url.port)
+            raise RegistryAddressRefused(registry, str(exc), whole_host=whole) from None
         except AddressRefused as exc:
             raise InsecureRegistryError(registry, f"{what}: {exc}") from None
 

@@ -503,7 +503,8 @@ class Resolver:
             return None
 
     def _remember_host_failure(self, image: str, error: DistroguardError) -> None:
-        host = self._host(image) if isinstance(error, HOST_FAILURES) else None
+        whole_host = isinstance(error, HOST_FAILURES) and getattr(error, "whole_host", True)
+        host = self._host(image) if whole_host else None
         if host is not None and isinstance(error, RegistryError):
             # A message of its own: the failed reference may be another namespace's.
             self.cache.hosts.put(
