@@ -21,7 +21,7 @@ decided.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from distroguard.model import Evidence, Runtime
 from distroguard.scan.capture import (
@@ -131,6 +131,18 @@ def _from_files(view: RootView, programs: Sequence[str]) -> dict[str, tuple[Runt
     return found
 
 
+def _first_match(
+    view: RootView, paths: Iterable[str], pattern: re.Pattern[bytes]
+) -> tuple[FileRead, re.Match[bytes]] | None:
+    """The first of `paths` whose kept content `pattern` matches, and the match."""
+    for path in paths:
+        found = view.read(path)
+        match = pattern.search(found.content) if found is not None else None
+        if found is not None and match is not None:
+            return found, match
+    return None
+
+
 def _evidence(name: str, source: str, found: FileRead | str, detail: str) -> Evidence:
     if isinstance(found, FileRead):
         return Evidence(
@@ -223,22 +235,21 @@ def _node(view: RootView, packages: list[InstalledPackage]) -> tuple[Runtime, Ev
     from_package = _package("nodejs", packages, _NODE_PACKAGES, upstream)
     if from_package is not None:
         return from_package
-    for path in NODE_BINARIES:
-        found = view.read(path)
-        match = NODE_RELEASE_URL.search(found.content) if found is not None else None
-        if found is not None and match is not None:
-            version = match.group(1).decode()
-            detail = f"release URL in the binary: {match.group(0).decode()}"
-            return Runtime(name="nodejs", version=version), _evidence("nodejs", "file", found, detail)
+    hit = _first_match(view, NODE_BINARIES, NODE_RELEASE_URL)
+    if hit is not None:
+        found, match = hit
+        version = match.group(1).decode()
+        detail = f"release URL in the binary: {match.group(0).decode()}"
+        return Runtime(name="nodejs", version=version), _evidence("nodejs", "file", found, detail)
     for path in NODE_VERSION_HEADERS:
-        found = view.read(path)
-        if found is None:
+        header = view.read(path)
+        if header is None:
             continue
-        parts = {key.decode(): value.decode() for key, value in _NODE_DEFINE.findall(found.content)}
+        parts = {key.decode(): value.decode() for key, value in _NODE_DEFINE.findall(header.content)}
         if {"MAJOR", "MINOR", "PATCH"} <= parts.keys():
             version = f"{parts['MAJOR']}.{parts['MINOR']}.{parts['PATCH']}"
             detail = f"node_version.h: {version}"
-            return Runtime(name="nodejs", version=version), _evidence("nodejs", "file", found, detail)
+            return Runtime(name="nodejs", version=version), _evidence("nodejs", "file", header, detail)
     return None
 
 
@@ -361,14 +372,12 @@ def _php(view: RootView, packages: list[InstalledPackage]) -> tuple[Runtime, Evi
     from_package = _package("php", packages, _PHP_PACKAGES, upstream)
     if from_package is not None:
         return from_package
-    for path in PHP_VERSION_HEADERS:
-        found = view.read(path)
-        match = _PHP_DEFINE.search(found.content) if found is not None else None
-        if found is not None and match is not None:
-            version = match.group(1).decode()
-            return Runtime(name="php", version=version), _evidence(
-                "php", "file", found, f"php_version.h: {version}"
-            )
+    hit = _first_match(view, PHP_VERSION_HEADERS, _PHP_DEFINE)
+    if hit is not None:
+        found, match = hit
+        version = match.group(1).decode()
+        detail = f"php_version.h: {version}"
+        return Runtime(name="php", version=version), _evidence("php", "file", found, detail)
     return None
 
 
