@@ -92,6 +92,7 @@ def try_repo(project: Path, tmp_path: Path, *files: str) -> subprocess.Completed
         "PIP_FIND_LINKS": str(wheelhouse()),
         "PIP_NO_INDEX": "1",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_COMPILE": "1",  # the kubernetes client alone is thousands of modules
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@example.com",
         "GIT_COMMITTER_NAME": "t",
@@ -120,7 +121,7 @@ def try_repo(project: Path, tmp_path: Path, *files: str) -> subprocess.Completed
     )
 
 
-def test_the_hook_fails_a_musl_base_and_passes_a_glibc_one(
+def test_the_hook_checks_each_staged_dockerfile_and_fails_on_a_musl_base(
     registry: RegistryServer, repo: str, project: Path, tmp_path: Path
 ) -> None:
     asyncio.run(push(registry.url, repo, "alpine", python_on(ALPINE_ROOT)))
@@ -132,15 +133,16 @@ def test_the_hook_fails_a_musl_base_and_passes_a_glibc_one(
     (project / "Containerfile").write_text(f"FROM {registry.address}/{repo}:debian\n")
     (project / "README.md").write_text("not a Dockerfile\n")
 
-    denied = try_repo(project, tmp_path, "app/Dockerfile", "README.md")
-    output = denied.stdout + denied.stderr
-    assert denied.returncode == 1, output
-    assert "== app/Dockerfile" in output
-    assert "no-musl/no-musl" in output
-    assert [line for line in output.splitlines() if line.startswith("== ")] == ["== app/Dockerfile"]
-
-    allowed = try_repo(project, tmp_path, "Containerfile")
-    output = allowed.stdout + allowed.stderr
-    assert allowed.returncode == 0, output
-    assert [line for line in output.splitlines() if line.startswith("== ")] == ["== Containerfile"]
-    assert "ALLOW" in output
+    # One run (pre-commit installs the hook once per run): both files, and one the hook does not take.
+    ran = try_repo(project, tmp_path, "app/Dockerfile", "Containerfile", "README.md")
+    output = ran.stdout + ran.stderr
+    assert ran.returncode == 1, output
+    assert [line for line in output.splitlines() if line.startswith("== ")] == [
+        "== app/Dockerfile",
+        "== Containerfile",
+    ]
+    denied, allowed = output.split("== app/Dockerfile", 1)[1].split("== Containerfile", 1)
+    assert "DENY" in denied
+    assert "no-musl/no-musl" in denied
+    assert "ALLOW" in allowed
+    assert "DENY" not in allowed
