@@ -7,13 +7,16 @@ import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from distroguard.audit.results import AuditResult
 from distroguard.cli.dockerfile import base_image_stages
 from distroguard.cli.reports import Location, render
 from distroguard.cli.reports.items import audited_containers, checked_images
 from distroguard.model import Decision, ImageFacts
 from distroguard.model.policy import DistroPolicy
+
+if TYPE_CHECKING:  # only `audit` passes one, and has it imported
+    from distroguard.audit.results import AuditResult
 
 
 def artifact_path(path: Path) -> str:

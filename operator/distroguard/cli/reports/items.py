@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from distroguard.audit.results import AuditResult
 from distroguard.cli.reports import Checked, Location
 from distroguard.model import Decision, ImageFacts
 from distroguard.model.policy import DistroPolicy
 from distroguard.policy import ContainerImage, EvaluationContext
 from distroguard.policy.selection import applies
+
+if TYPE_CHECKING:  # only `audit` passes one, and has it imported
+    from distroguard.audit.results import AuditResult
 
 
 def checked_images(
