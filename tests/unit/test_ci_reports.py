@@ -114,6 +114,9 @@ def test_one_rule_per_policy_rule_with_its_descriptions() -> None:
     assert "C libraries that fail" in no_musl["fullDescription"]["text"]
     assert no_musl["helpUri"].endswith("policy-reference#denylibc")
     assert no_musl["defaultConfiguration"] == {"level": "error"}
+    assert no_musl["help"]["text"].startswith(
+        'no-musl/no-musl: denyLibc ["musl"] (deny). C libraries that fail'
+    )
     assert rules[2]["defaultConfiguration"] == {"level": "note"}
     assert rules[1]["shortDescription"]["text"] == 'supported/distro: support {"warnDaysBefore": 90} (deny)'
 

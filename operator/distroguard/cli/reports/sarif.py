@@ -41,6 +41,8 @@ def _descriptor(rule: RuleInfo) -> dict[str, Any]:
         "shortDescription": {"text": f"{rule.id}: {rule.summary}"},
         "fullDescription": {"text": rule.description},
         "helpUri": rule.help_uri,
+        # Shown on a code scanning alert's page: what the rule checks, without leaving it.
+        "help": {"text": f"{rule.id}: {rule.summary}. {rule.description}"},
         "properties": {"policy": rule.policy, "rule": rule.rule, "tags": ["distroguard", rule.policy]},
     }
     if rule.action is not None:
