@@ -131,6 +131,10 @@ def test_the_demo_allows_the_debian_sample_and_denies_the_alpine_one(tmp_path: P
     ], "a sample's verdict moved: refresh the samples (scripts/make-sample-image)"
     assert "python-base-images/no-musl" in out
     words = " ".join(out.split())  # the table wraps long messages
-    assert "musl is not allowed by policy python-base-images/no-musl; use a glibc-based base image" in words
+    # The sample ships Python 3.13: the hint names the official image of that runtime on Debian's slim base.
+    assert (
+        "musl is not allowed by policy python-base-images/no-musl; use a glibc-based image such as "
+        "python:3.13-slim-" in words
+    )
     assert "check exited 1" in out
     assert out.rstrip().splitlines()[-1].strip().startswith("helm install distroguard charts/distroguard")
