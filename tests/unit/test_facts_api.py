@@ -183,9 +183,8 @@ def test_errors_have_their_http_status(error: BaseException, status: int) -> Non
 # ------------------------------------------------------------------------------------ served
 
 
-
 @pytest.fixture
-async def api() -> AsyncIterator[tuple[FactsApi, Metrics]]:
+async def api() -> tuple[FactsApi, Metrics]:
     # A client that is never entered: any lookup that reached it would fail, so every answer below is
     # decided before one (or from the cache).
     resolver = Resolver(RegistryClient(RegistrySettings(registry_guard=True)))
@@ -197,7 +196,7 @@ async def api() -> AsyncIterator[tuple[FactsApi, Metrics]]:
         limits=FactsLimits(max_keys=3, max_body_bytes=4096, read_timeout=5.0),
         observer=metrics,
     )
-    yield api, metrics
+    return api, metrics
 
 
 @pytest.fixture
