@@ -14,6 +14,7 @@ import base64
 import http.client
 import json
 import ssl
+import subprocess
 import time
 import urllib.parse
 import uuid
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from distroguard.model.provider import API_VERSION
 from distroguard.operator.webhook.facts import FACTS_PATH, GATEKEEPER_PATH
 from support import certs
 from support.distros import ALPINE_ROOT, DEBIAN_9_ROOT, DEBIAN_12_ROOT, Files
+from support.gatekeeper import GatekeeperTools
 from support.images import ImageBuilder, push
 from support.kube import ControlPlane, free_port
 from support.operator_process import OperatorProcess
@@ -37,6 +40,8 @@ from support.webhook_client import WebhookEndpoint
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
+REPO = Path(__file__).resolve().parents[2]
+GATEKEEPER_POLICIES = REPO / "policies" / "gatekeeper"
 ANSWER_GUARD_SECONDS = 60.0
 """A hang guard, not a timing assertion: the first lookup of an image may take a while on a loaded
 machine (the API's own budget is raised below so that it answers in one go)."""
@@ -93,6 +98,7 @@ class Images:
 
 @dataclass
 class Served:
+    workdir: Path
     shared: FactsClient
     """The API on the webhook's server (no client certificates)."""
     mtls: FactsClient
@@ -101,6 +107,8 @@ class Served:
     """The same port, without a client certificate."""
     mtls_stranger: FactsClient
     """The same port, with a certificate another CA signed."""
+    gatekeeper_cert: tuple[Path, Path]
+    """The client certificate and key `mtls` presents (for Gatekeeper's engine to present too)."""
     images: Images
     kube: ControlPlane
     scratch: Scratch
@@ -120,13 +128,17 @@ def images(registry: RegistryServer, basic_registry: RegistryServer) -> Images:
     )
 
 
+def written(issued: certs.Issued, workdir: Path) -> tuple[Path, Path]:
+    name = uuid.uuid4().hex[:8]
+    cert, key = workdir / f"{name}.pem", workdir / f"{name}-key.pem"
+    issued.write(cert, key)
+    return cert, key
+
+
 def client_context(ca_pem: str, client: certs.Issued | None, workdir: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(cadata=ca_pem)
     if client is not None:
-        name = uuid.uuid4().hex[:8]
-        cert, key = workdir / f"{name}.pem", workdir / f"{name}-key.pem"
-        client.write(cert, key)
-        context.load_cert_chain(cert, key)
+        context.load_cert_chain(*written(client, workdir))
     return context
 
 
@@ -163,10 +175,12 @@ def served(kube: ControlPlane, images: Images, tmp_path_factory: pytest.TempPath
         gatekeeper = certs.issue(trusted_ca, "gatekeeper", client=True, server=False)
         stranger = certs.issue(certs.new_ca("another CA"), "gatekeeper", client=True, server=False)
         yield Served(
+            workdir=workdir,
             shared=FactsClient(endpoint.host, endpoint.port, endpoint.context()),
             mtls=FactsClient("127.0.0.1", facts_port, client_context(mtls_ca, gatekeeper, workdir)),
             mtls_anonymous=FactsClient("127.0.0.1", facts_port, client_context(mtls_ca, None, workdir)),
             mtls_stranger=FactsClient("127.0.0.1", facts_port, client_context(mtls_ca, stranger, workdir)),
+            gatekeeper_cert=written(gatekeeper, workdir),
             images=images,
             kube=kube,
             scratch=scratch,
@@ -318,3 +332,88 @@ def test_the_facts_paths_refuse_what_is_no_facts_request(served: Served) -> None
     assert client.request("GET", FACTS_PATH).status == 400
     # The webhook is still answering reviews beside the API.
     assert client.request("POST", "/pods", b"{not json").body["kind"] == "AdmissionReview"
+
+
+# ------------------------------------------------------------------------------ Gatekeeper's own engine
+
+
+def provider(client: FactsClient, name: str = "distroguard") -> dict[str, Any]:
+    """The Provider object the chart renders, for the server `client` talks to."""
+    ca = client.context.get_ca_certs(binary_form=True)
+    assert len(ca) == 1
+    pem = ssl.DER_cert_to_PEM_cert(ca[0])
+    return {
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+        "kind": "Provider",
+        "metadata": {"name": name},
+        "spec": {
+            "url": f"https://{client.host}:{client.port}{GATEKEEPER_PATH}",
+            "timeout": 30,
+            "caBundle": base64.b64encode(pem.encode()).decode(),
+        },
+    }
+
+
+def workloads(images: Images) -> list[dict[str, Any]]:
+    def pod_spec(image: str) -> dict[str, Any]:
+        return {"containers": [{"name": "app", "image": image}]}
+
+    def meta(name: str) -> dict[str, str]:
+        return {"name": name, "namespace": "default"}
+
+    template = {"metadata": {"labels": {"app": "musl"}}, "spec": pod_spec(images.alpine)}
+    return [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": meta("musl"), "spec": pod_spec(images.alpine)},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": meta("glibc"), "spec": pod_spec(images.debian)},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta("musl-deployment"),
+            "spec": {"selector": {"matchLabels": {"app": "musl"}}, "template": template},
+        },
+    ]
+
+
+def gatekeeper_violations(
+    served: Served,
+    client: FactsClient,
+    *,
+    cert: tuple[Path, Path] | None = None,
+    deny_unresolved: bool = False,
+) -> list[dict[str, Any]]:
+    """The example ConstraintTemplate and Constraint of policies/gatekeeper, evaluated on `workloads` by
+    Gatekeeper's engine, its external_data calls sent to the facts API behind `client`."""
+    tools = GatekeeperTools.locate()
+    inputs = served.workdir / uuid.uuid4().hex[:8]
+    inputs.mkdir()
+    constraint = yaml.safe_load((GATEKEEPER_POLICIES / "constraint.yaml").read_text())
+    constraint["spec"]["parameters"]["denyUnresolved"] = deny_unresolved
+    documents = [provider(client), constraint, *workloads(served.images)]
+    (inputs / "objects.yaml").write_text(yaml.safe_dump_all(documents))
+    argv = [str(tools.externaldata), "-f", str(GATEKEEPER_POLICIES / "template.yaml"), "-f", str(inputs)]
+    if cert is not None:
+        argv += ["-client-cert", str(cert[0]), "-client-key", str(cert[1])]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def test_gatekeepers_engine_denies_musl_through_the_provider(served: Served) -> None:
+    found = gatekeeper_violations(served, served.shared)
+    denied = sorted((v["kind"], v["name"]) for v in found)
+    assert denied == [("Deployment", "musl-deployment"), ("Pod", "musl")]
+    for violation in found:
+        assert violation["constraint"] == "no-musl"
+        assert violation["enforcementAction"] == "deny"
+        assert f"image {served.images.alpine} is built on musl (alpine " in violation["message"]
+
+
+def test_gatekeepers_engine_reaches_the_own_port_with_its_client_certificate_only(served: Served) -> None:
+    found = gatekeeper_violations(served, served.mtls, cert=served.gatekeeper_cert, deny_unresolved=True)
+    assert sorted(v["name"] for v in found) == ["musl", "musl-deployment"]
+    # Without a certificate the provider cannot be reached: a system error, denied when asked to be.
+    lenient = gatekeeper_violations(served, served.mtls)
+    assert lenient == []
+    strict = gatekeeper_violations(served, served.mtls, deny_unresolved=True)
+    assert sorted(v["name"] for v in strict) == ["glibc", "musl", "musl-deployment"]
+    assert all("distroguard's facts API failed" in v["message"] for v in strict)

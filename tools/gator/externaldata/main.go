@@ -81,7 +81,7 @@ func run(inputs []string, clientCert, clientKey string) error {
 		if err != nil {
 			return fmt.Errorf("client certificate: %w", err)
 		}
-		args = append(args, rego.AddExternalDataClientCertWatcher(watcher))
+		args = append(args, rego.EnableExternalDataClientAuth(), rego.AddExternalDataClientCertWatcher(watcher))
 	}
 	withExternalData := func() ([]constraintclient.Opt, []rego.Arg, error) { return nil, args, nil }
 	responses, err := test.Test(rest, gator.Opt(withExternalData))
