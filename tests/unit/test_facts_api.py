@@ -4,6 +4,7 @@ a real aiohttp server, alone and beside the webhook's review path."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import date
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest
 from distroguard.eol import EolCatalog, bundled_snapshot
@@ -350,3 +353,71 @@ async def test_beside_the_webhook_the_facts_paths_are_the_apis_and_reviews_still
         reply = await client.post("/pods", data=b"{not json")
         assert reply.status == 200
         assert (await reply.json())["kind"] == "AdmissionReview"
+
+
+# ------------------------------------------------------------------------------------ hostile requests
+
+
+async def test_a_stalled_body_is_answered_within_the_read_timeout() -> None:
+    resolver = Resolver(RegistryClient(RegistrySettings(registry_guard=True)))
+    api = FactsApi(
+        resolver, lambda: EolCatalog(bundled_snapshot()), budget=1.0, limits=FactsLimits(read_timeout=0.5)
+    )
+    stalled = asyncio.Event()
+
+    async def stall() -> AsyncIterator[bytes]:
+        yield b'{"apiVersion": '
+        await stalled.wait()  # never set: the client sends no more
+
+    async with TestClient(TestServer(api.app())) as client:
+        async with asyncio.timeout(30):  # a hang guard, not a timing assertion
+            reply = await client.post(GATEKEEPER_PATH, data=stall())
+        assert reply.status == 400
+        assert "did not arrive within 0.5 s" in (await reply.json())["response"]["systemError"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=st.one_of(
+        st.binary(max_size=512),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+            ),
+            max_leaves=12,
+        ).map(lambda value: json.dumps(value).encode()),
+        st.builds(
+            lambda keys: json.dumps(request_document(*keys)).encode(),
+            # Keys that are no registry reference (an upper-case path, a local image), or no string: the
+            # client below is never opened, so a key that reached a registry would fail the test.
+            st.lists(
+                st.one_of(
+                    st.text(max_size=30).map(lambda text: "Bad/" + text),
+                    st.text(max_size=30).map(lambda text: "oci:" + text),
+                    st.integers(),
+                    st.none(),
+                ),
+                max_size=6,
+            ),
+        ),
+    )
+)
+async def test_any_body_gets_a_provider_response_never_a_failure_of_ours(
+    api: tuple[FactsApi, Metrics], body: bytes
+) -> None:
+    async with TestClient(TestServer(api[0].app())) as client:
+        reply = await client.post(GATEKEEPER_PATH, data=body, headers={"Content-Type": "application/json"})
+        document = await reply.json()
+    assert reply.status in (200, 400), document
+    assert document["apiVersion"] == API_VERSION
+    assert document["kind"] == "ProviderResponse"
+    response = document["response"]
+    assert response["idempotent"] is True
+    if reply.status == 400:
+        assert response["systemError"]
+        assert response["items"] == []
+    for item in response["items"]:  # only keys that never reach a registry: each is an item error
+        assert isinstance(item["key"], str)
+        assert "value" not in item
+        assert item["error"].split(": ", 1)[0] in ("invalid-reference", "invalid-facts-request")
