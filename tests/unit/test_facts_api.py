@@ -39,6 +39,7 @@ from distroguard.model.provider import (
     value_item,
 )
 from distroguard.operator.metrics import Metrics
+from distroguard.operator.settings import FactsApiSettings, Role, RunSettings
 from distroguard.operator.webhook.facts import FACTS_PATH, GATEKEEPER_PATH, FactsApi, FactsLimits, status_of
 from distroguard.operator.webhook.server import review_app
 from distroguard.registry.client import RegistryClient, RegistrySettings
@@ -421,3 +422,29 @@ async def test_any_body_gets_a_provider_response_never_a_failure_of_ours(
         assert isinstance(item["key"], str)
         assert "value" not in item
         assert item["error"].split(": ", 1)[0] in ("invalid-reference", "invalid-facts-request")
+
+
+# ------------------------------------------------------------------------------------ settings
+
+
+@pytest.mark.parametrize(
+    ("facts", "role", "problem"),
+    [
+        (FactsApiSettings(enabled=True, client_ca=Path("ca.pem")), "webhook", "needs --facts-port"),
+        (FactsApiSettings(port=9444), "webhook", "give --facts-api"),
+        (FactsApiSettings(enabled=True), "audit", "served by the webhook role"),
+        (FactsApiSettings(enabled=True, port=9443), "webhook", "must differ from --port"),
+        (FactsApiSettings(enabled=True, max_keys=0), "webhook", "--facts-max-keys"),
+        (FactsApiSettings(enabled=True, budget=0), "webhook", "--facts-budget"),
+    ],
+)
+def test_facts_settings_that_cannot_work_are_refused_at_start(
+    facts: FactsApiSettings, role: Role, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        RunSettings(dev=True, role=role, facts=facts)
+
+
+def test_the_facts_budget_defaults_to_the_lookup_budget() -> None:
+    assert RunSettings(dev=True, budget=2.5, facts=FactsApiSettings(enabled=True)).facts_budget == 2.5
+    assert RunSettings(dev=True, facts=FactsApiSettings(enabled=True, budget=1.5)).facts_budget == 1.5

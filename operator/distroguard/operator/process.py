@@ -256,6 +256,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                     task = asyncio.create_task(
                         _facts_server(settings, facts, certs).serve(), name="distroguard facts API"
                     )
+                    task.add_done_callback(_log_failure)
                     stack.push_async_callback(_cancel, task)
         settle_heap()
 
@@ -348,6 +349,12 @@ def _node_platforms(settings: RunSettings, api: Any) -> NodePlatforms | FixedPla
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
     """`callback` on the loop's thread, from another thread."""
     loop.call_soon_threadsafe(callback)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A task that should run until the process stops ended early: say why when it happens, not at exit."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped: %s", task.get_name(), task.exception(), exc_info=task.exception())
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

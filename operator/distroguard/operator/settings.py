@@ -182,6 +182,10 @@ class RunSettings:
                 "--facts-client-ca needs --facts-port: client certificates are asked for on a port of its own"
             )
         if not facts.enabled:
+            if facts.port is not None or facts.client_ca is not None:
+                raise ValueError(
+                    "--facts-port and --facts-client-ca configure the facts API: give --facts-api"
+                )
             return
         if not self.serves_webhook:
             raise ValueError("the facts API is served by the webhook role: --role webhook or all")
