@@ -31,6 +31,8 @@ never clash, and nothing is registered in prometheus_client's global registry.
 |                                                    |           | result           |                   |
 | distroguard_audit_workloads                        | gauge     | verdict          | observe_audit     |
 | distroguard_exceptions_ending_soon                 | gauge     |                  | track_exceptions  |
+| distroguard_facts_requests_total                   | counter   | endpoint,        | observe_facts     |
+|                                                    |           | outcome          |                   |
 
 The cache, registry and catalog figures are read when scraped (custom collectors and gauge functions), so
 the hot paths that produce them pay for a dict increment and nothing else. Everything is read and written on
@@ -273,6 +275,15 @@ class Metrics:
             ["verdict"],
             registry=self.registry,
         )
+        self.facts_requests = PromCounter(
+            "distroguard_facts_requests",
+            "Facts API requests answered, by endpoint (gatekeeper, facts) and outcome (ok; partial: some "
+            "of a Gatekeeper request's keys failed; else the reason of the failure, e.g. deadline-exceeded).",
+            ["endpoint", "outcome"],
+            registry=self.registry,
+        )
+        for endpoint in ("gatekeeper", "facts"):
+            self.facts_requests.labels(endpoint, "ok")
         # The hot path skips prometheus_client's label lookup (a lock and a dict) for known verdicts.
         self._by_verdict: dict[str, tuple[Histogram, PromCounter]] = {
             verdict: (self.admission_duration.labels(verdict), self.admission_requests.labels(verdict))
@@ -316,6 +327,10 @@ class Metrics:
         for reason, count in counts.items():
             if count:
                 self.unresolved_images.labels(reason).inc(count)
+
+    def observe_facts(self, endpoint: str, outcome: str) -> None:
+        """One answered facts API request (`operator.webhook.facts`)."""
+        self.facts_requests.labels(endpoint, outcome).inc()
 
     def observe_audit(
         self,
