@@ -211,6 +211,17 @@ def test_tallies_count_images_violations_and_verdicts() -> None:
     assert found.violations["no-musl", "no-musl", "fail"] == 1
     assert found.violations["supported", "supported", "fail"] == 1
     assert sum(found.workloads.values()) == 2
+    assert found.eol_workloads == {("debian", "11"): 1}
+
+
+def test_a_workload_counts_once_per_eol_release_it_runs() -> None:
+    result = audit(
+        workload("Deployment", "web", "debian:11", "debian:11", "alpine"),
+        workload("Deployment", "api", "debian:11", uid="u-2"),
+        workload("Deployment", "new", "debian:12", uid="u-3"),
+    )
+    found = tallies(result, results_of(result, POLICIES, NOW))
+    assert found.eol_workloads == {("debian", "11"): 2}
 
 
 # ------------------------------------------------------------------------------- ImageFacts records

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -316,15 +316,25 @@ class Tallies:
     """Workloads by (policy, rule, result) for results other than pass."""
     workloads: Counter[str]
     """Workloads by verdict."""
+    eol_workloads: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Workloads by (os id, release cycle) of a distribution release past its end of life that one of their
+    images (on any platform judged) runs on; a workload counts once per such release."""
+
+
+def _metric_os(image: ImageSummary) -> str:
+    return image.distro_id if image.distro_id in KNOWN_OS_IDS else OTHER
 
 
 def tallies(audit: AuditResult, results_by: Results) -> Tallies:
     images: Counter[tuple[str, str, str, str]] = Counter()
     for image in audit.images:
-        distro = image.distro_id if image.distro_id in KNOWN_OS_IDS else OTHER
-        images[distro, image.cycle, image.libc, image.eol_state] += 1
+        images[_metric_os(image), image.cycle, image.libc, image.eol_state] += 1
+    eol_workloads: Counter[tuple[str, str]] = Counter()
+    for workload in audit.workloads:
+        summaries = [s for c in workload.containers for s in (c.image, *c.image.platforms)]
+        eol_workloads.update({(_metric_os(s), s.cycle) for s in summaries if s.eol_state == "eol"})
     violations: Counter[tuple[str, str, str]] = Counter()
     for workload in audit.workloads:
         worst = {(r.policy, r.rule or "", r.result) for r in results_by[workload.ref] if r.result != "pass"}
         violations.update(worst)
-    return Tallies(images, violations, Counter(w.verdict for w in audit.workloads))
+    return Tallies(images, violations, Counter(w.verdict for w in audit.workloads), eol_workloads)
