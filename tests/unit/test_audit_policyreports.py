@@ -115,7 +115,7 @@ def test_a_workload_report_has_a_result_per_policy_rule_and_container() -> None:
     assert report["summary"]["pass"] == 3
     failing = next(r for r in report["results"] if r["result"] == "fail" and r["policy"] == "no-musl")
     assert failing["source"] == "distroguard"
-    assert failing["severity"] == "high"
+    assert (failing["category"], failing["severity"], failing["scored"]) == ("C library", "medium", True)
     assert "musl" in failing["message"]
     assert failing["properties"]["image"] == "alpine"
     assert failing["properties"]["digest"] == DIGESTS["alpine"]
