@@ -169,6 +169,10 @@ def test_each_workload_gets_a_report_with_its_results(
     failing = next(r for r in alpine["results"] if r["rule"] == "no-musl")
     assert "musl" in failing["message"]
     assert failing["source"] == "distroguard"
+    # What Policy Reporter groups and filters by (tests/unit/test_policy_reporter_fields.py), as written.
+    assert (failing["category"], failing["severity"], failing["scored"]) == ("C library", "medium", True)
+    eol = next(r for r in found[workloads["debian9"]]["results"] if r["rule"] == "supported-distro")
+    assert (eol["category"], eol["severity"]) == ("End of life", "high")
     assert failing["properties"]["container"] == "app"
     assert failing["properties"]["libc"] == "musl"
     assert failing["properties"]["digest"].startswith("sha256:")
