@@ -8,6 +8,7 @@ against a fresh `Metrics` and, end to end, in tests/e2e/test_monitoring.py.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from pathlib import Path
@@ -150,9 +151,13 @@ def test_the_unit_tests_can_fail(
     objects: list[dict[str, Any]], promtool_binary: Path, tmp_path: Path
 ) -> None:
     """A threshold other than the tests expect (the default) fails them."""
-    rule = monitoring.one(objects, "PrometheusRule")
-    text = yaml.safe_dump(rule["spec"], sort_keys=False).replace("< 7 * 86400", "< 2 * 86400")
-    (tmp_path / "rules.yaml").write_text(text)
+    rule = copy.deepcopy(monitoring.one(objects, "PrometheusRule"))
+    (ending,) = [
+        r for g in rule["spec"]["groups"] for r in g["rules"] if r["alert"] == "DistroguardExceptionEnding"
+    ]
+    assert "< 7 * 86400" in ending["expr"]
+    ending["expr"] = ending["expr"].replace("< 7 * 86400", "< 2 * 86400")
+    write_rules(rule, tmp_path)
     tests = shutil.copy(monitoring.ALERT_TESTS, tmp_path / "alerts-test.yaml")
     done = promtool.run("test", "rules", str(tests), cwd=tmp_path)
     assert done.returncode != 0
@@ -163,7 +168,7 @@ def test_thresholds_and_jobs_follow_the_values(helm: Path, promtool_binary: Path
     objects = monitoring.render(
         helm,
         "metrics.prometheusRule.webhookErrorsPerMinute=3",
-        "metrics.prometheusRule.unresolvedImagesPerMinute=0.5",
+        "metrics.prometheusRule.unresolvedImagesPerMinute=2",
         "metrics.prometheusRule.exceptionEndingDays=14",
         "metrics.prometheusRule.for=2m",
         "metrics.prometheusRule.severity.webhook=page",
@@ -180,7 +185,7 @@ def test_thresholds_and_jobs_follow_the_values(helm: Path, promtool_binary: Path
     assert "> 3" in errors["expr"]
     assert 'namespace="security", job="guard-distroguard"' in errors["expr"]
     assert (errors["for"], errors["labels"]["severity"]) == ("2m", "page")
-    assert "> 0.5" in by_name["DistroguardUnresolvedImages"]["expr"]
+    assert "> 2\n" in by_name["DistroguardUnresolvedImages"]["expr"]
     assert "< 14 * 86400" in by_name["DistroguardExceptionEnding"]["expr"]
     audit = by_name["DistroguardAuditNotCompleted"]["expr"]
     assert "> 2 * 600" in audit
