@@ -193,6 +193,13 @@ def test_each_workload_gets_a_report_with_its_results(
     assert mine["no-musl"]["properties"]["fail"] == "1"
     assert mine["no-musl"]["properties"]["pass"] == "2"
 
+    # Debian 9 is past its end of life: its workload is counted for the alert on EOL distributions.
+    eol = re.search(
+        r'^distroguard_audit_eol_workloads\{os="debian",version="9"\} (\S+)$', metrics_of(auditor), re.M
+    )
+    assert eol is not None
+    assert float(eol.group(1)) >= 1
+
 
 def test_image_facts_form_the_inventory(
     kube: ControlPlane, images: dict[str, tuple[str, str]], auditor: OperatorProcess
