@@ -176,7 +176,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             limits=ExceptionLimits(settings.exception_max_days),
             clock=clock,
         )
-        metrics.track_exceptions(exceptions.ending_within)
+        metrics.track_exceptions(exceptions.ending_within, exceptions.ends)
         admitter = None
         if settings.serves_webhook:
             admitter = Admitter(
