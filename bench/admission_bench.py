@@ -243,10 +243,14 @@ class GcPauses:
         return max((wall for pauses in self.pauses.values() for wall, _ in pauses), default=0.0)
 
     def __str__(self) -> str:
-        return ", ".join(
-            f"gen{g}: {len(p)}, max {max((w for w, _ in p), default=0) * 1000:.1f} ms"
-            f" ({max((c for _, c in p), default=0) * 1000:.1f} ms CPU)"
-            for g, p in self.pauses.items()
+        total = sum(cpu for pauses in self.pauses.values() for _, cpu in pauses)
+        return (
+            ", ".join(
+                f"gen{g}: {len(p)}, max {max((w for w, _ in p), default=0) * 1000:.1f} ms"
+                f" ({max((c for _, c in p), default=0) * 1000:.1f} ms CPU)"
+                for g, p in self.pauses.items()
+            )
+            + f"; {total * 1000:.0f} ms CPU in all"
         )
 
 
