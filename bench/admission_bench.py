@@ -23,6 +23,9 @@ offered to distroguard and to the bare handler alike; `--rate` adds more offered
 
 The ratio to the bare handler is printed twice: by measured throughput, and by server CPU per review
 (the capacity of one whole core, which holds when the machine's other load takes part of the core).
+`handshakes`: connections dialled again during a run (distroguard's server closes a kept-alive connection
+after `MAX_CONNECTION_AGE_SECONDS`, so `--connections` of them cost that many TLS handshakes on the
+server's core every 2 s, whatever the rate: a fixed cost per second, not per review).
 Garbage-collector pauses are printed for each run, by generation: count, longest in wall time (what a
 review in flight waits) and in CPU time (the collector's own work), and the collector's CPU in all.
 
@@ -434,6 +437,7 @@ async def _load(load: Load, clock: Any) -> dict[str, Any]:
             failures += not ok
 
     clock.set()
+    dialled = sum(client.dials for client in clients)
     begin = started = time.perf_counter()
     await asyncio.gather(*(worker(index) for index in range(load.connections)))
     elapsed = time.perf_counter() - started
@@ -443,6 +447,7 @@ async def _load(load: Load, clock: Any) -> dict[str, Any]:
         "latencies": latencies,
         "elapsed": elapsed,
         "failures": failures,
+        "dials": sum(client.dials for client in clients) - dialled,
     }
 
 
@@ -460,6 +465,7 @@ class Client(asyncio.Protocol):
         self.expected: int | None = None  # the whole answer's length, once its headers are in
         self.closing = False
         self.ok = False
+        self.dials = 0
 
     async def post(self) -> bool:
         try:
@@ -475,6 +481,7 @@ class Client(asyncio.Protocol):
             return False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.dials += 1
         self.buffer.clear()
         self.expected = None
         self.closing = False
@@ -533,6 +540,7 @@ def measure(load: Load) -> tuple[dict[str, float], GcPauses]:
     return {
         "requests": n,
         "failures": outcome["failures"],
+        "handshakes": outcome["dials"],
         "rps": n / outcome["elapsed"],
         "p50": latencies[n // 2] * 1000,
         "p99": latencies[min(n - 1, int(n * 0.99))] * 1000,
@@ -670,7 +678,7 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
     print(f"load: {args.connections} connections, up to {args.requests} requests or {args.seconds:g} s\n")
     header = (
         f"{'path':<28}{'reviews/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'failed':>8}"
-        f"{'CPU':>6}{'CPU µs/review':>15}"
+        f"{'CPU':>6}{'CPU µs/review':>15}{'handshakes':>12}"
     )
     print(header)
     rows = (
@@ -721,6 +729,7 @@ class Row:
         return (
             f"{name:<28}{row['rps']:>10.0f}{row['p50']:>9.1f}{row['p99']:>9.1f}"
             f"{row['requests']:>10.0f}{row['failures']:>8.0f}{row['cpu']:>6.0%}{row['cpu_us']:>15.0f}"
+            f"{row['handshakes']:>12.0f}"
         )
 
 
