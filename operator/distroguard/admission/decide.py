@@ -107,6 +107,7 @@ class DecisionMemo:
         self._size = size
         self._answers: dict[int, tuple[Decision, AdmissionAnswer]] = {}
         """The answers of recent decisions, by the decision's identity (held, so an id is not reused)."""
+        self._modes: tuple[Sequence[DistroPolicy], ScanMode] | None = None
 
     @staticmethod
     def key(
@@ -165,6 +166,15 @@ class DecisionMemo:
         decision = decision_of(containers, policies, context, catalog, owners)
         self._store[key] = (policies, catalog, decision)
         return decision
+
+    def scan_mode(self, policies: Sequence[DistroPolicy]) -> ScanMode:
+        """`scan_mode(policies)`, worked out once per policy snapshot (known by identity, as the decisions
+        are)."""
+        if self._modes is not None and self._modes[0] is policies:
+            return self._modes[1]
+        mode = scan_mode(policies)
+        self._modes = (policies, mode)
+        return mode
 
     def answer(self, decision: Decision) -> AdmissionAnswer:
         """`answer(decision)` with the decision attached, made once for a decision the memo gave (identical
@@ -245,8 +255,9 @@ async def admit(
     resolver = await cluster.resolver(namespace, outcome)
     platforms, where = platforms_for(outcome.architectures, cluster.platforms())
     deadline = time.monotonic() + budget
+    mode = scan_mode(policies) if memo is None else memo.scan_mode(policies)
     containers, owners, unresolved = await _with_facts(
-        outcome, resolver, budget, platforms, where, local_images, scan_mode(policies)
+        outcome, resolver, budget, platforms, where, local_images, mode
     )
     context = EvaluationContext(now=now, namespace=namespace, namespace_labels=labels, kind=outcome.kind)
     if memo is None:

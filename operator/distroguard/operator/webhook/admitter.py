@@ -81,7 +81,9 @@ class Admitter:
         except Exception as exc:
             logger.exception("admission request %s failed", request.uid)
             answer = AdmissionAnswer.error(f"{type(exc).__name__}: {exc} (request {request.uid})")
-        unresolved = Counter(reason_of(error) for error in answer.unresolved)
+        unresolved = (
+            Counter(reason_of(error) for error in answer.unresolved) if answer.unresolved else Counter()
+        )
         self.observer.observe_admission(
             _verdict(answer), time.perf_counter() - started, answer.decision, unresolved
         )
