@@ -3,23 +3,32 @@ resolvers, the admitter's order of cheap checks, the development webhook configu
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import ssl
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import aiohttp.web
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from click.testing import CliRunner
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_review
 from distroguard.admission.review import MAX_BODY_BYTES
+from distroguard.cli.main import main
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.errors import DeadlineExceeded
 from distroguard.model import ImageFacts, Platform, ScanMode
 from distroguard.model.facts import ImagePlatforms
 from distroguard.operator.catalogholder import CatalogHolder
+from distroguard.operator.dev import certs as devcerts
 from distroguard.operator.dev.cluster import webhook_configuration
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.settings import RunSettings
@@ -91,6 +100,54 @@ async def edge() -> AsyncIterator[tuple[TestClient[Any, Any], FakeHandler]]:
     handler = FakeHandler()
     async with TestClient(TestServer(server_edge.review_app(handler))) as client:
         yield client, handler
+
+
+async def test_a_drain_from_the_pod_retires_every_connection_after_its_next_answer() -> None:
+    ages = server_edge.ConnectionAges(3600.0)
+    app = server_edge.review_app(FakeHandler(), ages=ages)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+
+        async def connection_header() -> str | None:
+            response = await client.post("/pods", json=review())
+            await response.read()
+            return response.headers.get("Connection")
+
+        before = [await connection_header() for _ in range(3)]
+        drained = await client.get("/drain")
+        assert drained.status == 200, await drained.text()
+        after = [await connection_header() for _ in range(3)]
+    assert before == [None, None, None]  # young connections are kept alive
+    assert after == ["close", "close", "close"]  # each answer, on each new connection, closes it
+
+
+@pytest.mark.parametrize(
+    ("peer", "accepted"),
+    [
+        (("127.0.0.1", 50000), True),
+        (("::1", 50000, 0, 0), True),
+        (("10.244.1.7", 50000), False),
+        (("fe80::1%eth0", 50000, 0, 2), False),
+        (None, False),
+    ],
+)
+def test_a_drain_counts_as_the_pods_own_only_over_loopback(
+    peer: tuple[object, ...] | None, accepted: bool
+) -> None:
+    transport = mock.Mock()
+    transport.get_extra_info.return_value = peer
+    assert server_edge._from_loopback(mock.Mock(transport=transport)) is accepted
+
+
+async def test_a_drain_from_elsewhere_is_refused_and_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_edge, "_from_loopback", lambda request: False)
+    ages = server_edge.ConnectionAges(3600.0)
+    async with TestClient(TestServer(server_edge.review_app(FakeHandler(), ages=ages))) as client:
+        response = await client.get("/drain")
+        assert response.status == 403
+        answer = await client.post("/pods", json=review())
+        await answer.read()
+        assert answer.headers.get("Connection") is None
+    assert not ages.draining
 
 
 async def test_a_kept_alive_connection_is_retired_after_its_age() -> None:
@@ -537,3 +594,32 @@ def test_handler_ids_are_lower_case_paths() -> None:
 def test_settings_refuse_what_cannot_work(kwargs: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         RunSettings(**kwargs)
+
+
+async def test_distroguard_drain_drains_the_local_tls_server_and_waits(tmp_path: Path) -> None:
+    """The chart's preStop hook against a real TLS listener on loopback: the server drains, and the command
+    still waits its seconds (and exits 0) when no server answers."""
+    certs = devcerts.generate(tmp_path)
+    ages = server_edge.ConnectionAges(3600.0)
+    runner = aiohttp.web.AppRunner(server_edge.review_app(FakeHandler(), ages=ages), handle_signals=False)
+    await runner.setup()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.cert_file, certs.key_file)
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        drained = await asyncio.to_thread(
+            CliRunner().invoke, main, ["drain", f"--port={port}", "--seconds=0"]
+        )
+        assert drained.exit_code == 0, drained.output
+        assert "draining" in drained.output
+        assert ages.draining
+    finally:
+        await runner.cleanup()
+
+    started = time.monotonic()
+    refused = await asyncio.to_thread(CliRunner().invoke, main, ["drain", f"--port={port}", "--seconds=0.3"])
+    assert refused.exit_code == 0
+    assert "could not ask the webhook server" in refused.output
+    assert time.monotonic() - started >= 0.3

@@ -11,6 +11,7 @@ from rich.console import Console
 from distroguard import __version__
 from distroguard.cli.audit import audit
 from distroguard.cli.check import check
+from distroguard.cli.drain import drain
 from distroguard.cli.eol import eol
 from distroguard.cli.images import image_options, lookup_options, report_failures, resolve_all
 from distroguard.cli.proxies import PROXY_EPILOG
@@ -66,3 +67,4 @@ def inspect(
 main.add_command(check)
 main.add_command(run)
 main.add_command(audit)
+main.add_command(drain)

@@ -14,8 +14,10 @@ What the edge adds, each answered with the request's uid whenever it could be re
   a slow or stalled client (slowloris) would hold its connection and handler for ever;
 - TLS 1.2 at least, stated here rather than left to Python's defaults, and no TLS 1.3 session tickets (no
   client of ours resumes a session);
-- kept-alive connections retired after `MAX_CONNECTION_AGE_SECONDS`, so that a replica leaving the
-  Service's endpoints stops receiving reviews before it stops (see there).
+- kept-alive connections retired after `MAX_CONNECTION_AGE_SECONDS`, so that a new replica gets its share
+  of reviews, and every one after each answer once the pod is told to drain (`GET /drain` from inside the
+  pod, the chart's preStop hook), so that a replica leaving the Service's endpoints stops receiving reviews
+  before it stops (see there).
 
 The decoded request goes to the server's `handler` (the operator's `Admitter`). kopf stays the framework: it
 runs the operator, the watches and this server's start and stop (`settings.admission.server`), but not its
@@ -33,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import ipaddress
 import json
 import logging
 import ssl
@@ -69,15 +72,15 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 """When the server stops, how long answers in progress get to finish (one is bounded by the lookup budget,
 3 s by default) before their connections are dropped; aiohttp's own 60 s would let a stalled client hold up
 the operator's exit past a pod's termination grace period."""
-MAX_CONNECTION_AGE_SECONDS = 2.0
+MAX_CONNECTION_AGE_SECONDS = 30.0
 """A kept-alive connection is closed once it has carried requests for this long: its next answer says
 `Connection: close`, and the client dials again. The API server pools its connections by the Service's
-name, not by pod, so a connection to a replica that has left the endpoints (a rollout, a drain) keeps
-carrying reviews until that replica closes it; a close that crosses a review in flight loses the review
-(EOF, and with failurePolicy Ignore it is admitted unchecked). After an answer is the one moment a close
-crosses nothing. The chart's drainSeconds (a preStop sleep, longer than this) keeps a stopping replica
-answering meanwhile, so no review reaches it after its last connection was retired this way. The cost
-is one TLS handshake per connection every 2 s."""
+name, not by pod, so without this a replica added by a scale-out or a rollout would get no review until
+some connection broke. After an answer is the one moment a close crosses nothing (a close that crosses a
+review in flight loses the review: EOF, and with failurePolicy Ignore it is admitted unchecked). A replica
+that is leaving retires its connections at once instead (`ConnectionAges.drain`), so this age only spreads
+the load: one TLS handshake per connection every 30 s, where a short age for draining's sake cost one every
+few seconds, the largest part of a warm review's server CPU at high connection counts."""
 MINIMUM_TLS = ssl.TLSVersion.TLSv1_2
 """TLS 1.0 and 1.1 are refused (the API server speaks 1.2 and 1.3)."""
 SESSION_TICKETS = 0
@@ -108,6 +111,8 @@ class AdmissionServer(kopf.WebhookServer):
         self.handler = handler
         self.on_client_config = on_client_config
         self.routes = routes
+        self.ages = ConnectionAges(MAX_CONNECTION_AGE_SECONDS)
+        """Kept across the restarts of a certificate renewal: a drain outlives the listener it began on."""
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
         """Listen, yield the client configuration, and start again when the certificate files change
@@ -121,7 +126,7 @@ class AdmissionServer(kopf.WebhookServer):
                     context.minimum_version = MINIMUM_TLS
                 context.num_tickets = SESSION_TICKETS
             path = self.path.rstrip("/") if self.path else ""
-            app = review_app(self.handler, path, routes=self.routes)
+            app = review_app(self.handler, path, ages=self.ages, routes=self.routes)
             # keepalive_timeout: aiohttp closes a connection whose request headers are not all in by then
             # (and an idle one); the body is bounded in `_answer`.
             runner = aiohttp.web.AppRunner(
@@ -176,9 +181,18 @@ def review_app(
     routes: Sequence[aiohttp.web.RouteDef] = (),
 ) -> aiohttp.web.Application:
     """The aiohttp application: every review, on `path/<route id>`, answered through `handler`; a
-    connection past its age is closed after its answer (`MAX_CONNECTION_AGE_SECONDS`). `routes` come
-    first, so that their paths are theirs, not reviews'."""
+    connection past its age is closed after its answer (`MAX_CONNECTION_AGE_SECONDS`), and every one once
+    `GET /drain` came from inside the pod. `routes` come first, so that their paths are theirs, not
+    reviews'."""
     aged = ages if ages is not None else ConnectionAges(MAX_CONNECTION_AGE_SECONDS)
+
+    async def drain(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        # Only the pod itself (its preStop hook, over loopback) may drain it: from elsewhere this would let
+        # anyone who reaches the port make every review pay a TLS handshake.
+        if not _from_loopback(request):
+            return aiohttp.web.Response(status=403, text="drain is accepted from the pod itself only\n")
+        aged.drain()
+        return aiohttp.web.Response(text="draining: every connection is closed after its next answer\n")
 
     async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
         response = _json_response(await answer(request, handler))
@@ -188,8 +202,21 @@ def review_app(
 
     app = aiohttp.web.Application()
     app.add_routes(routes)
-    app.add_routes([aiohttp.web.post(f"{path}/{{id:.*}}", serve)])
+    app.add_routes([aiohttp.web.get(DRAIN_PATH, drain), aiohttp.web.post(f"{path}/{{id:.*}}", serve)])
     return app
+
+
+DRAIN_PATH = "/drain"
+
+
+def _from_loopback(request: aiohttp.web.BaseRequest) -> bool:
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    if not peer:
+        return False
+    try:
+        return ipaddress.ip_address(str(peer[0]).split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 class ConnectionAges:
@@ -200,11 +227,17 @@ class ConnectionAges:
         self.max_age = max_age
         self.clock = clock
         self._first: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+        self.draining = False
+
+    def drain(self) -> None:
+        """From now on every connection is past its age: the replica is leaving the Service's endpoints."""
+        self.draining = True
 
     def past_age(self, request: aiohttp.web.BaseRequest) -> bool:
-        """Whether the connection of `request` has carried requests for `max_age` or longer."""
+        """Whether the connection of `request` has carried requests for `max_age` or longer, or the
+        replica is draining."""
         transport = request.transport
-        if transport is None:
+        if transport is None or self.draining:
             return True
         now = self.clock()
         first = self._first.setdefault(transport, now)
