@@ -272,7 +272,7 @@ class Auditor:
         """Runs in a worker thread."""
         facts = self._facts.sync(records_of(seen, now), now)
         results = results_of(result, policies, now)
-        reports = [workload_report(w, results[w.ref]) for w in result.workloads if w.covered]
+        reports = (workload_report(w, results[w.ref]) for w in result.workloads if w.covered)
         summary = summary_report(result, results, now, stale_eol=stale_eol) if policies else None
         written = self._reports.sync(reports, summary)
         events = 0

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,32 +81,39 @@ class ReportStore:
         written = self._written.get(key)
         return written is None or written == metadata.get("resourceVersion")
 
-    def sync(self, reports: Sequence[dict[str, Any]], summary: dict[str, Any] | None) -> ReportStats:
-        """Make the cluster's reports these (and `summary`, when given); the stale ones are deleted."""
-        stored = self._ours()
-        changed: list[tuple[dict[str, Any], Mapping[str, Any] | None]] = []
-        for report in reports:
-            meta = report["metadata"]
-            key = (meta["namespace"], meta["name"])
-            current = stored.pop(key, None)
-            digest = fingerprint(report)
-            if current is None or not self._says(key, current, digest):
-                changed.append((_stamped(report, digest), current))
-        unchanged = len(reports) - len(changed)
+    def sync(self, reports: Iterable[dict[str, Any]], summary: dict[str, Any] | None) -> ReportStats:
+        """Make the cluster's reports these (and `summary`, when given); the stale ones are deleted.
 
-        def delete(key: tuple[str, str]) -> None:
-            self._written.pop(key, None)
+        `reports` is read once, as it comes: a report that changed is handed to a writer at once and one
+        that did not is dropped, so that an audit of many workloads never holds every report at once."""
+        stored = self._ours()
+        written = unchanged = 0
+        room = threading.BoundedSemaphore(WRITERS * 4)  # reports made but not yet written, at most
+        futures: list[Future[None]] = []
+
+        def put(report: dict[str, Any], current: Mapping[str, Any] | None) -> None:
             try:
-                self._custom.delete_namespaced_custom_object(GROUP, VERSION, key[0], "policyreports", key[1])
-            except kubernetes.client.ApiException as exc:
-                if exc.status != 404:
-                    raise
+                self._put(report, current, namespaced=True)
+            finally:
+                room.release()
 
         # The API server handles requests in parallel: a thousand writes one by one would take a while.
         with ThreadPoolExecutor(WRITERS) as pool:
-            list(pool.map(lambda pair: self._put(*pair, namespaced=True), changed))
-            list(pool.map(delete, stored))
-        written, deleted = len(changed), len(stored)
+            for report in reports:
+                meta = report["metadata"]
+                key = (meta["namespace"], meta["name"])
+                current = stored.pop(key, None)
+                digest = fingerprint(report)
+                if current is not None and self._says(key, current, digest):
+                    unchanged += 1
+                    continue
+                room.acquire()
+                futures.append(pool.submit(put, _stamped(report, digest), current))
+                written += 1
+            for future in futures:
+                future.result()  # the first failure, raised
+            list(pool.map(self._delete, stored))
+        deleted = len(stored)
         if summary is not None:
             current = self._get_cluster(summary["metadata"]["name"])
             if current is not None and content(current) == content(summary):
@@ -114,6 +122,14 @@ class ReportStore:
                 self._put(summary, None if current is None else current["metadata"], namespaced=False)
                 written += 1
         return ReportStats(written=written, deleted=deleted, unchanged=unchanged)
+
+    def _delete(self, key: tuple[str, str]) -> None:
+        self._written.pop(key, None)
+        try:
+            self._custom.delete_namespaced_custom_object(GROUP, VERSION, key[0], "policyreports", key[1])
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
 
     def _get_cluster(self, name: str) -> dict[str, Any] | None:
         try:
