@@ -351,6 +351,69 @@ def etcd_db_in_use(kube: ControlPlane) -> int:
     return 0
 
 
+REPORT_FIELDS = ("apiVersion", "kind", "scope", "summary", "results")
+OUR_METADATA = ("name", "namespace", "labels", "annotations", "ownerReferences")
+ETCD_REQUEST_LIMIT = 1_572_864
+"""etcd's default --max-request-bytes (1.5 MiB): no object can be larger."""
+
+
+@dataclass
+class Shapes:
+    """The same results as one report per workload and as one per namespace (compact JSON, what distroguard
+    writes: no fields the API server adds)."""
+
+    per_workload: int
+    per_namespace: int
+    largest: int
+    most_results: int
+    namespaces: int
+
+
+def _compact(obj: Any) -> int:
+    return len(orjson.dumps(obj))
+
+
+def report_shapes(reports: list[dict[str, Any]]) -> Shapes:
+    """One report per namespace built from the per-workload ones, at its smallest: a result that several
+    workloads share word for word (same policy, rule, outcome, message and properties) is written once,
+    naming each workload in its `resources`."""
+    per_workload = 0
+    merged: dict[str, dict[str, dict[str, Any]]] = {}
+    for report in reports:
+        metadata = {k: report["metadata"][k] for k in OUR_METADATA if k in report["metadata"]}
+        per_workload += _compact(
+            {**{k: report[k] for k in REPORT_FIELDS if k in report}, "metadata": metadata}
+        )
+        results = merged.setdefault(metadata["namespace"], {})
+        for result in report.get("results") or ():
+            said = {k: v for k, v in result.items() if k not in ("timestamp", "resources")}
+            key = orjson.dumps(said, option=orjson.OPT_SORT_KEYS).decode()
+            entry = results.setdefault(key, {**said, "timestamp": result.get("timestamp"), "resources": []})
+            entry["resources"].append(report["scope"])
+    sizes, counts = [], []
+    for namespace, results in merged.items():
+        listed = list(results.values())
+        tally = Counter(r["result"] for r in listed)
+        sizes.append(
+            _compact(
+                {
+                    "apiVersion": "wgpolicyk8s.io/v1alpha2",
+                    "kind": "PolicyReport",
+                    "metadata": {
+                        "name": "distroguard-namespace",
+                        "namespace": namespace,
+                        "labels": {"app.kubernetes.io/managed-by": "distroguard"},
+                        "annotations": {"distroguard.dev/content-sha256": "0" * 64},
+                    },
+                    "summary": dict(tally),
+                    "results": listed,
+                }
+            )
+        )
+        counts.append(len(listed))
+    return Shapes(per_workload, sum(sizes), max(sizes, default=0), max(counts, default=0), len(merged))
+
+
 def wait_for(log: Path, process: subprocess.Popen[bytes], count: int, started: float) -> str:
     """The `count`-th "audit completed" line of the log, once it is there."""
     while True:
@@ -449,6 +512,7 @@ def main() -> None:
         ]
         errors = sum(r["summary"].get("error", 0) for r in ours)
         results = sum(len(r.get("results") or ()) for r in ours)
+        shapes = report_shapes(ours)
     finally:
         kube.stop()
     first, second = result["first"], result["second"]
@@ -479,6 +543,16 @@ def main() -> None:
     )
     print(
         f"{'etcd: db in use, before / after the audits':48} {db_before / 1e6:>6.0f} / {db_after / 1e6:.0f} MB"
+    )
+    per = 10_000 / max(len(ours), 1) / 1e6
+    print(
+        f"{'report shape: per workload / per namespace (compact)':48} {shapes.per_workload * per:>6.1f} / "
+        f"{shapes.per_namespace * per:.1f} MB per 10,000 workloads"
+    )
+    print(
+        f"{'  per namespace: largest object, most results':48} {shapes.largest / 1e6:>6.2f} MB, "
+        f"{shapes.most_results} results (etcd's limit {ETCD_REQUEST_LIMIT / 1e6:.2f} MB; "
+        f"{shapes.namespaces} namespaces)"
     )
     print(f"audit log, first:  {result['summary']}")
     print(f"audit log, second: {result['second_summary']}")
