@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 
-from distroguard.audit.cluster import Cluster, Scope  # noqa: E402
+from distroguard.audit.cluster import Cluster, Scope, paged  # noqa: E402
 from distroguard.audit.inventory import build_inventory  # noqa: E402
 from distroguard.model.record import (  # noqa: E402
     FactsRecord,
@@ -275,6 +275,24 @@ def populate(kube: ControlPlane, args: argparse.Namespace) -> Populated:
     return populated
 
 
+def our_reports(kube: ControlPlane) -> list[dict[str, Any]]:
+    """Every PolicyReport distroguard wrote, listed page by page (kubectl's one JSON of them all is too slow
+    at 10,000)."""
+    cluster = Cluster.from_kubeconfig(str(kube.kubeconfig))
+    try:
+        return list(
+            paged(
+                cluster.custom.list_cluster_custom_object,
+                "wgpolicyk8s.io",
+                "v1alpha2",
+                "policyreports",
+                label_selector="app.kubernetes.io/managed-by=distroguard",
+            )
+        )
+    finally:
+        cluster.close()
+
+
 def baseline(kube: ControlPlane) -> tuple[float, int]:
     """Seconds to list (and group) every pod and workload object, as the audit does first."""
     cluster = Cluster.from_kubeconfig(str(kube.kubeconfig))
@@ -455,9 +473,11 @@ def run_audit(kube: ControlPlane, workdir: Path, args: argparse.Namespace) -> di
         first = wait_for(log, process, 1, started)
         elapsed = time.monotonic() - started
         rss = peak_rss_mb(process.pid)
+        print(f"first audit after {elapsed:.0f} s, peak RSS {rss:.0f} MB: {first}", flush=True)
         before = api_writes(kube)
         second = wait_for(log, process, 2, started)
         after = api_writes(kube)
+        print(f"second audit: {second}; API server writes meanwhile: {dict(after - before)}", flush=True)
         rss_second = peak_rss_mb(process.pid)
         port = next(m.group(1) for line in lines(log) if (m := re.search(r"metrics on [\d.]+:(\d+)", line)))
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -478,6 +498,7 @@ def run_audit(kube: ControlPlane, workdir: Path, args: argparse.Namespace) -> di
         "rss": rss,
         "rss_second": rss_second,
         "summary": first.split("audit completed: ", 1)[1],
+        "phases": [line.split("audit phases: ", 1)[1] for line in lines(log) if "audit phases: " in line][:2],
         "second_summary": second.split("audit completed: ", 1)[1],
         "second_api_writes": {k: v for k, v in (after - before).items() if v},
         "registry_requests": requests,
@@ -504,12 +525,7 @@ def main() -> None:
         result = run_audit(kube, kube.workdir, args)
         db_after = etcd_db_in_use(kube)
         stored = {what: etcd_bytes(kube, prefix) for what, prefix in ETCD_PREFIXES.items()}
-        reports = kube.kubectl_json("get", "policyreports", "-A", "-o", "json")["items"]
-        ours = [
-            r
-            for r in reports
-            if r["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "distroguard"
-        ]
+        ours = our_reports(kube)
         errors = sum(r["summary"].get("error", 0) for r in ours)
         results = sum(len(r.get("results") or ()) for r in ours)
         shapes = report_shapes(ours)
@@ -555,6 +571,8 @@ def main() -> None:
         f"{shapes.namespaces} namespaces)"
     )
     print(f"audit log, first:  {result['summary']}")
+    for phases in result["phases"]:
+        print(f"audit phases: {phases}")
     print(f"audit log, second: {result['second_summary']}")
 
 
