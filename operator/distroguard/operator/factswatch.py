@@ -1,6 +1,6 @@
 """The cluster's ImageFacts into the shared resolver's cache: what every replica learns from the audit.
 
-One list at start, page by page (the process answers from the inventory once `wait_listed` returns), then
+One list at start, page by page (the whole inventory is in the cache once `wait_listed` returns), then
 the events from that list's resourceVersion, in a daemon thread (`metawatch`). Each record is parsed in
 the thread and handed to the event loop in batches (the resolver's caches belong to the loop's thread).
 
@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +46,8 @@ class FactsWatch(MetadataWatch):
         self._loop = loop
         self._listed = threading.Event()
         self.public = 0
-        """Public records the first list seeded (private ones are an inventory entry only)."""
+        """Public records the first list handed to the cache so far (private ones are an inventory entry
+        only)."""
 
     def wait_listed(self, timeout: float | None = None) -> bool:
         """Wait until the first list was handed to the loop (or found nothing served); whether it was."""
@@ -66,17 +68,22 @@ class FactsWatch(MetadataWatch):
     def _list(self) -> str:
         """Every object, page by page (never the whole inventory's JSON at once); the list's version."""
         token: str | None = None
-        public = 0
+        first = not self._listed.is_set()
+        started = time.monotonic()
         while True:
             more = {"_continue": token} if token else {}
             response = self._list_call(limit=PAGE_SIZE, _preload_content=False, **more)
             page = json.loads(response.data)
-            public += self._hand_over(page.get("items") or ())
+            public = self._hand_over(page.get("items") or ())
+            if first:
+                self.public += public
             metadata = page.get("metadata") or {}
             token = metadata.get("continue")
             if not token:
-                if not self._listed.is_set():
-                    self.public = public
+                if first:
+                    logger.info(
+                        "%d ImageFacts read into the cache in %.1f s", self.public, time.monotonic() - started
+                    )
                 self._listed.set()
                 return str(metadata["resourceVersion"])
 

@@ -145,13 +145,11 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         facts = FactsWatch(api, pool.anonymous, asyncio.get_running_loop())
         facts.start()
         stack.callback(facts.stop)
-        if await asyncio.to_thread(facts.wait_listed, FACTS_LISTED_SECONDS):
-            # The records were handed to the loop before the list ended: they are in the cache by now.
-            logger.info("%d ImageFacts read into the cache", facts.public)
-        else:
-            logger.warning(
-                "ImageFacts not listed in %g s: images are looked up until they are", FACTS_LISTED_SECONDS
-            )
+        # The audit resolves every image it lists: it waits for what the inventory already knows. A webhook
+        # replica answers meanwhile (an image not read yet is looked up, as any new image is).
+        wait = FACTS_AUDIT_WAIT_SECONDS if settings.audits else FACTS_WEBHOOK_WAIT_SECONDS
+        if not await asyncio.to_thread(facts.wait_listed, wait):
+            logger.info("ImageFacts: %d read so far; the rest are read while serving", facts.public)
         await asyncio.to_thread(load_cluster_catalog, api, catalogs)
         stale = catalogs.stale(datetime.now(UTC).date())
         if stale is not None:
@@ -300,10 +298,13 @@ def known_registries(settings: RunSettings) -> frozenset[str]:
 
 
 NODES_LISTED_SECONDS = 10.0
-FACTS_LISTED_SECONDS = 120.0
-"""How long start-up waits for the ImageFacts (a replica answering before has cold lookups to make)."""
 """How long the first audit waits for the Nodes to be listed (then it goes on: pods are judged on
 linux/amd64 until they are)."""
+FACTS_WEBHOOK_WAIT_SECONDS = 5.0
+"""How long a webhook replica's start-up waits for the ImageFacts to be read (50,000 take about a minute on
+a small node; it answers meanwhile, and looks up what it has not read yet)."""
+FACTS_AUDIT_WAIT_SECONDS = 600.0
+"""How long the audit's start-up waits for them (its first audit would look every image up otherwise)."""
 
 
 def _node_platforms(settings: RunSettings, api: Any) -> NodePlatforms | FixedPlatforms:
