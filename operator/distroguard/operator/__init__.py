@@ -2,7 +2,8 @@
 
 process.py        what `distroguard run` starts: shared set-up, each role's parts, then kopf
 settings.py       RunSettings, checked once when built
-handlers.py       the kopf handlers: login, DistroPolicy and ImageFacts events, workload changes (audit)
+handlers.py       the kopf handlers: login, DistroPolicy events, workload changes (audit)
+factswatch.py     ImageFacts into the shared resolver's cache (a watch of its own, `metawatch.py`)
 
 webhook/          the webhook role
   server.py       kopf's webhook server with our request edge: body limit, decode, route, recover
@@ -12,7 +13,7 @@ webhook/          the webhook role
 
 audit/            the in-cluster audit writer (the one writer of what the audit reports)
   auditor.py      when to audit, and the audit itself: list, resolve, evaluate, write
-  inventorystore.py  ImageFacts objects: read them into the cache, write what the audit learnt
+  inventorystore.py  ImageFacts objects: parse and seed one, write what the audit learnt
   reportstore.py  PolicyReports and the summary ClusterPolicyReport
   events.py       Warning events for violations, rate-limited
   podwatch.py     a metadata-only pod watch (`metawatch.py`) that tells the audit something changed

@@ -5,10 +5,10 @@ operator twice in one process, as tests do, registers nothing twice):
 - `@kopf.on.event` on DistroPolicy objects, feeding the policy store (and telling the audit);
 - `@kopf.on.event` on DistroPolicyException objects, feeding the exception store (and telling the audit);
 - `@kopf.on.event` on EOLCatalog objects, swapping the EOL data in use (and telling the audit);
-- `@kopf.on.event` on ImageFacts objects, seeding the shared resolver's cache (webhook role): a new or
-  restarted replica answers the images the audit already knows without asking their registries;
 - `@kopf.on.event` on the workload kinds, telling the audit that something changed (audit role; pods are
   followed by `podwatch`).
+
+ImageFacts are followed by `factswatch`, not by kopf (a kopf watch costs too much at 50,000 objects).
 
 No finalizers, annotations, timers, daemons or indexes (`@kopf.index` would keep every watched object in
 memory; these handlers keep what they need and no more), and pods are never touched.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -31,19 +30,16 @@ from distroguard.audit.cluster import Cluster
 from distroguard.model.api import (
     CATALOG_PLURAL,
     EXCEPTION_PLURAL,
-    FACTS_PLURAL,
     GROUP,
     POLICY_PLURAL,
     VERSION,
 )
 from distroguard.model.workloads import OWNER_KINDS, WorkloadKind
 from distroguard.operator.audit.auditor import Auditor
-from distroguard.operator.audit.inventorystore import parse_record, seed
 from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.exceptionstore import ExceptionStore
 from distroguard.operator.kubeclient import connection_info
 from distroguard.operator.policystore import PolicyStore
-from distroguard.resolver import Resolver
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +48,6 @@ def build_registry(
     configuration: Any,
     policies: PolicyStore,
     *,
-    shared_cache: Resolver | None = None,
     auditor: Auditor | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
     exceptions: ExceptionStore | None = None,
@@ -92,16 +87,6 @@ def build_registry(
         async def catalog_event(type: str | None, body: kopf.Body, **_: Any) -> None:
             if catalogs.observe(type, body) and auditor is not None:
                 auditor.poke()
-
-    if shared_cache is not None:
-
-        @kopf.on.event(group=GROUP, version=VERSION, plural=FACTS_PLURAL, registry=registry)
-        async def facts_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-            if type == "DELETED":
-                return  # an unused image's facts stay true: the cache forgets them in its own time
-            found = parse_record(body)
-            if found is not None:
-                seed(shared_cache, found, datetime.now(UTC))
 
     if auditor is not None:
         _audit_triggers(registry, auditor)

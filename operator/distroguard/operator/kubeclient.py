@@ -13,10 +13,16 @@ from typing import Any
 import kopf
 import kubernetes
 
+CONNECTIONS = 32
+"""Connections to the API server kept open at most. Each watch of our own (pods, Nodes, networks, ImageFacts)
+holds one for as long as it follows, and the audit writes 16 objects at a time: the library's default
+(5 per CPU) made the writers open and discard a TLS connection per request on a small node."""
+
 
 def load_configuration(kubeconfig: Path | None) -> Any:
     """A `kubernetes.client.Configuration` (not the library's global default: nothing else is touched)."""
     configuration = kubernetes.client.Configuration()
+    configuration.connection_pool_maxsize = CONNECTIONS  # kept by the loaders, which set the rest
     if kubeconfig is not None:
         kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=str(kubeconfig), client_configuration=configuration

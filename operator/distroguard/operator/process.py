@@ -24,7 +24,7 @@ import os
 import socket
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -35,9 +35,7 @@ from distroguard.eol import bundled_snapshot, default_cache_path, load_catalog
 from distroguard.eol.refresh import RefreshSettings
 from distroguard.model.api import CATALOG_NAME, CATALOG_PLURAL, GROUP, VERSION
 from distroguard.model.exception import ExceptionLimits
-from distroguard.model.record import FactsRecord
 from distroguard.operator.audit.auditor import Auditor
-from distroguard.operator.audit.inventorystore import InventoryStore, seed
 from distroguard.operator.audit.podwatch import PodWatch
 from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.catalogrefresh import CatalogRefresher
@@ -47,6 +45,7 @@ from distroguard.operator.clusternetworks import LearntNetworks
 from distroguard.operator.dev import certs as devcerts
 from distroguard.operator.dev import cluster as devcluster
 from distroguard.operator.exceptionstore import ExceptionStore
+from distroguard.operator.factswatch import FactsWatch
 from distroguard.operator.handlers import build_registry, load_cluster_exceptions, load_cluster_policies
 from distroguard.operator.kubeclient import api_client, load_configuration
 from distroguard.operator.metrics import Metrics
@@ -70,17 +69,6 @@ from distroguard.resolver.fairness import ColdLookups
 from distroguard.resolver.routing import ResolverPool
 
 logger = logging.getLogger(__name__)
-
-
-def _known_facts(api: Any) -> list[FactsRecord]:
-    """The cluster's ImageFacts records; none when the CRD is not installed (yet)."""
-    try:
-        return InventoryStore(api, ttl=timedelta(days=1), touch_interval=timedelta(hours=1)).records()
-    except kubernetes.client.ApiException as exc:
-        if exc.status != 404:
-            raise
-        logger.warning("ImageFacts are not served by this cluster: every image is looked up")
-        return []
 
 
 HOT_PATH_LOGGERS = ("kopf.objects", "aiohttp.access")
@@ -157,11 +145,14 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             )
         # What the audit already learnt (ImageFacts objects) answers this process's first lookups; the
         # watch keeps it up to date afterwards.
-        known = await asyncio.to_thread(_known_facts, api)
-        now = datetime.now(UTC)
-        for record in known:
-            seed(pool.anonymous, record, now)
-        logger.info("%d ImageFacts read into the cache", sum(1 for r in known if r.access == "public"))
+        facts = FactsWatch(api, pool.anonymous, asyncio.get_running_loop())
+        facts.start()
+        stack.callback(facts.stop)
+        # The audit resolves every image it lists: it waits for what the inventory already knows. A webhook
+        # replica answers meanwhile (an image not read yet is looked up, as any new image is).
+        wait = FACTS_AUDIT_WAIT_SECONDS if settings.audits else FACTS_WEBHOOK_WAIT_SECONDS
+        if not await asyncio.to_thread(facts.wait_listed, wait):
+            logger.info("ImageFacts: %d read so far; the rest are read while serving", facts.public)
         await asyncio.to_thread(load_cluster_catalog, api, catalogs)
         stale = catalogs.stale(datetime.now(UTC).date())
         if stale is not None:
@@ -279,7 +270,6 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             registry=build_registry(
                 configuration,
                 policies,
-                shared_cache=pool.anonymous,
                 auditor=auditor,
                 on_stop=stop_lookups,
                 exceptions=exceptions,
@@ -337,6 +327,11 @@ def known_registries(settings: RunSettings) -> frozenset[str]:
 NODES_LISTED_SECONDS = 10.0
 """How long the first audit waits for the Nodes to be listed (then it goes on: pods are judged on
 linux/amd64 until they are)."""
+FACTS_WEBHOOK_WAIT_SECONDS = 5.0
+"""How long a webhook replica's start-up waits for the ImageFacts to be read (50,000 take about a minute on
+a small node; it answers meanwhile, and looks up what it has not read yet)."""
+FACTS_AUDIT_WAIT_SECONDS = 600.0
+"""How long the audit's start-up waits for them (its first audit would look every image up otherwise)."""
 
 
 def _node_platforms(settings: RunSettings, api: Any) -> NodePlatforms | FixedPlatforms:

@@ -25,8 +25,8 @@ from distroguard.resolver import Resolver
 
 logger = logging.getLogger(__name__)
 
-WRITERS = 8
-"""Writes in flight at once (the API server handles requests in parallel)."""
+WRITERS = 16
+"""Writes in flight at once (the API server handles requests in parallel; each waits mostly on it)."""
 MAX_OBJECTS = 20_000
 """ImageFacts objects kept at most (about 3 KB each in etcd): images in use always are, unused ones only
 while there is room."""
@@ -73,31 +73,35 @@ class InventoryStore:
         self.max_objects = max_objects
         """Unused objects beyond this many are deleted before their TTL, the least recently seen first."""
 
-    def _list(self) -> dict[str, dict[str, Any]]:
+    def _list(self) -> dict[str, tuple[FactsRecord | None, str]]:
+        """Each stored object's record (None: unreadable) and resourceVersion, by name: parsed page by page,
+        so that the listed JSON is never held whole."""
         listed = paged(self._custom.list_cluster_custom_object, GROUP, VERSION, FACTS_PLURAL)
-        return {str(item["metadata"]["name"]): item for item in listed}
+        return {
+            str(item["metadata"]["name"]): (parse_record(item), str(item["metadata"]["resourceVersion"]))
+            for item in listed
+        }
 
     def records(self) -> list[FactsRecord]:
         """Every readable ImageFacts record of the cluster (what a process starting up seeds its cache
         with)."""
-        return [r for r in (parse_record(item) for item in self._list().values()) if r is not None]
+        return [record for record, _ in self._list().values() if record is not None]
 
     def sync(self, records: Mapping[str, FactsRecord], now: datetime) -> SyncStats:
         """Write the records that changed, delete the objects unused for `ttl`."""
         stored = self._list()
-        changed: list[tuple[str, FactsRecord, dict[str, Any] | None]] = []
+        changed: list[tuple[str, FactsRecord, str | None]] = []
         for digest, fresh in records.items():
             name = object_name(digest)
-            current = stored.pop(name, None)
-            previous = parse_record(current) if current is not None else None
+            previous, version = stored.pop(name, (None, None))
             wanted = merged(previous, fresh)
             if needs_write(previous, wanted, self.touch_interval):
-                changed.append((name, wanted, current))
+                changed.append((name, wanted, version))
         with ThreadPoolExecutor(WRITERS) as pool:
             list(pool.map(lambda change: self._write(*change), changed))
         written, unchanged, deleted = len(changed), len(records) - len(changed), 0
         unused = sorted(
-            ((name, parse_record(item)) for name, item in stored.items()),
+            ((name, record) for name, (record, _) in stored.items()),
             key=lambda pair: pair[1].last_seen if pair[1] is not None else datetime.min.replace(tzinfo=UTC),
             reverse=True,
         )
@@ -113,20 +117,24 @@ class InventoryStore:
                     raise
         return SyncStats(written=written, deleted=deleted, unchanged=unchanged)
 
-    def _write(self, name: str, record: FactsRecord, current: Mapping[str, Any] | None) -> None:
+    def _write(self, name: str, record: FactsRecord, version: str | None) -> None:
+        """Create the object, or replace the stored one of resourceVersion `version`."""
         body: dict[str, Any] = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": FACTS_KIND,
             "metadata": {"name": name, "labels": dict(LABELS)},
             "spec": record.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
+        raw = {"_preload_content": False}  # the answer is the object again: nothing in it is needed
         for _ in range(2):
             try:
-                if current is None:
-                    self._custom.create_cluster_custom_object(GROUP, VERSION, FACTS_PLURAL, body)
+                if version is None:
+                    self._custom.create_cluster_custom_object(GROUP, VERSION, FACTS_PLURAL, body, **raw)
                 else:
-                    body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                    self._custom.replace_cluster_custom_object(GROUP, VERSION, FACTS_PLURAL, name, body)
+                    body["metadata"]["resourceVersion"] = version
+                    self._custom.replace_cluster_custom_object(
+                        GROUP, VERSION, FACTS_PLURAL, name, body, **raw
+                    )
                 return
             except kubernetes.client.ApiException as exc:
                 if exc.status != 409:
@@ -138,4 +146,5 @@ class InventoryStore:
                     GROUP, VERSION, FACTS_PLURAL, name, _preload_content=False
                 ).data
             )
+            version = str(current["metadata"]["resourceVersion"])
         raise RuntimeError(f"ImageFacts {name} kept changing while it was written")

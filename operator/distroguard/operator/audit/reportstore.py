@@ -3,13 +3,22 @@ changes (`audit.policyreports.content`), deleted when their workload is gone.
 
 Only objects labelled `app.kubernetes.io/managed-by=distroguard` are read, replaced or deleted: other
 tools' reports in the same kinds are never touched. Blocking calls: `sync` runs in a worker thread.
+
+What a stored report says is known without reading it: each is written with an annotation, the sha256 of
+its content, and the store lists only the reports' metadata (`PartialObjectMetadataList`). At 10,000
+workloads that is a few MB listed instead of the reports' whole bodies (tens of MB of JSON, several times
+that decoded), on every audit. A report someone else changed has another resourceVersion than the one
+this process wrote, and is written again whatever its annotation says; after a restart the annotation is
+trusted until the report's content changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +29,24 @@ from distroguard.audit.policyreports import LABELS, MANAGED_BY, content
 from distroguard.model.policyreport import API_VERSION
 
 GROUP, VERSION = API_VERSION.split("/")
-WRITERS = 8
-"""Writes in flight at once."""
+WRITERS = 16
+"""Writes in flight at once (the API server handles requests in parallel; each waits mostly on it)."""
 SELECTOR = f"{MANAGED_BY}={LABELS[MANAGED_BY]}"
+CONTENT_ANNOTATION = "distroguard.dev/content-sha256"
+"""The sha256 of the report's `content()` when it was written."""
+_METADATA_LIST = {"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"}
+
+
+def fingerprint(report: Mapping[str, Any]) -> str:
+    """The sha256 of what a report says (`content`): equal for two audits that found the same."""
+    said = json.dumps(content(dict(report)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(said.encode()).hexdigest()
+
+
+def _stamped(report: Mapping[str, Any], digest: str) -> dict[str, Any]:
+    meta = dict(report["metadata"])
+    meta["annotations"] = {**(meta.get("annotations") or {}), CONTENT_ANNOTATION: digest}
+    return {**report, "metadata": meta}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,44 +59,77 @@ class ReportStats:
 class ReportStore:
     def __init__(self, api: Any) -> None:
         self._custom: Any = kubernetes.client.CustomObjectsApi(api)  # untyped dicts in and out
+        self._written: dict[tuple[str, str], str] = {}
+        """The resourceVersion of each report as this process last wrote it."""
 
     def _ours(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Each of our reports' metadata, by (namespace, name)."""
         listed = paged(
-            self._custom.list_cluster_custom_object, GROUP, VERSION, "policyreports", label_selector=SELECTOR
+            self._custom.list_cluster_custom_object,
+            GROUP,
+            VERSION,
+            "policyreports",
+            label_selector=SELECTOR,
+            _headers=_METADATA_LIST,
         )
-        return {(str(r["metadata"]["namespace"]), str(r["metadata"]["name"])): r for r in listed}
+        return {(str(m["namespace"]), str(m["name"])): m for m in (r["metadata"] for r in listed)}
 
-    def sync(self, reports: Sequence[dict[str, Any]], summary: dict[str, Any] | None) -> ReportStats:
-        """Make the cluster's reports these (and `summary`, when given); the stale ones are deleted."""
+    def _says(self, key: tuple[str, str], metadata: Mapping[str, Any], digest: str) -> bool:
+        """Whether the stored report (its metadata) says what `digest` stands for."""
+        if (metadata.get("annotations") or {}).get(CONTENT_ANNOTATION) != digest:
+            return False
+        written = self._written.get(key)
+        return written is None or written == metadata.get("resourceVersion")
+
+    def sync(self, reports: Iterable[dict[str, Any]], summary: dict[str, Any] | None) -> ReportStats:
+        """Make the cluster's reports these (and `summary`, when given); the stale ones are deleted.
+
+        `reports` is read once, as it comes: a report that changed is handed to a writer at once and one
+        that did not is dropped, so that an audit of many workloads never holds every report at once."""
         stored = self._ours()
-        changed: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
-        for report in reports:
-            meta = report["metadata"]
-            current = stored.pop((meta["namespace"], meta["name"]), None)
-            if current is None or content(current) != content(report):
-                changed.append((report, current))
-        unchanged = len(reports) - len(changed)
+        written = unchanged = 0
+        room = threading.BoundedSemaphore(WRITERS * 4)  # reports made but not yet written, at most
+        futures: list[Future[None]] = []
 
-        def delete(key: tuple[str, str]) -> None:
+        def put(report: dict[str, Any], current: Mapping[str, Any] | None) -> None:
             try:
-                self._custom.delete_namespaced_custom_object(GROUP, VERSION, key[0], "policyreports", key[1])
-            except kubernetes.client.ApiException as exc:
-                if exc.status != 404:
-                    raise
+                self._put(report, current, namespaced=True)
+            finally:
+                room.release()
 
         # The API server handles requests in parallel: a thousand writes one by one would take a while.
         with ThreadPoolExecutor(WRITERS) as pool:
-            list(pool.map(lambda pair: self._put(*pair, namespaced=True), changed))
-            list(pool.map(delete, stored))
-        written, deleted = len(changed), len(stored)
+            for report in reports:
+                meta = report["metadata"]
+                key = (meta["namespace"], meta["name"])
+                current = stored.pop(key, None)
+                digest = fingerprint(report)
+                if current is not None and self._says(key, current, digest):
+                    unchanged += 1
+                    continue
+                room.acquire()
+                futures.append(pool.submit(put, _stamped(report, digest), current))
+                written += 1
+            for future in futures:
+                future.result()  # the first failure, raised
+            list(pool.map(self._delete, stored))
+        deleted = len(stored)
         if summary is not None:
             current = self._get_cluster(summary["metadata"]["name"])
             if current is not None and content(current) == content(summary):
                 unchanged += 1
             else:
-                self._put(summary, current, namespaced=False)
+                self._put(summary, None if current is None else current["metadata"], namespaced=False)
                 written += 1
         return ReportStats(written=written, deleted=deleted, unchanged=unchanged)
+
+    def _delete(self, key: tuple[str, str]) -> None:
+        self._written.pop(key, None)
+        try:
+            self._custom.delete_namespaced_custom_object(GROUP, VERSION, key[0], "policyreports", key[1])
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
 
     def _get_cluster(self, name: str) -> dict[str, Any] | None:
         try:
@@ -86,20 +143,24 @@ class ReportStore:
         found: dict[str, Any] = json.loads(response.data)
         return found
 
-    def _put(self, report: dict[str, Any], current: dict[str, Any] | None, *, namespaced: bool) -> None:
+    def _put(self, report: dict[str, Any], current: Mapping[str, Any] | None, *, namespaced: bool) -> None:
+        """Create `report`, or replace the stored one whose metadata is `current`."""
         meta = report["metadata"]
         body = {**report, "metadata": dict(meta)}
         if current is not None:
-            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            body["metadata"]["resourceVersion"] = current["resourceVersion"]
+        raw = {"_preload_content": False}  # the answer is the whole object again: only its version is read
         if namespaced:
             args: tuple[str, ...] = (GROUP, VERSION, meta["namespace"], "policyreports")
             if current is None:
-                self._custom.create_namespaced_custom_object(*args, body)
+                response = self._custom.create_namespaced_custom_object(*args, body, **raw)
             else:
-                self._custom.replace_namespaced_custom_object(*args, meta["name"], body)
+                response = self._custom.replace_namespaced_custom_object(*args, meta["name"], body, **raw)
+            stored = json.loads(response.data)["metadata"]
+            self._written[meta["namespace"], meta["name"]] = str(stored["resourceVersion"])
         elif current is None:
-            self._custom.create_cluster_custom_object(GROUP, VERSION, "clusterpolicyreports", body)
+            self._custom.create_cluster_custom_object(GROUP, VERSION, "clusterpolicyreports", body, **raw)
         else:
             self._custom.replace_cluster_custom_object(
-                GROUP, VERSION, "clusterpolicyreports", meta["name"], body
+                GROUP, VERSION, "clusterpolicyreports", meta["name"], body, **raw
             )

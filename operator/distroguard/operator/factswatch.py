@@ -1,0 +1,96 @@
+"""The cluster's ImageFacts into the shared resolver's cache: what every replica learns from the audit.
+
+One list at start, page by page (the whole inventory is in the cache once `wait_listed` returns), then
+the events from that list's resourceVersion, in a daemon thread (`metawatch`). Each record is parsed in
+the thread and handed to the event loop in batches (the resolver's caches belong to the loop's thread).
+
+Not a kopf watch: kopf would list every object again after the start-up read and hand each one to a
+worker of its own; at 50,000 objects that is a second whole listing held in memory and minutes of events
+before a fact written now reaches the cache. Here a fact written by the audit is one event, seeded as it
+arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import kubernetes
+
+from distroguard.audit.cluster import PAGE_SIZE
+from distroguard.model.api import FACTS_PLURAL, GROUP, VERSION
+from distroguard.model.record import FactsRecord
+from distroguard.operator.audit.inventorystore import parse_record, seed
+from distroguard.operator.metawatch import Metadata, MetadataWatch
+from distroguard.resolver import Resolver
+
+logger = logging.getLogger(__name__)
+
+
+class FactsWatch(MetadataWatch):
+    whole_objects = True
+
+    def __init__(self, api: Any, resolver: Resolver, loop: asyncio.AbstractEventLoop) -> None:
+        custom: Any = kubernetes.client.CustomObjectsApi(api)  # raw responses: no model classes
+        super().__init__(
+            functools.partial(custom.list_cluster_custom_object, GROUP, VERSION, FACTS_PLURAL), "ImageFacts"
+        )
+        self._resolver = resolver
+        self._loop = loop
+        self._listed = threading.Event()
+        self.public = 0
+        """Public records the first list handed to the cache so far (private ones are an inventory entry
+        only)."""
+
+    def wait_listed(self, timeout: float | None = None) -> bool:
+        """Wait until the first list was handed to the loop (or found nothing served); whether it was."""
+        return self._listed.wait(timeout)
+
+    def _seed(self, records: Sequence[FactsRecord]) -> None:
+        """On the loop's thread."""
+        now = datetime.now(UTC)
+        for record in records:
+            seed(self._resolver, record, now)
+
+    def _hand_over(self, items: Sequence[Mapping[str, Any]]) -> int:
+        records = [r for r in (parse_record(item) for item in items) if r is not None]
+        if records:
+            self._loop.call_soon_threadsafe(self._seed, records)
+        return sum(1 for r in records if r.access == "public")
+
+    def _list(self) -> str:
+        """Every object, page by page (never the whole inventory's JSON at once); the list's version."""
+        token: str | None = None
+        first = not self._listed.is_set()
+        started = time.monotonic()
+        while True:
+            more = {"_continue": token} if token else {}
+            response = self._list_call(limit=PAGE_SIZE, _preload_content=False, **more)
+            page = json.loads(response.data)
+            public = self._hand_over(page.get("items") or ())
+            if first:
+                self.public += public
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue")
+            if not token:
+                if first:
+                    logger.info(
+                        "%d ImageFacts read into the cache in %.1f s", self.public, time.monotonic() - started
+                    )
+                self._listed.set()
+                return str(metadata["resourceVersion"])
+
+    def changed(self, kind: str, metadata: Metadata) -> None:
+        if kind != "DELETED":  # an unused image's facts stay true: the cache forgets them in its own time
+            self._hand_over([metadata])
+
+    def not_served(self) -> None:
+        logger.warning("ImageFacts are not served by this cluster: every image is looked up")
+        self._listed.set()
