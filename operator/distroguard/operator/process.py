@@ -145,14 +145,14 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             )
         # What the audit already learnt (ImageFacts objects) answers this process's first lookups; the
         # watch keeps it up to date afterwards.
-        facts = FactsWatch(api, pool.anonymous, asyncio.get_running_loop())
-        facts.start()
-        stack.callback(facts.stop)
+        inventory = FactsWatch(api, pool.anonymous, asyncio.get_running_loop())
+        inventory.start()
+        stack.callback(inventory.stop)
         # The audit resolves every image it lists: it waits for what the inventory already knows. A webhook
         # replica answers meanwhile (an image not read yet is looked up, as any new image is).
         wait = FACTS_AUDIT_WAIT_SECONDS if settings.audits else FACTS_WEBHOOK_WAIT_SECONDS
-        if not await asyncio.to_thread(facts.wait_listed, wait):
-            logger.info("ImageFacts: %d read so far; the rest are read while serving", facts.public)
+        if not await asyncio.to_thread(inventory.wait_listed, wait):
+            logger.info("ImageFacts: %d read so far; the rest are read while serving", inventory.public)
         await asyncio.to_thread(load_cluster_catalog, api, catalogs)
         stale = catalogs.stale(datetime.now(UTC).date())
         if stale is not None:
