@@ -14,7 +14,6 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from distroguard.audit.jsonreport import exception_json
 from distroguard.cli.dockerfile import DockerfileError, base_images_with_platforms
 from distroguard.cli.images import (
     LookupOptions,
@@ -42,6 +41,8 @@ _STYLE: dict[Verdict, str] = {"allow": "green", "warn": "yellow", "deny": "bold 
 
 
 def _result_json(image: str, facts: ImageFacts, decision: Decision) -> dict[str, Any]:
+    from distroguard.audit.jsonreport import exception_json  # the audit's JSON form: loaded only for -o json
+
     return {
         "image": image,
         "platform": facts.platform,
