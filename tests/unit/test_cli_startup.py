@@ -71,6 +71,15 @@ def test_image_commands_load_nothing_of_the_cluster(module: str) -> None:
     assert under(loaded_after(f"import {module}"), CLUSTER) == set()
 
 
+def test_inspect_loads_no_policy_model() -> None:
+    """`inspect` judges nothing: the policy, exception and decision models (and their schemas) stay out."""
+    models = under(loaded_after("import distroguard.cli.inspect"), ("distroguard.model",))
+    assert "distroguard.model.facts" in models
+    assert models.isdisjoint(
+        {"distroguard.model.policy", "distroguard.model.exception", "distroguard.model.decision"}
+    )
+
+
 def test_every_command_is_registered_with_its_own_summary() -> None:
     ctx = click.Context(main, info_name="distroguard")
     assert main.list_commands(ctx) == sorted(COMMANDS)
