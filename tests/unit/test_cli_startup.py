@@ -6,6 +6,7 @@ Imports are observed in a fresh interpreter (this test process has long since im
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -116,3 +117,15 @@ def test_a_command_is_imported_once_and_kept() -> None:
 def test_a_target_that_is_no_command_is_refused() -> None:
     with pytest.raises(TypeError, match="not a click command"):
         LazyCommand("distroguard.cli.main:COMMANDS", "x").load()
+
+
+def test_the_console_highlights_only_where_colours_show(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.highlighter import NullHighlighter, ReprHighlighter
+
+    from distroguard.cli.render import stdout_console
+
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setattr("sys.stdout", io.StringIO())
+    assert isinstance(stdout_console().highlighter, NullHighlighter)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert isinstance(stdout_console().highlighter, ReprHighlighter)

@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from distroguard.cli.images import image_options, lookup_options, report_failures, resolve_all
 from distroguard.cli.proxies import PROXY_EPILOG
-from distroguard.cli.render import render_json, render_table
+from distroguard.cli.render import render_json, render_table, stdout_console
 from distroguard.model.facts import ImageFacts
 
 EXIT_UNRESOLVED = 2
@@ -44,6 +43,6 @@ def inspect(
     if output == "json":
         click.echo(render_json(resolved, as_list=len(images) > 1 or options.several))
     elif resolved:
-        render_table(resolved, Console())
+        render_table(resolved, stdout_console())
     failed = report_failures(results)
     sys.exit(EXIT_UNRESOLVED if failed else 0)
