@@ -7,7 +7,8 @@ each with a Python layer on top) and runs, each in a fresh process, N times roun
 - `distroguard inspect IMAGE -o json`                       (target: median <= 350 ms wall)
 - `distroguard check IMAGE --policy policies/no-musl.yaml`  (target: median <= 350 ms wall)
 
-next to the interpreter's own start-up in the same run: `python -c pass` and `python -c "import click"`.
+next to baselines from the same run: `python -c pass`, `python -c "import click"`, and FLOOR (importing
+click and aiohttp and defining one pydantic model: what a command that resolves images cannot do without).
 Each row prints the median wall time and the median CPU time (user + system) of the process. On a shared
 machine wall time is noisy: judge by the CPU column and its ratio to the click baseline. Each command is run
 as the `distroguard` console script runs it (`from distroguard.cli.main import main; main()`), with the
@@ -49,6 +50,8 @@ from support.images import ImageBuilder, push  # noqa: E402
 from support.registry_server import running_registry  # noqa: E402
 
 POLICY = ROOT / "policies" / "no-musl.yaml"
+#: What any command that resolves images must import: the floor under `inspect` and `check` here.
+FLOOR = "import click, aiohttp, pydantic\nclass Probe(pydantic.BaseModel):\n    x: int"
 CONSOLE_SCRIPT = "import sys; from distroguard.cli.main import main; sys.exit(main())"
 ROOTS: dict[str, Files] = {
     "debian12": DEBIAN_12_ROOT,
@@ -145,6 +148,13 @@ def main() -> None:
                 env,
                 args.runs,
                 "baseline: the interpreter and click",
+            ),
+            measure(
+                "python -c FLOOR",
+                [[python, "-c", FLOOR]],
+                env,
+                args.runs,
+                "baseline: click, aiohttp and one pydantic model",
             ),
             measure("distroguard --version", [[*cli, "--version"]], env, args.runs, "target <= 150 ms wall"),
             measure(
