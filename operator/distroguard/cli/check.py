@@ -8,13 +8,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-from distroguard.audit.jsonreport import exception_json
 from distroguard.cli.dockerfile import DockerfileError, base_images_with_platforms
 from distroguard.cli.images import (
     LookupOptions,
@@ -25,7 +22,7 @@ from distroguard.cli.images import (
     resolve_all,
 )
 from distroguard.cli.proxies import PROXY_EPILOG
-from distroguard.cli.render import facts_json
+from distroguard.cli.render import facts_json, stdout_console
 from distroguard.eol import default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
 from distroguard.model import Decision, ImageFacts, Verdict
@@ -35,6 +32,9 @@ from distroguard.policy.exceptions import ExceptionTarget, apply_exceptions, exc
 from distroguard.policy.scanning import scan_mode
 from distroguard.policyfiles import load_exceptions, load_policies
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 EXIT_VIOLATIONS = 1
 EXIT_ERRORS = 2
 _RANK: dict[Verdict, int] = {"allow": 0, "warn": 1, "deny": 2}
@@ -42,6 +42,8 @@ _STYLE: dict[Verdict, str] = {"allow": "green", "warn": "yellow", "deny": "bold 
 
 
 def _result_json(image: str, facts: ImageFacts, decision: Decision) -> dict[str, Any]:
+    from distroguard.audit.jsonreport import exception_json  # the audit's JSON form: loaded only for -o json
+
     return {
         "image": image,
         "platform": facts.platform,
@@ -64,6 +66,8 @@ def _result_json(image: str, facts: ImageFacts, decision: Decision) -> dict[str,
 
 
 def _render(results: Sequence[tuple[str, ImageFacts, Decision]], console: Console) -> None:
+    from rich.markup import escape  # a table's alone: json and CI reports start without rich
+
     for image, facts, decision in results:
         style = _STYLE[decision.verdict]
         os = f"{facts.os.id} {facts.os.version_id or ''}".strip() if facts.os else "no OS"
@@ -212,7 +216,7 @@ def check(
         one = len(wanted) == 1 and not options.several
         click.echo(json.dumps(items[0] if one and items else items, indent=2))
     elif output == "table":
-        _render(checked, Console())
+        _render(checked, stdout_console())
     else:
         from distroguard.cli.reports.commands import check_report  # only a CI report needs it
 

@@ -29,8 +29,6 @@ from distroguard.eol.update import refresh_names, require_not_older
 from distroguard.errors import CatalogError
 from distroguard.model.api import CATALOG_KIND, CATALOG_NAME
 from distroguard.model.lifecycle import CatalogSnapshot, PhaseEnd, ProductLifecycle, ReleaseCycle, end_date
-from distroguard.operator.catalogstore import CatalogStore, StoredCatalog, push
-from distroguard.operator.kubeclient import api_client, load_configuration
 
 EXIT_ERROR = 2
 MAX_AGE_ENV = "DISTROGUARD_EOL_MAX_AGE_DAYS"
@@ -301,6 +299,10 @@ def update(
 
 def _update_cluster(kubeconfig: Path, base_url: str, timeout: float, source_file: Path | None) -> None:
     """Fetch (or read) first, then write as of the object read: the API's answers never wait on a lock."""
+    # The Kubernetes client is imported here: only `--kubeconfig` needs it, and it is slow to import.
+    from distroguard.operator.catalogstore import CatalogStore, StoredCatalog, push
+    from distroguard.operator.kubeclient import api_client, load_configuration
+
     where = f"the cluster's {CATALOG_KIND} {CATALOG_NAME}"
     try:
         api = api_client(load_configuration(kubeconfig))

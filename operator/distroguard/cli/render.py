@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from distroguard.model import ImageFacts
 from distroguard.model.factsdoc import facts_document
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def stdout_console() -> Console:
+    """A rich console on stdout that highlights (colours numbers, paths, versions) only where colours show:
+    on a terminal, or where FORCE_COLOR asks for them. Elsewhere (a CI log, a pipe) highlighting would
+    change nothing visible, and compiling its patterns is a noticeable part of a short run."""
+    from rich.console import Console
+    from rich.highlighter import NullHighlighter
+
+    console = Console()
+    if not console.is_terminal:
+        console.highlighter = NullHighlighter()
+    return console
 
 
 def facts_json(facts: ImageFacts) -> dict[str, Any]:
@@ -75,6 +87,10 @@ def _base_text(facts: ImageFacts) -> str:
 
 def render_table(results: Sequence[ImageFacts], console: Console, *, evidence: bool = True) -> None:
     """One card per image: the facts, then the evidence for each (escaped: image data is not markup)."""
+    # rich is imported by the tables alone: JSON output starts without it.
+    from rich.markup import escape
+    from rich.table import Table
+
     for facts in results:
         header = f"{facts.digest or ''}  {facts.platform}  {facts.mode} mode"
         console.print(f"[bold]{escape(facts.reference)}[/bold]  {header}")
