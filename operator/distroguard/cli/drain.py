@@ -19,7 +19,7 @@ DRAIN_TIMEOUT_SECONDS = 2.0
 """How long the request to the local server may take: the wait that follows must not be eaten by it."""
 
 
-@click.command(short_help="Retire this pod's webhook connections and wait (the chart's preStop hook).")
+@click.command(short_help="Drain this pod's webhook connections, then wait.")
 @click.option("--port", type=click.IntRange(1, 65535), default=9443, show_default=True, help="Webhook port.")
 @click.option(
     "--seconds",

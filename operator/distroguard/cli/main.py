@@ -23,7 +23,7 @@ COMMANDS = {
     ),
     "drain": LazyCommand(
         "distroguard.cli.drain:drain",
-        "Retire this pod's webhook connections and wait (the chart's preStop hook).",
+        "Drain this pod's webhook connections, then wait.",
     ),
     "eol": LazyCommand(
         "distroguard.cli.eol:eol", "The end-of-life catalog (endoflife.date data): show it, refresh it."
