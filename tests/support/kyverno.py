@@ -6,6 +6,7 @@ test-environment cache; this module finds and runs it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shutil
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from support import kube
 
@@ -91,16 +94,21 @@ def crd_dir(version: str = KYVERNO_VERSION) -> Path:
 
 
 def install_crds(plane: kube.ControlPlane, directory: Path | None = None) -> list[str]:
-    """Apply every CRD of Kyverno's (server-side: some are too large for the last-applied annotation) and
-    wait until each is established; their names."""
+    """Create each CRD of Kyverno's that the API server does not have yet (server-side: some are too large
+    for the last-applied annotation; one already there, such as the PolicyReport CRD distroguard installs,
+    is left as it is) and wait until all are established; their names."""
     directory = directory or crd_dir()
     files = sorted(directory.rglob("*.yaml"))
     if not files:
         raise KyvernoError(f"no CRDs in {directory}: run `scripts/testenv build --kyverno`")
+    present = set(plane.kubectl("get", "crd", "-o", "name").stdout.split())
     names = []
     for path in files:
-        done = plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path), "-o", "name")
-        names.extend(line.strip() for line in done.stdout.splitlines() if line.strip())
+        crd = yaml.safe_load(path.read_text())["metadata"]["name"]
+        name = f"customresourcedefinition.apiextensions.k8s.io/{crd}"
+        if name not in present:
+            plane.kubectl("apply", "--server-side", "-f", str(path))
+        names.append(name)
     plane.kubectl("wait", "--for=condition=Established", "--timeout=120s", *names, timeout=150)
     return names
 
@@ -112,6 +120,14 @@ class Connection:
     family: str
     address: str
     port: int
+
+    @property
+    def loopback(self) -> bool:
+        """To this machine's loopback (an IPv4-mapped IPv6 address counts as its IPv4 address)."""
+        address = ipaddress.ip_address(self.address)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            return address.ipv4_mapped.is_loopback
+        return address.is_loopback
 
 
 _CONNECT = re.compile(
@@ -231,7 +247,7 @@ def start(
         strace = shutil.which("strace")
         if strace is None:
             raise KyvernoError("trace_connections needs strace (apt-get install strace)")
-        argv = [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(trace), *argv]
+        argv = [strace, "-f", "-qq", "-e", "trace=connect", "-e", "signal=none", "-o", str(trace), *argv]
     env = {
         "KYVERNO_NAMESPACE": NAMESPACE,
         "KYVERNO_POD_NAME": "kyverno-local",

@@ -1,0 +1,118 @@
+"""Kyverno's own CLI checks distroguard's example ClusterPolicy: `kyverno test` (v1.19.1, built from its Go
+module by `scripts/testenv build --kyverno`) loads it, validates it, and runs it on a musl Pod and a glibc
+Pod, its API calls answered by the CLI's `apiCallResponses` mocks with facts documents as distroguard
+renders them (`inspect --output json`). No cluster, no network.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from distroguard.cli.render import facts_json
+from distroguard.model import ImageFacts, Libc, OSRelease
+from support import kyverno
+from support.kyverno_policy import example_policy, facts_urls
+
+pytestmark = [pytest.mark.e2e]
+
+MUSL_IMAGE = "registry.example/shop/alpine-app:1"
+GLIBC_IMAGE = "registry.example/shop/debian-app:1"
+
+ALPINE = ImageFacts(
+    reference=MUSL_IMAGE,
+    digest="sha256:" + "a" * 64,
+    os=OSRelease(id="alpine", version_id="3.20.3", pretty_name="Alpine Linux v3.20"),
+    libc=Libc(family="musl", version="1.2.5"),
+)
+DEBIAN = ImageFacts(
+    reference=GLIBC_IMAGE,
+    digest="sha256:" + "d" * 64,
+    os=OSRelease(
+        id="debian", version_id="12", codename="bookworm", pretty_name="Debian GNU/Linux 12 (bookworm)"
+    ),
+    libc=Libc(family="glibc", version="2.36"),
+)
+
+
+def pod(name: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+
+
+def write_test(directory: Path, facts: dict[str, ImageFacts]) -> None:
+    """A `kyverno test` directory: the example policy, a musl and a glibc Pod, and the facts each image's
+    API call is answered with (`facts`, by image)."""
+    policy = example_policy()
+    rules = [rule["name"] for rule in policy["spec"]["rules"]]
+    (directory / "policy.yaml").write_text(yaml.safe_dump(policy))
+    (directory / "resources.yaml").write_text(
+        yaml.safe_dump_all([pod("musl-app", MUSL_IMAGE), pod("glibc-app", GLIBC_IMAGE)])
+    )
+    mocks = [
+        {"url": url, "method": "GET", "response": {"statusCode": 200, "body": facts_json(answer)}}
+        for image, answer in facts.items()
+        for url in facts_urls(policy, image)
+    ]
+    results = [
+        {
+            "policy": policy["metadata"]["name"],
+            "rule": rule,
+            "kind": "Pod",
+            "resources": [name],
+            "result": result,
+        }
+        for rule in rules
+        for name, result in (("musl-app", "fail"), ("glibc-app", "pass"))
+    ]
+    test = {
+        "apiVersion": "cli.kyverno.io/v1alpha1",
+        "kind": "Test",
+        "metadata": {"name": "distroguard-example-policy"},
+        "policies": ["policy.yaml"],
+        "resources": ["resources.yaml"],
+        "apiCallResponses": mocks,
+        "results": results,
+    }
+    (directory / "kyverno-test.yaml").write_text(yaml.safe_dump(test))
+
+
+def kyverno_test(directory: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        binaries = kyverno.KyvernoBinaries.locate()
+    except kyverno.KyvernoError as e:
+        pytest.fail(str(e), pytrace=False)
+    return subprocess.run(
+        [str(binaries.cli), "test", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(directory)},
+    )
+
+
+def test_kyverno_test_accepts_the_example_policy(tmp_path: Path) -> None:
+    write_test(tmp_path, {MUSL_IMAGE: ALPINE, GLIBC_IMAGE: DEBIAN})
+    done = kyverno_test(tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "0 tests failed" in output, output
+
+
+def test_kyverno_test_fails_when_the_facts_say_otherwise(tmp_path: Path) -> None:
+    """The same expectations with the answers swapped: the musl Pod passes and the glibc Pod fails, so the
+    check above is decided by the facts document, not by the policy alone."""
+    write_test(tmp_path, {MUSL_IMAGE: DEBIAN, GLIBC_IMAGE: ALPINE})
+    done = kyverno_test(tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "tests failed" in output, output
