@@ -16,10 +16,11 @@ import yaml
 from distroguard.cli.render import facts_json
 from distroguard.model import ImageFacts, Libc, OSRelease
 from support import kyverno
-from support.kyverno_policy import example_policy, facts_urls
+from support.kyverno_policy import LIBC_FAMILY, example_policy, facts_urls, rule_keys
 
 pytestmark = [pytest.mark.e2e]
 
+EOL = "facts.lifecycle.eol"
 MUSL_IMAGE = "registry.example/shop/alpine-app:1"
 GLIBC_IMAGE = "registry.example/shop/debian-app:1"
 
@@ -38,6 +39,8 @@ DEBIAN = ImageFacts(
     libc=Libc(family="glibc", version="2.36"),
 )
 
+TRUE_ANSWERS = {MUSL_IMAGE: ALPINE, GLIBC_IMAGE: DEBIAN}
+
 
 def pod(name: str, image: str) -> dict[str, Any]:
     return {
@@ -48,30 +51,39 @@ def pod(name: str, image: str) -> dict[str, Any]:
     }
 
 
-def write_test(directory: Path, facts: dict[str, ImageFacts]) -> None:
-    """A `kyverno test` directory: the example policy, a musl and a glibc Pod, and the facts each image's
-    API call is answered with (`facts`, by image)."""
+def expected(rule: str, keys: set[str], document: dict[str, Any]) -> str:
+    """What `kyverno test` must report for a rule whose deny conditions read `keys`, on a Pod whose image's
+    facts are `document`: decided here from the document, the way the rule means it."""
+    if LIBC_FAMILY in keys:
+        return "fail" if document["libc"]["family"] == "musl" else "pass"
+    if EOL in keys:
+        return "fail" if document["lifecycle"]["eol"] is True else "pass"
+    pytest.fail(f"rule {rule} reads {sorted(keys)}: say here what it decides", pytrace=False)
+
+
+def write_test(directory: Path, answers: dict[str, ImageFacts], truth: dict[str, ImageFacts]) -> None:
+    """A `kyverno test` directory: the example policy, a musl and a glibc Pod, the facts each image's API
+    call is answered with (`answers`, by image), and the results expected from the facts in `truth`."""
     policy = example_policy()
-    rules = [rule["name"] for rule in policy["spec"]["rules"]]
     (directory / "policy.yaml").write_text(yaml.safe_dump(policy))
-    (directory / "resources.yaml").write_text(
-        yaml.safe_dump_all([pod("musl-app", MUSL_IMAGE), pod("glibc-app", GLIBC_IMAGE)])
-    )
+    pods = {"musl-app": MUSL_IMAGE, "glibc-app": GLIBC_IMAGE}
+    (directory / "resources.yaml").write_text(yaml.safe_dump_all([pod(n, i) for n, i in pods.items()]))
     mocks = [
         {"url": url, "method": "GET", "response": {"statusCode": 200, "body": facts_json(answer)}}
-        for image, answer in facts.items()
+        for image, answer in answers.items()
         for url in facts_urls(policy, image)
     ]
+    documents = {image: facts_json(facts) for image, facts in truth.items()}
     results = [
         {
             "policy": policy["metadata"]["name"],
             "rule": rule,
             "kind": "Pod",
             "resources": [name],
-            "result": result,
+            "result": expected(rule, keys, documents[image]),
         }
-        for rule in rules
-        for name, result in (("musl-app", "fail"), ("glibc-app", "pass"))
+        for rule, keys in rule_keys(policy).items()
+        for name, image in pods.items()
     ]
     test = {
         "apiVersion": "cli.kyverno.io/v1alpha1",
@@ -101,7 +113,7 @@ def kyverno_test(directory: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_kyverno_test_accepts_the_example_policy(tmp_path: Path) -> None:
-    write_test(tmp_path, {MUSL_IMAGE: ALPINE, GLIBC_IMAGE: DEBIAN})
+    write_test(tmp_path, TRUE_ANSWERS, TRUE_ANSWERS)
     done = kyverno_test(tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -109,9 +121,9 @@ def test_kyverno_test_accepts_the_example_policy(tmp_path: Path) -> None:
 
 
 def test_kyverno_test_fails_when_the_facts_say_otherwise(tmp_path: Path) -> None:
-    """The same expectations with the answers swapped: the musl Pod passes and the glibc Pod fails, so the
-    check above is decided by the facts document, not by the policy alone."""
-    write_test(tmp_path, {MUSL_IMAGE: DEBIAN, GLIBC_IMAGE: ALPINE})
+    """The same expectations with the answers swapped: Kyverno admits the musl Pod and denies the glibc one,
+    so the check above is decided by the facts documents, not by the policy alone."""
+    write_test(tmp_path, {MUSL_IMAGE: DEBIAN, GLIBC_IMAGE: ALPINE}, TRUE_ANSWERS)
     done = kyverno_test(tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode != 0, output

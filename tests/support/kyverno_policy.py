@@ -5,6 +5,8 @@
                                          is shipped)
     localized(policy, base, ca, ns)      pointed at a running distroguard and narrowed to one namespace
     facts_urls(policy, image)            the URLs its API calls ask for `image` (what a CLI mock answers)
+    rule_keys(policy)                    each rule's name and the facts fields its deny conditions read
+    denial_text(policy, field)           the fixed part of the message of the rule that reads `field`
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ import yaml
 from support.scratch import unique
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "policies" / "kyverno"
-DENIED_FOR = "uses musl"
-"""In the deny message of the policy: `{{ facts.libc.family }}` filled in from distroguard's answer, so a
-denial for any other reason (an API call that failed, which Kyverno also refuses) does not pass for it."""
+LIBC_FAMILY = "facts.libc.family"
 _ELEMENT_IMAGE = re.compile(r"\{\{\s*element\.image\s*\}\}")
+_VARIABLE = re.compile(r"\{\{\s*([^}]+?)\s*\}\}")
 
 IN_TEST_POLICY: dict[str, Any] = {
     "apiVersion": "kyverno.io/v1",
@@ -67,8 +68,7 @@ IN_TEST_POLICY: dict[str, Any] = {
                             },
                         }
                     ],
-                    "message": "image {{ element.image }} uses {{ facts.libc.family }} libc "
-                    "({{ facts.os.pretty_name }}): use a glibc-based base image",
+                    "message": "an image is built on musl (distroguard facts API): use a glibc-based image",
                 },
             }
         ],
@@ -129,3 +129,28 @@ def services(policy: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def facts_urls(policy: dict[str, Any], image: str) -> list[str]:
     """The URL each API call of `policy` asks when its foreach element's image is `image`."""
     return [_ELEMENT_IMAGE.sub(image, service["url"]) for service in services(policy)]
+
+
+def rule_keys(policy: dict[str, Any]) -> dict[str, set[str]]:
+    """Each rule's name and the variables its deny conditions' keys read (`facts.libc.family`, ...)."""
+    found: dict[str, set[str]] = {}
+    for rule in policy["spec"]["rules"]:
+        keys: set[str] = set()
+        for each in rule.get("validate", {}).get("foreach", []):
+            conditions = each.get("deny", {}).get("conditions", {})
+            for condition in [*conditions.get("any", []), *conditions.get("all", [])]:
+                keys.update(_VARIABLE.findall(str(condition.get("key", ""))))
+        found[rule["name"]] = keys
+    return found
+
+
+def denial_text(policy: dict[str, Any], field: str = LIBC_FAMILY) -> str:
+    """The message of the rule whose deny conditions read `field`, up to its first variable: what a denial by
+    that rule says (a failed API call is an error of the rule, and says something else)."""
+    for rule in policy["spec"]["rules"]:
+        if field in rule_keys({"spec": {"rules": [rule]}})[rule["name"]]:
+            text = str(rule["validate"]["message"]).split("{{", 1)[0].strip()
+            if len(text) < 10:
+                raise ValueError(f"rule {rule['name']}'s message has too little fixed text to recognise")
+            return text
+    raise ValueError(f"no rule of {policy['metadata']['name']} denies on {field}")
