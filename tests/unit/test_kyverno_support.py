@@ -3,8 +3,10 @@ of an strace log, and pointing the example policy's API calls somewhere else."""
 
 from __future__ import annotations
 
+import pytest
+
 from support.kyverno import Connection, parse_connects
-from support.kyverno_policy import IN_TEST_POLICY, facts_urls, localized, services
+from support.kyverno_policy import IN_TEST_POLICY, denial_text, facts_urls, localized, rule_keys, services
 
 TRACE = """\
 25670 connect(3, {sa_family=AF_INET, sin_port=htons(6443), sin_addr=inet_addr("127.0.0.1")}, 16) = -1 EINPROGRESS (Operation now in progress)
@@ -47,3 +49,10 @@ def test_facts_urls_fill_in_the_image() -> None:
     assert facts_urls(IN_TEST_POLICY, "r.example/a:1") == [
         "https://distroguard.distroguard.svc/v1/facts?image=r.example/a:1"
     ]
+
+
+def test_rule_keys_and_denial_text_name_the_rule_that_reads_the_libc_family() -> None:
+    assert rule_keys(IN_TEST_POLICY) == {"no-musl": {"facts.libc.family"}}
+    assert denial_text(IN_TEST_POLICY) == IN_TEST_POLICY["spec"]["rules"][0]["validate"]["message"]
+    with pytest.raises(ValueError, match="no rule"):
+        denial_text(IN_TEST_POLICY, "facts.lifecycle.eol")
