@@ -253,6 +253,8 @@ def start(
         "KYVERNO_POD_NAME": "kyverno-local",
         "KYVERNO_SERVICEACCOUNT_NAME": "kyverno",
         "KYVERNO_DEPLOYMENT": "kyverno",
+        "INIT_CONFIG": "kyverno",
+        "METRICS_CONFIG": "kyverno-metrics",
         "KUBECACHEDIR": str(workdir / "kube-cache"),
         "HOME": str(workdir),
     }
