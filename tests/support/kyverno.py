@@ -6,11 +6,14 @@ test-environment cache; this module finds and runs it.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import re
 import shutil
+import ssl
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +87,7 @@ METADATA_BLOCKLIST = (
 )
 """Kyverno's default `--httpBlocklist` without loopback, which it blocks by default: the policies' API
 calls here go to distroguard on 127.0.0.1, and `--httpAllowlist` narrows them to its URL."""
+READINESS_PATH = "/health/readiness"
 READY_TIMEOUT_SECONDS = 180.0
 STOP_GRACE_SECONDS = 15.0
 
@@ -169,20 +173,43 @@ class Kyverno:
         return found
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-        """Until the webhook configurations in `READY_WEBHOOKS` are registered, each URL on our port."""
+        """Until the webhook configurations in `READY_WEBHOOKS` are registered and Kyverno's webhook server
+        answers its readiness probe over TLS, verified with their caBundle (the server loads its certificate
+        from a Secret, which it may not have read yet when the configurations appear)."""
         deadline = time.monotonic() + timeout
+        registered: dict[str, dict[str, Any]] = {}
+        last = "no answer yet"
         while True:
             if not self.process.alive():
                 raise KyvernoError(f"kyverno exited early:\n{self.log_tail()}")
-            registered = self.webhook_configurations()
+            if not all(name in registered for name in READY_WEBHOOKS):
+                registered = self.webhook_configurations()
             if all(name in registered for name in READY_WEBHOOKS):
-                return
+                ca = base64.b64decode(
+                    registered[READY_WEBHOOKS[0]]["webhooks"][0]["clientConfig"]["caBundle"]
+                )
+                last = self._probe(ca.decode())
+                if last == "ready":
+                    return
             if time.monotonic() > deadline:
                 raise KyvernoError(
-                    f"kyverno's webhooks not registered after {timeout:.0f}s (have {sorted(registered)}):\n"
-                    f"{self.log_tail()}"
+                    f"kyverno not ready after {timeout:.0f}s (webhooks {sorted(registered)}, "
+                    f"probe: {last}):\n{self.log_tail()}"
                 )
             time.sleep(0.5)
+
+    def _probe(self, ca_pem: str) -> str:
+        """ "ready", or why not: GET /health/readiness on the webhook server, trusting only `ca_pem`."""
+        context = ssl.create_default_context(cadata=ca_pem)
+        url = f"https://127.0.0.1:{self.port}{READINESS_PATH}"
+        direct = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+        )
+        try:
+            with direct.open(url, timeout=5) as response:
+                return "ready" if response.status == 200 else f"HTTP {response.status}"
+        except (OSError, ssl.SSLError) as e:
+            return f"{type(e).__name__}: {e}"
 
     def connections(self) -> list[Connection]:
         """Every IPv4/IPv6 connect(2) so far (needs `trace_connections`)."""
