@@ -5,6 +5,7 @@
     ├── InvalidCredentials            a Docker config.json or pull secret is malformed (the *input* is bad)
     ├── InvalidReview                 an AdmissionReview is malformed, e.g. has no uid (the *request* is bad)
     ├── InvalidObject                 a reviewed workload is malformed or too big (the *object* is bad)
+    ├── InvalidFactsRequest           a facts API request is malformed or asks too much (the *request* is bad)
     ├── SourceError                   fetching image bytes failed
     │   ├── RegistryError             a registry answered badly or not at all (names the registry)
     │   │   ├── AuthenticationError   credentials missing or refused (401/403)
@@ -89,6 +90,12 @@ class InvalidObject(DistroguardError, ValueError):
         self.what = what
         self.problem = problem
         super().__init__(f"{what}: {problem}")
+
+
+class InvalidFactsRequest(DistroguardError, ValueError):
+    """A request to the facts API (Gatekeeper's provider protocol, `GET /v1/facts`) is bad or too big."""
+
+    reason = "invalid-facts-request"
 
 
 class SourceError(DistroguardError):

@@ -2,8 +2,9 @@
 package.
 
 A path is a YAML file (one or more `---`-separated documents) or a directory, whose `*.yaml` /
-`*.yml` files are read recursively in name order. Every problem is an `InvalidPolicy` naming the
-file, the document and the field.
+`*.yml` files are read recursively in name order, except under subdirectories named after other policy
+engines (`OTHER_ENGINES`: the repository's policies/ ships their examples beside ours). Every problem is
+an `InvalidPolicy` naming the file, the document and the field.
 """
 
 from __future__ import annotations
@@ -19,11 +20,20 @@ from distroguard.model.policy import DistroPolicy
 from distroguard.model.validation import parse_exception, parse_policy
 
 SUFFIXES = (".yaml", ".yml")
+OTHER_ENGINES = frozenset({"gatekeeper", "kyverno"})
+"""Subdirectories of a policy directory that hold other engines' policies (Gatekeeper's ConstraintTemplates,
+Kyverno's ClusterPolicies using distroguard's facts API), never read as DistroPolicies."""
 
 
 def policy_files(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.suffix in SUFFIXES
+            and p.is_file()
+            and not OTHER_ENGINES.intersection(p.relative_to(path).parts[:-1])
+        )
         if not files:
             raise InvalidPolicy(str(path), ["the directory holds no policy files (*.yaml, *.yml)"])
         return files

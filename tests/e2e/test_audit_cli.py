@@ -19,11 +19,13 @@ import re
 import shutil
 import subprocess
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -215,6 +217,50 @@ def test_table_groups_by_verdict(shop: Shop, tmp_path: Path) -> None:
     assert "no-eol-distro" in out
     assert "no-musl" in out
     assert "elsewhere" not in out  # another namespace
+
+
+def test_ci_reports_of_a_cluster(shop: Shop, tmp_path: Path) -> None:
+    """--output sarif|junit|github: the same verdicts and exit status, a test suite per workload."""
+    schema = Path(__file__).resolve().parents[1] / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
+    saved = tmp_path / "audit.sarif"
+    assert shop.audit("-o", "sarif", "--out", str(saved))[0] == 1
+    log = json.loads(saved.read_text())
+    jsonschema.Draft4Validator(json.loads(schema.read_text())).validate(log)
+    rules = [rule["id"] for rule in log["runs"][0]["tool"]["driver"]["rules"]]
+    assert rules[0] == "no-musl/no-musl"
+    denied = {
+        r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+        for r in log["runs"][0]["results"]
+        if r["level"] == "error"
+    }
+    assert denied == {
+        f"Deployment {shop.ns}/web: container app ({shop.debian11})",
+        f"CronJob {shop.ns}/nightly: container app ({shop.alpine})",
+        f"Pod {shop.ns}/debug: container app ({shop.alpine})",
+    }
+
+    code, out, _ = shop.audit("-o", "junit")
+    assert code == 1
+    root = ET.fromstring(out.encode())
+    suites = {suite.get("name"): suite for suite in root.findall("testsuite")}
+    assert set(suites) == {
+        f"{kind} {shop.ns}/{name}"
+        for kind, name in (
+            ("Deployment", "web"),
+            ("Deployment", "api"),
+            ("CronJob", "nightly"),
+            ("Pod", "debug"),
+        )
+    }
+    # web fails no-eol-distro; each Alpine workload no-musl and no-eol-distro (3.19 is past support)
+    assert root.get("failures") == "5"
+    assert suites[f"Deployment {shop.ns}/api"].get("failures") == "0"
+
+    code, out, _ = shop.audit("-o", "github")
+    assert code == 1
+    assert (
+        sum(line.startswith("::error title=distroguard no-musl/no-musl::") for line in out.splitlines()) == 2
+    )
 
 
 def test_the_date_judged_is_injected(registry: RegistryServer, kube: ControlPlane, scratch: Scratch) -> None:

@@ -169,6 +169,10 @@ def test_each_workload_gets_a_report_with_its_results(
     failing = next(r for r in alpine["results"] if r["rule"] == "no-musl")
     assert "musl" in failing["message"]
     assert failing["source"] == "distroguard"
+    # What Policy Reporter groups and filters by (tests/unit/test_policy_reporter_fields.py), as written.
+    assert (failing["category"], failing["severity"], failing["scored"]) == ("C library", "medium", True)
+    eol = next(r for r in found[workloads["debian9"]]["results"] if r["rule"] == "supported-distro")
+    assert (eol["category"], eol["severity"]) == ("End of life", "high")
     assert failing["properties"]["container"] == "app"
     assert failing["properties"]["libc"] == "musl"
     assert failing["properties"]["digest"].startswith("sha256:")
@@ -188,6 +192,13 @@ def test_each_workload_gets_a_report_with_its_results(
     assert mine["no-musl"]["result"] == "fail"
     assert mine["no-musl"]["properties"]["fail"] == "1"
     assert mine["no-musl"]["properties"]["pass"] == "2"
+
+    # Debian 9 is past its end of life: its workload is counted for the alert on EOL distributions.
+    eol = re.search(
+        r'^distroguard_audit_eol_workloads\{os="debian",version="9"\} (\S+)$', metrics_of(auditor), re.M
+    )
+    assert eol is not None
+    assert float(eol.group(1)) >= 1
 
 
 def test_image_facts_form_the_inventory(

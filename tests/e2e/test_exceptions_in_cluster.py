@@ -313,6 +313,11 @@ def test_excepted_results_are_skip_in_the_reports_and_ending_ones_are_counted(
     found = re.search(r"^distroguard_exceptions_ending_soon (\S+)$", metrics, re.MULTILINE)
     assert found is not None
     assert float(found.group(1)) >= 1
+    # When it ends, for the alert on exceptions ending soon: the day after its expires, 00:00 UTC.
+    labels = f'exception="migrate-off-alpine",exception_namespace="{ns}"'
+    end = re.search(rf"^distroguard_exception_end_timestamp_seconds\{{{labels}\}} (\S+)$", metrics, re.M)
+    assert end is not None, metrics
+    assert float(end.group(1)) == datetime(2027, 1, 21, tzinfo=UTC).timestamp()
 
 
 def test_the_audit_cli_applies_the_clusters_exceptions_and_lists_those_ending_soon(

@@ -115,7 +115,7 @@ def test_a_workload_report_has_a_result_per_policy_rule_and_container() -> None:
     assert report["summary"]["pass"] == 3
     failing = next(r for r in report["results"] if r["result"] == "fail" and r["policy"] == "no-musl")
     assert failing["source"] == "distroguard"
-    assert failing["severity"] == "high"
+    assert (failing["category"], failing["severity"], failing["scored"]) == ("C library", "medium", True)
     assert "musl" in failing["message"]
     assert failing["properties"]["image"] == "alpine"
     assert failing["properties"]["digest"] == DIGESTS["alpine"]
@@ -211,6 +211,17 @@ def test_tallies_count_images_violations_and_verdicts() -> None:
     assert found.violations["no-musl", "no-musl", "fail"] == 1
     assert found.violations["supported", "supported", "fail"] == 1
     assert sum(found.workloads.values()) == 2
+    assert found.eol_workloads == {("debian", "11"): 1}
+
+
+def test_a_workload_counts_once_per_eol_release_it_runs() -> None:
+    result = audit(
+        workload("Deployment", "web", "debian:11", "debian:11", "alpine"),
+        workload("Deployment", "api", "debian:11", uid="u-2"),
+        workload("Deployment", "new", "debian:12", uid="u-3"),
+    )
+    found = tallies(result, results_of(result, POLICIES, NOW))
+    assert found.eol_workloads == {("debian", "11"): 2}
 
 
 # ------------------------------------------------------------------------------- ImageFacts records

@@ -362,6 +362,28 @@ def test_the_metric_counts_the_exceptions_ending_soon() -> None:
     assert asked == [EXCEPTIONS_ENDING_DAYS]
 
 
+def test_the_metric_says_when_each_exception_in_force_ends() -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    store = ExceptionStore(trust=ExceptionTrust(namespaces=("*",)), clock=lambda: now[0])
+    store.observe("ADDED", document("soon", expires="2026-01-05"))
+    store.observe("ADDED", document("later", namespace="team-b", expires="2026-03-01"))
+    metrics = Metrics(process=False)
+    metrics.track_exceptions(store.ending_within, store.ends)
+    value = metrics.registry.get_sample_value
+    name = "distroguard_exception_end_timestamp_seconds"
+    soon = value(name, {"exception_namespace": "team-a", "exception": "soon"})
+    later = value(name, {"exception_namespace": "team-b", "exception": "later"})
+    assert soon is not None
+    assert later is not None
+    # The end is the day after `expires` (the exception holds through that date), as a Unix time.
+    (ends,) = (e.spec.ends for e in store.current().items if e.name == "soon")
+    assert datetime.fromtimestamp(soon, UTC) == ends == datetime(2026, 1, 6, tzinfo=UTC)
+    assert later > soon
+    now[0] = datetime(2026, 2, 1, tzinfo=UTC)  # `soon` has ended: no longer listed
+    assert value(name, {"exception_namespace": "team-a", "exception": "soon"}) is None
+    assert value(name, {"exception_namespace": "team-b", "exception": "later"}) == later
+
+
 # ------------------------------------------------------------------------------------------ the CLI
 
 

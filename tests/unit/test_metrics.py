@@ -151,6 +151,33 @@ def test_catalog_age_and_audit_time() -> None:
     assert stamp > 1_700_000_000.0
 
 
+def test_an_audit_replaces_what_the_last_one_found() -> None:
+    metrics = Metrics(process=False)
+    value = metrics.registry.get_sample_value
+    metrics.observe_audit(
+        2.0,
+        {("debian", "10", "glibc", "eol"): 3},
+        {("no-eol", "supported", "fail"): 2},
+        {"deny": 2, "allow": 1},
+        {("debian", "10"): 2, ("ubuntu", "18.04"): 1},
+    )
+    assert value("distroguard_audit_eol_workloads", {"os": "debian", "version": "10"}) == 2
+    assert value("distroguard_audit_eol_workloads", {"os": "ubuntu", "version": "18.04"}) == 1
+    assert (
+        value(
+            "distroguard_audit_images", {"os": "debian", "version": "10", "libc": "glibc", "eol_state": "eol"}
+        )
+        == 3
+    )
+    stamp = value("distroguard_audit_last_completed_timestamp_seconds")
+    assert stamp is not None
+    assert stamp > 0
+    metrics.observe_audit(1.0, {}, {}, {"allow": 3}, {("debian", "10"): 1})
+    assert value("distroguard_audit_eol_workloads", {"os": "debian", "version": "10"}) == 1
+    assert value("distroguard_audit_eol_workloads", {"os": "ubuntu", "version": "18.04"}) is None
+    assert value("distroguard_audit_duration_seconds_count") == 2
+
+
 class _LateEveningInUtc(datetime):
     """23:30 UTC on 1 March 2027, already 2 March on the local clock (UTC+2) that a naive `now()` reads."""
 

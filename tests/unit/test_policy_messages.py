@@ -170,6 +170,26 @@ GOLDEN: list[tuple[str, str, ImageFacts | None, dict[str, Any], dict[str, Any], 
         "allowed by policy base-images/r; use a glibc-based image such as nginx:1.25",
     ),
     (
+        "own image on alpine shipping python: the official image of its runtime",
+        "registry.example.com/team/api:7",
+        facts("alpine", "3.21.0", libc="musl", libc_version="1.2.5", runtimes=(("python", "3.12.4"),)),
+        {"denyLibc": ["musl"]},
+        {},
+        'container "app" uses registry.example.com/team/api:7 (Alpine Linux 3.21.0, musl 1.2.5): musl is '
+        "not allowed by policy base-images/r; use a glibc-based image such as python:3.12-slim-trixie "
+        "(supported until 2027-07-23)",
+    ),
+    (
+        "own image on alpine with no runtime: general terms",
+        "registry.example.com/team/tool:7",
+        ALPINE,
+        {"denyLibc": ["musl"]},
+        {},
+        'container "app" uses registry.example.com/team/tool:7 (Alpine Linux 3.21.0, musl 1.2.5): musl is '
+        "not allowed by policy base-images/r; use a glibc-based base image (for example a Debian slim "
+        "image) and rebuild",
+    ),
+    (
         "alpine itself denied",
         "alpine:3.18",
         facts("alpine", "3.18.4", libc="musl", libc_version="1.2.4"),

@@ -35,6 +35,17 @@ def test_a_directory_recursively_in_name_order(tmp_path: Path) -> None:
     assert [p.name for p in load_policies([tmp_path])] == ["b", "nested-a"]
 
 
+def test_other_engines_subdirectories_are_not_read(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text(ONE.format(name="b"))
+    for engine in ("gatekeeper", "kyverno"):
+        (tmp_path / engine / "deep").mkdir(parents=True)
+        (tmp_path / engine / "template.yaml").write_text("apiVersion: templates.gatekeeper.sh/v1\n")
+        (tmp_path / engine / "deep" / "other.yaml").write_text("kind: ClusterPolicy\n")
+    (tmp_path / "team" / "gatekeeper-ish").mkdir(parents=True)
+    (tmp_path / "team" / "gatekeeper-ish" / "c.yaml").write_text(ONE.format(name="c"))
+    assert [p.name for p in load_policies([tmp_path])] == ["b", "c"]
+
+
 def test_problems_name_the_file_and_the_document(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(

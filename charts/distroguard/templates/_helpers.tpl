@@ -122,6 +122,39 @@ app.kubernetes.io/part-of: distroguard
 - --exception-max-days={{ .Values.exceptions.maxDays }}
 {{- end }}
 
+{{/* "true" when the webhook serves the facts API (asked for, or needed by the Gatekeeper Provider); "" otherwise. */}}
+{{- define "distroguard.factsEnabled" -}}
+{{- if or .Values.factsApi.enabled .Values.gatekeeperProvider.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Service port the facts API is reached on: its own, or the webhook's 443. */}}
+{{- define "distroguard.factsServicePort" -}}
+{{- .Values.factsApi.port | default 443 -}}
+{{- end -}}
+
+{{/* The webhook's options for the facts API (none when it is off). */}}
+{{- define "distroguard.factsArgs" -}}
+{{- if include "distroguard.factsEnabled" . }}
+{{- if and .Values.factsApi.clientCA.secretName (not .Values.factsApi.port) }}
+{{- fail "factsApi.clientCA needs factsApi.port: client certificates are asked for on a port of its own" }}
+{{- end }}
+{{- if and .Values.factsApi.port (eq (int .Values.factsApi.port) (int .Values.webhook.port)) }}
+{{- fail "factsApi.port must differ from webhook.port (leave it null to share the webhook's)" }}
+{{- end }}
+- --facts-api
+- --facts-max-keys={{ .Values.factsApi.maxKeys }}
+{{- with .Values.factsApi.port }}
+- --facts-port={{ . }}
+{{- end }}
+{{- if .Values.factsApi.clientCA.secretName }}
+- --facts-client-ca=/etc/distroguard/facts-client-ca/ca.crt
+{{- end }}
+{{- with .Values.factsApi.budget }}
+- --facts-budget={{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/*
 HTTPS_PROXY, HTTP_PROXY and NO_PROXY for the distroguard containers (nothing when no proxy is set). NO_PROXY
 always names the API server's address: the kubernetes client honours these variables too.

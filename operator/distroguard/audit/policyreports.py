@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from distroguard.audit.inventory import WorkloadRef
+from distroguard.audit.reportfields import EOL_DATA, fields_of, rule_fields, scored
 from distroguard.audit.results import AuditResult, ImageSummary, WorkloadResult
 from distroguard.eol.products import NOT_COVERED, OS_PRODUCTS, ROLLING
 from distroguard.model import Finding
@@ -37,7 +38,6 @@ from distroguard.model.policyreport import (
     ObjectReference,
     PolicyReportBody,
     ReportResult,
-    ReportSeverity,
     ReportSummary,
     Result,
     Timestamp,
@@ -46,10 +46,8 @@ from distroguard.model.policyreport import (
 MANAGED_BY = "app.kubernetes.io/managed-by"
 LABELS = {MANAGED_BY: SOURCE}
 SUMMARY_NAME = "distroguard-summary"
-CATEGORY = "Base images"
 MAX_NAME = 253
 _RANK: dict[Result, int] = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
-_SEVERITY: dict[str, ReportSeverity] = {"high": "high", "medium": "medium", "low": "low", "info": "info"}
 
 
 def report_name(ref: WorkloadRef) -> str:
@@ -128,20 +126,24 @@ def workload_results(
     for finding in result.decision.findings:
         found.setdefault((finding.policy, finding.container), []).append(finding)
     rules = {p.name: [r.name for r in p.spec.rules] for p in policies}
+    grouping = rule_fields(policies)
     out: list[ReportResult] = []
     for policy, container in result.covered:
         image = images[container]
         findings = found.get((policy, container), [])
         failed = {f.rule for f in findings}
         for finding in findings:
+            category, severity = fields_of(grouping, policy, finding.rule)
+            outcome = result_of(finding)
             out.append(
                 ReportResult(
                     policy=policy,
                     rule=finding.rule,
-                    category=CATEGORY,
-                    severity=_SEVERITY[finding.severity],
+                    category=category,
+                    severity=severity,
+                    scored=scored(outcome),
                     timestamp=stamp,
-                    result=result_of(finding),
+                    result=outcome,
                     message=_cut(_excepted_text(finding) + finding.message),
                     properties={
                         **_properties(container, _of_platform(image, finding.platform)),
@@ -155,11 +157,14 @@ def workload_results(
             continue  # no rule ran: the image could not be inspected (the onUnresolved result says so)
         for rule in rules.get(policy, ()):
             if rule not in failed:
+                category, severity = fields_of(grouping, policy, rule)
                 out.append(
                     ReportResult(
                         policy=policy,
                         rule=rule,
-                        category=CATEGORY,
+                        category=category,
+                        severity=severity,
+                        scored=True,
                         timestamp=stamp,
                         result="pass",
                         message=f"container {container}: {image.image} passes",
@@ -235,10 +240,12 @@ def summary_report(
     stamp = _stamp(now)
     counts: dict[tuple[str, str], Counter[Result]] = {}
     examples: dict[tuple[str, str], list[str]] = {}
+    grouping: dict[tuple[str, str], ReportResult] = {}  # a result of each rule: its category and severity
     for workload in audit.workloads:
         worst: dict[tuple[str, str], Result] = {}
         for r in results_by[workload.ref]:
             key = (r.policy, r.rule or "")
+            grouping.setdefault(key, r)
             if key not in worst or _RANK[r.result] < _RANK[worst[key]]:
                 worst[key] = r.result
         for key, outcome in worst.items():
@@ -256,7 +263,9 @@ def summary_report(
             ReportResult(
                 policy=policy,
                 rule=rule,
-                category=CATEGORY,
+                category=grouping[policy, rule].category,
+                severity=grouping[policy, rule].severity,
+                scored=scored(outcome),
                 timestamp=stamp,
                 result=outcome,
                 message=_cut(message),
@@ -268,7 +277,9 @@ def summary_report(
             ReportResult(
                 policy=EOL_DATA_POLICY,
                 rule=EOL_DATA_RULE,
-                category=CATEGORY,
+                category=EOL_DATA[0],
+                severity=EOL_DATA[1],
+                scored=scored("warn"),
                 timestamp=stamp,
                 result="warn",
                 message=_cut(stale_eol),
@@ -316,15 +327,25 @@ class Tallies:
     """Workloads by (policy, rule, result) for results other than pass."""
     workloads: Counter[str]
     """Workloads by verdict."""
+    eol_workloads: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Workloads by (os id, release cycle) of a distribution release past its end of life that one of their
+    images (on any platform judged) runs on; a workload counts once per such release."""
+
+
+def _metric_os(image: ImageSummary) -> str:
+    return image.distro_id if image.distro_id in KNOWN_OS_IDS else OTHER
 
 
 def tallies(audit: AuditResult, results_by: Results) -> Tallies:
     images: Counter[tuple[str, str, str, str]] = Counter()
     for image in audit.images:
-        distro = image.distro_id if image.distro_id in KNOWN_OS_IDS else OTHER
-        images[distro, image.cycle, image.libc, image.eol_state] += 1
+        images[_metric_os(image), image.cycle, image.libc, image.eol_state] += 1
+    eol_workloads: Counter[tuple[str, str]] = Counter()
+    for workload in audit.workloads:
+        summaries = [s for c in workload.containers for s in (c.image, *c.image.platforms)]
+        eol_workloads.update({(_metric_os(s), s.cycle) for s in summaries if s.eol_state == "eol"})
     violations: Counter[tuple[str, str, str]] = Counter()
     for workload in audit.workloads:
         worst = {(r.policy, r.rule or "", r.result) for r in results_by[workload.ref] if r.result != "pass"}
         violations.update(worst)
-    return Tallies(images, violations, Counter(w.verdict for w in audit.workloads))
+    return Tallies(images, violations, Counter(w.verdict for w in audit.workloads), eol_workloads)

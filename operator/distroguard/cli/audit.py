@@ -112,7 +112,11 @@ def _fail(message: str) -> None:
     "for that namespace's images only.",
 )
 @click.option(
-    "--output", "-o", type=click.Choice(["table", "json", "html"]), default="table", show_default=True
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "html", "sarif", "junit", "github"]),
+    default="table",
+    show_default=True,
 )
 @click.option(
     "--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the output to FILE."
@@ -209,6 +213,9 @@ def audit(
               "problems": [messages]}
       html   one self-contained page (needs --out): counts by distribution and C library, an EOL
              timeline, the violations with their remedies, a sortable table of every container
+      sarif  SARIF 2.1.0 (code scanning): one rule per policy rule, one result per finding
+      junit  JUnit XML: a test suite per workload, a test case per container x policy rule
+      github GitHub Actions workflow commands: one annotation per finding
 
     Platforms: without --platform, a scheduled pod's images are judged on its node's platform (the Node's
     kubernetes.io/os and kubernetes.io/arch labels), and a workload without pods on the Nodes' platforms
@@ -288,6 +295,10 @@ def audit(
         text = json.dumps(document, indent=2) + "\n"
     elif output == "html":
         text = render_html(result)
+    elif output != "table":
+        from distroguard.cli.reports.commands import audit_report  # only a CI report needs it
+
+        text = audit_report(output, result, policies)
     else:
         buffer = io.StringIO()
         console = Console(file=buffer, width=160) if out_path else Console()

@@ -116,7 +116,15 @@ def _render(results: Sequence[tuple[str, ImageFacts, Decision]], console: Consol
     show_default=True,
     help="As the cluster's: an exception whose expires is further ahead is ignored, with a warning.",
 )
-@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "sarif", "junit", "github"]),
+    default="table",
+    show_default=True,
+    help="sarif: SARIF 2.1.0 (code scanning); junit: JUnit XML (test reports); github: GitHub Actions "
+    "annotations, on the Dockerfile's FROM line with --dockerfile.",
+)
 @click.option(
     "--fail-on",
     type=click.Choice(["deny", "warn"]),
@@ -203,8 +211,13 @@ def check(
         items = [_result_json(*item) for item in checked]
         one = len(wanted) == 1 and not options.several
         click.echo(json.dumps(items[0] if one and items else items, indent=2))
-    else:
+    elif output == "table":
         _render(checked, Console())
+    else:
+        from distroguard.cli.reports.commands import check_report  # only a CI report needs it
+
+        text = check_report(output, results, checked, policies, now, dockerfile, all_stages, build_arg)
+        click.echo(text, nl=False)
     if report_failures(results):
         sys.exit(EXIT_ERRORS)
     threshold = _RANK["warn" if fail_on == "warn" else "deny"]

@@ -118,10 +118,30 @@ def base_images_with_platforms(
 ) -> list[tuple[str, Platform | None]]:
     """As `base_images`, each with the platform its stage's `FROM --platform=` pins (None: not pinned). A
     stage built on an earlier stage is pinned by its own `--platform`, else by the earlier stage's."""
+    return [
+        (base.image, base.platform)
+        for base in base_image_stages(text, all_stages=all_stages, build_args=build_args)
+    ]
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    image: str
+    platform: Platform | None
+    line: int
+    """The line of the FROM that names the image (for a stage built on an earlier stage, the earlier one's:
+    the line to change)."""
+
+
+def base_image_stages(
+    text: str, *, all_stages: bool = False, build_args: Mapping[str, str] | None = None
+) -> list[BaseImage]:
+    """As `base_images_with_platforms`, each with the line of the FROM that names it (the first, when
+    several stages start from the same image)."""
     found = stages(text, build_args)
     by_name = {stage.name: stage for stage in found if stage.name}
 
-    def origin(stage: Stage) -> tuple[str, Platform | None]:
+    def origin(stage: Stage) -> BaseImage:
         seen: set[int] = set()
         platform = stage.platform
         while stage.base.lower() in by_name and stage.index not in seen:
@@ -131,12 +151,12 @@ def base_images_with_platforms(
                 break
             stage = earlier
             platform = platform or stage.platform
-        return stage.base, platform
+        return BaseImage(stage.base, platform, stage.line)
 
     chosen = found if all_stages else [found[-1]]
-    images: list[tuple[str, Platform | None]] = []
+    images: list[BaseImage] = []
     for stage in chosen:
-        image, platform = origin(stage)
-        if image.lower() != "scratch" and image not in (i for i, _ in images):
-            images.append((image, platform))
+        base = origin(stage)
+        if base.image.lower() != "scratch" and base.image not in (i.image for i in images):
+            images.append(base)
     return images

@@ -19,7 +19,7 @@ from distroguard.cli.run import run
 from distroguard.model import ImageFacts
 
 EXIT_UNRESOLVED = 2
-SAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "samples" / "python-bookworm"
+SAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "samples" / "python-debian"
 
 
 @click.group()

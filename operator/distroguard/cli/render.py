@@ -11,13 +11,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from distroguard.model import ImageFacts
+from distroguard.model.factsdoc import facts_document
 
 
 def facts_json(facts: ImageFacts) -> dict[str, Any]:
-    data = facts.model_dump(mode="json")
-    if facts.os is not None:
-        data["os"]["id_like"] = list(facts.os.id_like)
-    return data
+    """The facts document of one image (`model.factsdoc`, shared with the facts API)."""
+    return facts_document(facts)
 
 
 def render_json(results: Sequence[ImageFacts], *, as_list: bool) -> str:

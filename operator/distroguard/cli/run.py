@@ -19,7 +19,7 @@ from distroguard.operator.audit.auditor import AuditSettings
 from distroguard.operator.catalogrefresh import EolSettings
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.process import configure_logging, operate
-from distroguard.operator.settings import Role, RunSettings
+from distroguard.operator.settings import FactsApiSettings, Role, RunSettings
 from distroguard.policyfiles import load_policies
 from distroguard.registry.hosts import parse_mirrors
 from distroguard.resolver.fairness import FairnessSettings
@@ -203,6 +203,37 @@ from distroguard.resolver.fairness import FairnessSettings
     show_default=True,
     help="Days after which the EOL data in use is warned about (logs, the ClusterPolicyReport).",
 )
+@click.option(
+    "--facts-api/--no-facts-api",
+    default=False,
+    show_default=True,
+    help="Serve the facts API to other policy engines: Gatekeeper's external data provider (POST "
+    "/v1/gatekeeper) and GET /v1/facts?image=REF (Kyverno); anonymous facts only, over TLS.",
+)
+@click.option(
+    "--facts-port",
+    type=int,
+    help="Serve the facts API on this port of its own (same certificate) instead of the webhook's.",
+)
+@click.option(
+    "--facts-client-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Require facts API clients to present a certificate signed by this CA (PEM), e.g. Gatekeeper's "
+    "(needs --facts-port).",
+)
+@click.option(
+    "--facts-max-keys",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Distinct image references one Gatekeeper request may ask for.",
+)
+@click.option(
+    "--facts-budget",
+    type=float,
+    help="Seconds a facts API request waits for facts [default: --budget]; keep it below Gatekeeper's "
+    "Provider timeout.",
+)
 @click.option("--dev", is_flag=True, help="Install CRDs, generate certificates, register the webhook.")
 @click.option("--webhook-name", default="distroguard", show_default=True, help="With --dev.")
 @click.option(
@@ -247,6 +278,11 @@ def run(
     eol_url: str,
     eol_interval: float,
     eol_max_age: int,
+    facts_api: bool,
+    facts_port: int | None,
+    facts_client_ca: Path | None,
+    facts_max_keys: int,
+    facts_budget: float | None,
     dev: bool,
     webhook_name: str,
     dev_clock: Path | None,
@@ -300,6 +336,13 @@ def run(
                 events=events,
             ),
             eol=EolSettings(url=eol_url.strip(), interval=eol_interval * 3600.0, max_age_days=eol_max_age),
+            facts=FactsApiSettings(
+                enabled=facts_api,
+                port=facts_port,
+                client_ca=facts_client_ca,
+                max_keys=facts_max_keys,
+                budget=facts_budget,
+            ),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -54,6 +54,15 @@ class ExceptionStore:
         """How many exceptions in force (honoured, not yet ended) end within `days` of the clock's now."""
         return len(ending_within(self._current.items, self._clock(), days))
 
+    def ends(self) -> list[tuple[str, str, float]]:
+        """(namespace, name, Unix time it ends) of each exception in force at the clock's now."""
+        now = self._clock()
+        return [
+            (e.namespace or "", e.name, e.spec.ends.timestamp())
+            for e in self._current.items
+            if now < e.spec.ends
+        ]
+
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         """One watch event of a DistroPolicyException object."""
         metadata = body.get("metadata") or {}

@@ -30,7 +30,13 @@ never clash, and nothing is registered in prometheus_client's global registry.
 | distroguard_audit_violations                       | gauge     | policy, rule,    | observe_audit     |
 |                                                    |           | result           |                   |
 | distroguard_audit_workloads                        | gauge     | verdict          | observe_audit     |
+| distroguard_audit_eol_workloads                    | gauge     | os, version      | observe_audit     |
 | distroguard_exceptions_ending_soon                 | gauge     |                  | track_exceptions  |
+| distroguard_facts_requests_total                   | counter   | endpoint,        | observe_facts     |
+|                                                    |           | outcome          |                   |
+| distroguard_exception_end_timestamp_seconds        | gauge     | exception_       | track_exceptions  |
+|                                                    |           | namespace,       |                   |
+|                                                    |           | exception        |                   |
 
 The cache, registry and catalog figures are read when scraped (custom collectors and gauge functions), so
 the hot paths that produce them pay for a dict increment and nothing else. Everything is read and written on
@@ -44,13 +50,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.gc_collector import GCCollector
-from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -176,6 +183,39 @@ class RegistryCollector(Collector):
         )
 
 
+ExceptionEnd = tuple[str, str, float]
+"""(namespace, name, Unix time at which it ends) of one exception in force."""
+
+
+class ExceptionEndsCollector(Collector):
+    """`distroguard_exception_end_timestamp_seconds{exception_namespace,exception}`, read when scraped.
+
+    One series per exception in force: as many as the cluster's honoured exceptions, which only those
+    allowed to create them add. The labels are not `namespace` and `name`, which Prometheus's Kubernetes
+    discovery gives the scraped pod."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[ExceptionEnd]] | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        for namespace, name, ends in sorted(self.source() if self.source is not None else ()):
+            family.add_metric([namespace, name], ends)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "distroguard_exception_end_timestamp_seconds",
+            "Unix time at which each DistroPolicyException in force ends (its spec's expires), by the "
+            "exception's namespace and name; an exception that has ended is no longer listed.",
+            labels=["exception_namespace", "exception"],
+        )
+
+
 class MetricsServer:
     """The running /metrics endpoint; `stop()` closes it."""
 
@@ -273,6 +313,23 @@ class Metrics:
             ["verdict"],
             registry=self.registry,
         )
+        self.facts_requests = PromCounter(
+            "distroguard_facts_requests",
+            "Facts API requests answered, by endpoint (gatekeeper, facts) and outcome (ok; partial: some "
+            "of a Gatekeeper request's keys failed; else the reason of the failure, e.g. deadline-exceeded).",
+            ["endpoint", "outcome"],
+            registry=self.registry,
+        )
+        for endpoint in ("gatekeeper", "facts"):
+            self.facts_requests.labels(endpoint, "ok")
+        self.audit_eol_workloads = Gauge(
+            "distroguard_audit_eol_workloads",
+            "Workloads the last audit found running an image on a distribution release past its end of "
+            "life, by distribution and release (as distroguard_audit_images names them); a workload counts "
+            "once per such release, whatever the policies say.",
+            ["os", "version"],
+            registry=self.registry,
+        )
         # The hot path skips prometheus_client's label lookup (a lock and a dict) for known verdicts.
         self._by_verdict: dict[str, tuple[Histogram, PromCounter]] = {
             verdict: (self.admission_duration.labels(verdict), self.admission_requests.labels(verdict))
@@ -283,8 +340,10 @@ class Metrics:
 
         self._caches = CacheCollector()
         self._registries = RegistryCollector()
+        self._exception_ends = ExceptionEndsCollector()
         self.registry.register(self._caches)
         self.registry.register(self._registries)
+        self.registry.register(self._exception_ends)
 
     # ------------------------------------------------------------------ recording
 
@@ -317,20 +376,27 @@ class Metrics:
             if count:
                 self.unresolved_images.labels(reason).inc(count)
 
+    def observe_facts(self, endpoint: str, outcome: str) -> None:
+        """One answered facts API request (`operator.webhook.facts`)."""
+        self.facts_requests.labels(endpoint, outcome).inc()
+
     def observe_audit(
         self,
         seconds: float,
         images: Mapping[tuple[str, str, str, str], int],
         violations: Mapping[tuple[str, str, str], int],
         workloads: Mapping[str, int],
+        eol_workloads: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
         """One completed audit: its duration, and what it found (replacing what the last one found)."""
         self.audit_duration.observe(seconds)
-        for gauge, values in (
+        by_labels: tuple[tuple[Gauge, Mapping[Any, int]], ...] = (
             (self.audit_images, images),
             (self.audit_violations, violations),
             (self.audit_workloads, workloads),
-        ):
+            (self.audit_eol_workloads, eol_workloads or {}),
+        )
+        for gauge, values in by_labels:
             gauge.clear()
             for labels, count in values.items():
                 gauge.labels(*((labels,) if isinstance(labels, str) else labels)).set(count)
@@ -384,10 +450,14 @@ class Metrics:
         current = catalog if callable(catalog) else (lambda: catalog)
         self.catalog_age.set_function(lambda: float(current().age_days(self._today())))
 
-    def track_exceptions(self, ending_within: Callable[[float], int]) -> None:
+    def track_exceptions(
+        self, ending_within: Callable[[float], int], ends: Callable[[], Iterable[ExceptionEnd]] | None = None
+    ) -> None:
         """Export how many exceptions in force end within EXCEPTIONS_ENDING_DAYS, read when scraped
-        (`ending_within(days)`: the count at the operator's clock)."""
+        (`ending_within(days)`: the count at the operator's clock), and, given `ends`, when each of them
+        ends (`distroguard_exception_end_timestamp_seconds`: alerts choose their own horizon)."""
         self.exceptions_ending.set_function(lambda: float(ending_within(EXCEPTIONS_ENDING_DAYS)))
+        self._exception_ends.source = ends
 
     # ------------------------------------------------------------------ exposition
 

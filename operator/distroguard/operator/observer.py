@@ -31,9 +31,11 @@ class AuditObserver(Protocol):
         images: Mapping[tuple[str, str, str, str], int],
         violations: Mapping[tuple[str, str, str], int],
         workloads: Mapping[str, int],
+        eol_workloads: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
         """One completed audit: images by (os, version, libc, EOL state); workloads with a result other
-        than pass by (policy, rule, result); workloads by verdict."""
+        than pass by (policy, rule, result); workloads by verdict; workloads on an end-of-life release by
+        (os, version)."""
 
 
 class NoObserver:
@@ -52,5 +54,6 @@ class NoObserver:
         images: Mapping[tuple[str, str, str, str], int],
         violations: Mapping[tuple[str, str, str], int],
         workloads: Mapping[str, int],
+        eol_workloads: Mapping[tuple[str, str], int] | None = None,
     ) -> None:
         return None

@@ -56,6 +56,9 @@ from distroguard.operator.pullsecrets import PullSecrets
 from distroguard.operator.settings import RunSettings
 from distroguard.operator.webhook.admitter import Admitter
 from distroguard.operator.webhook.controllers import ControllerTemplates
+from distroguard.operator.webhook.facts import PATHS as FACTS_PATHS
+from distroguard.operator.webhook.facts import FactsApi, FactsLimits
+from distroguard.operator.webhook.factsserver import FactsServer, FactsTls
 from distroguard.operator.webhook.namespaces import NamespaceLabels
 from distroguard.operator.webhook.server import AdmissionServer
 from distroguard.policy.exceptions import ExceptionTrust
@@ -173,7 +176,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
             limits=ExceptionLimits(settings.exception_max_days),
             clock=clock,
         )
-        metrics.track_exceptions(exceptions.ending_within)
+        metrics.track_exceptions(exceptions.ending_within, exceptions.ends)
         admitter = None
         if settings.serves_webhook:
             admitter = Admitter(
@@ -231,6 +234,30 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
                 logger.info(
                     'EOL refresh off (--eol-url ""): the cluster\'s EOLCatalog is pushed from outside'
                 )
+        facts_routes: list[Any] = []
+        certs = None
+        if admitter is not None:
+            # One set of certificates for the webhook and the facts API: generated for --dev, else the files.
+            certs = devcerts.generate(workdir) if workdir is not None else None
+            if settings.facts.enabled:
+                facts = FactsApi(
+                    pool.anonymous,
+                    catalogs.current,
+                    budget=settings.facts_budget,
+                    limits=FactsLimits(max_keys=settings.facts.max_keys),
+                    cold=admitter.cold,
+                    observer=metrics,
+                    clock=clock,
+                )
+                if settings.facts.port is None:
+                    facts_routes = facts.routes()
+                    logger.info("facts API on the webhook's server: %s", ", ".join(FACTS_PATHS))
+                else:
+                    task = asyncio.create_task(
+                        _facts_server(settings, facts, certs).serve(), name="distroguard facts API"
+                    )
+                    task.add_done_callback(_log_failure)
+                    stack.push_async_callback(_cancel, task)
         settle_heap()
 
         async def stop_lookups() -> None:
@@ -246,7 +273,7 @@ async def operate(settings: RunSettings, policies: PolicyStore) -> None:
         operator_settings = kopf.OperatorSettings()
         operator_settings.posting.enabled = False  # no Kubernetes events for log lines: nothing to tell
         if admitter is not None:
-            operator_settings.admission.server = _server(settings, api, workdir, admitter)
+            operator_settings.admission.server = _server(settings, api, certs, admitter, facts_routes)
         operator_settings.admission.managed = None  # production: Helm's; --dev: ours (see devcluster)
         await kopf.operator(
             registry=build_registry(
@@ -324,6 +351,12 @@ def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) ->
     loop.call_soon_threadsafe(callback)
 
 
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A task that should run until the process stops ended early: say why when it happens, not at exit."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped: %s", task.get_name(), task.exception(), exc_info=task.exception())
+
+
 async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -348,17 +381,40 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def _server(settings: RunSettings, api: Any, workdir: Path | None, admitter: Admitter) -> AdmissionServer:
-    if workdir is None:
+def _facts_server(
+    settings: RunSettings, facts: FactsApi, certs: devcerts.DevCertificates | None
+) -> FactsServer:
+    """The facts API's own listener (`--facts-port`), with the webhook's certificate."""
+    cert_file = certs.cert_file if certs is not None else settings.cert_file
+    key_file = certs.key_file if certs is not None else settings.key_file
+    if cert_file is None or key_file is None:  # RunSettings requires them without --dev
+        raise ValueError("the facts API needs the webhook's certificate and key")
+    return FactsServer(
+        facts,
+        FactsTls(cert_file, key_file, settings.facts.client_ca),
+        addr=settings.listen,
+        port=settings.facts.port or 0,
+        file_check_interval=settings.cert_check_interval,
+    )
+
+
+def _server(
+    settings: RunSettings,
+    api: Any,
+    certs: devcerts.DevCertificates | None,
+    admitter: Admitter,
+    routes: list[Any],
+) -> AdmissionServer:
+    if certs is None:
         return AdmissionServer(
             handler=admitter,
+            routes=routes,
             addr=settings.listen,
             port=settings.port,
             certfile=settings.cert_file,
             pkeyfile=settings.key_file,
             file_check_interval=settings.cert_check_interval,
         )
-    certs = devcerts.generate(workdir)
     ca_bundle = certs.ca_file.read_bytes()
 
     async def register(client_config: dict[str, Any]) -> None:
@@ -373,6 +429,7 @@ def _server(settings: RunSettings, api: Any, workdir: Path | None, admitter: Adm
 
     return AdmissionServer(
         handler=admitter,
+        routes=routes,
         addr=settings.listen,
         port=settings.port or _free_port(settings.listen),
         host=settings.listen,

@@ -18,6 +18,25 @@ Role = Literal["webhook", "audit", "all"]
 
 
 @dataclass(frozen=True, slots=True)
+class FactsApiSettings:
+    """The facts API for other policy engines (`operator.webhook.facts`), served by the webhook role."""
+
+    enabled: bool = False
+    """Off unless asked for: a new endpoint is opened by whoever installs, not by an upgrade."""
+    port: int | None = None
+    """None: on the webhook's server (its port and certificate); a port: on a listener of its own (the
+    same certificate); 0 picks a free one (development)."""
+    client_ca: Path | None = None
+    """When set, clients must present a certificate signed by this CA (PEM); needs `port`: the webhook's
+    own listener cannot ask for client certificates on some paths only."""
+    max_keys: int = 100
+    """Distinct image references one Gatekeeper request may ask for."""
+    budget: float | None = None
+    """Seconds one request waits for facts; None: the admission lookup budget. Keep it below the
+    Provider's `timeout` (Gatekeeper's webhook itself times out after 3 s by default)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RunSettings:
     kubeconfig: Path | None = None
     """Kubeconfig file; None: in-cluster service account, else $KUBECONFIG or ~/.kube/config."""
@@ -98,6 +117,12 @@ class RunSettings:
     """How far ahead an exception's `expires` may be, checked when it is loaded."""
     eol: EolSettings = field(default_factory=EolSettings)
     """The cluster's EOL data: where the audit refreshes it from, how often, how old is too old."""
+    facts: FactsApiSettings = field(default_factory=FactsApiSettings)
+    """The facts API (Gatekeeper's external data provider, `GET /v1/facts`)."""
+
+    @property
+    def facts_budget(self) -> float:
+        return self.facts.budget if self.facts.budget is not None else self.budget
 
     @property
     def serves_webhook(self) -> bool:
@@ -141,6 +166,7 @@ class RunSettings:
             raise ValueError("the audit interval must be positive and its debounce not negative")
         if audit.facts_ttl.total_seconds() <= 0:
             raise ValueError("the ImageFacts TTL must be positive")
+        self._check_facts()
         eol = self.eol
         if eol.interval <= 0 or eol.retry <= 0 or eol.deadline <= 0:
             raise ValueError("the EOL refresh interval, retry and deadline must be positive")
@@ -148,3 +174,26 @@ class RunSettings:
             raise ValueError("the EOL data's maximum age must not be negative")
         if eol.url and not eol.url.startswith(("https://", "http://")):
             raise ValueError(f'--eol-url {eol.url!r} is not an http(s) URL ("" disables the refresh)')
+
+    def _check_facts(self) -> None:
+        facts = self.facts
+        if facts.client_ca is not None and facts.port is None:
+            raise ValueError(
+                "--facts-client-ca needs --facts-port: client certificates are asked for on a port of its own"
+            )
+        if not facts.enabled:
+            if facts.port is not None or facts.client_ca is not None:
+                raise ValueError(
+                    "--facts-port and --facts-client-ca configure the facts API: give --facts-api"
+                )
+            return
+        if not self.serves_webhook:
+            raise ValueError("the facts API is served by the webhook role: --role webhook or all")
+        if facts.port is not None and not 0 <= facts.port <= 65535:
+            raise ValueError(f"--facts-port {facts.port} is out of range")
+        if facts.port is not None and facts.port != 0 and facts.port == self.port:
+            raise ValueError("--facts-port must differ from --port (leave it out to share the webhook's)")
+        if not 1 <= facts.max_keys <= 10_000:
+            raise ValueError("--facts-max-keys must be between 1 and 10000")
+        if facts.budget is not None and facts.budget <= 0:
+            raise ValueError("--facts-budget must be positive")

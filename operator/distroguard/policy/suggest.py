@@ -76,8 +76,12 @@ def suggest(problem: Problem, subject: Subject) -> str | None:
     if fix is None:
         return None
     image = parse_image(subject.image)
-    if image.official is not None and fix in _LEADS:
-        replacement = _official(image.official, image.tag or "", problem, subject)
+    official = (image.official, image.tag or "") if image.official is not None else None
+    if official is None and fix in ("glibc", "rebase", "distro-eol"):
+        # Moving the base fixes these; for an outdated runtime, upgrading it in place is the answer.
+        official = _by_runtime(subject)
+    if official is not None and fix in _LEADS:
+        replacement = _official(*official, problem, subject)
         if replacement is not None:
             return f"{_LEADS[fix]} {replacement}"
     if fix == "distro-eol":
@@ -98,6 +102,20 @@ def suggest(problem: Problem, subject: Subject) -> str | None:
         if lts is not None:
             return f"use an LTS release such as Ubuntu {lts.cycle}{_until(subject.today, lts)}"
     return _GENERIC.get(fix)
+
+
+def _by_runtime(subject: Subject) -> tuple[str, str] | None:
+    """For an image that is no Docker Official Image, the official image of the language runtime it ships,
+    tagged with that runtime's release (an application built `FROM python:3.13-alpine` and pushed under its
+    own name still ships Python 3.13, and `python:3.13-slim-trixie` is the base that fixes it)."""
+    for runtime in subject.facts.runtimes:
+        found = subject.catalog.for_runtime(runtime)
+        if found.cycle is None:
+            continue
+        for name, family in _RUNTIME_IMAGES.items():
+            if family.runtime == found.product:
+                return name, found.cycle.cycle
+    return None
 
 
 def _until(today: date, *cycles: ReleaseCycle | None) -> str:

@@ -188,7 +188,9 @@ class Auditor:
         )
         outcome = await asyncio.to_thread(self._write, result, resolved.seen, policies, now, started, stale)
         found = outcome.found
-        self._observer.observe_audit(outcome.seconds, found.images, found.violations, found.workloads)
+        self._observer.observe_audit(
+            outcome.seconds, found.images, found.violations, found.workloads, found.eol_workloads
+        )
         logger.info(
             "audit completed: %d workloads, %d images in %.1f s; ImageFacts %d written, %d deleted; "
             "PolicyReports %d written, %d deleted; %d events",

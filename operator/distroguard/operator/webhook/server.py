@@ -37,7 +37,7 @@ import logging
 import ssl
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +95,14 @@ class AdmissionServer(kopf.WebhookServer):
         *,
         handler: Handler,
         on_client_config: ClientConfigHook | None = None,
+        routes: Sequence[aiohttp.web.RouteDef] = (),
         **kwargs: Any,
     ) -> None:
+        """`routes`: more paths served beside the reviews' (the facts API), matched before them."""
         super().__init__(**kwargs)
         self.handler = handler
         self.on_client_config = on_client_config
+        self.routes = routes
 
     async def __call__(self, fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
         """Listen, yield the client configuration, and start again when the certificate files change
@@ -111,7 +114,7 @@ class AdmissionServer(kopf.WebhookServer):
             if context is not None and context.minimum_version < MINIMUM_TLS:
                 context.minimum_version = MINIMUM_TLS
             path = self.path.rstrip("/") if self.path else ""
-            app = review_app(self.handler, path)
+            app = review_app(self.handler, path, routes=self.routes)
             # keepalive_timeout: aiohttp closes a connection whose request headers are not all in by then
             # (and an idle one); the body is bounded in `_answer`.
             runner = aiohttp.web.AppRunner(
@@ -160,10 +163,14 @@ class AdmissionServer(kopf.WebhookServer):
 
 
 def review_app(
-    handler: Handler, path: str = "", ages: ConnectionAges | None = None
+    handler: Handler,
+    path: str = "",
+    ages: ConnectionAges | None = None,
+    routes: Sequence[aiohttp.web.RouteDef] = (),
 ) -> aiohttp.web.Application:
     """The aiohttp application: every review, on `path/<route id>`, answered through `handler`; a
-    connection past its age is closed after its answer (`MAX_CONNECTION_AGE_SECONDS`)."""
+    connection past its age is closed after its answer (`MAX_CONNECTION_AGE_SECONDS`). `routes` come
+    first, so that their paths are theirs, not reviews'."""
     aged = ages if ages is not None else ConnectionAges(MAX_CONNECTION_AGE_SECONDS)
 
     async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
@@ -173,6 +180,7 @@ def review_app(
         return response
 
     app = aiohttp.web.Application()
+    app.add_routes(routes)
     app.add_routes([aiohttp.web.post(f"{path}/{{id:.*}}", serve)])
     return app
 
