@@ -1,20 +1,23 @@
 """Kyverno's own CLI checks distroguard's example ClusterPolicy: `kyverno test` (v1.19.1, built from its Go
 module by `scripts/testenv build --kyverno`) loads it, validates it, and runs it on a musl Pod and a glibc
-Pod, its API calls answered by the CLI's `apiCallResponses` mocks with facts documents as distroguard
-renders them (`inspect --output json`). No cluster, no network.
+Pod, its API calls answered by the CLI's `apiCallResponses` mocks with the documents distroguard's facts API
+serves (`model.factsdoc.served_document`: `inspect --output json`'s, plus `lifecycle`, judged on a fixed day
+with the bundled EOL data). No cluster, no network.
 """
 
 from __future__ import annotations
 
 import subprocess
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from distroguard.cli.render import facts_json
+from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.model import ImageFacts, Libc, OSRelease
+from distroguard.model.factsdoc import served_document
 from support import kyverno
 from support.kyverno_policy import LIBC_FAMILY, example_policy, facts_urls, rule_keys
 
@@ -40,6 +43,12 @@ DEBIAN = ImageFacts(
 )
 
 TRUE_ANSWERS = {MUSL_IMAGE: ALPINE, GLIBC_IMAGE: DEBIAN}
+JUDGED_ON = date(2026, 6, 1)
+"""Alpine 3.20 is past its end of life then (2026-04-01), Debian 12 is not: the EOL rule decides too."""
+
+
+def document(facts: ImageFacts) -> dict[str, Any]:
+    return served_document(facts, EolCatalog(bundled_snapshot()), JUDGED_ON)
 
 
 def pod(name: str, image: str) -> dict[str, Any]:
@@ -69,11 +78,11 @@ def write_test(directory: Path, answers: dict[str, ImageFacts], truth: dict[str,
     pods = {"musl-app": MUSL_IMAGE, "glibc-app": GLIBC_IMAGE}
     (directory / "resources.yaml").write_text(yaml.safe_dump_all([pod(n, i) for n, i in pods.items()]))
     mocks = [
-        {"url": url, "method": "GET", "response": {"statusCode": 200, "body": facts_json(answer)}}
+        {"url": url, "method": "GET", "response": {"statusCode": 200, "body": document(answer)}}
         for image, answer in answers.items()
-        for url in facts_urls(policy, image)
+        for url in sorted(set(facts_urls(policy, image)))  # the rules ask the same URL: one mock each
     ]
-    documents = {image: facts_json(facts) for image, facts in truth.items()}
+    documents = {image: document(facts) for image, facts in truth.items()}
     results = [
         {
             "policy": policy["metadata"]["name"],
