@@ -290,7 +290,7 @@ def main() -> None:
 
 def report(results: dict[str, list[Figures]], args: argparse.Namespace) -> None:
     def median(side: str, field: str) -> float:
-        return statistics.median(getattr(f, field) for f in results[side])
+        return float(statistics.median(float(getattr(f, field)) for f in results[side]))
 
     base_p50 = median("no webhook", "p50_ms")
     base_rate = median("no webhook", "per_second")
