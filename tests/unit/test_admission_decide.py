@@ -360,6 +360,37 @@ def test_identical_reviews_share_one_decision_and_anything_that_matters_makes_a_
     )
 
 
+async def test_identical_reviews_share_one_answer_equal_to_the_one_made_without_a_memo(
+    images: dict[str, str], resolver: Resolver
+) -> None:
+    memo = DecisionMemo()
+    document = review(workload("Deployment", pod_spec(container("app", images["alpine"]))))
+
+    async def answered(memo: DecisionMemo | None, policies: list[DistroPolicy]) -> AdmissionAnswer:
+        return await admit(
+            decode_review(document),
+            StaticCluster(resolver),
+            policies,
+            CATALOG,
+            budget=10.0,
+            now=NOW,
+            local_images=True,
+            memo=memo,
+        )
+
+    policies = no_musl()
+    first = await answered(memo, policies)
+    assert not first.allowed
+    assert "musl" in first.message
+    assert await answered(memo, policies) is first
+    fresh = await answered(None, policies)
+    assert (first, first.decision) == (fresh, fresh.decision)
+    # Another policy snapshot: another decision, and its own answer.
+    again = await answered(memo, list(policies))
+    assert again is not first
+    assert again.decision is not first.decision
+
+
 async def test_a_remembered_decision_is_excepted_at_each_reviews_own_moment(
     images: dict[str, str], resolver: Resolver
 ) -> None:

@@ -104,6 +104,10 @@ class DecisionMemo:
         self._store: LRUCache[MemoKey, tuple[Sequence[DistroPolicy], LifecycleLookup, Decision]] = LRUCache(
             size
         )
+        self._size = size
+        self._answers: dict[int, tuple[Decision, AdmissionAnswer]] = {}
+        """The answers of recent decisions, by the decision's identity (held, so an id is not reused)."""
+        self._modes: tuple[Sequence[DistroPolicy], ScanMode] | None = None
 
     @staticmethod
     def key(
@@ -162,6 +166,28 @@ class DecisionMemo:
         decision = decision_of(containers, policies, context, catalog, owners)
         self._store[key] = (policies, catalog, decision)
         return decision
+
+    def scan_mode(self, policies: Sequence[DistroPolicy]) -> ScanMode:
+        """`scan_mode(policies)`, worked out once per policy snapshot (known by identity, as the decisions
+        are)."""
+        if self._modes is not None and self._modes[0] is policies:
+            return self._modes[1]
+        mode = scan_mode(policies)
+        self._modes = (policies, mode)
+        return mode
+
+    def answer(self, decision: Decision) -> AdmissionAnswer:
+        """`answer(decision)` with the decision attached, made once for a decision the memo gave (identical
+        reviews get the same decision object, and so the same answer: its warnings and message are
+        rendered once)."""
+        found = self._answers.get(id(decision))
+        if found is not None and found[0] is decision:
+            return found[1]
+        made = dataclasses.replace(answer(decision), decision=decision)
+        if len(self._answers) >= self._size:
+            self._answers.clear()
+        self._answers[id(decision)] = (decision, made)
+        return made
 
 
 def decision_of(
@@ -229,18 +255,21 @@ async def admit(
     resolver = await cluster.resolver(namespace, outcome)
     platforms, where = platforms_for(outcome.architectures, cluster.platforms())
     deadline = time.monotonic() + budget
+    mode = scan_mode(policies) if memo is None else memo.scan_mode(policies)
     containers, owners, unresolved = await _with_facts(
-        outcome, resolver, budget, platforms, where, local_images, scan_mode(policies)
+        outcome, resolver, budget, platforms, where, local_images, mode
     )
     context = EvaluationContext(now=now, namespace=namespace, namespace_labels=labels, kind=outcome.kind)
     if memo is None:
-        decision = decision_of(containers, policies, context, catalog, owners)
+        remembered = decision = decision_of(containers, policies, context, catalog, owners)
     else:
-        decision = memo.decide(containers, policies, context, catalog, owners)
+        remembered = decision = memo.decide(containers, policies, context, catalog, owners)
     # Exceptions first: a finding they cover denies nothing, so no owner is read for it. Both after the memo:
     # an exception's end and a pod's owner are no part of what the memo keys on.
     decision = excepted(decision, exceptions, request, outcome.kind, now)
     decision = await judge_controlled(request, outcome, decision, policies, cluster, deadline=deadline)
+    if memo is not None and decision is remembered and not unresolved:
+        return memo.answer(decision)  # neither changed it: the answer of the memo's decision
     return dataclasses.replace(answer(decision), decision=decision, unresolved=unresolved)
 
 

@@ -233,15 +233,21 @@ def containers_in(spec: PodSpecWire, what: str) -> tuple[Container, ...]:
     found: list[Container] = []
     for section, items in sections:
         for index, item in enumerate(items):
-            where = f"{section}[{index}]"
+            # Where a container is, as text, only for an error: a warm review reads several per pod.
             if not isinstance(item, Mapping):
-                raise InvalidObject(what, f"{where} is not an object")
-            name = _string(item.get("name"), what, f"{where}.name")
-            if not name:
-                raise InvalidObject(what, f"{where} has no name")
-            image = _string(item.get("image"), what, f"{where}.image").strip()
+                raise InvalidObject(what, f"{section}[{index}] is not an object")
+            name = item.get("name")
+            image = item.get("image")
+            if not (isinstance(name, str) and name and isinstance(image, str)):
+                name = _string(name, what, f"{section}[{index}].name")
+                if not name:
+                    raise InvalidObject(what, f"{section}[{index}] has no name")
+                image = _string(image, what, f"{section}[{index}].image")
+            image = image.strip()
             if len(image) > MAX_IMAGE_CHARS:
-                raise InvalidObject(what, f"{where}.image is longer than {MAX_IMAGE_CHARS} characters")
+                raise InvalidObject(
+                    what, f"{section}[{index}].image is longer than {MAX_IMAGE_CHARS} characters"
+                )
             found.append(Container(name, image, section))
     return tuple(found)
 

@@ -363,19 +363,26 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
-GC_THRESHOLDS = (20_000, 20, 20)
-"""Collections of the youngest generation after this many new objects (Python's default: 700). A warm
-admission allocates thousands of short-lived objects (the parsed and the decoded review, the decision),
-so that at the default every few requests pay for a collection, and objects of requests in flight survive
-into the older generations, whose full collections then walk the whole heap."""
+GC_THRESHOLDS = (2_000, 10, 10)
+"""When the collector runs once start-up is frozen (see `settle_heap`): the youngest generation after 2,000
+new objects (Python's default: 700), the middle one after 10 of those, the oldest after 10 of the middle
+one's (and, as Python does, only once it has grown by a quarter).
+
+A collection stops the event loop for as long as it takes to walk its generations, so each one must stay
+small. A warm admission leaves no cyclic garbage (the objects of a review are freed by reference counting
+when its answer is sent; measured with `gc.DEBUG_SAVEALL` over thousands of reviews); what remains is a
+few objects per closed connection (asyncio's transport refers to itself through a bound method). What
+makes collections run at all is allocation drift: connections opened (they live up to
+`MAX_CONNECTION_AGE_SECONDS`) and reviews in flight. A young generation of 2,000 objects is walked in well
+under a millisecond; at 20,000 (this module's earlier setting) a young collection also walked every review
+in flight, and paused the loop for up to ~30 ms in the admission benchmark's closed loop."""
 
 
 def settle_heap() -> None:
     """Once set up: what start-up built (modules, kopf, the EOL catalog, caches' first entries) lives for
     the whole process, so it goes into the permanent generation that no collection walks (`gc.freeze`);
-    and the youngest generation is collected less often (`GC_THRESHOLDS`). Measured with the admission
-    benchmark: full collections of ~0.1 s each were the largest share of a warm admission's time and of
-    its p99 latency."""
+    then the collector's thresholds (`GC_THRESHOLDS`). Without the freeze, each full collection walked
+    the whole heap (~0.1 s each in the admission benchmark)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from cachetools import LRUCache, TLRUCache, TTLCache
+from cachetools import Cache, LRUCache, TLRUCache, TTLCache
 
 from distroguard.errors import DistroguardError
 from distroguard.model import ImageFacts
@@ -53,19 +53,32 @@ class Tier(Generic[K, V]):
         self.name = name
         self._store = store
         self._stats = stats
+        self._hit = f"{name}.hit"
+        self._miss = f"{name}.miss"
 
     def get(self, key: K) -> V | None:
-        value = self._store.get(key)
+        value = self.peek(key)
         self.count(value is not None)
         return value
 
     def count(self, hit: bool) -> None:
         """Count one lookup, for callers that probe with `peek` (several keys for one question)."""
-        self._stats[f"{self.name}.{'hit' if hit else 'miss'}"] += 1
+        self._stats[self._hit if hit else self._miss] += 1
 
     def peek(self, key: K) -> V | None:
-        """Like `get`, uncounted: for re-checks on a path that already counted its miss."""
-        return self._store.get(key)
+        """Like `get`, uncounted: for re-checks on a path that already counted its miss.
+
+        The warm admission path peeks four tiers per image, so this is `store.get` without its costs: an
+        empty store (the failure tiers, nearly always) answers without reading the clock, and a present key
+        is read once (cachetools' `get` asks `in` and then reads, each checking the entry's time). The same
+        answers: a missing or expired entry is None, and a hit counts as recent use."""
+        store = self._store
+        if not Cache.__len__(store):  # what is stored, expired entries included: nothing to find
+            return None
+        try:
+            return store[key]
+        except KeyError:
+            return None
 
     def put(self, key: K, value: V) -> None:
         self._store[key] = value

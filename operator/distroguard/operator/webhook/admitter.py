@@ -20,6 +20,7 @@ from distroguard.admission.controlled import Controller
 from distroguard.admission.decide import DecisionMemo
 from distroguard.errors import reason_of
 from distroguard.model import Platform
+from distroguard.model.platform import DEFAULT_PLATFORM
 from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.clock import Clock, system_clock
 from distroguard.operator.exceptionstore import ExceptionStore
@@ -33,6 +34,8 @@ from distroguard.resolver.routing import ResolverPool, RoutedResolver
 
 logger = logging.getLogger(__name__)
 
+_ONLY_DEFAULT: tuple[Platform, ...] = (DEFAULT_PLATFORM,)
+
 
 @dataclass
 class Admitter:
@@ -44,9 +47,10 @@ class Admitter:
     """The EOL data in use, read once per review (a swap applies to the next review)."""
     budget: float
     own_namespace: str | None = None
-    nodes: Callable[[], tuple[Platform, ...]] = field(default=lambda: (Platform(),))
+    nodes: Callable[[], tuple[Platform, ...]] = field(default=lambda: _ONLY_DEFAULT)
     """The platforms that matter now (`operator.nodeplatforms`): read on every review, so a new Node's
-    platform counts for the next one."""
+    platform counts for the next one. The same tuple until they change: the warm path's caches (the
+    resolver's recent answers, an offer's chosen entries) know it by identity."""
     observer: AdmissionObserver = field(default_factory=NoObserver)
     clock: Clock = system_clock
     memo: DecisionMemo = field(default_factory=DecisionMemo)
@@ -77,7 +81,9 @@ class Admitter:
         except Exception as exc:
             logger.exception("admission request %s failed", request.uid)
             answer = AdmissionAnswer.error(f"{type(exc).__name__}: {exc} (request {request.uid})")
-        unresolved = Counter(reason_of(error) for error in answer.unresolved)
+        unresolved = (
+            Counter(reason_of(error) for error in answer.unresolved) if answer.unresolved else Counter()
+        )
         self.observer.observe_admission(
             _verdict(answer), time.perf_counter() - started, answer.decision, unresolved
         )

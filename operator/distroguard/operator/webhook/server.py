@@ -12,7 +12,8 @@ What the edge adds, each answered with the request's uid whenever it could be re
 - time bounds on reading a request (`READ_TIMEOUT_SECONDS`): aiohttp bounds neither a request body that
   never arrives (not at all) nor headers that trickle in (only by its hour-long keep-alive timeout), so
   a slow or stalled client (slowloris) would hold its connection and handler for ever;
-- TLS 1.2 at least, stated here rather than left to Python's defaults;
+- TLS 1.2 at least, stated here rather than left to Python's defaults, and no TLS 1.3 session tickets (no
+  client of ours resumes a session);
 - kept-alive connections retired after `MAX_CONNECTION_AGE_SECONDS`, so that a replica leaving the
   Service's endpoints stops receiving reviews before it stops (see there).
 
@@ -79,6 +80,10 @@ answering meanwhile, so no review reaches it after its last connection was retir
 is one TLS handshake per connection every 2 s."""
 MINIMUM_TLS = ssl.TLSVersion.TLSv1_2
 """TLS 1.0 and 1.1 are refused (the API server speaks 1.2 and 1.3)."""
+SESSION_TICKETS = 0
+"""TLS 1.3 session tickets sent after each handshake (OpenSSL's default: 2). The API server's webhook client
+keeps no session cache, so it never resumes a session: a ticket would be made (encrypted, sent) for nothing,
+on every connection, and connections are dialled again every `MAX_CONNECTION_AGE_SECONDS`."""
 
 
 Handler = Callable[[AdmissionRequest], Awaitable[AdmissionAnswer]]
@@ -111,8 +116,10 @@ class AdmissionServer(kopf.WebhookServer):
 
         while True:
             cadata, context = self._build_ssl()
-            if context is not None and context.minimum_version < MINIMUM_TLS:
-                context.minimum_version = MINIMUM_TLS
+            if context is not None:
+                if context.minimum_version < MINIMUM_TLS:
+                    context.minimum_version = MINIMUM_TLS
+                context.num_tickets = SESSION_TICKETS
             path = self.path.rstrip("/") if self.path else ""
             app = review_app(self.handler, path, routes=self.routes)
             # keepalive_timeout: aiohttp closes a connection whose request headers are not all in by then
@@ -208,10 +215,12 @@ async def answer(request: aiohttp.web.Request, handler: Handler) -> AdmissionRev
     """The response document to one HTTP request: decode -> route -> `handler` -> respond."""
     path = request.match_info.get("id", "")
     try:
-        # A body that trickles in or stalls (slowloris) would otherwise hold this handler for ever:
-        # aiohttp bounds the time a request's headers take, not its body's.
-        async with asyncio.timeout(READ_TIMEOUT_SECONDS):
-            body = await _read_body(request)
+        body = _received(request)
+        if body is None:
+            # A body that trickles in or stalls (slowloris) would otherwise hold this handler for ever:
+            # aiohttp bounds the time a request's headers take, not its body's.
+            async with asyncio.timeout(READ_TIMEOUT_SECONDS):
+                body = await _read_body(request)
     except InvalidReview as exc:
         return respond_invalid(exc)
     except TimeoutError:
@@ -273,10 +282,20 @@ def _one_line(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-async def _read_body(request: aiohttp.web.Request) -> bytes:
-    """The body, refused past MAX_BODY_BYTES before more is read (aiohttp's own limit is 1 MiB)."""
+def _received(request: aiohttp.web.Request) -> bytes | None:
+    """The body when it is in whole already (the API server sends a review at once, and the body of a few
+    KB comes with its headers), read without a wait and so without a timer; None when some is still to
+    come. Refused past MAX_BODY_BYTES as `_read_body` refuses it."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise InvalidReview(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    content = request.content
+    if not content.is_eof() or content.total_bytes > MAX_BODY_BYTES:
+        return None
+    return content.read_nowait()  # raises the payload's error, as reading it in chunks would
+
+
+async def _read_body(request: aiohttp.web.Request) -> bytes:
+    """The body, refused past MAX_BODY_BYTES before more is read (aiohttp's own limit is 1 MiB)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(64 * 1024):
