@@ -38,7 +38,8 @@ from support.registry_server import RegistryServer
 from support.scratch import Scratch
 from support.webhook_client import WebhookEndpoint
 
-pytestmark = [pytest.mark.e2e, pytest.mark.registry]
+# go_tools: two tests run Gatekeeper's engine; the module's server is shared, so the module goes last whole.
+pytestmark = [pytest.mark.e2e, pytest.mark.registry, pytest.mark.go_tools]
 
 REPO = Path(__file__).resolve().parents[2]
 GATEKEEPER_POLICIES = REPO / "policies" / "gatekeeper"

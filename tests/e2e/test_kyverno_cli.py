@@ -21,7 +21,7 @@ from distroguard.model.factsdoc import served_document
 from support import kyverno
 from support.kyverno_policy import LIBC_FAMILY, example_policy, facts_urls, rule_keys
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.go_tools]
 
 EOL = "facts.lifecycle.eol"
 MUSL_IMAGE = "registry.example/shop/alpine-app:1"

@@ -31,7 +31,7 @@ from support.operator_process import OperatorProcess
 from support.registry_server import RegistryServer
 from support.scratch import unique
 
-pytestmark = [pytest.mark.e2e, pytest.mark.registry]
+pytestmark = [pytest.mark.e2e, pytest.mark.registry, pytest.mark.go_tools]
 
 FACTS_PATH = "/v1/facts"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from support import gotools
 from support.kube import cache_root
 
 GATEKEEPER_VERSION = "v3.23.1"
@@ -36,11 +37,12 @@ class GatekeeperTools:
 
     @classmethod
     def locate(cls) -> GatekeeperTools:
+        gotools.wait_for_background_build()
         tools = cls.at(gatekeeper_dir() / "bin")
         missing = [p.name for p in (tools.gator, tools.externaldata) if not p.is_file()]
         if missing:
             pytest.fail(
                 f"Gatekeeper {GATEKEEPER_VERSION}'s {', '.join(missing)} not built in {tools.gator.parent}: "
-                "run `scripts/testenv gatekeeper`"
+                f"run `scripts/testenv gatekeeper`{gotools.missing_hint()}"
             )
         return tools

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from support import kube
+from support import gotools, kube
 
 KYVERNO_VERSION = "v1.19.1"
 """The Kyverno release that `tools/kyverno/go.mod` requires (`github.com/kyverno/kyverno`)."""
@@ -55,12 +55,13 @@ class KyvernoBinaries:
     @classmethod
     def locate(cls, version: str = KYVERNO_VERSION) -> KyvernoBinaries:
         """The cached binaries; `KyvernoError` naming the build command when one is missing."""
+        gotools.wait_for_background_build()
         found = cls.at(bin_dir(version))
         missing = [p.name for p in found.all() if not os.access(p, os.X_OK)]
         if missing:
             raise KyvernoError(
                 f"Kyverno {version} not built ({', '.join(missing)} missing in {bin_dir(version)}): "
-                "run `scripts/testenv build --kyverno`"
+                f"run `scripts/testenv build --kyverno`{gotools.missing_hint()}"
             )
         return found
 

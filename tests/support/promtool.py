@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from support import kube
+from support import gotools, kube
 
 VERSION = "v0.316.0"
 """github.com/prometheus/prometheus in tools/promtool/go.mod (checked by the build)."""
@@ -31,9 +31,13 @@ def build_dir() -> Path:
 
 def binary() -> Path:
     """The built promtool; raises PromtoolMissing (naming the command that builds it) when absent."""
+    gotools.wait_for_background_build()
     path = build_dir() / "promtool"
     if not os.access(path, os.X_OK):
-        raise PromtoolMissing(f"{path} is missing: run `scripts/testenv build` (builds promtool {VERSION})")
+        raise PromtoolMissing(
+            f"{path} is missing: run `scripts/testenv tools` (builds promtool {VERSION})"
+            + gotools.missing_hint()
+        )
     return path
 
 

@@ -21,6 +21,8 @@ from distroguard.operator.metrics import Metrics
 from support import monitoring, promtool
 from support.kube import Binaries, bin_dir
 
+pytestmark = [pytest.mark.go_tools]  # promtool, built by scripts/test meanwhile
+
 
 @pytest.fixture(scope="module")
 def helm() -> Path:
