@@ -70,6 +70,8 @@ class CountingProxy:
     hooks: list[Hook] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     port: int = 0
+    arrived: int = 0
+    """Requests received so far, counted as they arrive (`records` has them once answered)."""
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
 
@@ -113,6 +115,7 @@ class CountingProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         started = time.monotonic()
+        self.arrived += 1
         headers = CIMultiDictProxy(CIMultiDict(request.headers))
         for hook in self.hooks:
             answer = await hook(request)

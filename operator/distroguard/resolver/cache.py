@@ -107,6 +107,26 @@ class FactsCache:
         self.hosts: Tier[str, DistroguardError] = Tier(
             "hosts", TTLCache(s.failure_entries, s.failure_ttl), self.stats
         )
+        self._seen_tags: LRUCache[str, str] = LRUCache(s.tag_entries)
+        """Tags resolved before, their TTL passed or not: such a tag is asked again by HEAD (it most often
+        still names a digest whose facts are here), a new one by GET (its manifest is needed next)."""
+        self._read_bottoms: LRUCache[str, bool] = LRUCache(s.base_entries)
+        """Bottom layers (compressed digests) read before: an image on one most likely finds its base here."""
+
+    def put_tag(self, tag: str, digest: str) -> None:
+        self.tags.put(tag, digest)
+        self._seen_tags[tag] = digest
+
+    def seen_tag(self, tag: str) -> bool:
+        """Whether `tag` was resolved before (however long ago, as far as this bounded memory goes)."""
+        return tag in self._seen_tags
+
+    def read_bottom(self, digest: str) -> None:
+        self._read_bottoms[digest] = True
+
+    def bottom_read(self, digest: str) -> bool:
+        """Whether a bottom layer of this (compressed) digest was read before."""
+        return digest in self._read_bottoms
 
     def remember_tag(self, tag: str, digest: str, age: float) -> bool:
         """Trust `tag` -> `digest`, learnt `age` seconds ago, for what is left of the tag TTL; False (and
@@ -116,7 +136,7 @@ class FactsCache:
             return False
         self._tag_lifetimes.next = left
         try:
-            self.tags.put(tag, digest)
+            self.put_tag(tag, digest)
         finally:
             self._tag_lifetimes.next = None
         return True
