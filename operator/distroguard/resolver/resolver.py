@@ -40,7 +40,7 @@ from distroguard.registry.source import ImageSource, RegistrySource, ResolvedIma
 from distroguard.resolver.bases import Claim, KnownBases, chain_key, claimed_base, judge_claim, unverified
 from distroguard.resolver.cache import CacheSettings, FactsCache
 from distroguard.resolver.fairness import Gate
-from distroguard.resolver.singleflight import SingleFlight, settle
+from distroguard.resolver.singleflight import Outcome, SingleFlight, settle
 from distroguard.scan.image import ImageScan, LayerFacts, program_paths, with_config_runtimes
 from distroguard.scan.layers import ScanLimits
 from distroguard.scan.runtimes import detect_runtimes
@@ -136,6 +136,14 @@ HOST_FAILURES = (RegistryUnreachable, RegistryAddressRefused)
 """Failures of a registry host rather than of one image: remembered for the host too (`FactsCache.hosts`), so
 that unique references to one bad host cost one lookup per failure TTL, not one each. A host that answered
 (a 5xx or 429 for one repository) is not one of them: its other images may be fine."""
+
+
+def _judged(claim: Claim, read: tuple[str, tuple[str, ...]] | str, diff_ids: tuple[str, ...]) -> BaseImage:
+    """The claim, against the base's layers as read (or unverified, saying why they could not be)."""
+    if isinstance(read, str):
+        return unverified(claim, read)
+    digest, base_diff_ids = read
+    return judge_claim(claim, base_diff_ids, diff_ids, digest)
 
 
 def _platform_key(entry: Descriptor) -> str:
@@ -631,33 +639,37 @@ class Resolver:
             )
         if isinstance(source, RegistrySource):
             source.prefetch(manifest)
-        config = parse_config(
-            await source.read_blob(manifest.config, max_bytes=self.settings.max_config_bytes)
-        )
-        if config.diff_ids and len(config.diff_ids) != len(manifest.layers):
-            raise SourceError(
-                f"{source.description}: config lists {len(config.diff_ids)} layers "
-                f"but the manifest has {len(manifest.layers)}"
-            )
-        announced = bool(detect_runtimes(config.env, None)[0])
-        # A runtime the config announces needs no layer above those that decide OS and libc.
-        layer_mode: ScanMode = "fast" if mode == "runtimes" and announced else mode
-        programs = program_paths(config.entrypoint, config.cmd, config.env, config.working_dir)
-        claim = claimed_base(resolved.manifest.annotations, config.labels)
-        verifying = None
-        if claim is not None:
-            verify = self._verify(source, claim, resolved.platform, config.diff_ids)
-            verifying = asyncio.ensure_future(settle(verify))
+        # The base the manifest claims is read beside the config and the layers (one the config's labels
+        # claim, once the config is in).
+        claim = claimed_base(manifest.annotations, {})
+        reading = None if claim is None else self._read_base(source, claim, resolved.platform)
         try:
+            config = parse_config(
+                await source.read_blob(manifest.config, max_bytes=self.settings.max_config_bytes)
+            )
+            if config.diff_ids and len(config.diff_ids) != len(manifest.layers):
+                raise SourceError(
+                    f"{source.description}: config lists {len(config.diff_ids)} layers "
+                    f"but the manifest has {len(manifest.layers)}"
+                )
+            announced = bool(detect_runtimes(config.env, None)[0])
+            # A runtime the config announces needs no layer above those that decide OS and libc.
+            layer_mode: ScanMode = "fast" if mode == "runtimes" and announced else mode
+            programs = program_paths(config.entrypoint, config.cmd, config.env, config.working_dir)
+            if claim is None:
+                claim = claimed_base({}, config.labels)
+                reading = None if claim is None else self._read_base(source, claim, resolved.platform)
             layer_facts, seen, bounded = await self._layer_facts(
                 source, manifest.layers, config.diff_ids, layer_mode, programs
             )
         except BaseException:
-            if verifying is not None:
-                verifying.cancel()
-                await asyncio.wait([verifying])
+            if reading is not None:
+                reading.cancel()
+                await asyncio.wait([reading])
             raise
-        claimed = None if verifying is None else (await verifying).unpack()
+        claimed = None
+        if claim is not None and reading is not None:
+            claimed = _judged(claim, (await reading).unpack(), config.diff_ids)
         runtimes, evidence = with_config_runtimes(layer_facts, config.env)
         note = _scan_note(mode, layer_mode, layer_facts.layers_read, len(manifest.layers), seen, bounded)
         base = self._base(claimed, resolved, config, image)
@@ -692,12 +704,19 @@ class Resolver:
             self.bases.learn(diff_ids, image, resolved.digest)
         return base
 
-    async def _verify(
-        self, source: ImageSource, claim: Claim, platform: Platform, diff_ids: tuple[str, ...]
-    ) -> BaseImage:
-        """Read the claimed base's manifest and config (same platform) and compare its layers."""
+    def _read_base(
+        self, source: ImageSource, claim: Claim, platform: Platform
+    ) -> asyncio.Future[Outcome[tuple[str, tuple[str, ...]] | str]]:
+        """A task reading the claimed base (see `_base_layers`), its error kept in its outcome."""
+        return asyncio.ensure_future(settle(self._base_layers(source, claim, platform)))
+
+    async def _base_layers(
+        self, source: ImageSource, claim: Claim, platform: Platform
+    ) -> tuple[str, tuple[str, ...]] | str:
+        """The claimed base's digest and diff_ids (its manifest and config for the same platform), or why they
+        could not be read."""
         if not isinstance(source, RegistrySource):
-            return unverified(claim, "a local image's base is not fetched")
+            return "a local image's base is not fetched"
         try:
             ref = ImageRef.parse(claim.name)
             if claim.digest is not None:
@@ -708,8 +727,8 @@ class Resolver:
                 await base_source.read_blob(base.manifest.config, max_bytes=self.settings.max_config_bytes)
             )
         except DistroguardError as exc:
-            return unverified(claim, str(exc))
-        return judge_claim(claim, base_config.diff_ids, diff_ids, base.digest)
+            return str(exc)
+        return base.digest, base_config.diff_ids
 
     async def _layer_facts(
         self,
