@@ -9,7 +9,8 @@ request. Hooks run first and may answer instead of the registry: `fail(n, status
 `redirect_blobs(to)`, `redirect_loop()`, `drop_after(upstream, n_bytes, reset=...)`,
 `trickle(upstream, bytes_per_second)`, `stall_after_headers(upstream)`, or any
 `async def hook(request) -> web.StreamResponse | None`. `latency(rtt)` answers nothing: it holds every
-request back, as a registry that far away would (put it first). `sequential(records)` counts the round
+request back, as a registry that far away would (put it first); `together(n)` holds the first blob
+requests until n of them are under way at once. `sequential(records)` counts the round
 trips a client made one after the other.
 `garbage_server()` is no proxy but a TCP server answering every connection with garbage (a failed
 TLS handshake). Runs on the test's own event loop; `ThreadedProxy` runs one on a thread of its own, for
@@ -238,6 +239,28 @@ def fail(
         left[0] -= 1
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         return web.Response(status=status, text="injected failure", headers=headers)
+
+    return hook
+
+
+def together(count: int, *, kind: str = "blobs", timeout: float = 10.0) -> Hook:
+    """Hold the first requests of `kind` until `count` of them have arrived (or `timeout` seconds passed),
+    then let them all through: requests a client sends side by side pass at once, requests it sends one
+    after the other wait the whole timeout and come out in a row (`sequential` sees them so). Later
+    requests pass unheld."""
+    arrived = [0]
+    everyone = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.StreamResponse | None:
+        if f"/{kind}/" not in request.path or everyone.is_set():
+            return None
+        arrived[0] += 1
+        if arrived[0] >= count:
+            everyone.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(everyone.wait(), timeout)
+        everyone.set()  # whoever timed out lets the others go too
+        return None
 
     return hook
 
