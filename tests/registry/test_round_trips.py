@@ -175,4 +175,4 @@ async def test_with_one_connection_slot_nothing_is_read_ahead(
 
 def asked_for(*requests: tuple[str, str] | tuple[str, str, int]) -> list[tuple[str, str, int]]:
     """`asked`'s form of the requests expected (status 200 unless given)."""
-    return sorted((r[0], r[1], r[2] if len(r) == 3 else 200) for r in requests)  # type: ignore[misc]
+    return sorted((r[0], r[1], r[2] if len(r) == 3 else 200) for r in requests)
