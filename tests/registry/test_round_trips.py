@@ -22,6 +22,7 @@ from distroguard.registry.credentials import Credentials, CredentialStore
 from distroguard.resolver import Resolver
 from distroguard.resolver.cache import CacheSettings
 from distroguard.resolver.resolver import ResolverSettings
+from distroguard.resolver.routing import PullCredentials, ResolverPool
 from support.distros import DEBIAN_12_ROOT
 from support.images import BuiltImage, ImageBuilder, build_index, push
 from support.proxy import CountingProxy, Record, sequential, together
@@ -129,6 +130,34 @@ async def test_unseen_images_on_a_bearer_token_registry(
             ("GET", f"{v2}/blobs/{second.layers[0].digest}"),
         )
         assert sequential(proxy.records) == 2
+
+
+async def test_the_clients_of_a_pool_share_what_a_registrys_401_taught(
+    token_registry: RegistryServer, repo: str, make_proxy: MakeProxy
+) -> None:
+    """Each namespace's pull secrets get a client of their own; the second one asks for its token before its
+    first request, as the first one learnt to (tokens and credentials stay each client's own)."""
+    token_server = token_registry.token_server
+    assert token_server is not None
+    images = {ns: unseen() for ns in ("shop", "blog")}
+    for ns, image in images.items():
+        await push(token_registry.url, f"{repo}-{ns}", "1", image, auth=token_registry.push_auth)
+    proxy = await make_proxy(token_registry.url)
+    store = CredentialStore({proxy.address: Credentials(TEST_USER, TEST_PASSWORD)})
+    pool = ResolverPool(RegistrySettings(), ttl=60)
+    await pool.start()
+    try:
+        unauthorized = []
+        for ns in images:
+            routed = await pool.resolver(ns, PullCredentials(store, fingerprint=f"secret-of-{ns}"))
+            tokens = token_server.count()
+            judged_debian(await routed.resolve_platforms(f"{proxy.address}/{repo}-{ns}:1", AMD64))
+            assert token_server.count() - tokens == 1
+            unauthorized.append(sum(r.status == 401 for r in proxy.records))
+            proxy.records.clear()
+        assert unauthorized == [1, 0]
+    finally:
+        await pool.close()
 
 
 async def test_a_tag_seen_before_is_asked_by_head_and_a_seen_base_reads_no_layer(

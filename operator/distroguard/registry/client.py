@@ -41,7 +41,7 @@ from distroguard.errors import (
 )
 from distroguard.model import ImageRef
 from distroguard.registry.auth import parse_www_authenticate
-from distroguard.registry.authflow import Authenticator, pull_scope
+from distroguard.registry.authflow import Authenticator, Schemes, pull_scope
 from distroguard.registry.credentials import CredentialStore
 from distroguard.registry.digest import (
     DigestVerifier,
@@ -129,12 +129,14 @@ class RegistryClient:
         jitter: Callable[[], float] = random.random,
         stats: RegistryStats | None = None,
         dns: AbstractResolver | None = None,
+        schemes: Schemes | None = None,
     ) -> None:
-        """`dns`: the DNS resolver under the address guard (aiohttp's default when None)."""
+        """`dns`: the DNS resolver under the address guard (aiohttp's default when None); `schemes`: how each
+        registry authenticates, shared with other clients (`authflow.Schemes`), else this client's own."""
         self.settings = settings or RegistrySettings()
         self.credentials = credentials or CredentialStore()
         self._transport = Transport(self.settings, ssl_context, jitter=jitter, stats=stats, resolver=dns)
-        self._auth = Authenticator(self._transport, self.credentials, clock=time.monotonic)
+        self._auth = Authenticator(self._transport, self.credentials, clock=time.monotonic, schemes=schemes)
         self._ahead: Counter[str] = Counter()
         """Blob streams started ahead of their readers and not yet taken over, by registry."""
 
