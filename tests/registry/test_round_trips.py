@@ -92,6 +92,45 @@ async def test_an_unseen_index_goes_to_its_platform_manifest(
     assert sequential(proxy.records) == 3
 
 
+async def test_images_claiming_a_base_read_it_once(
+    registry: RegistryServer, repo: str, make_proxy: MakeProxy
+) -> None:
+    """The base an image's annotation names is read beside the image's layers; the next image claiming it
+    reads neither its manifest nor its config again (nor the layer they share)."""
+    base = ImageBuilder().layer({**DEBIAN_12_ROOT, "/etc/marker": uuid.uuid4().bytes}).build()
+    await push(registry.url, f"{repo}-base", "1", base)
+    proxy = await make_proxy(registry.url, hooks=[together(2)])
+    claimed = f"{proxy.address}/{repo}-base:1"
+    images = []
+    for name in ("a", "b"):
+        builder = ImageBuilder().raw_layer(base.layers[0].tar).layer({"/srv/app.py": name.encode()})
+        images.append(builder.annotate("org.opencontainers.image.base.name", claimed).build())
+        await push(registry.url, f"{repo}-{name}", "1", images[-1])
+    async with RegistryClient() as client:
+        resolver = Resolver(client)
+        found = await resolver.resolve_platforms(f"{proxy.address}/{repo}-a:1", AMD64)
+        judged_debian(found)
+        assert verified_base(found) == claimed
+        v2, first = f"/v2/{repo}-a", images[0]
+        assert asked(proxy.records) == asked_for(
+            ("GET", f"{v2}/manifests/1"),
+            ("GET", f"{v2}/blobs/{first.config_digest}"),
+            ("GET", f"{v2}/blobs/{first.layers[0].digest}"),
+            ("GET", f"/v2/{repo}-base/manifests/1"),
+            ("GET", f"/v2/{repo}-base/blobs/{base.config_digest}"),
+        )
+        # the manifest; the config and the bottom layer; the base's manifest beside the layer; its config
+        assert sequential(proxy.records) == 4
+
+        proxy.records.clear()
+        found = await resolver.resolve_platforms(f"{proxy.address}/{repo}-b:1", AMD64)
+        assert verified_base(found) == claimed
+        v2 = f"/v2/{repo}-b"
+        assert asked(proxy.records) == asked_for(
+            ("GET", f"{v2}/manifests/1"), ("GET", f"{v2}/blobs/{images[1].config_digest}")
+        )
+
+
 async def test_unseen_images_on_a_bearer_token_registry(
     token_registry: RegistryServer, repo: str, make_proxy: MakeProxy
 ) -> None:
@@ -200,6 +239,11 @@ async def test_with_one_connection_slot_nothing_is_read_ahead(
         judged_debian(await Resolver(client).resolve_platforms(f"{proxy.address}/{repo}:1", AMD64))
     assert len(proxy.records) == 3
     assert sequential(proxy.records) == 3
+
+
+def verified_base(found: ImagePlatforms) -> str | None:
+    base = found.facts[0].base
+    return base.reference if base is not None and base.verified is True else None
 
 
 def asked_for(*requests: tuple[str, str] | tuple[str, str, int]) -> list[tuple[str, str, int]]:

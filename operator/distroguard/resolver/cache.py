@@ -6,6 +6,8 @@
 | offers   | digest                   | Offer      | LRU only: what an index lists never changes   |
 | facts    | digest + platform + mode | ImageFacts | LRU only: a digest's content never changes    |
 | bases    | diff_id chain + mode     | LayerFacts | LRU only: images on a seen base cost 0 bytes  |
+| claimed  | base name, digest and    | its digest | the tag TTL: the name may be a tag; images    |
+|          | platform an image claims | + diff_ids | claiming one base read it once, not each      |
 | failures | what was asked           | the error  | short TTL: no thundering herd, retry soon     |
 | hosts    | registry host            | the error  | the failure TTL: a host that is down or       |
 |          |                          |            | refused, whatever unique reference names it   |
@@ -100,6 +102,9 @@ class FactsCache:
         self.offers: Tier[str, Offer] = Tier("offers", LRUCache(s.facts_entries), self.stats)
         self.bases: Tier[tuple[tuple[str, ...], str], LayerFacts] = Tier(
             "bases", LRUCache(s.base_entries), self.stats
+        )
+        self.claimed: Tier[tuple[str, str | None, str], tuple[str, tuple[str, ...]]] = Tier(
+            "claimed", TTLCache(s.base_entries, s.tag_ttl), self.stats
         )
         self.failures: Tier[tuple[str, str, str], DistroguardError] = Tier(
             "failures", TTLCache(s.failure_entries, s.failure_ttl), self.stats

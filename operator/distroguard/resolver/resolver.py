@@ -162,6 +162,9 @@ class Resolver:
         self._facts: SingleFlight[tuple[str, str, str], ImageFacts] = SingleFlight()
         self._platform_lookups: SingleFlight[LookupKey, ImagePlatforms] = SingleFlight()
         self._offers: SingleFlight[str, Offer] = SingleFlight()
+        self._claimed: SingleFlight[tuple[str, str | None, str], tuple[str, tuple[str, ...]] | str] = (
+            SingleFlight()
+        )
         self.bases = KnownBases()
         """Which chain of layers is which image: bases for the images resolved after them."""
         self._recent: dict[
@@ -330,7 +333,7 @@ class Resolver:
 
     def _all_flights(self) -> tuple[SingleFlight[Any, Any], ...]:
         """Every kind of shared lookup, outermost first (so an outer one's cancellation comes first)."""
-        return (self._lookups, self._platform_lookups, self._tags, self._offers, self._facts)
+        return (self._lookups, self._platform_lookups, self._tags, self._offers, self._facts, self._claimed)
 
     async def drain(self) -> None:
         """Wait for background lookups to finish."""
@@ -714,21 +717,38 @@ class Resolver:
         self, source: ImageSource, claim: Claim, platform: Platform
     ) -> tuple[str, tuple[str, ...]] | str:
         """The claimed base's digest and diff_ids (its manifest and config for the same platform), or why they
-        could not be read."""
+        could not be read. Cached for the tag TTL and read once however many images claim it at once: on a
+        seen base, the claim costs no round trip."""
         if not isinstance(source, RegistrySource):
             return "a local image's base is not fetched"
+        key = (claim.name, claim.digest, str(platform))
+        known = self.cache.claimed.peek(key)  # uncounted: not one of the metrics' tiers
+        if known is not None:
+            return known
+        deadline = source.deadline
+        return await self._claimed.do(key, lambda: self._read_base_layers(key, claim, platform, deadline))
+
+    async def _read_base_layers(
+        self,
+        key: tuple[str, str | None, str],
+        claim: Claim,
+        platform: Platform,
+        deadline: float | None,
+    ) -> tuple[str, tuple[str, ...]] | str:
         try:
             ref = ImageRef.parse(claim.name)
             if claim.digest is not None:
                 ref = ref.with_digest(claim.digest)
-            base_source = RegistrySource(self.client, ref, deadline=source.deadline)
+            base_source = RegistrySource(self.client, ref, deadline=deadline)
             base = await base_source.resolve(platform)
             base_config = parse_config(
                 await base_source.read_blob(base.manifest.config, max_bytes=self.settings.max_config_bytes)
             )
         except DistroguardError as exc:
             return str(exc)
-        return base.digest, base_config.diff_ids
+        read = (base.digest, base_config.diff_ids)
+        self.cache.claimed.put(key, read)
+        return read
 
     async def _layer_facts(
         self,
