@@ -14,7 +14,10 @@ registry would. Scenarios:
   each image in a repository of its own (a token each), the workload's pull secret naming the registry;
 - index: a two-platform index (amd64, arm64) whose amd64 manifest is judged;
 - annotated: an image naming its base (`org.opencontainers.image.base.name`, as buildah and the Docker
-  Official Images set it), the base an image of its own, pushed beside it.
+  Official Images set it), the base an image of its own, pushed beside it;
+- seen-base: images naming one base, each unseen (an app layer of its own): after the first, the base's
+  layers and its claim are known, and neither the base nor the bottom layer is read again (floor: the
+  manifest, then the config).
 
 Printed per scenario and round-trip time: p50 and p90 of the admission's wall time, the round trips the
 admission waited for in a row (requests no two of which overlapped, median over the images) and all its
@@ -94,6 +97,8 @@ class Scenario:
     floor: int
     """Round trips no client can skip (token, manifests, then config and bottom layer side by side)."""
     credentials: bool = False
+    reads_layer: bool = True
+    """Whether the floor reads the bottom layer (not on a base seen before)."""
     images: list[tuple[str, BuiltImage | BuiltIndex]] = field(default_factory=list)
     """(repository, what was pushed there as tag 1)."""
 
@@ -101,6 +106,10 @@ class Scenario:
 async def prepare(scenario: Scenario, count: int, address: str) -> None:
     """Push `count` images; `address`: where the resolver reaches the registry (an annotation names it)."""
     auth = scenario.registry.push_auth
+    shared = base_image()
+    shared_repo = f"bench/base-{uuid.uuid4().hex[:10]}"
+    if scenario.name == "seen-base":
+        await push(scenario.registry.url, shared_repo, "1", shared, auth=auth)
     for _ in range(count):
         repo = f"bench/{scenario.name}-{uuid.uuid4().hex[:10]}"
         image: BuiltImage | BuiltIndex
@@ -110,6 +119,8 @@ async def prepare(scenario: Scenario, count: int, address: str) -> None:
             base = base_image()
             await push(scenario.registry.url, f"{repo}-base", "1", base, auth=auth)
             image = unseen(base=base, name=f"{address}/{repo}-base:1")
+        elif scenario.name == "seen-base":
+            image = unseen(base=shared, name=f"{address}/{shared_repo}:1")
         else:
             image = unseen()
         await push(scenario.registry.url, repo, "1", image, auth=auth)
@@ -214,7 +225,7 @@ async def plain(
                     async with session.get(f"{base}/manifests/{chosen.digest}", headers=headers) as r:
                         await r.read()
                 assert isinstance(chosen, BuiltImage)
-                blobs = [chosen.config_digest, chosen.layers[0].digest]
+                blobs = [chosen.config_digest, chosen.layers[0].digest][: 2 if scenario.reads_layer else 1]
 
                 async def blob(digest: str) -> None:
                     async with session.get(f"{base}/blobs/{digest}", headers=headers) as r:
@@ -260,6 +271,7 @@ async def bench(args: argparse.Namespace) -> None:
             Scenario("bearer", bearer, floor=3, credentials=True),
             Scenario("index", anonymous, floor=3),
             Scenario("annotated", anonymous, floor=3),
+            Scenario("seen-base", anonymous, floor=2, reads_layer=False),
         ]
         scenarios = [s for s in scenarios if not args.only or s.name in args.only]
         print(
