@@ -416,8 +416,9 @@ class Resolver:
             source = await self._registry_source(_parse(image), deadline)
             digest = source.ref.digest or ""
             try:
+                likely = wanted[0] if wanted else DEFAULT_PLATFORM
                 offer = self.cache.offers.peek(digest) or await self._offers.do(
-                    digest, lambda: self._offer(source)
+                    digest, lambda: self._offer(source, likely)
                 )
                 outcomes = await asyncio.gather(
                     *(self._entry_facts(source, image, offer, e, mode) for e in _chosen(offer, wanted)),
@@ -436,15 +437,24 @@ class Resolver:
             raise
         return ImagePlatforms(offer.platforms, tuple(facts), single=offer.single)
 
-    async def _offer(self, source: RegistrySource) -> Offer:
+    async def _offer(self, source: RegistrySource, likely: Platform) -> Offer:
+        """What the image offers. A lone manifest's config is read for its platform: its bottom layer goes
+        out beside it, and the base it claims is read for the `likely` platform (a wrong guess costs a read,
+        never a wrong answer: the read is kept under the platform it was for)."""
+
+        def ahead(manifest: ImageManifest) -> None:
+            source.prefetch(manifest)
+            claim = claimed_base(manifest.annotations, {})
+            if claim is not None:
+                key = (claim.name, claim.digest, str(likely))
+                if self.cache.claimed.peek(key) is None:
+                    deadline = source.deadline
+                    self._claimed.start(key, lambda: self._read_base_layers(key, claim, likely, deadline))
+
         media_type, body, digest = await source.read_manifest()
+        what = source.description
         offer = await read_offer(
-            media_type,
-            body,
-            digest,
-            read_config=source.read_config,
-            what=source.description,
-            on_manifest=source.prefetch,
+            media_type, body, digest, read_config=source.read_config, what=what, on_manifest=ahead
         )
         self.cache.offers.put(digest, offer)
         return offer

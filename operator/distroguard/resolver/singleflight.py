@@ -54,13 +54,21 @@ class SingleFlight(Generic[K, V]):
         return key in self._running
 
     async def do(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
+        outcome = await asyncio.shield(self._task(key, work))
+        return outcome.unpack()
+
+    def start(self, key: K, work: Callable[[], Awaitable[V]]) -> None:
+        """Start the work for `key` unless it is under way, without waiting: a later `do` joins it (or, once
+        it has ended, starts it again: keep what it computes elsewhere)."""
+        self._task(key, work)
+
+    def _task(self, key: K, work: Callable[[], Awaitable[V]]) -> asyncio.Task[Outcome[V]]:
         task = self._running.get(key)
         if task is None:
             task = asyncio.ensure_future(settle(work()))
             self._running[key] = task
             task.add_done_callback(lambda done: self._finished(key, done))
-        outcome = await asyncio.shield(task)
-        return outcome.unpack()
+        return task
 
     def _finished(self, key: K, task: asyncio.Task[Outcome[V]]) -> None:
         if self._running.get(key) is task:
