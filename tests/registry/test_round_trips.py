@@ -10,6 +10,7 @@ doing so (after the hook's timeout).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -231,7 +232,8 @@ async def test_a_tag_seen_before_is_asked_by_head_and_a_seen_base_reads_no_layer
 async def test_with_one_connection_slot_nothing_is_read_ahead(
     registry: RegistryServer, repo: str, make_proxy: MakeProxy
 ) -> None:
-    """A stream started ahead never holds a registry's last slot: the config's request would wait for it."""
+    """A stream started ahead never holds a registry's last slot (at most half of them): the config's request
+    would wait for it."""
     image = unseen()
     await push(registry.url, repo, "1", image)
     proxy = await make_proxy(registry.url)
@@ -249,3 +251,22 @@ def verified_base(found: ImagePlatforms) -> str | None:
 def asked_for(*requests: tuple[str, str] | tuple[str, str, int]) -> list[tuple[str, str, int]]:
     """`asked`'s form of the requests expected (status 200 unless given)."""
     return sorted((r[0], r[1], r[2] if len(r) == 3 else 200) for r in requests)
+
+
+async def test_many_cold_lookups_on_few_slots_all_finish(
+    registry: RegistryServer, repo: str, make_proxy: MakeProxy
+) -> None:
+    """Streams started ahead wait for readers whose configs wait for a slot: with two slots and six lookups
+    at once, every lookup still ends, each with its three requests."""
+    images = [unseen() for _ in range(6)]
+    for n, image in enumerate(images):
+        await push(registry.url, f"{repo}-{n}", "1", image)
+    proxy = await make_proxy(registry.url)
+    async with RegistryClient(RegistrySettings(concurrency=2)) as client:
+        resolver = Resolver(client, ResolverSettings(lookup_timeout=30.0))
+        found = await asyncio.gather(
+            *(resolver.resolve_platforms(f"{proxy.address}/{repo}-{n}:1", AMD64) for n in range(6))
+        )
+    for each in found:
+        judged_debian(each)
+    assert len(proxy.records) == 6 * 3

@@ -351,12 +351,13 @@ class RegistryClient:
         """`stream_blob(ref, desc)` started now, for a reader that first waits for another answer (see
         `pipelining`); None when the registry has too few connection slots left for that.
 
-        Streams waiting for their readers hold at most `concurrency - 1` of a registry's slots: the last one
-        always serves requests whose answers are read at once, so that a reader waiting for its own
-        request (an image's config) while its stream holds a slot never waits for ever.
+        Streams waiting for their readers hold at most half of a registry's slots (none of one slot): the
+        others always serve requests whose answers are read at once, so that a reader waiting for its own
+        request (an image's config) while its stream holds a slot never waits for ever, nor long behind
+        other lookups' streams when many run at once.
         """
         registry = self.route(ref).registry
-        if self._ahead[registry] + 1 >= self.settings.concurrency:
+        if self._ahead[registry] >= self.settings.concurrency // 2:
             return None
         self._ahead[registry] += 1
 
