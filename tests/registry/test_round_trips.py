@@ -229,11 +229,11 @@ async def test_a_tag_seen_before_is_asked_by_head_and_a_seen_base_reads_no_layer
         )
 
 
-async def test_with_one_connection_slot_nothing_is_read_ahead(
+async def test_with_one_connection_slot_a_cold_lookup_ends_its_requests_in_a_row(
     registry: RegistryServer, repo: str, make_proxy: MakeProxy
 ) -> None:
-    """A stream started ahead never holds a registry's last slot (at most half of them): the config's request
-    would wait for it."""
+    """A stream started ahead never holds a registry's last slot (at most half of them), which the config's
+    request would wait for: with one slot, the requests go one after the other, and the lookup ends."""
     image = unseen()
     await push(registry.url, repo, "1", image)
     proxy = await make_proxy(registry.url)
@@ -256,8 +256,8 @@ def asked_for(*requests: tuple[str, str] | tuple[str, str, int]) -> list[tuple[s
 async def test_many_cold_lookups_on_few_slots_all_finish(
     registry: RegistryServer, repo: str, make_proxy: MakeProxy
 ) -> None:
-    """Streams started ahead wait for readers whose configs wait for a slot: with two slots and six lookups
-    at once, every lookup still ends, each with its three requests."""
+    """Streams started ahead wait for readers whose own configs need a slot: with two slots and six lookups
+    at once, every lookup still ends (well within its 30 s), each with its three requests."""
     images = [unseen() for _ in range(6)]
     for n, image in enumerate(images):
         await push(registry.url, f"{repo}-{n}", "1", image)
