@@ -18,8 +18,9 @@ the request is retried. Once 100 are held, a lookup that needs a new connection 
 past the review's budget. A lookup that finds an idle kept-alive connection to its registry takes it without
 waiting (aiohttp does not count idle connections against the limit): a victim sending a new image every
 second or two to a registry it keeps speaking to is not hurt at all. The victim here deploys as namespaces
-do, now and then: its rollouts are 20 s apart, longer than aiohttp's keep-alive (15 s), so each one opens
-new connections, as a first deploy from a registry, or one after a quiet spell, does.
+do, now and then: its rollouts are 20 s apart, longer than the keep-alive of the client here (15 s, set so;
+distroguard's default is 50 s), so each one opens new connections, as a first deploy from a registry, or
+one after a quiet spell, does.
 
 Three runs, each with fresh caches: without the attacker; with it, under the default per-namespace limits;
 with it and no limits. Printed: the victim's warm p50/p99, its cold reviews answered with facts for every
@@ -102,7 +103,7 @@ async def one(cluster: PoolCluster, namespace: str, *images: str) -> tuple[float
 async def run(
     label: str, args: argparse.Namespace, registry: str, tags: list[str], attack: bool, limits: bool
 ):
-    settings = RegistrySettings(registry_guard=True, registry_allow=("127.0.0.0/8",))
+    settings = RegistrySettings(registry_guard=True, registry_allow=("127.0.0.0/8",), keepalive=15.0)
     pool = ResolverPool(settings, ttl=600)
     await pool.start()
     cluster = PoolCluster(pool, ColdLookups(FairnessSettings()) if limits else None)

@@ -238,7 +238,9 @@ async def test_a_manifest_whose_digest_does_not_match_its_body(
     hexdigest = image.digest.removeprefix("sha256:")
     stored = next(p for p in registry.blob_paths() if p.parent.name == hexdigest)
     stored.write_bytes(stored.read_bytes().replace(b'"size":', b'"size" :', 1))
-    check = refused(DigestMismatch, f"manifest {registry.address}/{repo}@{image.digest}", "does not match")
+    # Asked by tag: the body is checked against the digest the registry says it has (Docker-Content-Digest).
+    what = f"manifest {registry.address}/{repo}:tampered"
+    check = refused(DigestMismatch, what, image.digest, "does not match")
     await check_bounded(registry, client, ref, check)
 
 

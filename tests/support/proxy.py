@@ -4,10 +4,14 @@
     ... point a client at proxy.address ...
     assert proxy.count("GET", "blobs") == 1
 
-It records (method, path, status, bytes, request headers, time) for every request. Hooks run first
-and may answer instead of the registry: `fail(n, status, retry_after=...)`, `redirect_blobs(to)`,
-`redirect_loop()`, `drop_after(upstream, n_bytes, reset=...)`, `trickle(upstream, bytes_per_second)`,
-`stall_after_headers(upstream)`, or any `async def hook(request) -> web.StreamResponse | None`.
+It records (method, path, status, bytes, request headers, when it arrived and was answered) for every
+request. Hooks run first and may answer instead of the registry: `fail(n, status, retry_after=...)`,
+`redirect_blobs(to)`, `redirect_loop()`, `drop_after(upstream, n_bytes, reset=...)`,
+`trickle(upstream, bytes_per_second)`, `stall_after_headers(upstream)`, or any
+`async def hook(request) -> web.StreamResponse | None`. `latency(rtt)` answers nothing: it holds every
+request back, as a registry that far away would (put it first); `together(n)` holds the first blob
+requests until n of them are under way at once. `sequential(records)` counts the round
+trips a client made one after the other.
 `garbage_server()` is no proxy but a TCP server answering every connection with garbage (a failed
 TLS handshake). Runs on the test's own event loop; `ThreadedProxy` runs one on a thread of its own, for
 synchronous tests (a registry that the process under test sees stop and come back on the same address).
@@ -22,7 +26,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -44,6 +48,8 @@ class Record:
     headers: CIMultiDictProxy[str]
     at: float = field(default_factory=time.monotonic)
     """When the answer was complete (monotonic clock)."""
+    started: float | None = None
+    """When the request arrived (monotonic clock; None: not known)."""
 
     @property
     def kind(self) -> str:
@@ -65,6 +71,8 @@ class CountingProxy:
     hooks: list[Hook] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     port: int = 0
+    arrived: int = 0
+    """Requests received so far, counted as they arrive (`records` has them once answered)."""
     _runner: web.AppRunner | None = None
     _session: aiohttp.ClientSession | None = None
 
@@ -107,12 +115,16 @@ class CountingProxy:
             self._session = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.monotonic()
+        self.arrived += 1
         headers = CIMultiDictProxy(CIMultiDict(request.headers))
         for hook in self.hooks:
             answer = await hook(request)
             if answer is not None:
                 size = answer.body_length if hasattr(answer, "body_length") else 0
-                self.records.append(Record(request.method, request.path, answer.status, size, headers))
+                self.records.append(
+                    Record(request.method, request.path, answer.status, size, headers, started=started)
+                )
                 return answer
         assert self._session is not None
         forward = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
@@ -139,7 +151,9 @@ class CountingProxy:
                     await response.write(chunk)
                     sent += len(chunk)
             await response.write_eof()
-        self.records.append(Record(request.method, request.path, upstream.status, sent, headers))
+        self.records.append(
+            Record(request.method, request.path, upstream.status, sent, headers, started=started)
+        )
         return response
 
 
@@ -171,7 +185,38 @@ class ThreadedProxy:
         self._loop.close()
 
 
+def sequential(records: Iterable[Record]) -> int:
+    """The most requests of `records` that ran one after the other (no two overlapping in time): the
+    round trips a client waited for in a row, however many others it ran beside them."""
+    count, free_from = 0, float("-inf")
+    for record in sorted(records, key=lambda r: r.at):
+        if record.started is None:
+            raise ValueError("a record without its start time")
+        if record.started >= free_from:
+            count, free_from = count + 1, record.at
+    return count
+
+
 # ---------------------------------------------------------------------- fault hooks
+
+
+def latency(rtt: float, *, handshake: bool = True) -> Hook:
+    """Hold every request back `rtt` seconds, as a registry one round trip of `rtt` away answers later
+    (the transfer itself is not slowed); with `handshake`, the first request of each new connection one
+    round trip more (TCP's handshake), so that a client that keeps its connections pays it once."""
+    seen: set[object] = set()
+
+    async def hook(request: web.Request) -> web.StreamResponse | None:
+        delay = rtt
+        if handshake:
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            if peer not in seen:
+                seen.add(peer)
+                delay += rtt
+        await asyncio.sleep(delay)
+        return None
+
+    return hook
 
 
 def fail(
@@ -194,6 +239,28 @@ def fail(
         left[0] -= 1
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         return web.Response(status=status, text="injected failure", headers=headers)
+
+    return hook
+
+
+def together(count: int, *, kind: str = "blobs", timeout: float = 10.0) -> Hook:
+    """Hold the first requests of `kind` until `count` of them have arrived (or `timeout` seconds passed),
+    then let them all through: requests a client sends side by side pass at once, requests it sends one
+    after the other wait the whole timeout and come out in a row (`sequential` sees them so). Later
+    requests pass unheld."""
+    arrived = [0]
+    everyone = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.StreamResponse | None:
+        if f"/{kind}/" not in request.path or everyone.is_set():
+            return None
+        arrived[0] += 1
+        if arrived[0] >= count:
+            everyone.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(everyone.wait(), timeout)
+        everyone.set()  # whoever timed out lets the others go too
+        return None
 
     return hook
 

@@ -32,9 +32,14 @@ class GoneRegistry(RegistryClient):
         self.fail = asyncio.Event()
         self.requests = 0
 
-    async def head_digest(
-        self, ref: ImageRef, *, deadline: float | None = None, meter: ByteMeter | None = None
-    ) -> str:
+    async def get_manifest(
+        self,
+        ref: ImageRef,
+        reference: str,
+        *,
+        deadline: float | None = None,
+        meter: ByteMeter | None = None,
+    ) -> tuple[str, bytes, str]:
         self.requests += 1
         self.asked.set()
         await self.fail.wait()

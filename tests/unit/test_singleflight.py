@@ -128,3 +128,24 @@ async def test_a_caller_still_waiting_when_the_error_arrives_leaves_no_task_exce
     with pytest.raises(RuntimeError, match="registry unavailable"):
         await flights.do("k", lookup)  # a failure is not kept: the next call tries again
     assert attempts == 2
+
+
+async def test_work_started_ahead_is_joined_by_the_next_caller() -> None:
+    flights: SingleFlight[str, int] = SingleFlight()
+    calls = 0
+    gate = asyncio.Event()
+
+    async def work() -> int:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return 7
+
+    flights.start("k", work)
+    flights.start("k", work)  # under way: not started twice
+    assert "k" in flights
+    waiter = asyncio.create_task(flights.do("k", work))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await waiter == 7
+    assert calls == 1

@@ -68,19 +68,25 @@ def realm_refusal(realm: URL, registry: str, allowed: frozenset[str]) -> str | N
     )
 
 
+Schemes = dict[str, Challenge]
+"""The challenge each registry answered last, scope removed: how to authenticate there next time. How a
+registry authenticates is the registry's, whoever asks, so the clients of one pool share it (a client with
+credentials then skips the anonymous round trip another client's 401 already paid); tokens and credentials
+stay each client's own."""
+
+
 class Authenticator:
     def __init__(
         self,
         transport: Transport,
         credentials: CredentialStore,
         clock: Callable[[], float],
+        schemes: Schemes | None = None,
     ) -> None:
         self._transport = transport
         self._credentials = credentials
         self._tokens = TokenCache(clock, transport.settings.token_margin)
-        # The challenge each registry answered last, scope removed: how to authenticate there next
-        # time.
-        self._schemes: dict[str, Challenge] = {}
+        self._schemes: Schemes = schemes if schemes is not None else {}
         self._fetching: dict[tuple[str, str], asyncio.Lock] = {}
 
     @property

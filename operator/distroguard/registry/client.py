@@ -20,6 +20,7 @@ import json
 import random
 import ssl
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -40,7 +41,7 @@ from distroguard.errors import (
 )
 from distroguard.model import ImageRef
 from distroguard.registry.auth import parse_www_authenticate
-from distroguard.registry.authflow import Authenticator, pull_scope
+from distroguard.registry.authflow import Authenticator, Schemes, pull_scope
 from distroguard.registry.credentials import CredentialStore
 from distroguard.registry.digest import (
     DigestVerifier,
@@ -54,6 +55,7 @@ from distroguard.registry.hosts import mirrored
 from distroguard.registry.manifest import Descriptor
 from distroguard.registry.mediatypes import MANIFEST_ACCEPT, base_type
 from distroguard.registry.meter import ByteMeter, RegistryStats
+from distroguard.registry.pipelining import AheadStream
 from distroguard.registry.settings import RegistrySettings
 from distroguard.registry.transport import (
     RETRYABLE_ERRORS,
@@ -127,12 +129,16 @@ class RegistryClient:
         jitter: Callable[[], float] = random.random,
         stats: RegistryStats | None = None,
         dns: AbstractResolver | None = None,
+        schemes: Schemes | None = None,
     ) -> None:
-        """`dns`: the DNS resolver under the address guard (aiohttp's default when None)."""
+        """`dns`: the DNS resolver under the address guard (aiohttp's default when None); `schemes`: how each
+        registry authenticates, shared with other clients (`authflow.Schemes`), else this client's own."""
         self.settings = settings or RegistrySettings()
         self.credentials = credentials or CredentialStore()
         self._transport = Transport(self.settings, ssl_context, jitter=jitter, stats=stats, resolver=dns)
-        self._auth = Authenticator(self._transport, self.credentials, clock=time.monotonic)
+        self._auth = Authenticator(self._transport, self.credentials, clock=time.monotonic, schemes=schemes)
+        self._ahead: Counter[str] = Counter()
+        """Blob streams started ahead of their readers and not yet taken over, by registry."""
 
     async def __aenter__(self) -> Self:
         await self._transport.open()
@@ -333,6 +339,34 @@ class RegistryClient:
                 )
         if verifier is not None:
             verifier.verify()
+
+    def stream_ahead(
+        self,
+        ref: ImageRef,
+        desc: Descriptor,
+        *,
+        deadline: float | None = None,
+        meter: ByteMeter | None = None,
+    ) -> AheadStream | None:
+        """`stream_blob(ref, desc)` started now, for a reader that first waits for another answer (see
+        `pipelining`); None when the registry has too few connection slots left for that.
+
+        Streams waiting for their readers hold at most half of a registry's slots (none of one slot): the
+        others always serve requests whose answers are read at once, so that a reader waiting for its own
+        request (an image's config) while its stream holds a slot never waits for ever, nor long behind
+        other lookups' streams when many run at once.
+        """
+        registry = self.route(ref).registry
+        if self._ahead[registry] >= self.settings.concurrency // 2:
+            return None
+        self._ahead[registry] += 1
+
+        def taken() -> None:
+            self._ahead[registry] -= 1
+            if self._ahead[registry] <= 0:
+                del self._ahead[registry]
+
+        return AheadStream(self.stream_blob(ref, desc, deadline=deadline, meter=meter), taken)
 
     # ------------------------------------------------------------------ internals
 

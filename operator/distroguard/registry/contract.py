@@ -110,6 +110,9 @@ class ImageSource(Protocol):
 FetchManifest = Callable[[Descriptor], Awaitable[tuple[str | None, bytes]]]
 """Fetch the manifest a descriptor names, verified: (media type as served, if known; body)."""
 ReadConfig = Callable[[Descriptor], Awaitable[bytes]]
+OnManifest = Callable[[ImageManifest], None]
+"""Told of a platform's manifest as soon as it is parsed, before its config is read (a source may start
+reading a layer beside the config: `RegistrySource.prefetch`)."""
 
 
 async def resolve_platform(
@@ -122,6 +125,7 @@ async def resolve_platform(
     read_config: ReadConfig,
     what: str,
     declared: Platform | None = None,
+    on_manifest: OnManifest | None = None,
 ) -> ResolvedImage:
     """Walk from a fetched manifest or index to the manifest for `wanted`.
 
@@ -149,6 +153,8 @@ async def resolve_platform(
         if not wanted.matches(chosen):
             raise PlatformNotFound(str(wanted), [str(chosen)])
         return ResolvedImage(top_digest, digest, parsed, chosen)
+    if on_manifest is not None:
+        on_manifest(parsed)
     config = parse_config(await read_config(parsed.config), f"{what}: config")
     found = config.platform
     if found is not None and not wanted.matches(found):
@@ -157,13 +163,21 @@ async def resolve_platform(
 
 
 async def read_offer(
-    media_type: str | None, body: bytes, digest: str, *, read_config: ReadConfig, what: str
+    media_type: str | None,
+    body: bytes,
+    digest: str,
+    *,
+    read_config: ReadConfig,
+    what: str,
+    on_manifest: OnManifest | None = None,
 ) -> Offer:
     """The platforms of a fetched manifest or index. An index lists them (nested indexes are not followed:
     real images nest none); a lone manifest's config is read for its platform."""
     parsed = parse_manifest(media_type, body, what)
     if isinstance(parsed, ImageIndex):
         return Offer(digest, runnable_entries(parsed)[:MAX_PLATFORMS])
+    if on_manifest is not None:
+        on_manifest(parsed)
     config = parse_config(await read_config(parsed.config), f"{what}: config")
     entry = Descriptor(parsed.media_type, digest, len(body), platform=config.platform)
     return Offer(digest, (entry,), single=True, manifest=parsed)

@@ -42,6 +42,11 @@ class RegistrySettings:
     """Requests in flight to one registry at once; an open blob stream holds one until it is
     closed.
     """
+    keepalive: float = 50.0
+    """Seconds an idle connection is kept for the next request to its host. A new connection costs TCP's
+    handshake and TLS's, two or three round trips to a distant registry, on the cold path; kept below the
+    60 s after which common servers and load balancers drop idle connections themselves.
+    """
     insecure_registries: frozenset[str] = field(default_factory=frozenset)
     """Registries (`host` or `host:port`) spoken to over plain HTTP; every other one gets HTTPS."""
     plain_http_loopback: bool = True
@@ -98,6 +103,7 @@ class RegistrySettings:
             "max_resumes",
             "backoff_initial",
             "token_margin",
+            "keepalive",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"RegistrySettings.{name} must not be negative")

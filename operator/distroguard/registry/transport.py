@@ -231,7 +231,9 @@ class Transport:
         if self._session is not None:
             return
         connector = aiohttp.TCPConnector(
-            ssl=self._ssl if self._ssl is not None else True, resolver=self.resolver
+            ssl=self._ssl if self._ssl is not None else True,
+            resolver=self.resolver,
+            keepalive_timeout=self.settings.keepalive,
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

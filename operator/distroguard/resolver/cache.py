@@ -6,6 +6,8 @@
 | offers   | digest                   | Offer      | LRU only: what an index lists never changes   |
 | facts    | digest + platform + mode | ImageFacts | LRU only: a digest's content never changes    |
 | bases    | diff_id chain + mode     | LayerFacts | LRU only: images on a seen base cost 0 bytes  |
+| claimed  | base name, digest and    | its digest | the tag TTL: the name may be a tag; images    |
+|          | platform an image claims | + diff_ids | claiming one base read it once, not each      |
 | failures | what was asked           | the error  | short TTL: no thundering herd, retry soon     |
 | hosts    | registry host            | the error  | the failure TTL: a host that is down or       |
 |          |                          |            | refused, whatever unique reference names it   |
@@ -114,12 +116,35 @@ class FactsCache:
         self.bases: Tier[tuple[tuple[str, ...], str], LayerFacts] = Tier(
             "bases", LRUCache(s.base_entries), self.stats
         )
+        self.claimed: Tier[tuple[str, str | None, str], tuple[str, tuple[str, ...]]] = Tier(
+            "claimed", TTLCache(s.base_entries, s.tag_ttl), self.stats
+        )
         self.failures: Tier[tuple[str, str, str], DistroguardError] = Tier(
             "failures", TTLCache(s.failure_entries, s.failure_ttl), self.stats
         )
         self.hosts: Tier[str, DistroguardError] = Tier(
             "hosts", TTLCache(s.failure_entries, s.failure_ttl), self.stats
         )
+        self._seen_tags: LRUCache[str, str] = LRUCache(s.tag_entries)
+        """Tags resolved before, their TTL passed or not: such a tag is asked again by HEAD (it most often
+        still names a digest whose facts are here), a new one by GET (its manifest is needed next)."""
+        self._read_bottoms: LRUCache[str, bool] = LRUCache(s.base_entries)
+        """Bottom layers (compressed digests) read before: an image on one most likely finds its base here."""
+
+    def put_tag(self, tag: str, digest: str) -> None:
+        self.tags.put(tag, digest)
+        self._seen_tags[tag] = digest
+
+    def seen_tag(self, tag: str) -> bool:
+        """Whether `tag` was resolved before (however long ago, as far as this bounded memory goes)."""
+        return tag in self._seen_tags
+
+    def read_bottom(self, digest: str) -> None:
+        self._read_bottoms[digest] = True
+
+    def bottom_read(self, digest: str) -> bool:
+        """Whether a bottom layer of this (compressed) digest was read before."""
+        return digest in self._read_bottoms
 
     def remember_tag(self, tag: str, digest: str, age: float) -> bool:
         """Trust `tag` -> `digest`, learnt `age` seconds ago, for what is left of the tag TTL; False (and
@@ -129,7 +154,7 @@ class FactsCache:
             return False
         self._tag_lifetimes.next = left
         try:
-            self.tags.put(tag, digest)
+            self.put_tag(tag, digest)
         finally:
             self._tag_lifetimes.next = None
         return True

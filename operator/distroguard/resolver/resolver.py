@@ -28,12 +28,19 @@ from distroguard.model.platform import DEFAULT_PLATFORM, MAX_PLATFORMS, platform
 from distroguard.model.reference import is_local_image
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.contract import Offer, read_offer
-from distroguard.registry.manifest import Descriptor, ImageConfig, ImageIndex, parse_config, parse_manifest
+from distroguard.registry.manifest import (
+    Descriptor,
+    ImageConfig,
+    ImageIndex,
+    ImageManifest,
+    parse_config,
+    parse_manifest,
+)
 from distroguard.registry.source import ImageSource, RegistrySource, ResolvedImage, open_source
 from distroguard.resolver.bases import Claim, KnownBases, chain_key, claimed_base, judge_claim, unverified
 from distroguard.resolver.cache import CacheSettings, FactsCache
 from distroguard.resolver.fairness import Gate
-from distroguard.resolver.singleflight import SingleFlight
+from distroguard.resolver.singleflight import Outcome, SingleFlight, settle
 from distroguard.scan.image import ImageScan, LayerFacts, program_paths, with_config_runtimes
 from distroguard.scan.layers import ScanLimits
 from distroguard.scan.runtimes import detect_runtimes
@@ -60,6 +67,9 @@ class ResolverSettings:
 
 
 LookupKey = tuple[str, str, ScanMode]
+Fetched = tuple[str, bytes]
+"""A manifest or index read while resolving its tag: its media type as served and its body, verified against
+the digest it was taken for."""
 Wanted = tuple[Platform, ...] | None
 """The platforms asked for; None: every platform the image offers."""
 _Recent = tuple[Wanted, tuple[ImageFacts, ...], ImagePlatforms, Offer]
@@ -128,6 +138,14 @@ that unique references to one bad host cost one lookup per failure TTL, not one 
 (a 5xx or 429 for one repository) is not one of them: its other images may be fine."""
 
 
+def _judged(claim: Claim, read: tuple[str, tuple[str, ...]] | str, diff_ids: tuple[str, ...]) -> BaseImage:
+    """The claim, against the base's layers as read (or unverified, saying why they could not be)."""
+    if isinstance(read, str):
+        return unverified(claim, read)
+    digest, base_diff_ids = read
+    return judge_claim(claim, base_diff_ids, diff_ids, digest)
+
+
 def _platform_key(entry: Descriptor) -> str:
     return str(entry.platform or DEFAULT_PLATFORM)
 
@@ -140,10 +158,13 @@ class Resolver:
         self.settings = settings or ResolverSettings()
         self.cache = FactsCache(self.settings.cache)
         self._lookups: SingleFlight[LookupKey, ImageFacts] = SingleFlight()
-        self._tags: SingleFlight[str, str] = SingleFlight()
+        self._tags: SingleFlight[str, tuple[str, Fetched | None]] = SingleFlight()
         self._facts: SingleFlight[tuple[str, str, str], ImageFacts] = SingleFlight()
         self._platform_lookups: SingleFlight[LookupKey, ImagePlatforms] = SingleFlight()
         self._offers: SingleFlight[str, Offer] = SingleFlight()
+        self._claimed: SingleFlight[tuple[str, str | None, str], tuple[str, tuple[str, ...]] | str] = (
+            SingleFlight()
+        )
         self.bases = KnownBases()
         """Which chain of layers is which image: bases for the images resolved after them."""
         self._recent: dict[
@@ -312,7 +333,7 @@ class Resolver:
 
     def _all_flights(self) -> tuple[SingleFlight[Any, Any], ...]:
         """Every kind of shared lookup, outermost first (so an outer one's cancellation comes first)."""
-        return (self._lookups, self._platform_lookups, self._tags, self._offers, self._facts)
+        return (self._lookups, self._platform_lookups, self._tags, self._offers, self._facts, self._claimed)
 
     async def drain(self) -> None:
         """Wait for background lookups to finish."""
@@ -392,16 +413,19 @@ class Resolver:
         try:
             if is_local_image(image):
                 return await self._local_platforms(image, wanted, mode)
-            ref = _parse(image)
-            digest = ref.digest or await self._tag_digest(ref, deadline)
-            source = RegistrySource(self.client, ref.with_digest(digest), deadline=deadline)
-            offer = self.cache.offers.peek(digest) or await self._offers.do(
-                digest, lambda: self._offer(source, digest)
-            )
-            outcomes = await asyncio.gather(
-                *(self._entry_facts(source, image, offer, entry, mode) for entry in _chosen(offer, wanted)),
-                return_exceptions=True,
-            )
+            source = await self._registry_source(_parse(image), deadline)
+            digest = source.ref.digest or ""
+            try:
+                likely = wanted[0] if wanted else DEFAULT_PLATFORM
+                offer = self.cache.offers.peek(digest) or await self._offers.do(
+                    digest, lambda: self._offer(source, likely)
+                )
+                outcomes = await asyncio.gather(
+                    *(self._entry_facts(source, image, offer, e, mode) for e in _chosen(offer, wanted)),
+                    return_exceptions=True,
+                )
+            finally:
+                await source.aclose()
             facts: list[ImageFacts] = []
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
@@ -413,12 +437,24 @@ class Resolver:
             raise
         return ImagePlatforms(offer.platforms, tuple(facts), single=offer.single)
 
-    async def _offer(self, source: RegistrySource, digest: str) -> Offer:
-        media_type, body, digest = await self.client.get_manifest(
-            source.ref, digest, deadline=source.deadline, meter=source.meter
-        )
+    async def _offer(self, source: RegistrySource, likely: Platform) -> Offer:
+        """What the image offers. A lone manifest's config is read for its platform: its bottom layer goes
+        out beside it, and the base it claims is read for the `likely` platform (a wrong guess costs a read,
+        never a wrong answer: the read is kept under the platform it was for)."""
+
+        def ahead(manifest: ImageManifest) -> None:
+            source.prefetch(manifest)
+            claim = claimed_base(manifest.annotations, {})
+            if claim is not None:
+                key = (claim.name, claim.digest, str(likely))
+                if self.cache.claimed.peek(key) is None:
+                    deadline = source.deadline
+                    self._claimed.start(key, lambda: self._read_base_layers(key, claim, likely, deadline))
+
+        media_type, body, digest = await source.read_manifest()
+        what = source.description
         offer = await read_offer(
-            media_type, body, digest, read_config=source.read_config, what=source.description
+            media_type, body, digest, read_config=source.read_config, what=what, on_manifest=ahead
         )
         self.cache.offers.put(digest, offer)
         return offer
@@ -435,7 +471,7 @@ class Resolver:
             if offer.manifest is not None:
                 resolved = ResolvedImage(offer.digest, entry.digest, offer.manifest, platform)
                 return await self._compute(source, image, platform, mode, resolved, key=key)
-            own = RegistrySource(self.client, source.ref, deadline=source.deadline)
+            own = RegistrySource(self.client, source.ref, deadline=source.deadline, ahead=self._ahead)
             what = f"{source.description} ({platform})"
             media_type, body, _ = await self.client.get_manifest(
                 own.ref, entry.digest, deadline=own.deadline, meter=own.meter
@@ -479,18 +515,41 @@ class Resolver:
                 resolved = await source.resolve(platform)
                 digest = resolved.digest
             else:
-                ref = _parse(image)
-                digest = ref.digest or await self._tag_digest(ref, deadline)
-                source = RegistrySource(self.client, ref.with_digest(digest), deadline=deadline)
+                source = await self._registry_source(_parse(image), deadline)
+                digest = source.ref.digest or ""
             key = (digest, str(platform), mode)
-            facts = self.cache.facts.peek(key) or await self._facts.do(
-                key, lambda: self._compute(source, image, platform, mode, resolved)
-            )
+            try:
+                facts = self.cache.facts.peek(key) or await self._facts.do(
+                    key, lambda: self._compute(source, image, platform, mode, resolved)
+                )
+            finally:
+                if isinstance(source, RegistrySource):
+                    await source.aclose()
         except DistroguardError as exc:
             self.cache.failures.put((image, str(platform), mode), exc)
             self._remember_host_failure(image, exc)
             raise
         return _as_asked(facts, image)
+
+    async def _registry_source(self, ref: ImageRef, deadline: float) -> RegistrySource:
+        """The source of `ref`, its digest known (the tag's manifest, when it was read to learn it, handed
+        over), reading its bottom layer beside its config when that may be needed."""
+        fetched: Fetched | None = None
+        digest = ref.digest
+        if digest is None:
+            digest, fetched = await self._tag_digest(ref, deadline)
+        return RegistrySource(
+            self.client, ref.with_digest(digest), deadline=deadline, manifest=fetched, ahead=self._ahead
+        )
+
+    def _ahead(self, manifest: ImageManifest) -> Descriptor | None:
+        """The blob worth reading beside a cold image's config: its bottom layer, which every scan reads
+        first, unless a layer of that digest was read before (the base tier most likely answers from the
+        config's diff_ids then, and no layer need be read at all)."""
+        if not manifest.layers or len(manifest.layers) > self.settings.max_layers:
+            return None
+        bottom = manifest.layers[0]
+        return None if self.cache.bottom_read(bottom.digest) else bottom
 
     def _host(self, image: str) -> str | None:
         """The registry host a lookup of `image` connects to (its mirror's when mirrored); None for a local
@@ -527,15 +586,31 @@ class Resolver:
             self.cache.failures.put(key, failure)
             raise failure
 
-    async def _tag_digest(self, ref: ImageRef, deadline: float) -> str:
+    async def _tag_digest(self, ref: ImageRef, deadline: float) -> tuple[str, Fetched | None]:
+        """The digest `ref`'s tag names now, with the manifest read to learn it (None when it was not).
+
+        A tag never seen is asked by GET: its manifest is what the lookup reads next, and the digest is that
+        of the bytes received (checked against the registry's Docker-Content-Digest). A tag seen before, its
+        TTL passed, is asked by HEAD: it most often still names a digest whose facts are cached, and a HEAD
+        reads no body (nor counts as a pull where a registry limits manifest GETs)."""
         key = str(ref)
+        cached = self.cache.tags.peek(key)
+        if cached is not None:
+            return cached, None
 
-        async def fetch() -> str:
-            digest = await self.client.head_digest(ref, deadline=deadline)
-            self.cache.tags.put(key, digest)
-            return digest
+        async def fetch() -> tuple[str, Fetched | None]:
+            fetched: Fetched | None = None
+            if self.cache.seen_tag(key):
+                digest = await self.client.head_digest(ref, deadline=deadline)
+            else:
+                media_type, body, digest = await self.client.get_manifest(
+                    ref, ref.tag or "latest", deadline=deadline
+                )
+                fetched = (media_type, body)
+            self.cache.put_tag(key, digest)
+            return digest, fetched
 
-        return self.cache.tags.peek(key) or await self._tags.do(key, fetch)
+        return await self._tags.do(key, fetch)
 
     async def _compute(
         self,
@@ -548,7 +623,25 @@ class Resolver:
         key: tuple[str, str, str] | None = None,
     ) -> ImageFacts:
         """Read and scan the image; `resolved` when the caller already has its manifest; `key`: where the
-        facts are cached (default: under the digest of what the reference names, and `platform`)."""
+        facts are cached (default: under the digest of what the reference names, and `platform`).
+
+        Requests that do not wait for each other go out together: the bottom layer beside the config (when
+        the source reads ahead), the claimed base's manifest and config beside the layers."""
+        try:
+            return await self._scan(source, image, platform, mode, resolved, key)
+        finally:
+            if isinstance(source, RegistrySource):
+                await source.aclose()
+
+    async def _scan(
+        self,
+        source: ImageSource,
+        image: str,
+        platform: Platform,
+        mode: ScanMode,
+        resolved: ResolvedImage | None,
+        key: tuple[str, str, str] | None,
+    ) -> ImageFacts:
         resolved = resolved or await source.resolve(platform)
         manifest = resolved.manifest
         if len(manifest.layers) > self.settings.max_layers:
@@ -557,24 +650,42 @@ class Resolver:
                 self.settings.max_layers,
                 f"{source.description}: {len(manifest.layers)} layers",
             )
-        config = parse_config(
-            await source.read_blob(manifest.config, max_bytes=self.settings.max_config_bytes)
-        )
-        if config.diff_ids and len(config.diff_ids) != len(manifest.layers):
-            raise SourceError(
-                f"{source.description}: config lists {len(config.diff_ids)} layers "
-                f"but the manifest has {len(manifest.layers)}"
+        if isinstance(source, RegistrySource):
+            source.prefetch(manifest)
+        # The base the manifest claims is read beside the config and the layers (one the config's labels
+        # claim, once the config is in).
+        claim = claimed_base(manifest.annotations, {})
+        reading = None if claim is None else self._read_base(source, claim, resolved.platform)
+        try:
+            config = parse_config(
+                await source.read_blob(manifest.config, max_bytes=self.settings.max_config_bytes)
             )
-        announced = bool(detect_runtimes(config.env, None)[0])
-        # A runtime the config announces needs no layer above those that decide OS and libc.
-        layer_mode: ScanMode = "fast" if mode == "runtimes" and announced else mode
-        programs = program_paths(config.entrypoint, config.cmd, config.env, config.working_dir)
-        layer_facts, seen, bounded = await self._layer_facts(
-            source, manifest.layers, config.diff_ids, layer_mode, programs
-        )
+            if config.diff_ids and len(config.diff_ids) != len(manifest.layers):
+                raise SourceError(
+                    f"{source.description}: config lists {len(config.diff_ids)} layers "
+                    f"but the manifest has {len(manifest.layers)}"
+                )
+            announced = bool(detect_runtimes(config.env, None)[0])
+            # A runtime the config announces needs no layer above those that decide OS and libc.
+            layer_mode: ScanMode = "fast" if mode == "runtimes" and announced else mode
+            programs = program_paths(config.entrypoint, config.cmd, config.env, config.working_dir)
+            if claim is None:
+                claim = claimed_base({}, config.labels)
+                reading = None if claim is None else self._read_base(source, claim, resolved.platform)
+            layer_facts, seen, bounded = await self._layer_facts(
+                source, manifest.layers, config.diff_ids, layer_mode, programs
+            )
+        except BaseException:
+            if reading is not None:
+                reading.cancel()
+                await asyncio.wait([reading])
+            raise
+        claimed = None
+        if claim is not None and reading is not None:
+            claimed = _judged(claim, (await reading).unpack(), config.diff_ids)
         runtimes, evidence = with_config_runtimes(layer_facts, config.env)
         note = _scan_note(mode, layer_mode, layer_facts.layers_read, len(manifest.layers), seen, bounded)
-        base = await self._base(source, resolved, config, image)
+        base = self._base(claimed, resolved, config, image)
         facts = ImageFacts(
             base=base,
             chain=chain_key(config.diff_ids) if config.diff_ids else None,
@@ -593,39 +704,61 @@ class Resolver:
         self.cache.facts.put(key or (resolved.digest, str(platform), mode), facts)
         return facts
 
-    async def _base(
-        self, source: ImageSource, resolved: ResolvedImage, config: ImageConfig, image: str
+    def _base(
+        self, claimed: BaseImage | None, resolved: ResolvedImage, config: ImageConfig, image: str
     ) -> BaseImage | None:
-        """The image this one is built on (`resolver.bases`), and the image learnt as a base for others."""
+        """The image this one is built on (`resolver.bases`): the base it claims, verified (`claimed`), else
+        a known chain its layers start with; and the image learnt as a base for others."""
         diff_ids = config.diff_ids
-        claim = claimed_base(resolved.manifest.annotations, config.labels)
-        base = None
-        if claim is not None:
-            base = await self._verify(source, claim, resolved.platform, diff_ids)
+        base = claimed
         if base is None or base.verified is not True:
             base = self.bases.base_of(diff_ids) or base
         if not is_local_image(image):
             self.bases.learn(diff_ids, image, resolved.digest)
         return base
 
-    async def _verify(
-        self, source: ImageSource, claim: Claim, platform: Platform, diff_ids: tuple[str, ...]
-    ) -> BaseImage:
-        """Read the claimed base's manifest and config (same platform) and compare its layers."""
+    def _read_base(
+        self, source: ImageSource, claim: Claim, platform: Platform
+    ) -> asyncio.Future[Outcome[tuple[str, tuple[str, ...]] | str]]:
+        """A task reading the claimed base (see `_base_layers`), its error kept in its outcome."""
+        return asyncio.ensure_future(settle(self._base_layers(source, claim, platform)))
+
+    async def _base_layers(
+        self, source: ImageSource, claim: Claim, platform: Platform
+    ) -> tuple[str, tuple[str, ...]] | str:
+        """The claimed base's digest and diff_ids (its manifest and config for the same platform), or why they
+        could not be read. Cached for the tag TTL and read once however many images claim it at once: on a
+        seen base, the claim costs no round trip."""
         if not isinstance(source, RegistrySource):
-            return unverified(claim, "a local image's base is not fetched")
+            return "a local image's base is not fetched"
+        key = (claim.name, claim.digest, str(platform))
+        known = self.cache.claimed.peek(key)  # uncounted: not one of the metrics' tiers
+        if known is not None:
+            return known
+        deadline = source.deadline
+        return await self._claimed.do(key, lambda: self._read_base_layers(key, claim, platform, deadline))
+
+    async def _read_base_layers(
+        self,
+        key: tuple[str, str | None, str],
+        claim: Claim,
+        platform: Platform,
+        deadline: float | None,
+    ) -> tuple[str, tuple[str, ...]] | str:
         try:
             ref = ImageRef.parse(claim.name)
             if claim.digest is not None:
                 ref = ref.with_digest(claim.digest)
-            base_source = RegistrySource(self.client, ref, deadline=source.deadline)
+            base_source = RegistrySource(self.client, ref, deadline=deadline)
             base = await base_source.resolve(platform)
             base_config = parse_config(
                 await base_source.read_blob(base.manifest.config, max_bytes=self.settings.max_config_bytes)
             )
         except DistroguardError as exc:
-            return unverified(claim, str(exc))
-        return judge_claim(claim, base_config.diff_ids, diff_ids, base.digest)
+            return str(exc)
+        read = (base.digest, base_config.diff_ids)
+        self.cache.claimed.put(key, read)
+        return read
 
     async def _layer_facts(
         self,
@@ -684,4 +817,5 @@ class Resolver:
         facts = scan.facts()
         if chain:
             self.cache.bases.put((chain[: scan.layers_read], mode), facts)
+            self.cache.read_bottom(layers[0].digest)
         return facts, False, bounded

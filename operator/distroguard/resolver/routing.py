@@ -26,6 +26,7 @@ from distroguard.errors import InvalidReference
 from distroguard.model import ImageFacts, ImageRef, Platform, ScanMode
 from distroguard.model.facts import ImagePlatforms
 from distroguard.model.reference import is_local_image
+from distroguard.registry.authflow import Schemes
 from distroguard.registry.client import RegistryClient, RegistrySettings
 from distroguard.registry.credentials import CredentialStore
 from distroguard.registry.hosts import canonical_registry, mirrored
@@ -203,8 +204,10 @@ class ResolverPool:
     ) -> None:
         """`stats` is shared by every client of the pool (one set of registry counters for metrics);
         `tracker` is told of each resolver's cache as it comes and goes; `client` makes the registry client
-        of a credential store (tests swap what is below it, e.g. the DNS resolver)."""
-        self._client: ClientFactory = client or partial(RegistryClient, settings, stats=stats)
+        of a credential store (tests swap what is below it, e.g. the DNS resolver). The pool's own clients
+        share what each registry's 401 taught about its authentication (`authflow.Schemes`)."""
+        shared: Schemes = {}  # one for every client the pool makes
+        self._client: ClientFactory = client or partial(RegistryClient, settings, stats=stats, schemes=shared)
         self._settings = settings
         self._resolver_settings = resolver_settings
         self._stats = stats

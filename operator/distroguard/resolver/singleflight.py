@@ -24,7 +24,7 @@ V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
-class _Outcome(Generic[V]):
+class Outcome(Generic[V]):
     value: V | None = None
     error: Exception | None = None
 
@@ -34,16 +34,17 @@ class _Outcome(Generic[V]):
         return self.value  # type: ignore[return-value]
 
 
-async def _settle(work: Awaitable[V]) -> _Outcome[V]:
+async def settle(work: Awaitable[V]) -> Outcome[V]:
+    """`work`'s value or error, never raised: what a task of ours that nobody may await to its end runs."""
     try:
-        return _Outcome(value=await work)
+        return Outcome(value=await work)
     except Exception as exc:  # handed to every waiter by `unpack`
-        return _Outcome(error=exc)
+        return Outcome(error=exc)
 
 
 class SingleFlight(Generic[K, V]):
     def __init__(self) -> None:
-        self._running: dict[K, asyncio.Task[_Outcome[V]]] = {}
+        self._running: dict[K, asyncio.Task[Outcome[V]]] = {}
 
     def __len__(self) -> int:
         return len(self._running)
@@ -53,15 +54,23 @@ class SingleFlight(Generic[K, V]):
         return key in self._running
 
     async def do(self, key: K, work: Callable[[], Awaitable[V]]) -> V:
-        task = self._running.get(key)
-        if task is None:
-            task = asyncio.ensure_future(_settle(work()))
-            self._running[key] = task
-            task.add_done_callback(lambda done: self._finished(key, done))
-        outcome = await asyncio.shield(task)
+        outcome = await asyncio.shield(self._task(key, work))
         return outcome.unpack()
 
-    def _finished(self, key: K, task: asyncio.Task[_Outcome[V]]) -> None:
+    def start(self, key: K, work: Callable[[], Awaitable[V]]) -> None:
+        """Start the work for `key` unless it is under way, without waiting: a later `do` joins it (or, once
+        it has ended, starts it again: keep what it computes elsewhere)."""
+        self._task(key, work)
+
+    def _task(self, key: K, work: Callable[[], Awaitable[V]]) -> asyncio.Task[Outcome[V]]:
+        task = self._running.get(key)
+        if task is None:
+            task = asyncio.ensure_future(settle(work()))
+            self._running[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return task
+
+    def _finished(self, key: K, task: asyncio.Task[Outcome[V]]) -> None:
         if self._running.get(key) is task:
             del self._running[key]
 
