@@ -23,7 +23,7 @@ data lives in the control plane's temporary working directory, removed at the en
 6. etcd: the bytes of every PolicyReport and ImageFacts as etcd stores them (key and value, read through
    etcd's own range API), scaled to 10,000 objects, and etcd's in-use database size before and after.
 
-Not a test: figures depend on the machine. Targets (issue 18): <= 3 min to the final reports and <= 600 MB
+Not a test: figures depend on the machine. Targets: <= 3 min to the final reports and <= 600 MB
 RSS at 100,000 pods in 10,000 workloads with 5,000 images; the second audit writes nothing; <= 100 MB of
 etcd per 10,000 reports.
 """

@@ -23,7 +23,7 @@ data in the control plane's temporary working directory, removed at the end):
 5. the API server's side of the sharing: the time and bytes of one LIST of every ImageFacts (what each
    replica reads at start), and the bytes one write sends to each watching replica.
 
-Not a test: figures depend on the machine. Targets (issue 18): <= 200 MB RSS and <= 10 s from start to
+Not a test: figures depend on the machine. Targets: <= 200 MB RSS and <= 10 s from start to
 ready with 50,000 ImageFacts, 200 policies and 2,000 namespaces; a fact written is warm in another replica
 within 2 s.
 """

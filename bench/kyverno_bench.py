@@ -21,7 +21,7 @@ rounds (no webhook, Kyverno, distroguard, again), so that the machine's load tou
 table has each side's median over the rounds, the latency each engine adds at p50 over the no-webhook
 baseline, and the share of the baseline's throughput each keeps.
 
-Not a test: the figures depend on the machine, and CI does not run it. Targets (issue 18): distroguard
+Not a test: the figures depend on the machine, and CI does not run it. Targets: distroguard
 adds <= 1 ms at p50 and keeps >= 80% of the baseline throughput.
 """
 
