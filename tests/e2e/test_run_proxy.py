@@ -110,7 +110,7 @@ def test_run_resolves_images_through_the_proxy(
         scratch.close()
     assert code == 0
     asked = {(seen.method, seen.target) for seen in proxy.seen}
-    assert ("HEAD", f"http://{target}/v2/{repo}/manifests/1") in asked  # the tag, then its manifest and blobs
+    assert ("GET", f"http://{target}/v2/{repo}/manifests/1") in asked  # the tag's manifest, then its blobs
     assert any(method == "GET" and "/blobs/sha256:" in url for method, url in asked)
     assert all(seen.headers.get("proxy-authorization", "").startswith("Basic ") for seen in proxy.seen)
     assert f"proxies: http via http://***@127.0.0.1:{proxy.port} (HTTP_PROXY)" in log

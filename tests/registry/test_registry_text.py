@@ -280,6 +280,8 @@ def assert_bounded_labels(
         "version": cycles | {""},
         "libc": {"glibc", "musl", "none", "unknown"},
         "eol_state": set(get_args(EolState)),
+        "endpoint": {"gatekeeper", "facts"},
+        "outcome": {"ok", "partial"} | reasons,
     }
     seen = 0
     for family in metrics.registry.collect():
