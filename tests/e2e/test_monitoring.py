@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from support import monitoring
 from support.kube import ControlPlane
 from support.operator_process import OperatorProcess, running_operator
-from support.scratch import unique
+from support.scratch import crds_installed, scratch_namespace
 
 pytestmark = pytest.mark.e2e
 
@@ -27,26 +28,16 @@ CRD_NAMES = ("servicemonitors.monitoring.coreos.com", "prometheusrules.monitorin
 
 @pytest.fixture(scope="module")
 def prometheus_operator_crds(kube: ControlPlane) -> Iterator[None]:
-    existed = {name for name in CRD_NAMES if kube.kubectl("get", "crd", name, check=False).returncode == 0}
-    try:
-        for crd in CRDS:
-            kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-        for name in CRD_NAMES:
-            kube.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    crds = [yaml.safe_load(path.read_text()) for path in CRDS]
+    assert sorted(crd["metadata"]["name"] for crd in crds) == sorted(CRD_NAMES)
+    with crds_installed(kube, crds):
         yield
-    finally:
-        for name in set(CRD_NAMES) - existed:
-            kube.kubectl("delete", "crd", name, "--ignore-not-found", check=False)
 
 
 @pytest.fixture(scope="module")
 def namespace(kube: ControlPlane) -> Iterator[str]:
-    name = unique("dg-monitoring")
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    try:
+    with scratch_namespace(kube, "dg-monitoring") as name:
         yield name
-    finally:
-        kube.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
 def dry_run(kube: ControlPlane, namespace: str, *objects: dict[str, Any]) -> tuple[int, str]:

@@ -17,7 +17,7 @@ import pytest
 from support import monitoring
 from support.kube import ControlPlane
 from support.report_samples import sample_reports
-from support.scratch import unique
+from support.scratch import crds_installed, scratch_namespace, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -26,32 +26,20 @@ CRD_NAMES = ("policyreports.wgpolicyk8s.io", "clusterpolicyreports.wgpolicyk8s.i
 
 @pytest.fixture(scope="module")
 def policyreport_crds(kube: ControlPlane) -> Iterator[None]:
-    existed = {name for name in CRD_NAMES if kube.kubectl("get", "crd", name, check=False).returncode == 0}
     crds = [
         o
         for o in monitoring.render(kube.binaries.helm, on=False)
         if o["kind"] == "CustomResourceDefinition" and o["metadata"]["name"] in CRD_NAMES
     ]
     assert len(crds) == 2
-    try:
-        for crd in crds:
-            kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(crd))
-        for name in CRD_NAMES:
-            kube.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    with crds_installed(kube, crds):
         yield
-    finally:
-        for name in set(CRD_NAMES) - existed:
-            kube.kubectl("delete", "crd", name, "--ignore-not-found", check=False)
 
 
 @pytest.fixture(scope="module")
 def namespace(kube: ControlPlane) -> Iterator[str]:
-    name = unique("dg-reports")
-    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    try:
+    with scratch_namespace(kube, "dg-reports") as name:
         yield name
-    finally:
-        kube.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
 def placed(report: dict[str, Any], namespace: str) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -102,5 +104,32 @@ def scratch(kube: ControlPlane) -> Iterator[Scratch]:
     made = Scratch(kube)
     try:
         yield made
+    finally:
+        made.close()
+
+
+@contextmanager
+def crds_installed(kube: ControlPlane, crds: Sequence[dict[str, Any]]) -> Iterator[None]:
+    """`crds` applied (server-side) and established; on the way out, those that were not there before are
+    deleted again, so a test leaves the cluster's CRDs as it found them."""
+    names = [crd["metadata"]["name"] for crd in crds]
+    existed = {name for name in names if kube.kubectl("get", "crd", name, check=False).returncode == 0}
+    try:
+        for crd in crds:
+            kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(crd))
+        for name in names:
+            kube.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+        yield
+    finally:
+        for name in set(names) - existed:
+            kube.kubectl("delete", "crd", name, "--ignore-not-found", check=False)
+
+
+@contextmanager
+def scratch_namespace(kube: ControlPlane, prefix: str) -> Iterator[str]:
+    """One namespace of the caller's own (as `Scratch.namespace`), removed with its contents afterwards."""
+    made = Scratch(kube)
+    try:
+        yield made.namespace(prefix)
     finally:
         made.close()
