@@ -42,7 +42,7 @@ from support.manifests import deployment
 from support.operator_process import OperatorProcess
 from support.proxy import ThreadedProxy
 from support.registry_server import RegistryServer
-from support.scratch import Scratch
+from support.scratch import Scratch, pull_secret
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
@@ -345,17 +345,8 @@ def test_a_private_image_resolves_only_with_its_pull_secret(
 
     assert basic_registry.username
     assert basic_registry.password
-    token = base64.b64encode(f"{basic_registry.username}:{basic_registry.password}".encode()).decode()
-    config = json.dumps({"auths": {basic_registry.address: {"auth": token}}})
-    kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "pull", "namespace": with_secret},
-            "type": "kubernetes.io/dockerconfigjson",
-            "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
-        }
-    )
+    registry, user, password = basic_registry.address, basic_registry.username, basic_registry.password
+    kube.create(pull_secret(with_secret, registry, user, password))
     # Without the secret, the image cannot be read: onUnresolved decides.
     wait_denied(kube, pod(with_secret, "probe", image), UNINSPECTED)
 

@@ -25,7 +25,7 @@ from support.manifests import deployment
 from support.operator_process import OperatorProcess
 from support.polling import eventually
 from support.registry_server import RegistryServer
-from support.scratch import Scratch, unique
+from support.scratch import Scratch, scratch_namespace, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
@@ -41,11 +41,8 @@ COMPLETED = re.compile(
 
 @pytest.fixture(scope="module")
 def ns(kube: ControlPlane) -> Iterator[str]:
-    scratch = Scratch(kube)
-    try:
-        yield scratch.namespace("audit-writes")
-    finally:
-        scratch.close()
+    with scratch_namespace(kube, "audit-writes") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

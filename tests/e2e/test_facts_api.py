@@ -35,7 +35,7 @@ from support.images import ImageBuilder, push
 from support.kube import ControlPlane, free_port
 from support.operator_process import OperatorProcess
 from support.registry_server import RegistryServer
-from support.scratch import Scratch
+from support.scratch import Scratch, pull_secret
 from support.webhook_client import WebhookEndpoint
 
 # go_tools: two tests run Gatekeeper's engine; the module's server is shared, so the module goes last whole.
@@ -242,17 +242,7 @@ def test_a_private_image_is_not_served_even_after_admission_resolved_it_with_its
     ns = served.scratch.namespace("private")
     assert basic_registry.username
     assert basic_registry.password
-    token = base64.b64encode(f"{basic_registry.username}:{basic_registry.password}".encode()).decode()
-    config = json.dumps({"auths": {basic_registry.address: {"auth": token}}})
-    kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "pull", "namespace": ns},
-            "type": "kubernetes.io/dockerconfigjson",
-            "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
-        }
-    )
+    kube.create(pull_secret(ns, basic_registry.address, basic_registry.username, basic_registry.password))
     policy = unique("facts-private")
     kube.create(
         {

@@ -18,6 +18,7 @@ test's own namespaces, removed when it ends.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator, Sequence
@@ -133,3 +134,18 @@ def scratch_namespace(kube: ControlPlane, prefix: str) -> Iterator[str]:
         yield made.namespace(prefix)
     finally:
         made.close()
+
+
+def pull_secret(
+    namespace: str, registry: str, username: str, password: str, name: str = "pull"
+) -> dict[str, Any]:
+    """A `kubernetes.io/dockerconfigjson` Secret holding one registry's basic credentials."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    config = json.dumps({"auths": {registry: {"auth": token}}})
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
+    }
