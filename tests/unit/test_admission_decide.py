@@ -14,9 +14,12 @@ from distroguard.admission import AdmissionAnswer, admit, decode_review, opted_o
 from distroguard.admission.decide import DecisionMemo
 from distroguard.admission.decide import answer as answer_of
 from distroguard.admission.review import MAX_WARNING_CHARS
+from distroguard.admission.workloads import Container, Workload
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.errors import DeadlineExceeded
 from distroguard.model import DistroPolicy
+from distroguard.model.facts import ImagePlatforms
+from distroguard.model.platform import DEFAULT_PLATFORM
 from distroguard.model.validation import parse_exception
 from distroguard.policy import ContainerImage, EvaluationContext, evaluate
 from distroguard.policy.exceptions import Exceptions
@@ -358,6 +361,25 @@ def test_identical_reviews_share_one_decision_and_anything_that_matters_makes_a_
     assert memo.decide(unresolved, policies, context, CATALOG) is not memo.decide(
         unresolved, policies, context, CATALOG
     )
+
+
+def test_judged_containers_are_kept_while_each_image_has_the_very_same_answer() -> None:
+    memo = DecisionMemo()
+    pod = Workload(kind="Pod", containers=(Container("app", "shop/app:1", "containers"),))
+    platforms = (DEFAULT_PLATFORM,)
+    musl = facts("alpine", "3.21.0", libc="musl", libc_version="1.2.5")
+    alpine = ImagePlatforms(("linux/amd64",), (musl,), single=True)
+    first, owners = memo.judged(pod, platforms, "the cluster", "fast", {"shop/app:1": alpine})
+    assert [(c.container, c.facts) for c in first] == [("app", musl)]
+    assert list(owners) == [0]
+    assert memo.judged(pod, platforms, "the cluster", "fast", {"shop/app:1": alpine})[0] is first
+    # The image answered anew (its tag moved, its facts were learnt again): judged again, with them.
+    debian = ImagePlatforms(("linux/amd64",), (facts("debian", "12"),), single=True)
+    moved, _ = memo.judged(pod, platforms, "the cluster", "fast", {"shop/app:1": debian})
+    assert [c.facts for c in moved] == [debian.facts[0]]
+    # Equal platforms in another tuple (the nodes changed and changed back): judged again.
+    again, _ = memo.judged(pod, (DEFAULT_PLATFORM,), "the cluster", "fast", {"shop/app:1": debian})
+    assert again is not moved
 
 
 async def test_identical_reviews_share_one_answer_equal_to_the_one_made_without_a_memo(

@@ -5,7 +5,7 @@ review judging several platforms too."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -13,6 +13,8 @@ from distroguard.audit.records import Seen, offer_of, records_of
 from distroguard.audit.results import summarize
 from distroguard.errors import DistroguardError
 from distroguard.model import ImageFacts, Platform
+from distroguard.model.facts import ImagePlatforms
+from distroguard.model.platform import platforms_text
 from distroguard.model.record import FactsRecord
 from distroguard.operator.audit.inventorystore import seed
 from distroguard.registry import mediatypes as mt
@@ -20,6 +22,7 @@ from distroguard.registry.client import RegistryClient
 from distroguard.registry.contract import Offer
 from distroguard.registry.manifest import Descriptor
 from distroguard.resolver import CacheSettings, Resolver, ResolverSettings
+from distroguard.resolver.routing import RoutedResolver
 from support.lifecycles import NOW, TODAY, cycle, days, facts, product
 from support.lifecycles import catalog as make_catalog
 
@@ -168,3 +171,69 @@ def test_a_record_of_an_older_distroguard_seeds_nothing(resolver: Resolver) -> N
     record = FactsRecord.model_validate(old)
     assert record.platforms == ()
     assert seed(resolver, record, NOW) == 0
+
+
+# ------------------------------------------- the warm answer: kept while the tiers would give it again
+
+BOTH = (Platform.parse("linux/amd64"), Platform.parse("linux/arm64"))
+TAGGED = f"{REPO}:1"
+
+
+def _counted(resolver: Resolver, ask: Callable[[], object]) -> dict[str, int]:
+    before = dict(resolver.cache.stats)
+    ask()
+    return {k: v - before.get(k, 0) for k, v in resolver.cache.stats.items() if v != before.get(k, 0)}
+
+
+def test_a_warm_answer_is_kept_and_counted_as_the_walk_counts_it(resolver: Resolver) -> None:
+    seed(resolver, mixed_record(), NOW)
+    first = resolver.cached_platforms(TAGGED, BOTH)
+    walked = _counted(resolver, lambda: resolver.cached_platforms(TAGGED, BOTH))
+    again = resolver.cached_platforms(TAGGED, BOTH)
+    assert first is not None
+    assert again is first  # made once, then kept
+    assert walked == {"failures.miss": 1, "tags.hit": 1, "facts.hit": 1}
+    assert _counted(resolver, lambda: resolver.cached_platforms(f"{REPO}@{INDEX}", BOTH)) == {
+        "failures.miss": 1,
+        "facts.hit": 1,
+    }
+
+
+def test_a_tag_moved_to_another_digest_is_not_answered_from_the_kept_answer(resolver: Resolver) -> None:
+    seed(resolver, mixed_record(), NOW)
+    assert resolver.cached_platforms(TAGGED, BOTH) is not None
+    resolver.cache.put_tag(TAGGED, DIGEST)  # pushed again: a digest whose offer is not known here
+    assert resolver.cached_platforms(TAGGED, BOTH) is None
+    assert resolver.cached_platforms(f"{REPO}@{INDEX}", BOTH) is not None  # the digest's facts stay true
+
+
+async def test_a_kept_answer_ends_with_its_tag(resolver: Resolver) -> None:
+    seed(resolver, mixed_record(), NOW)
+    assert resolver.cache.remember_tag(TAGGED, INDEX, TAG_TTL - 0.5)  # half a second left
+    assert resolver.cached_platforms(TAGGED, BOTH) is not None
+    await asyncio.sleep(0.7)
+    assert resolver.cached_platforms(TAGGED, BOTH) is None
+
+
+def test_a_failure_stored_after_a_kept_answer_is_answered(resolver: Resolver) -> None:
+    seed(resolver, mixed_record(), NOW)
+    assert resolver.cached_platforms(TAGGED, BOTH) is not None
+    resolver.cache.failures.put((TAGGED, platforms_text(BOTH), "fast"), DistroguardError("refused"))
+    assert resolver.cached_platforms(TAGGED, BOTH) is None
+
+
+async def test_a_routed_lookup_answers_warm_images_at_once_and_counts_each_once(resolver: Resolver) -> None:
+    seed(resolver, mixed_record(), NOW)
+    routed = RoutedResolver(anonymous=resolver)
+    cold = "127.0.0.1:1/team/other:1"  # nothing listens: a lookup fails
+    asked = [TAGGED, cold, f"{REPO}@{INDEX}", TAGGED]
+    before = dict(resolver.cache.stats)
+    found = await routed.resolve_many_platforms(asked, platforms=BOTH, budget=2.0)
+    counted = {k: v - before.get(k, 0) for k, v in resolver.cache.stats.items()}
+    assert list(found) == [TAGGED, cold, f"{REPO}@{INDEX}"]  # as asked, each once
+    assert isinstance(found[cold], DistroguardError)
+    warm = found[TAGGED]
+    assert isinstance(warm, ImagePlatforms)
+    assert [f.digest for f in warm.facts] == [INDEX, INDEX]
+    # Two warm images, each counted once; the cold one: a tag miss, then its failure.
+    assert (counted["facts.hit"], counted["tags.hit"], counted["tags.miss"]) == (2, 1, 1)

@@ -108,6 +108,33 @@ class DecisionMemo:
         self._answers: dict[int, tuple[Decision, AdmissionAnswer]] = {}
         """The answers of recent decisions, by the decision's identity (held, so an id is not reused)."""
         self._modes: tuple[Sequence[DistroPolicy], ScanMode] | None = None
+        self._judged: dict[tuple[object, ...], _Judged] = {}
+        """Recent workloads' containers as judged, by their containers, platforms (by identity) and mode."""
+
+    def judged(
+        self,
+        workload: Workload,
+        platforms: tuple[Platform, ...],
+        where: str,
+        mode: ScanMode,
+        known: Mapping[str, ImagePlatforms | DistroguardError],
+    ) -> tuple[Sequence[ContainerImage], Sequence[int]]:
+        """`judge_containers`' answer, remembered while each image's facts are the very same answer of
+        the resolver's (a warm resolver answers each image with the object it answered before)."""
+        key = (workload.containers, id(platforms), where, mode)
+        found = self._judged.get(key)
+        if (
+            found is not None
+            and found.platforms is platforms
+            and len(found.answers) == len(known)
+            and all(known.get(image) is answer for image, answer in found.answers)
+        ):
+            return found.containers, found.owners
+        containers, owners = judge_containers(workload, known, platforms, where)
+        if len(self._judged) >= self._size:
+            self._judged.clear()
+        made = self._judged[key] = _Judged(platforms, tuple(known.items()), tuple(containers), tuple(owners))
+        return made.containers, made.owners
 
     @staticmethod
     def key(
@@ -190,6 +217,14 @@ class DecisionMemo:
         return made
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Judged:
+    platforms: tuple[Platform, ...]
+    answers: tuple[tuple[str, ImagePlatforms | DistroguardError], ...]
+    containers: tuple[ContainerImage, ...]
+    owners: tuple[int, ...]
+
+
 def decision_of(
     containers: Sequence[ContainerImage],
     policies: Sequence[DistroPolicy],
@@ -257,7 +292,7 @@ async def admit(
     deadline = time.monotonic() + budget
     mode = scan_mode(policies) if memo is None else memo.scan_mode(policies)
     containers, owners, unresolved = await _with_facts(
-        outcome, resolver, budget, platforms, where, local_images, mode
+        outcome, resolver, budget, platforms, where, local_images, mode, memo
     )
     context = EvaluationContext(now=now, namespace=namespace, namespace_labels=labels, kind=outcome.kind)
     if memo is None:
@@ -312,7 +347,8 @@ async def _with_facts(
     where: str,
     local_images: bool,
     mode: ScanMode = "fast",
-) -> tuple[list[ContainerImage], list[int], tuple[Exception, ...]]:
+    memo: DecisionMemo | None = None,
+) -> tuple[Sequence[ContainerImage], Sequence[int], tuple[Exception, ...]]:
     """The containers with their facts (a container once per platform when its platforms differ), the
     index of the workload's container each stands for, and the error of each distinct image that has
     none."""
@@ -327,6 +363,22 @@ async def _with_facts(
         known.update(
             await resolver.resolve_many_platforms(wanted, platforms=platforms, mode=mode, budget=budget)
         )
+    unresolved = tuple(r for r in known.values() if not isinstance(r, ImagePlatforms))
+    if memo is not None and not unresolved:
+        found, owners = memo.judged(workload, platforms, where, mode, known)
+    else:
+        found, owners = judge_containers(workload, known, platforms, where)
+    return found, owners, unresolved
+
+
+def judge_containers(
+    workload: Workload,
+    known: Mapping[str, ImagePlatforms | DistroguardError],
+    platforms: tuple[Platform, ...],
+    where: str,
+) -> tuple[list[ContainerImage], list[int]]:
+    """Each container as judged on `platforms` with its image's facts or error (`judged`), and the index
+    of the workload's container each stands for."""
     found: list[ContainerImage] = []
     owners: list[int] = []
     for index, container in enumerate(workload.containers):
@@ -337,4 +389,4 @@ async def _with_facts(
             subjects = [ContainerImage(container.name, container.image, None, str(result))]
         found.extend(subjects)
         owners.extend([index] * len(subjects))
-    return found, owners, tuple(r for r in known.values() if not isinstance(r, ImagePlatforms))
+    return found, owners

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, TypedDict, TypeGuard, cast
 
 from distroguard.errors import InvalidObject
 from distroguard.model.platform import ARCH_LABEL
@@ -205,10 +205,10 @@ def pod_spec(obj: Mapping[str, Any], kind: WorkloadKind, what: str) -> PodSpecWi
     path = kind.pod_spec_path
     value: object = obj
     for depth, key in enumerate(path):
-        if not isinstance(value, Mapping):
+        if not _is_object(value):
             raise InvalidObject(what, f"{'.'.join(path[:depth]) or 'the object'} is not an object")
         value = value.get(key)
-    if not isinstance(value, Mapping):
+    if not _is_object(value):
         raise InvalidObject(what, f"{'.'.join(path)} is missing or not an object")
     return cast(PodSpecWire, value)
 
@@ -234,7 +234,7 @@ def containers_in(spec: PodSpecWire, what: str) -> tuple[Container, ...]:
     for section, items in sections:
         for index, item in enumerate(items):
             # Where a container is, as text, only for an error: a warm review reads several per pod.
-            if not isinstance(item, Mapping):
+            if type(item) is not dict and not isinstance(item, Mapping):
                 raise InvalidObject(what, f"{section}[{index}] is not an object")
             name = item.get("name")
             image = item.get("image")
@@ -264,7 +264,7 @@ def workload(kind: str, containers: Sequence[Container], spec: PodSpecWire, what
         pull_secrets=_pull_secrets(spec, what),
         service_account=_string(spec.get("serviceAccountName"), what, "serviceAccountName") or "default",
         architectures=pinned_architectures(spec),
-        node_name=spec.get("nodeName") if isinstance(spec.get("nodeName"), str) else "",  # type: ignore[arg-type]
+        node_name=node_name if isinstance(node_name := spec.get("nodeName"), str) else "",
     )
 
 
@@ -274,9 +274,11 @@ def pinned_architectures(spec: Mapping[str, Any]) -> tuple[str, ...]:
     terms are alternatives: one without such an expression allows any architecture). Malformed parts pin
     nothing (the API server validates them)."""
     selector = spec.get("nodeSelector")
-    if isinstance(selector, Mapping) and isinstance(selector.get(ARCH_LABEL), str):
+    if _is_object(selector) and isinstance(selector.get(ARCH_LABEL), str):
         return (selector[ARCH_LABEL],)
     affinity = spec.get("affinity")
+    if affinity is None:  # most pods: nothing more to read
+        return ()
     node = affinity.get("nodeAffinity") if isinstance(affinity, Mapping) else None
     required = (
         node.get("requiredDuringSchedulingIgnoredDuringExecution") if isinstance(node, Mapping) else None
@@ -312,6 +314,11 @@ def _pull_secrets(spec: PodSpecWire, what: str) -> tuple[str, ...]:
         if name:
             names[name] = None
     return tuple(names)
+
+
+def _is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """A JSON object: parsed JSON gives a dict (told apart at once), callers may pass any mapping."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _string(value: object, what: str, field: str) -> str:

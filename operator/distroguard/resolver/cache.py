@@ -46,17 +46,40 @@ class CacheSettings:
     """Failures remembered."""
 
 
+class Generation:
+    """How many times the tiers changed what they answer: a cached answer made at one generation is the
+    same answer while the generation stays (`Resolver`'s warm answers are kept by it)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class Tier(Generic[K, V]):
-    """A named cache that counts its hits and misses."""
+    """A named cache that counts its hits and misses.
+
+    `generation` is moved on by a `put` that may change an answer already given: one replacing a key the
+    tier holds, or any put when `every_put` (a failure: it is asked before the facts). A new key answers
+    what was a miss, and what was answered before stays true, so it moves nothing; nor does an eviction
+    (the value forgotten was true, and stays true where it is still held)."""
 
     def __init__(
-        self, name: str, store: LRUCache[K, V] | TTLCache[K, V] | TLRUCache[K, V], stats: Counter[str]
+        self,
+        name: str,
+        store: LRUCache[K, V] | TTLCache[K, V] | TLRUCache[K, V],
+        stats: Counter[str],
+        generation: Generation | None = None,
+        *,
+        every_put: bool = False,
     ) -> None:
         self.name = name
         self._store = store
         self._stats = stats
-        self._hit = f"{name}.hit"
-        self._miss = f"{name}.miss"
+        self.hit_key = f"{name}.hit"
+        self.miss_key = f"{name}.miss"
+        self._generation = generation if generation is not None else Generation()
+        self._every_put = every_put
 
     def get(self, key: K) -> V | None:
         value = self.peek(key)
@@ -65,7 +88,7 @@ class Tier(Generic[K, V]):
 
     def count(self, hit: bool) -> None:
         """Count one lookup, for callers that probe with `peek` (several keys for one question)."""
-        self._stats[self._hit if hit else self._miss] += 1
+        self._stats[self.hit_key if hit else self.miss_key] += 1
 
     def peek(self, key: K) -> V | None:
         """Like `get`, uncounted: for re-checks on a path that already counted its miss.
@@ -83,6 +106,8 @@ class Tier(Generic[K, V]):
             return None
 
     def put(self, key: K, value: V) -> None:
+        if self._every_put or key in self._store:
+            self._generation.value += 1
         self._store[key] = value
 
     def __len__(self) -> int:
@@ -93,13 +118,16 @@ class _Lifetimes:
     """Each tag's lifetime: the TTL, or what is left of it for an answer learnt elsewhere earlier (an
     ImageFacts object): set `next` just before inserting."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, entries: int) -> None:
         self.ttl = ttl
         self.next: float | None = None
+        self.ends: LRUCache[object, float] = LRUCache(entries)
+        """Each tag's end, on the tier's clock, as it was last set (cachetools keeps it to itself)."""
 
     def __call__(self, key: object, value: object, now: float) -> float:
         lifetime, self.next = (self.ttl if self.next is None else self.next), None
-        return now + lifetime
+        self.ends[key] = end = now + lifetime
+        return end
 
 
 class FactsCache:
@@ -107,12 +135,16 @@ class FactsCache:
         s = settings or CacheSettings()
         self.settings = s
         self.stats: Counter[str] = Counter()
-        self._tag_lifetimes = _Lifetimes(s.tag_ttl)
-        self.tags: Tier[str, str] = Tier("tags", TLRUCache(s.tag_entries, self._tag_lifetimes), self.stats)
+        self.generation = Generation()
+        """Moved on whenever a tag, an offer or facts already held change, or a failure is stored (asked
+        before the facts: even a failure of another image moves it, which costs a walk, never an answer)."""
+        self._tag_lifetimes = _Lifetimes(s.tag_ttl, s.tag_entries)
+        self._tag_store: TLRUCache[str, str] = TLRUCache(s.tag_entries, self._tag_lifetimes)
+        self.tags: Tier[str, str] = Tier("tags", self._tag_store, self.stats, self.generation)
         self.facts: Tier[tuple[str, str, str], ImageFacts] = Tier(
-            "facts", LRUCache(s.facts_entries), self.stats
+            "facts", LRUCache(s.facts_entries), self.stats, self.generation
         )
-        self.offers: Tier[str, Offer] = Tier("offers", LRUCache(s.facts_entries), self.stats)
+        self.offers: Tier[str, Offer] = Tier("offers", LRUCache(s.facts_entries), self.stats, self.generation)
         self.bases: Tier[tuple[tuple[str, ...], str], LayerFacts] = Tier(
             "bases", LRUCache(s.base_entries), self.stats
         )
@@ -120,11 +152,15 @@ class FactsCache:
             "claimed", TTLCache(s.base_entries, s.tag_ttl), self.stats
         )
         self.failures: Tier[tuple[str, str, str], DistroguardError] = Tier(
-            "failures", TTLCache(s.failure_entries, s.failure_ttl), self.stats
+            "failures",
+            TTLCache(s.failure_entries, s.failure_ttl),
+            self.stats,
+            self.generation,
+            every_put=True,
         )
         self.hosts: Tier[str, DistroguardError] = Tier(
             "hosts", TTLCache(s.failure_entries, s.failure_ttl), self.stats
-        )
+        )  # asked only when the cache has no answer: it changes none
         self._seen_tags: LRUCache[str, str] = LRUCache(s.tag_entries)
         """Tags resolved before, their TTL passed or not: such a tag is asked again by HEAD (it most often
         still names a digest whose facts are here), a new one by GET (its manifest is needed next)."""
@@ -134,6 +170,24 @@ class FactsCache:
     def put_tag(self, tag: str, digest: str) -> None:
         self.tags.put(tag, digest)
         self._seen_tags[tag] = digest
+
+    def count_warm(self, tagged: bool, failures: bool) -> None:
+        """Count an answer kept from the tiers as they count reading it: a hit in the tag tier (when asked
+        by tag) and the facts tier, and a miss in the failure tier (when `failures` was asked)."""
+        stats = self.stats
+        if tagged:
+            stats[self.tags.hit_key] += 1
+        stats[self.facts.hit_key] += 1
+        if failures:
+            stats[self.failures.miss_key] += 1
+
+    def tag_end(self, tag: str) -> float | None:
+        """When `tag`'s answer stops being trusted, on `now`'s clock (None: not known)."""
+        return self._tag_lifetimes.ends.get(tag)
+
+    def now(self) -> float:
+        """The tag tier's clock."""
+        return float(self._tag_store.timer())
 
     def seen_tag(self, tag: str) -> bool:
         """Whether `tag` was resolved before (however long ago, as far as this bounded memory goes)."""

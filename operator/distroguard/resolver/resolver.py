@@ -72,9 +72,21 @@ Fetched = tuple[str, bytes]
 the digest it was taken for."""
 Wanted = tuple[Platform, ...] | None
 """The platforms asked for; None: every platform the image offers."""
-_Recent = tuple[Wanted, tuple[ImageFacts, ...], ImagePlatforms, Offer]
 _RECENT_KEPT = 4096
 """Recent multi-platform answers kept at most (then forgotten all at once)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Warm:
+    """A multi-platform answer the cache tiers gave, kept while they would give it again: until the
+    cache's generation moves or the tag it was read through ends (`end`; None: asked by digest)."""
+
+    wanted: Wanted
+    answer: ImagePlatforms
+    generation: int
+    end: float | None
+
+
 #: Asked of a local image to learn what it offers: no image runs on it, so the refusal lists them.
 _PROBE = Platform(os="distroguard-probe", architecture="none")
 
@@ -167,10 +179,8 @@ class Resolver:
         )
         self.bases = KnownBases()
         """Which chain of layers is which image: bases for the images resolved after them."""
-        self._recent: dict[
-            tuple[str, int, str], tuple[Wanted, tuple[ImageFacts, ...], ImagePlatforms, Offer]
-        ] = {}
-        """`_cached_platforms`'s recent answers, each with the cached facts and offer it was made of."""
+        self._recent: dict[tuple[str, int, str], _Warm] = {}
+        """`_cached_platforms`'s recent answers, by image, platforms asked (by identity) and mode."""
 
     async def resolve(
         self,
@@ -267,6 +277,9 @@ class Resolver:
         """`resolve_platforms`'s answer from the cache tiers alone, without a task or a wait (None: ask
         `resolve_platforms`); counted as `cached` counts."""
         wanted: Wanted = None if platforms is None else tuple(platforms)
+        warm = self._warm(image, wanted, mode, failures=True)
+        if warm is not None:
+            return warm
         if self.cache.failures.peek((image, platforms_text(wanted), mode)) is not None:
             return None
         try:
@@ -362,14 +375,35 @@ class Resolver:
                 self.cache.facts.count(facts is not None)
         return None if facts is None else _as_asked(facts, image)
 
+    def _warm(
+        self, image: str, wanted: Wanted, mode: ScanMode, *, failures: bool = False
+    ) -> ImagePlatforms | None:
+        """The answer `_cached_platforms` gave last for these, when the tiers would give it again (counted
+        as the tiers would count it, with the failure tier's miss when `failures`); the warm path's walk
+        through them is made once per change."""
+        recent = self._recent.get((image, id(wanted), mode))
+        if (
+            recent is None
+            or recent.wanted is not wanted
+            or recent.generation != self.cache.generation.value
+            or (recent.end is not None and self.cache.now() >= recent.end)
+        ):
+            return None
+        self.cache.count_warm(recent.end is not None, failures)
+        return recent.answer
+
     def _cached_platforms(
         self, image: str, wanted: Wanted, mode: ScanMode, *, count_misses: bool
     ) -> ImagePlatforms | None:
         """As `_cached`, for every platform judged: all of them must be cached."""
         if is_local_image(image):
             return None
+        warm = self._warm(image, wanted, mode)
+        if warm is not None:
+            return warm
         ref = _parse(image)
-        digest = ref.digest or self.cache.tags.peek(str(ref))
+        tag = None if ref.digest else str(ref)
+        digest = ref.digest if tag is None else self.cache.tags.peek(tag)
         offer = None if digest is None else self.cache.offers.peek(digest)
         found: list[ImageFacts] | None = None
         if offer is not None:
@@ -381,30 +415,20 @@ class Resolver:
                     break
                 found.append(facts)
         if found is not None or count_misses:
-            if ref.digest is None:
+            if tag is not None:
                 self.cache.tags.count(digest is not None)
             if digest is not None:
                 self.cache.facts.count(found is not None)
         if found is None or offer is None or digest is None:
             return None
-        # The same answer as last time when it is made of the same facts: the warm path builds nothing,
-        # and what the answer computes once (`ImagePlatforms.distinct`) is kept.
-        key = (image, id(wanted), mode)
-        recent = self._recent.get(key)
-        if (
-            recent is not None
-            and recent[0] is wanted
-            and recent[3] is offer
-            and len(recent[1]) == len(found)
-            and all(a is b for a, b in zip(recent[1], found, strict=True))
-        ):
-            return recent[2]
         answer = ImagePlatforms(
             offer.platforms, tuple(_as_asked(f, image, digest) for f in found), single=offer.single
         )
-        if len(self._recent) >= _RECENT_KEPT:
-            self._recent.clear()
-        self._recent[key] = (wanted, tuple(found), answer, offer)
+        end = None if tag is None else self.cache.tag_end(tag)
+        if tag is None or end is not None:  # a tag whose end is not known is walked again
+            if len(self._recent) >= _RECENT_KEPT:
+                self._recent.clear()
+            self._recent[(image, id(wanted), mode)] = _Warm(wanted, answer, self.cache.generation.value, end)
         return answer
 
     async def _lookup_platforms(self, image: str, wanted: Wanted, mode: ScanMode) -> ImagePlatforms:

@@ -168,12 +168,27 @@ class RoutedResolver:
         concurrency: int | None = None,
     ) -> dict[str, PlatformsOutcome]:
         """Each distinct image judged on each of `platforms` it offers (see `resolve_many_platforms`)."""
-        lookups: dict[str, tuple[str, PlatformsSource]] = {
-            image: (image, self.target(image) if self.gate is None else self) for image in images
-        }
-        return await resolve_many_platforms(
-            lookups, platforms=platforms, mode=mode, budget=budget, concurrency=concurrency
+        asked = list(images)
+        found: dict[str, PlatformsOutcome] = {}
+        lookups: dict[str, tuple[str, PlatformsSource]] = {}
+        for image in asked:
+            # What the cache answers is taken here, without the general path's task machinery: a warm
+            # review (nearly every review) never leaves this loop.
+            if not lookups and image not in found:
+                answer = self.target(image).cached_platforms(image, platforms, mode)
+                if answer is not None:
+                    found[image] = answer
+                    continue
+            if image not in found:
+                lookups[image] = (image, self.target(image) if self.gate is None else self)
+        if not lookups:
+            return found
+        found.update(
+            await resolve_many_platforms(
+                lookups, platforms=platforms, mode=mode, budget=budget, concurrency=concurrency
+            )
         )
+        return {image: found[image] for image in asked}
 
     def target(self, image: str) -> Resolver:
         """The resolver `image` goes to: the credentialed one when its credentials serve the image."""

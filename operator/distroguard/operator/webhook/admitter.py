@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from distroguard.admission import AdmissionAnswer, AdmissionRequest, Workload, admit
 from distroguard.admission.controlled import Controller
@@ -35,6 +36,7 @@ from distroguard.resolver.routing import ResolverPool, RoutedResolver
 logger = logging.getLogger(__name__)
 
 _ONLY_DEFAULT: tuple[Platform, ...] = (DEFAULT_PLATFORM,)
+_NONE_UNRESOLVED: Mapping[str, int] = MappingProxyType({})
 
 
 @dataclass
@@ -81,9 +83,9 @@ class Admitter:
         except Exception as exc:
             logger.exception("admission request %s failed", request.uid)
             answer = AdmissionAnswer.error(f"{type(exc).__name__}: {exc} (request {request.uid})")
-        unresolved = (
-            Counter(reason_of(error) for error in answer.unresolved) if answer.unresolved else Counter()
-        )
+        unresolved: Mapping[str, int] = _NONE_UNRESOLVED
+        if answer.unresolved:
+            unresolved = Counter(reason_of(error) for error in answer.unresolved)
         self.observer.observe_admission(
             _verdict(answer), time.perf_counter() - started, answer.decision, unresolved
         )

@@ -194,15 +194,23 @@ def review_app(
         aged.drain()
         return aiohttp.web.Response(text="draining: every connection is closed after its next answer\n")
 
-    async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
-        response = _json_response(await answer(request, handler))
-        if aged.past_age(request):
-            response.force_close()
-        return response
+    def serving(webhook_id: str | None) -> Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.Response]]:
+        async def serve(request: aiohttp.web.Request) -> aiohttp.web.Response:
+            routed = request.match_info.get("id", "") if webhook_id is None else webhook_id
+            response = _json_response(await answer(request, handler, routed))
+            if aged.past_age(request):
+                response.force_close()
+            return response
+
+        return serve
 
     app = aiohttp.web.Application()
     app.add_routes(routes)
-    app.add_routes([aiohttp.web.get(DRAIN_PATH, drain), aiohttp.web.post(f"{path}/{{id:.*}}", serve)])
+    # Each webhook's own path is a plain route (found by a dict lookup); any other path is answered too,
+    # as a refusal naming it (`answer`).
+    app.add_routes([aiohttp.web.get(DRAIN_PATH, drain)])
+    app.add_routes([aiohttp.web.post(f"{path}/{webhook_id}", serving(webhook_id)) for webhook_id in BY_ID])
+    app.add_routes([aiohttp.web.post(f"{path}/{{id:.*}}", serving(None))])
     return app
 
 
@@ -244,9 +252,9 @@ class ConnectionAges:
         return now - first >= self.max_age
 
 
-async def answer(request: aiohttp.web.Request, handler: Handler) -> AdmissionReviewResponseWire:
-    """The response document to one HTTP request: decode -> route -> `handler` -> respond."""
-    path = request.match_info.get("id", "")
+async def answer(request: aiohttp.web.Request, handler: Handler, path: str) -> AdmissionReviewResponseWire:
+    """The response document to one HTTP request to the webhook path `path`: decode -> route -> `handler`
+    -> respond."""
     try:
         body = _received(request)
         if body is None:
