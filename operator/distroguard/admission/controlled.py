@@ -170,6 +170,20 @@ def _relaxed(finding: Finding, what: str, controller: Controller) -> Finding:
     return dataclasses.replace(finding, action="warn", message=message, facts=facts)
 
 
+_LAST_STRICT: list[tuple[Sequence[DistroPolicy], bool]] = []
+"""The last policy snapshot asked about, and its answer (a snapshot is known by identity: a change makes a
+new one)."""
+
+
+def _denies_controlled(policies: Sequence[DistroPolicy]) -> bool:
+    """Whether any policy says `controlledPods: deny`; worked out once per policy snapshot."""
+    if _LAST_STRICT and _LAST_STRICT[0][0] is policies:
+        return _LAST_STRICT[0][1]
+    strict = any(p.spec.controlled_pods == "deny" for p in policies)
+    _LAST_STRICT[:] = [(policies, strict)]
+    return strict
+
+
 async def judge_controlled(
     request: AdmissionRequest,
     workload: Workload,
@@ -182,7 +196,7 @@ async def judge_controlled(
     """`decision`, relaxed when the reviewed object (a pod, a Job...) was made by a confirmed controller, or
     tightened by `controlledPods: deny` (see the module's docstring). `deadline`: the `time.monotonic()` by
     which the owner must have been read."""
-    strict = any(p.spec.controlled_pods == "deny" for p in policies) and bool(decision.findings)
+    strict = bool(decision.findings) and _denies_controlled(policies)
     if strict and controller_of(request.object, request.namespace) is not None:
         decision = tighten(decision, policies)
     if decision.verdict != "deny":

@@ -108,6 +108,8 @@ class DecisionMemo:
         self._answers: dict[int, tuple[Decision, AdmissionAnswer]] = {}
         """The answers of recent decisions, by the decision's identity (held, so an id is not reused)."""
         self._modes: tuple[Sequence[DistroPolicy], ScanMode] | None = None
+        self._container_keys: dict[int, tuple[Sequence[ContainerImage], MemoKey | None]] = {}
+        """The containers' part of recent keys, by the containers' identity (held, so an id is not reused)."""
         self._judged: dict[tuple[object, ...], _Judged] = {}
         """Recent workloads' containers as judged, by their containers, platforms (by identity) and mode."""
 
@@ -142,15 +144,21 @@ class DecisionMemo:
         policies: Sequence[DistroPolicy],
         catalog: LifecycleLookup,
         context: EvaluationContext,
+        *,
+        head: bool = True,
     ) -> MemoKey | None:
-        parts: list[object] = [
-            id(policies),
-            id(catalog),
-            context.namespace,
-            tuple(sorted(context.namespace_labels.items())),
-            context.kind,
-            context.today,
-        ]
+        """Everything the decision depends on (None: not to be remembered); `head=False`: the containers'
+        part alone."""
+        parts: list[object] = []
+        if head:
+            parts += (
+                id(policies),
+                id(catalog),
+                context.namespace,
+                tuple(sorted(context.namespace_labels.items())),
+                context.kind,
+                context.today,
+            )
         for container in containers:
             facts = container.facts
             if facts is None:
@@ -173,6 +181,23 @@ class DecisionMemo:
             )
         return tuple(parts)
 
+    def _key(
+        self,
+        containers: Sequence[ContainerImage],
+        policies: Sequence[DistroPolicy],
+        catalog: LifecycleLookup,
+        context: EvaluationContext,
+    ) -> MemoKey | None:
+        """`key`, its containers' part made once for the containers `judged` keeps (the same tuple)."""
+        kept = self._container_keys.get(id(containers))
+        if kept is None or kept[0] is not containers:
+            kept = (containers, self.key(containers, (), catalog, context, head=False))
+            if len(self._container_keys) >= self._size:
+                self._container_keys.clear()
+            self._container_keys[id(containers)] = kept
+        head = self.key((), policies, catalog, context)
+        return None if head is None or kept[1] is None else head + kept[1]
+
     def decide(
         self,
         containers: Sequence[ContainerImage],
@@ -183,7 +208,7 @@ class DecisionMemo:
     ) -> Decision:
         """`decision_of`'s answer, remembered (a container judged on several platforms included: its
         subjects, each with its facts and platform, are in the key)."""
-        key = self.key(containers, policies, catalog, context)
+        key = self._key(containers, policies, catalog, context)
         if key is None:
             return decision_of(containers, policies, context, catalog, owners)
         found = self._store.get(key)

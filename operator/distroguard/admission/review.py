@@ -15,6 +15,7 @@ from typing import Any, Literal, NotRequired, TypedDict, cast, get_args
 
 from distroguard.errors import InvalidReview
 from distroguard.model import Decision
+from distroguard.model.jsonvalue import is_object
 
 API_VERSION = "admission.k8s.io/v1"
 KIND = "AdmissionReview"
@@ -143,17 +144,17 @@ def decode_document(document: object) -> AdmissionRequest:
     For a server that parsed the body itself: a body that is a JSON string must be refused as one, not
     handed to `decode_review`, which would take the string for JSON text and parse it a second time (a
     review encoded twice would then pass for a review)."""
-    if not isinstance(document, Mapping):
+    if not is_object(document):
         raise InvalidReview(f"expected a JSON object, got {_json_type(document)}")
     request = document.get("request")
-    uid = request.get("uid") if isinstance(request, Mapping) else None
+    uid = request.get("uid") if is_object(request) else None
     uid = uid if isinstance(uid, str) and uid else None
     api_version, kind = document.get("apiVersion"), document.get("kind")
     if api_version != API_VERSION or kind != KIND:
         raise InvalidReview(
             f"expected apiVersion {API_VERSION} and kind {KIND}, got {api_version!r} and {kind!r}", uid
         )
-    if not isinstance(request, Mapping):
+    if not is_object(request):
         raise InvalidReview("'request' is missing or not an object", uid)
     if uid is None:
         raise InvalidReview("'request.uid' is missing or empty")
@@ -169,22 +170,22 @@ def _request(wire: AdmissionRequestWire, uid: str) -> AdmissionRequest:
             f"'request.operation' is {operation!r}, expected one of {', '.join(sorted(OPERATIONS))}", uid
         )
     gvk = wire.get("kind")
-    if not (isinstance(gvk, Mapping) and all(isinstance(gvk.get(k), str) for k in ("group", "version"))):
+    if not (is_object(gvk) and isinstance(gvk.get("group"), str) and isinstance(gvk.get("version"), str)):
         raise InvalidReview("'request.kind' must be an object with group, version and kind", uid)
     if not (isinstance(gvk.get("kind"), str) and gvk["kind"]):
         raise InvalidReview("'request.kind.kind' is missing or empty", uid)
     gvr = wire.get("resource")
-    resource = gvr.get("resource") if isinstance(gvr, Mapping) else None
+    resource = gvr.get("resource") if is_object(gvr) else None
     if not isinstance(resource, str):
         raise InvalidReview("'request.resource.resource' is missing", uid)
-    resource_group = gvr.get("group") if isinstance(gvr, Mapping) else None
+    resource_group = gvr.get("group") if is_object(gvr) else None
     new, old = _object(wire, "object", uid), _object(wire, "oldObject", uid)
     if operation in ("CREATE", "UPDATE") and new is None:
         raise InvalidReview(f"'request.object' is missing for a {operation}", uid)
     if operation == "UPDATE" and old is None:
         raise InvalidReview("'request.oldObject' is missing for an UPDATE", uid)
     user = wire.get("userInfo")
-    if not isinstance(user, Mapping):
+    if not is_object(user):
         # The API server always says who asks; a review without it was not sent by one.
         raise InvalidReview("the user info is missing ('request.userInfo' must be an object)", uid)
     username = user.get("username")
@@ -210,7 +211,7 @@ def _object(
     value = wire.get(key)
     if value is None:
         return None
-    if not isinstance(value, Mapping):
+    if not is_object(value):
         raise InvalidReview(f"'request.{key}' must be an object, got {_json_type(value)}", uid)
     return value
 

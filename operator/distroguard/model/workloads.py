@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict, TypeGuard, cast
+from typing import Any, Literal, TypedDict, cast
 
 from distroguard.errors import InvalidObject
+from distroguard.model.jsonvalue import is_object
 from distroguard.model.platform import ARCH_LABEL
 
 MAX_CONTAINERS = 256
@@ -205,10 +206,10 @@ def pod_spec(obj: Mapping[str, Any], kind: WorkloadKind, what: str) -> PodSpecWi
     path = kind.pod_spec_path
     value: object = obj
     for depth, key in enumerate(path):
-        if not _is_object(value):
+        if not is_object(value):
             raise InvalidObject(what, f"{'.'.join(path[:depth]) or 'the object'} is not an object")
         value = value.get(key)
-    if not _is_object(value):
+    if not is_object(value):
         raise InvalidObject(what, f"{'.'.join(path)} is missing or not an object")
     return cast(PodSpecWire, value)
 
@@ -274,7 +275,7 @@ def pinned_architectures(spec: Mapping[str, Any]) -> tuple[str, ...]:
     terms are alternatives: one without such an expression allows any architecture). Malformed parts pin
     nothing (the API server validates them)."""
     selector = spec.get("nodeSelector")
-    if _is_object(selector) and isinstance(selector.get(ARCH_LABEL), str):
+    if is_object(selector) and isinstance(selector.get(ARCH_LABEL), str):
         return (selector[ARCH_LABEL],)
     affinity = spec.get("affinity")
     if affinity is None:  # most pods: nothing more to read
@@ -314,11 +315,6 @@ def _pull_secrets(spec: PodSpecWire, what: str) -> tuple[str, ...]:
         if name:
             names[name] = None
     return tuple(names)
-
-
-def _is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
-    """A JSON object: parsed JSON gives a dict (told apart at once), callers may pass any mapping."""
-    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _string(value: object, what: str, field: str) -> str:

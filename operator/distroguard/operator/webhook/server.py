@@ -287,9 +287,11 @@ async def answer(request: aiohttp.web.Request, handler: Handler, path: str) -> A
     route = BY_ID.get(path)
     # Both groups: the kind's is what admission reads, the resource's is what the request is addressed to
     # (a Pod kind with resource batch/pods must not pass as a pod).
-    if route is None or not all(
-        group is not None and route.accepts(group, decoded.resource, decoded.sub_resource)
-        for group in (decoded.kind.group, decoded.resource_group)
+    if (
+        route is None
+        or decoded.resource_group is None
+        or not route.accepts(decoded.kind.group, decoded.resource, decoded.sub_resource)
+        or not route.accepts(decoded.resource_group, decoded.resource, decoded.sub_resource)
     ):
         what = decoded.resource + (f"/{decoded.sub_resource}" if decoded.sub_resource else "")
         message = f"distroguard does not check {what} at the path /{path}"
@@ -327,7 +329,8 @@ def _received(request: aiohttp.web.Request) -> bytes | None:
     """The body when it is in whole already (the API server sends a review at once, and the body of a few
     KB comes with its headers), read without a wait and so without a timer; None when some is still to
     come. Refused past MAX_BODY_BYTES as `_read_body` refuses it."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
         raise InvalidReview(f"the body is larger than {MAX_BODY_BYTES} bytes")
     content = request.content
     if not content.is_eof() or content.total_bytes > MAX_BODY_BYTES:
