@@ -8,8 +8,8 @@ resources, probes, env and volumes) is posted over HTTPS, 127.0.0.1 only, to
 
 - distroguard: `AdmissionServer` (the operator's `kopf.WebhookServer` subclass) handing each decoded
   request to the `Admitter` (its `direct` handler, as `distroguard run` serves), with the logging
-  `distroguard run` sets up (the records go to /dev/null, formatted all the same), and a resolver pool whose
-  caches were warmed by one resolution of each image;
+  `distroguard run` sets up (the records go to /dev/null, formatted all the same), its Prometheus metrics
+  (each review observed), and a resolver pool whose caches were warmed by one resolution of each image;
 - bare: an aiohttp handler on the same certificate that parses the body with the same JSON library
   (orjson) and answers the same response document, with no access log;
 - kopf's stock path, a baseline built here: kopf's own `kopf.WebhookServer` and its generic dispatch
@@ -86,6 +86,7 @@ from distroguard.admission.review import GroupVersionKind
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.operator.catalogholder import CatalogHolder
 from distroguard.operator.dev import certs as devcerts
+from distroguard.operator.metrics import Metrics
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.process import HOT_PATH_LOGGERS, configure_logging, settle_heap
 from distroguard.operator.webhook.admitter import Admitter
@@ -611,6 +612,7 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
         secrets=NoSecrets(),  # type: ignore[arg-type]
         catalog=CatalogHolder(catalog),
         budget=3.0,
+        observer=Metrics(process=False),  # each review counted in the series `distroguard run` exports
     )
     for image in images:  # warm the caches
         await pool.anonymous.resolve(image)

@@ -80,6 +80,9 @@ def test_admission_latency_requests_and_policies() -> None:
     assert value("distroguard_admission_duration_seconds_bucket", {"verdict": "deny", "le": "0.0025"}) == 0
     assert value("distroguard_admission_policy_requests_total", {"policy": "no-musl", "action": "deny"}) == 1
     assert value("distroguard_admission_policy_requests_total", {"policy": "no-eol", "action": "warn"}) == 1
+    metrics.observe_admission("deny", 0.004, decision)  # the memo's same decision, for an identical review
+    assert value("distroguard_admission_policy_requests_total", {"policy": "no-musl", "action": "deny"}) == 2
+    assert value("distroguard_admission_policy_requests_total", {"policy": "no-eol", "action": "warn"}) == 2
     assert (
         value("distroguard_admission_policy_requests_total", {"policy": "no-eol", "action": "deny"}) is None
     )

@@ -78,6 +78,8 @@ __all__ = [
 EXCEPTIONS_ENDING_DAYS = 30
 """The horizon of `distroguard_exceptions_ending_soon`."""
 AUDIT_BUCKETS: tuple[float, ...] = (1, 5, 10, 30, 60, 120, 300, 600, 1800)
+_DECISIONS_KEPT = 1024
+"""Decisions whose policy_requests series are kept found (then forgotten all at once)."""
 ADMISSION_BUCKETS: tuple[float, ...] = (
     0.001,
     0.0025,
@@ -335,6 +337,7 @@ class Metrics:
             verdict: (self.admission_duration.labels(verdict), self.admission_requests.labels(verdict))
             for verdict in VERDICTS
         }
+        self._by_decision: dict[int, tuple[Decision, tuple[Any, ...]]] = {}
         for reason in UNRESOLVED_REASONS:
             self.unresolved_images.labels(reason)
 
@@ -369,12 +372,27 @@ class Metrics:
         children[0].observe(seconds)
         children[1].inc()
         if decision is not None and decision.findings:
-            for policy, action in dict.fromkeys((f.policy, f.action) for f in decision.findings):
-                self.policy_requests.labels(policy, action).inc()
+            for child in self._policy_children(decision):
+                child.inc()
+        if not unresolved:
+            return
         counts: Mapping[str, int] = {"error": unresolved} if isinstance(unresolved, int) else unresolved
         for reason, count in counts.items():
             if count:
                 self.unresolved_images.labels(reason).inc(count)
+
+    def _policy_children(self, decision: Decision) -> tuple[Any, ...]:
+        """The policy_requests series a decision counts in, each (policy, action) once: found once per
+        decision (the decision memo gives identical reviews the same decision object)."""
+        kept = self._by_decision.get(id(decision))
+        if kept is not None and kept[0] is decision:
+            return kept[1]
+        pairs = dict.fromkeys((f.policy, f.action) for f in decision.findings)
+        found = tuple(self.policy_requests.labels(policy, action) for policy, action in pairs)
+        if len(self._by_decision) >= _DECISIONS_KEPT:
+            self._by_decision.clear()
+        self._by_decision[id(decision)] = (decision, found)  # held: its id is not reused meanwhile
+        return found
 
     def observe_facts(self, endpoint: str, outcome: str) -> None:
         """One answered facts API request (`operator.webhook.facts`)."""
