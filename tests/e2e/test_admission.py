@@ -34,14 +34,13 @@ from support.distros import (
     DEBIAN_12_ROOT,
     DISTROLESS_STATIC_ROOT,
     SCRATCH_STATIC_ROOT,
-    Files,
 )
 from support.images import ImageBuilder, push
 from support.kube import SERVICE_CIDR, ControlPlane, KeyPair, free_port
 from support.manifests import deployment
 from support.operator_process import OperatorProcess
 from support.proxy import ThreadedProxy
-from support.registry_server import RegistryServer
+from support.registry_server import RegistryServer, push_root
 from support.scratch import Scratch, pull_secret
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
@@ -76,16 +75,12 @@ def eventually(check: Callable[[], bool], *, timeout: float = 30.0, what: str) -
 def images(registry: RegistryServer) -> dict[str, str]:
     """Image references in the anonymous registry, by name."""
 
-    def pushed(repo: str, root: Files) -> str:
-        asyncio.run(push(registry.url, repo, "1", ImageBuilder().layer(root).build()))
-        return f"{registry.address}/{repo}:1"
-
     return {
-        "alpine": pushed(unique("e2e/alpine"), ALPINE_ROOT),
-        "debian": pushed(unique("e2e/debian"), DEBIAN_12_ROOT),
-        "debian9": pushed(unique("e2e/debian9"), DEBIAN_9_ROOT),
-        "distroless": pushed(unique("e2e/distroless-static"), DISTROLESS_STATIC_ROOT),
-        "scratch": pushed(unique("e2e/scratch"), SCRATCH_STATIC_ROOT),
+        "alpine": push_root(registry, unique("e2e/alpine"), ALPINE_ROOT),
+        "debian": push_root(registry, unique("e2e/debian"), DEBIAN_12_ROOT),
+        "debian9": push_root(registry, unique("e2e/debian9"), DEBIAN_9_ROOT),
+        "distroless": push_root(registry, unique("e2e/distroless-static"), DISTROLESS_STATIC_ROOT),
+        "scratch": push_root(registry, unique("e2e/scratch"), SCRATCH_STATIC_ROOT),
     }
 
 

@@ -11,7 +11,6 @@ own webhook configuration. Kyverno runs under strace: every connection it makes 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -23,12 +22,11 @@ import pytest
 
 from support import kube as kube_support
 from support import kyverno
-from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT, Files
-from support.images import ImageBuilder, push
+from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT
 from support.kube import ControlPlane
 from support.kyverno_policy import denial_text, example_policy, localized
 from support.operator_process import OperatorProcess
-from support.registry_server import RegistryServer
+from support.registry_server import RegistryServer, push_root
 from support.scratch import unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry, pytest.mark.go_tools]
@@ -71,13 +69,9 @@ def plane() -> Iterator[ControlPlane]:
 
 @pytest.fixture(scope="module")
 def images(registry: RegistryServer) -> dict[str, str]:
-    def pushed(repo: str, root: Files) -> str:
-        asyncio.run(push(registry.url, repo, "1", ImageBuilder().layer(root).build()))
-        return f"{registry.address}/{repo}:1"
-
     return {
-        "musl": pushed(unique("kyverno/alpine"), ALPINE_ROOT),
-        "glibc": pushed(unique("kyverno/debian"), DEBIAN_12_ROOT),
+        "musl": push_root(registry, unique("kyverno/alpine"), ALPINE_ROOT),
+        "glibc": push_root(registry, unique("kyverno/debian"), DEBIAN_12_ROOT),
     }
 
 

@@ -13,6 +13,7 @@ the end of the session, whatever happened in between.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -35,6 +36,8 @@ import pytest
 
 from distroguard.model import ImageRef
 from distroguard.registry.credentials import Credentials, CredentialStore
+from support.distros import Files
+from support.images import ImageBuilder, push
 from support.tls import TestPKI, make_pki
 from support.token_server import ISSUER, SERVICE, SigningKey, TokenServer
 
@@ -285,3 +288,9 @@ def repo(request: pytest.FixtureRequest) -> str:
     """A repository name of this test's own, so tests sharing a registry never see each other."""
     base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40] or "test"
     return f"t/{base}-{uuid.uuid4().hex[:8]}"
+
+
+def push_root(registry: RegistryServer, repo: str, root: Files, tag: str = "1") -> str:
+    """`root` as a one-layer image pushed to `registry` as `repo:tag`; the reference a pod names it by."""
+    asyncio.run(push(registry.url, repo, tag, ImageBuilder().layer(root).build()))
+    return f"{registry.address}/{repo}:{tag}"
