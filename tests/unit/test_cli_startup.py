@@ -89,7 +89,7 @@ def test_inspect_loads_no_policy_model() -> None:
 
 
 #: Loaded by `inspect` of a registry image only when the image needs them: the local image sources (and
-#: `tarfile`), the rpm database reader's sqlite3, the distribution metadata reader.
+#: `tarfile`), the rpm database reader's sqlite3.
 ON_DEMAND = (
     "tarfile",
     "sqlite3",
