@@ -168,15 +168,20 @@ def test_a_command_imports_with_the_collector_paused_and_restores_it() -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(importlib, "import_module", spy)
-        assert gc.isenabled()
-        probe.load()
-        assert gc.isenabled()
-        gc.disable()
         try:
+            gc.unfreeze()
+            assert gc.isenabled()
             probe.load()
-            assert not gc.isenabled()  # a collector the caller had turned off stays off
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0  # what the import made is out of the collector's sight
+            gc.disable()
+            try:
+                probe.load()
+                assert not gc.isenabled()  # a collector the caller had turned off stays off
+            finally:
+                gc.enable()
         finally:
-            gc.enable()
+            gc.unfreeze()  # this test process goes on collecting as before
     assert seen == [False, False]
 
 
