@@ -7,16 +7,20 @@ each with a Python layer on top) and runs, each in a fresh process, N times roun
 - `distroguard inspect IMAGE -o json`                       (target: median <= 350 ms wall)
 - `distroguard check IMAGE --policy policies/no-musl.yaml`  (target: median <= 350 ms wall)
 
-next to baselines from the same run: `python -c pass`, `python -c "import click"`, and FLOOR (importing
-click and aiohttp and defining one pydantic model: what a command that resolves images cannot do without).
+next to baselines from the same run: `python -c pass`, `python -c "import click"`, FLOOR (importing
+click and aiohttp and defining one pydantic model: what a command that resolves images cannot do without),
+and FLOOR without the system's CA bundle loaded (aiohttp builds two TLS contexts when imported, each
+parsing the whole bundle: that row says how much of FLOOR that is; nothing of distroguard runs so).
 Each row prints the median wall time and the median CPU time (user + system) of the process. On a shared
-machine wall time is noisy: judge by the CPU column and its ratio to the click baseline. Each command is run
+machine wall time is noisy: judge by the CPU column and its ratio to the click baseline, or run with
+`--instructions`, which adds each row's count of instructions executed (one process under valgrind's
+callgrind, the first image only): a figure that does not depend on the machine's load. Each command is run
 as the `distroguard` console script runs it (`from distroguard.cli.main import main; main()`), with the
 caches the CLI keeps (base images, EOL catalog) and Python's bytecode in a temporary directory (an installed
 package has its bytecode; PYTHONDONTWRITEBYTECODE is cleared for the measured processes).
 
-Run: python bench/cli_startup_bench.py [--runs N]   (needs the test extra and docker-registry, as
-`scripts/test` installs)
+Run: python bench/cli_startup_bench.py [--runs N] [--instructions]   (needs the test extra and
+docker-registry, as `scripts/test` installs; --instructions needs valgrind)
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,6 +58,12 @@ from support.registry_server import running_registry  # noqa: E402
 POLICY = ROOT / "policies" / "no-musl.yaml"
 #: What any command that resolves images must import: the floor under `inspect` and `check` here.
 FLOOR = "import click, aiohttp, pydantic\nclass Probe(pydantic.BaseModel):\n    x: int"
+#: FLOOR with the CA bundle left unread while aiohttp is imported (its two module-level TLS contexts).
+FLOOR_NO_CA = (
+    "import ssl\nread = ssl.SSLContext.set_default_verify_paths\n"
+    "ssl.SSLContext.set_default_verify_paths = lambda self: None\n"
+    "import aiohttp\nssl.SSLContext.set_default_verify_paths = read\n" + FLOOR
+)
 CONSOLE_SCRIPT = "import sys; from distroguard.cli.main import main; sys.exit(main())"
 ROOTS: dict[str, Files] = {
     "debian12": DEBIAN_12_ROOT,
@@ -83,6 +95,10 @@ class Row:
     wall_ms: float
     cpu_ms: float
     note: str
+    argv: Sequence[str] = ()
+    """The first process's command line (what `--instructions` counts)."""
+    ok: Sequence[int] = (0,)
+    instructions: float | None = None
 
 
 def run_once(argv: Sequence[str], env: dict[str, str], ok: Sequence[int]) -> tuple[float, float]:
@@ -116,13 +132,38 @@ def measure(
         statistics.median(w for w, _ in samples) * 1e3,
         statistics.median(c for _, c in samples) * 1e3,
         note,
+        argvs[0],
+        ok,
     )
+
+
+def instructions(argv: Sequence[str], env: dict[str, str], ok: Sequence[int]) -> float:
+    """Instructions one process executes, counted by valgrind's callgrind (its total, `Collected`)."""
+    with tempfile.TemporaryDirectory(prefix="distroguard-callgrind-") as scratch:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out", *argv],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    found = re.search(rb"Collected : (\d+)", done.stderr)
+    if done.returncode not in ok or found is None:
+        raise SystemExit(f"callgrind of {' '.join(argv)} exited {done.returncode}: {done.stderr[-2000:]!r}")
+    return float(found.group(1))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=25, help="processes started per row (default 25)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each row's instructions under valgrind (independent of the machine's load)",
+    )
     args = parser.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind on PATH")
     python = sys.executable
     cli = [python, "-c", CONSOLE_SCRIPT]
     policy = ["--policy", str(POLICY)]
@@ -156,6 +197,13 @@ def main() -> None:
                 args.runs,
                 "baseline: click, aiohttp and one pydantic model",
             ),
+            measure(
+                "python -c FLOOR, no CA bundle read at import",
+                [[python, "-c", FLOOR_NO_CA]],
+                env,
+                args.runs,
+                "baseline: FLOOR less aiohttp's two TLS contexts",
+            ),
             measure("distroguard --version", [[*cli, "--version"]], env, args.runs, "target <= 150 ms wall"),
             measure(
                 "distroguard inspect IMAGE -o json",
@@ -173,12 +221,18 @@ def main() -> None:
                 ok=(0, 1),
             ),
         ]
+        if args.instructions:
+            for row in rows:
+                row.instructions = instructions(row.argv, env, row.ok)
     click_cpu = rows[1].cpu_ms
     print(f"{len(refs)} small images on a loopback registry; {args.runs} processes per row; medians")
-    print(f"{'command':<58} {'wall ms':>8} {'cpu ms':>8} {'cpu/click':>9}  note")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
+    counted = f" {'M instr':>8}" if args.instructions else ""
+    print(f"{'command':<58} {'wall ms':>8} {'cpu ms':>8} {'cpu/click':>9}{counted}  note")
     for row in rows:
         ratio = row.cpu_ms / click_cpu
-        print(f"{row.command:<58} {row.wall_ms:>8.1f} {row.cpu_ms:>8.1f} {ratio:>9.2f}  {row.note}")
+        count = f" {row.instructions / 1e6:>8.0f}" if row.instructions is not None else ""
+        print(f"{row.command:<58} {row.wall_ms:>8.1f} {row.cpu_ms:>8.1f} {ratio:>9.2f}{count}  {row.note}")
 
 
 if __name__ == "__main__":

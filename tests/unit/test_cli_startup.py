@@ -6,11 +6,14 @@ Imports are observed in a fresh interpreter (this test process has long since im
 
 from __future__ import annotations
 
+import gc
+import importlib
 import io
 import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import click
@@ -30,10 +33,14 @@ CLUSTER = ("kopf", "kubernetes", "distroguard.admission", "distroguard.operator"
 COMMAND_MODULES = tuple(sorted({c.target.partition(":")[0] for c in COMMANDS.values()}))
 
 
+def _pythonpath() -> str:
+    return os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")])
+
+
 def loaded_after(code: str) -> set[str]:
     """The names in sys.modules of a fresh interpreter once `code` has run."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": _pythonpath()}
     done = subprocess.run(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -79,6 +86,125 @@ def test_inspect_loads_no_policy_model() -> None:
     assert models.isdisjoint(
         {"distroguard.model.policy", "distroguard.model.exception", "distroguard.model.decision"}
     )
+
+
+#: Loaded by `inspect` of a registry image only when the image needs them: the local image sources (and
+#: `tarfile`), the rpm database reader's sqlite3.
+ON_DEMAND = (
+    "tarfile",
+    "sqlite3",
+    "distroguard.registry.layout",
+    "distroguard.registry.archive",
+    "distroguard.registry.localfiles",
+)
+
+
+def test_image_commands_load_what_they_use_on_demand() -> None:
+    modules = loaded_after("import distroguard.cli.inspect, distroguard.cli.check")
+    assert under(modules, ON_DEMAND) == set()
+    assert "distroguard.cli.dockerfile" not in modules  # check's --dockerfile alone reads one
+
+
+def test_on_demand_modules_are_loaded_when_used() -> None:
+    """The probe above is not blind: naming a local image, or reading an rpm database, loads them."""
+    modules = loaded_after(
+        "from distroguard.registry.source import open_source\n"
+        "from distroguard.scan.rpm.sqlite import header_blobs\n"
+        "open_source('oci:/nonexistent', client=None)  # type: ignore[arg-type]\n"
+        "try:\n    list(header_blobs(b'SQLite format 3\\x00' + bytes(100)))\nexcept Exception:\n    pass"
+    )
+    assert {"tarfile", "sqlite3", "distroguard.registry.layout"} <= modules
+
+
+def test_no_plugin_scan_and_no_distribution_metadata_read() -> None:
+    """pydantic's plugin lookup scans every installed distribution's entry points; the command line turns
+    it off, and the registry client's User-Agent takes the package's own version rather than reading the
+    installed metadata. The probe fails on any read of distribution metadata while the facts models are
+    built and the image options are parsed."""
+    loaded_after(
+        "import importlib.metadata as m\n"
+        "def refuse(*a, **k):\n    raise AssertionError('distribution metadata read')\n"
+        "m.entry_points = m.version = m.distributions = refuse\n"
+        "import distroguard.cli.main\n"
+        "from distroguard.cli.images import lookup_options\n"
+        "from distroguard.model import ImageFacts\n"
+        "lookup_options('linux/amd64', False, (), None, {})\n"
+    )
+
+
+def test_a_plugin_setting_of_the_environment_is_kept() -> None:
+    kept = loaded_after(
+        "import os\nos.environ['PYDANTIC_DISABLE_PLUGINS'] = 'one'\nimport distroguard.cli.main"
+    )
+    assert "distroguard.cli.main" in kept
+    code = "import os, distroguard.cli.main\nprint(os.environ['PYDANTIC_DISABLE_PLUGINS'])"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYDANTIC_DISABLE_PLUGINS": "one", "PYTHONPATH": _pythonpath()},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "one"
+
+
+def test_the_user_agent_names_the_distribution_version() -> None:
+    from distroguard.registry.settings import RegistrySettings
+
+    pyproject = tomllib.loads((PACKAGE_ROOT.parent / "pyproject.toml").read_text())
+    assert distroguard.__version__ == pyproject["project"]["version"]
+    assert RegistrySettings().user_agent == f"distroguard/{pyproject['project']['version']}"
+
+
+def test_a_command_imports_with_the_collector_paused_and_restores_it() -> None:
+    seen: list[bool] = []
+    probe = LazyCommand("distroguard.cli.check:check", "x")
+    original = importlib.import_module
+
+    def spy(name: str) -> object:
+        if name == "distroguard.cli.check":
+            seen.append(gc.isenabled())
+        return original(name)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importlib, "import_module", spy)
+        try:
+            gc.unfreeze()
+            assert gc.isenabled()
+            probe.load()
+            assert gc.isenabled()
+            assert gc.get_freeze_count() > 0  # what the import made is out of the collector's sight
+            gc.disable()
+            try:
+                probe.load()
+                assert not gc.isenabled()  # a collector the caller had turned off stays off
+            finally:
+                gc.enable()
+        finally:
+            gc.unfreeze()  # this test process goes on collecting as before
+    assert seen == [False, False]
+
+
+def test_check_builds_no_exception_model_until_one_is_read() -> None:
+    """The exception models defer their schemas: `check` without --exception never validates one."""
+    probe = (
+        "import distroguard.cli.check\n"
+        "from distroguard.model.exception import DistroPolicyException as E\n"
+        "print(E.__pydantic_complete__)\n"
+        "E.model_validate({'apiVersion': 'distroguard.dev/v1alpha1', 'kind': 'DistroPolicyException', "
+        "'metadata': {'name': 'x'}, 'spec': {'policies': [{'policyName': 'p'}], 'expires': '2030-01-01', "
+        "'reason': 'r'}})\n"
+        "print(E.__pydantic_complete__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": _pythonpath()},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_every_command_is_registered_with_its_own_summary() -> None:

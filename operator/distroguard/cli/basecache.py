@@ -54,15 +54,22 @@ def load_bases(path: Path | None = None) -> KnownBases:
 
 
 def save_bases(bases: KnownBases, path: Path | None = None) -> None:
-    """Replace the file atomically; a cache that cannot be written costs a warning, never the command."""
+    """Replace the file atomically, unless it already holds the same chains in the same order; a cache that
+    cannot be written costs a warning, never the command."""
     path = path or cache_path()
     document = {"format": FORMAT, "chains": bases.entries()[-KNOWN_LIMIT:]}
+    text = json.dumps(document, separators=(",", ":"))
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass  # no file yet, or one to replace
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(document, out, separators=(",", ":"))
+                out.write(text)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

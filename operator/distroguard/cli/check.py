@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from distroguard.cli.dockerfile import DockerfileError, base_images_with_platforms
 from distroguard.cli.images import (
     LookupOptions,
     Result,
@@ -172,6 +171,8 @@ def check(
     wanted = list(images)
     pinned: dict[str, LookupOptions] = {}
     if dockerfile is not None:
+        from distroguard.cli.dockerfile import DockerfileError, base_images_with_platforms
+
         args = dict(item.partition("=")[::2] for item in build_arg)
         try:
             found = base_images_with_platforms(dockerfile.read_text(), all_stages=all_stages, build_args=args)

@@ -8,6 +8,7 @@ needs no import either; a unit test holds each summary equal to what the command
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,8 +27,19 @@ class LazyCommand:
     """The command's short help (`Command.get_short_help_str` with no length limit)."""
 
     def load(self) -> click.Command:
+        """The command, its module imported with the cyclic garbage collector paused, and then all it made
+        moved out of the collector's sight (`gc.freeze`). An import makes objects that live as long as the
+        process (modules, classes, pydantic schemas): collections during it find nothing to free, and the
+        first ones after it would traverse all of it again, for nothing."""
         module_name, _, attribute = self.target.partition(":")
-        command = getattr(importlib.import_module(module_name), attribute)
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            command = getattr(importlib.import_module(module_name), attribute)
+            gc.freeze()
+        finally:
+            if enabled:
+                gc.enable()
         if not isinstance(command, click.Command):
             raise TypeError(f"{self.target} is {type(command).__name__}, not a click command")
         return command

@@ -8,10 +8,16 @@ when importing this module pulls in kopf, kubernetes, the audit or the admission
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from distroguard import __version__
 from distroguard.cli.lazy import LazyCommand, LazyGroup
+
+# pydantic looks for plugins by scanning every installed distribution's entry points when it builds its
+# first model; the command line uses none. Set before any model is built; a value already set is kept.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 COMMANDS = {
     "audit": LazyCommand(

@@ -12,6 +12,7 @@ of assigning the slots directly. They stay frozen: assigning a field afterwards 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -130,7 +131,7 @@ class Decision:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = _DECISION_JSON.dump_python(self, mode="json")
+        data: dict[str, Any] = _decision_json().dump_python(self, mode="json")
         return data
 
 
@@ -149,4 +150,9 @@ _CV_CONTAINER, _CV_IMAGE, _CV_VERDICT, _CV_DIGEST = _slot_setters(
 _DECISION_VERDICT, _DECISION_CONTAINERS, _DECISION_FINDINGS = _slot_setters(
     Decision, "verdict", "containers", "findings"
 )
-_DECISION_JSON: TypeAdapter[Decision] = TypeAdapter(Decision)
+
+
+@functools.cache
+def _decision_json() -> TypeAdapter[Decision]:
+    """Built on first use, not at import: a command that shows decisions as text never needs it."""
+    return TypeAdapter(Decision)

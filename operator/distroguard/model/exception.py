@@ -34,7 +34,10 @@ DEFAULT_MAX_DAYS = 365
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # Built on first validation, not at import: `check` without --exception never reads one.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True, defer_build=True
+    )
 
 
 class PolicyRef(_Spec):
@@ -143,7 +146,7 @@ def _end(text: str) -> datetime:
 class ExceptionMetadata(BaseModel):
     """The object's metadata; the fields distroguard reads (the API server's others are ignored)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     name: str = Field(min_length=1, max_length=253, description="its name, shown in warnings and reports")
     namespace: str | None = Field(

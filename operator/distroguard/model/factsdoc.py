@@ -24,10 +24,12 @@ has it: a date, true (over, date unknown), false (not announced), or null (no cy
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distroguard.model.facts import ImageFacts
-from distroguard.model.lifecycle import LifecycleLookup, LifecycleMatch
+
+if TYPE_CHECKING:  # types only: `inspect` writes facts documents without building the lifecycle models
+    from distroguard.model.lifecycle import LifecycleLookup, LifecycleMatch
 
 
 def facts_document(facts: ImageFacts) -> dict[str, Any]:

@@ -6,18 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 
+from distroguard import __version__
 from distroguard.proxies import ProxyEnvironment
 from distroguard.registry.addresses import ClusterNetworks
 from distroguard.registry.hosts import canonical_registry, mirror_target
-
-
-def _version() -> str:
-    try:
-        return metadata.version("distroguard")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare source tree
-        return "0+unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +54,9 @@ class RegistrySettings:
     """Times a blob stream that dropped resumes with a Range request where it stopped."""
     token_margin: float = 10.0
     """Seconds before a bearer token's expiry at which it is no longer reused."""
-    user_agent: str = field(default_factory=lambda: f"distroguard/{_version()}")
-    """`User-Agent` of every request."""
+    user_agent: str = f"distroguard/{__version__}"
+    """`User-Agent` of every request (the package's own version: reading the installed distribution's
+    metadata instead costs a command line a scan of site-packages at start)."""
     token_realm_hosts: frozenset[str] = field(default_factory=frozenset)
     """Internal hosts (`host` or `host:port`) a registry's bearer challenge may send us to for
     tokens. Otherwise a realm on a loopback, private, link-local or cluster-internal host (or the

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 
 from distroguard.model import ImageRef, Platform
-from distroguard.registry.archive import PREFIX as ARCHIVE_PREFIX
-from distroguard.registry.archive import DockerArchiveSource
+from distroguard.model.reference import is_local_image
 from distroguard.registry.client import RegistryClient
 from distroguard.registry.contract import (
     MAX_CONFIG_BYTES,
@@ -21,16 +20,12 @@ from distroguard.registry.contract import (
     ResolvedImage,
     resolve_platform,
 )
-from distroguard.registry.layout import PREFIX as LAYOUT_PREFIX
-from distroguard.registry.layout import OciLayoutSource
 from distroguard.registry.manifest import Descriptor, ImageManifest
 from distroguard.registry.meter import ByteMeter
 from distroguard.registry.pipelining import AheadStream
 
 __all__ = [
-    "DockerArchiveSource",
     "ImageSource",
-    "OciLayoutSource",
     "RegistrySource",
     "ResolvedImage",
     "open_source",
@@ -150,9 +145,15 @@ def open_source(text: str, *, client: RegistryClient, deadline: float | None = N
 
     Nothing is read yet (not even the file system): errors surface from `resolve`. A malformed
     reference raises InvalidReference here.
+
+    The local sources (and `tarfile` under them) are imported only when one is named: a command that
+    reads registries alone starts without them.
     """
-    if text.startswith(LAYOUT_PREFIX):
-        return OciLayoutSource(text.removeprefix(LAYOUT_PREFIX))
-    if text.startswith(ARCHIVE_PREFIX):
-        return DockerArchiveSource(text.removeprefix(ARCHIVE_PREFIX))
+    if is_local_image(text):
+        from distroguard.registry import archive, layout
+
+        if text.startswith(layout.PREFIX):
+            return layout.OciLayoutSource(text.removeprefix(layout.PREFIX))
+        if text.startswith(archive.PREFIX):
+            return archive.DockerArchiveSource(text.removeprefix(archive.PREFIX))
     return RegistrySource(client, ImageRef.parse(text), deadline=deadline)

@@ -9,7 +9,6 @@ virtual-machine steps.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 
 from distroguard.scan.rpm.errors import RpmDatabaseError
@@ -35,6 +34,8 @@ def header_blobs(data: bytes | bytearray) -> Iterator[bytes]:
         # "rollback journal" (the content is the same; the image's -wal file is not read).
         data = data if isinstance(data, bytearray) else bytearray(data)
         data[18] = data[19] = 1
+    import sqlite3  # only an image with an rpm database pays for it: most scans never read one
+
     connection = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
     steps = 0
 
