@@ -9,13 +9,13 @@ Pull secrets are read per namespace and only on request; their contents never ap
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import kubernetes
+import orjson
 
 from distroguard.errors import DistroguardError, InvalidException
 from distroguard.model import Platform
@@ -54,7 +54,7 @@ class PullCredentials:
 
 
 def _json(response: Any) -> Any:
-    return json.loads(response.data)
+    return orjson.loads(response.data)  # several times faster than `json` on a page of 500 pods
 
 
 def paged(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
