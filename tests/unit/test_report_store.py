@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
 
+from distroguard.audit.policyreports import content
 from distroguard.operator.audit.objectwriter import Resource
 from distroguard.operator.audit.reportstore import CONTENT_ANNOTATION, ReportStore, fingerprint
 
@@ -93,6 +95,14 @@ def store_of(fake: FakeCustomObjects) -> ReportStore:
 def test_the_fingerprint_is_of_what_a_report_says_not_when() -> None:
     assert fingerprint(report("web", "pass", seconds=1)) == fingerprint(report("web", "pass", seconds=99))
     assert fingerprint(report("web", "pass")) != fingerprint(report("web", "fail"))
+
+
+def test_the_fingerprint_is_the_sha256_of_the_compact_sorted_json_stored_reports_carry() -> None:
+    said = report("wéb", "pass")
+    said["results"][0]["message"] = 'é \u2028 \x00\x1f "quoted" \\ / \t\n 😀'
+    said["scope"]["uid"] = None
+    compact = json.dumps(content(said), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert fingerprint(said) == hashlib.sha256(compact.encode()).hexdigest()
 
 
 def test_only_changed_reports_are_written_and_the_stored_ones_are_never_read_whole() -> None:

@@ -15,7 +15,6 @@ trusted until the report's content changes.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,9 +40,12 @@ _METADATA_LIST = {"Accept": "application/json;as=PartialObjectMetadataList;g=met
 
 
 def fingerprint(report: Mapping[str, Any]) -> str:
-    """The sha256 of what a report says (`content`): equal for two audits that found the same."""
-    said = json.dumps(content(dict(report)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(said.encode()).hexdigest()
+    """The sha256 of what a report says (`content`): equal for two audits that found the same.
+
+    The bytes hashed are compact JSON with sorted keys and UTF-8 text, byte for byte what
+    `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)` gives, so that the
+    annotations of reports already stored stay valid; `orjson` makes them several times faster."""
+    return hashlib.sha256(orjson.dumps(content(dict(report)), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _stamped(report: Mapping[str, Any], digest: str) -> dict[str, Any]:
