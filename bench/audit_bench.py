@@ -1,15 +1,17 @@
 """The in-cluster audit at scale: pods in workloads using distinct images, facts cached.
 
     python bench/audit_bench.py [--pods 100000] [--workloads 10000] [--images 5000] [--namespaces 100]
-                                [--concurrency 48] [--report-shape workload|namespace]
+                                [--concurrency 48] [--facts audited|resolved] [-- more `run` arguments]
 
 Against the local control plane (kube-apiserver and etcd from `scripts/testenv build`, on 127.0.0.1; etcd's
 data lives in the control plane's temporary working directory, removed at the end):
 
 1. the chart's CRDs and the default policies of policies/ are installed;
-2. the cache: one ImageFacts object per image, as a previous audit would have left them (the images live
-   on 127.0.0.1:1, where nothing listens: an image the audit did not find in the ImageFacts would fail at
-   once and show up as an error, so "facts cached" is checked, not assumed);
+2. the cache: one ImageFacts object per image, as a previous audit would have left them, made by the
+   audit's own functions with the same EOL catalog (`--facts resolved`: as the resolver found them,
+   without the EOL dates the audit adds, so that the first audit writes each again). The images live on
+   127.0.0.1:1, where nothing listens: an image the audit did not find in the ImageFacts would fail at
+   once and show up as an error, so "facts cached" is checked, not assumed;
 3. the workloads: ReplicaSets in `--namespaces` namespaces, each with its share of pods (owner references
    set), two containers a pod (an app image and a sidecar image). Created through the API, `--concurrency`
    requests in flight on one aiohttp session (the API server, not this client, is the limit): the time
@@ -17,7 +19,8 @@ data lives in the control plane's temporary working directory, removed at the en
 4. baseline: listing every pod and workload object the way the audit does (paged, JSON), in this process:
    the part of an audit no implementation can skip;
 5. `distroguard run --role audit`, as the chart runs it: the time from its start to the end of its first
-   audit (every PolicyReport, the ClusterPolicyReport and the ImageFacts written), its peak RSS; then a
+   audit (every PolicyReport, the ClusterPolicyReport and the ImageFacts written), its peak RSS, the CPU
+   that it, kube-apiserver and etcd used meanwhile, and its phases as it logs them; then a
    second audit with nothing changed, whose writes are counted twice: by its own log line and by the API
    server's `apiserver_request_total` (every write verb, per resource) over the time it ran;
 6. etcd: the bytes of every PolicyReport and ImageFacts as etcd stores them (key and value, read through
@@ -561,9 +564,7 @@ def main() -> None:
         help="the cached ImageFacts as a previous audit wrote them (nothing to write again), or as the "
         "resolver found them (the audit adds the EOL dates and writes each again)",
     )
-    parser.add_argument(
-        "run_args", nargs="*", help="more arguments for `distroguard run` (after --), e.g. the report shape"
-    )
+    parser.add_argument("run_args", nargs="*", help="more arguments for `distroguard run` (after --)")
     args = parser.parse_args()
     kube = start(progress=lambda message: print(f"[control plane] {message}", file=sys.stderr))
     try:
