@@ -8,17 +8,27 @@ through the same client's connection pool, with its credentials (a bearer token 
 configuration on every request, so that a refreshed service-account token is used). Errors are the
 client's `ApiException`, with the status, as callers expect from the generated calls.
 
+Many writes in flight from one client can meet the API server's priority and fairness limits: a 429 (the
+request was queued out, not handled) is sent again after the server's Retry-After, as client-go does.
+
 Blocking calls: run them in worker threads; one writer serves many threads at once.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import kubernetes
 import orjson
+
+RETRIES = 10
+"""Times a write refused with 429 is sent again."""
+MAX_RETRY_AFTER = 10.0
+"""Seconds waited at most before sending it again, whatever Retry-After says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +47,10 @@ class Resource:
 
 
 class ObjectWriter:
-    def __init__(self, api: Any) -> None:
+    def __init__(self, api: Any, sleep: Callable[[float], None] = time.sleep) -> None:
         """`api`: a `kubernetes.client.ApiClient` (its configuration and connection pool are used)."""
         self._api = api
+        self._sleep = sleep
 
     def create(self, resource: Resource, body: Any) -> bytes:
         """POST `body`; the stored object's JSON."""
@@ -62,14 +73,29 @@ class ObjectWriter:
         return headers
 
     def _send(self, method: str, path: str, body: Any) -> bytes:
-        response = self._api.rest_client.pool_manager.request(
-            method,
-            self._api.configuration.host + path,
-            body=orjson.dumps(body),
-            headers=self._headers(),
-            preload_content=True,
-        )
-        if not 200 <= response.status < 300:
-            raise kubernetes.client.ApiException(http_resp=response)
+        encoded = orjson.dumps(body)
+        for attempt in range(RETRIES + 1):
+            response = self._api.rest_client.pool_manager.request(
+                method,
+                self._api.configuration.host + path,
+                body=encoded,
+                headers=self._headers(),
+                preload_content=True,
+            )
+            if response.status == 429 and attempt < RETRIES:
+                self._sleep(_retry_after(response.headers.get("Retry-After")))
+                continue
+            if not 200 <= response.status < 300:
+                raise kubernetes.client.ApiException(http_resp=response)
+            break
         data: bytes = response.data
         return data
+
+
+def _retry_after(header: str | None) -> float:
+    """Seconds to wait: the header's whole seconds (client-go's reading), 1 when absent or unreadable."""
+    try:
+        seconds = float(int(header or "1"))
+    except ValueError:
+        seconds = 1.0
+    return min(max(seconds, 1.0), MAX_RETRY_AFTER)
