@@ -1,15 +1,17 @@
 """The in-cluster audit at scale: pods in workloads using distinct images, facts cached.
 
     python bench/audit_bench.py [--pods 100000] [--workloads 10000] [--images 5000] [--namespaces 100]
-                                [--concurrency 48] [--report-shape workload|namespace]
+                                [--concurrency 48] [--facts audited|resolved] [-- more `run` arguments]
 
 Against the local control plane (kube-apiserver and etcd from `scripts/testenv build`, on 127.0.0.1; etcd's
 data lives in the control plane's temporary working directory, removed at the end):
 
 1. the chart's CRDs and the default policies of policies/ are installed;
-2. the cache: one ImageFacts object per image, as a previous audit would have left them (the images live
-   on 127.0.0.1:1, where nothing listens: an image the audit did not find in the ImageFacts would fail at
-   once and show up as an error, so "facts cached" is checked, not assumed);
+2. the cache: one ImageFacts object per image, as a previous audit would have left them, made by the
+   audit's own functions with the same EOL catalog (`--facts resolved`: as the resolver found them,
+   without the EOL dates the audit adds, so that the first audit writes each again). The images live on
+   127.0.0.1:1, where nothing listens: an image the audit did not find in the ImageFacts would fail at
+   once and show up as an error, so "facts cached" is checked, not assumed;
 3. the workloads: ReplicaSets in `--namespaces` namespaces, each with its share of pods (owner references
    set), two containers a pod (an app image and a sidecar image). Created through the API, `--concurrency`
    requests in flight on one aiohttp session (the API server, not this client, is the limit): the time
@@ -17,7 +19,8 @@ data lives in the control plane's temporary working directory, removed at the en
 4. baseline: listing every pod and workload object the way the audit does (paged, JSON), in this process:
    the part of an audit no implementation can skip;
 5. `distroguard run --role audit`, as the chart runs it: the time from its start to the end of its first
-   audit (every PolicyReport, the ClusterPolicyReport and the ImageFacts written), its peak RSS; then a
+   audit (every PolicyReport, the ClusterPolicyReport and the ImageFacts written), its peak RSS, the CPU
+   that it, kube-apiserver and etcd used meanwhile, and its phases as it logs them; then a
    second audit with nothing changed, whose writes are counted twice: by its own log line and by the API
    server's `apiserver_request_total` (every write verb, per resource) over the time it ran;
 6. etcd: the bytes of every PolicyReport and ImageFacts as etcd stores them (key and value, read through
@@ -34,6 +37,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import re
 import subprocess
 import sys
@@ -54,6 +58,10 @@ import orjson  # noqa: E402
 
 from distroguard.audit.cluster import Cluster, Scope, paged  # noqa: E402
 from distroguard.audit.inventory import build_inventory  # noqa: E402
+from distroguard.audit.records import Seen, offer_of, records_of  # noqa: E402
+from distroguard.audit.results import summarize  # noqa: E402
+from distroguard.eol import EolCatalog  # noqa: E402
+from distroguard.eol.store import default_cache_path, load_catalog  # noqa: E402
 from distroguard.model.record import (  # noqa: E402
     FactsRecord,
     RecordEol,
@@ -62,7 +70,9 @@ from distroguard.model.record import (  # noqa: E402
     RecordOS,
     RecordPlatform,
     RecordReference,
+    object_name,
 )
+from distroguard.operator.audit.inventorystore import LABELS as FACTS_LABELS  # noqa: E402
 from support.kube import ControlPlane, free_port, start  # noqa: E402
 
 CHART = ROOT / "charts" / "distroguard"
@@ -89,9 +99,10 @@ def image_of(n: int) -> str:
     return f"127.0.0.1:1/bench/img-{n}@{digest_of(n)}"
 
 
-def facts_object(n: int, now: datetime) -> dict[str, Any]:
+def resolved_record(n: int, now: datetime) -> FactsRecord:
+    """Image `n` as the resolver would have found it: one platform's facts, without what the audit adds."""
     os_id, version, codename, libc, libc_version, state = DISTROS[n % len(DISTROS)]
-    record = FactsRecord(
+    return FactsRecord(
         digest=digest_of(n),
         mode="runtimes",  # what the default policies ask for (some judge runtimes)
         references=(RecordReference(image=image_of(n), digest=digest_of(n), observed_at=now),),
@@ -117,10 +128,25 @@ def facts_object(n: int, now: datetime) -> dict[str, Any]:
         resolved_at=now,
         last_seen=now,
     )
+
+
+def audited_record(n: int, now: datetime, catalog: EolCatalog) -> FactsRecord:
+    """The record the audit itself writes for image `n` (the EOL catalog's dates and subject, the platforms
+    it was judged on), made by the audit's own functions: a cache a previous audit left."""
+    found = resolved_record(n, now)
+    image = image_of(n)
+    judged = tuple(summarize(image, facts, catalog, now.date()) for facts in found.facts(image))
+    seen = Seen(image, judged, digest_of(n), "public", offer_of(found))
+    return records_of([seen], now)[digest_of(n)]
+
+
+def facts_object(n: int, now: datetime, catalog: EolCatalog | None) -> dict[str, Any]:
+    """`catalog` None: the record as the resolver found it, which the audit completes and writes again."""
+    record = resolved_record(n, now) if catalog is None else audited_record(n, now, catalog)
     return {
         "apiVersion": "distroguard.dev/v1alpha1",
         "kind": "ImageFacts",
-        "metadata": {"name": digest_of(n).replace(":", "-")},
+        "metadata": {"name": object_name(digest_of(n)), "labels": dict(FACTS_LABELS)},
         "spec": record.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
 
@@ -217,6 +243,7 @@ async def create_objects(kube: ControlPlane, args: argparse.Namespace) -> Popula
     api = Api(kube, args.concurrency)
     try:
         now = datetime.now(UTC)
+        catalog = None if args.facts == "resolved" else load_catalog(default_cache_path()).catalog
         namespaces = [f"bench-{i}" for i in range(args.namespaces)]
         await api.each(
             namespaces,
@@ -227,7 +254,7 @@ async def create_objects(kube: ControlPlane, args: argparse.Namespace) -> Popula
         started = time.monotonic()
         await api.each(
             range(args.images),
-            lambda n: api.post("/apis/distroguard.dev/v1alpha1/imagefacts", facts_object(n, now)),
+            lambda n: api.post("/apis/distroguard.dev/v1alpha1/imagefacts", facts_object(n, now, catalog)),
         )
         facts_done = time.monotonic()
 
@@ -308,6 +335,17 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (its children not included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(kube: ControlPlane, audit: int) -> dict[str, float]:
+    """CPU seconds used so far by the audit, kube-apiserver and etcd: where an audit's wall time goes."""
+    return {"audit": cpu_seconds(audit), **{p.name: cpu_seconds(p.pid) for p in kube.processes}}
 
 
 def lines(path: Path) -> Iterator[str]:
@@ -470,8 +508,10 @@ def run_audit(kube: ControlPlane, workdir: Path, args: argparse.Namespace) -> di
     with log.open("wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=kube.env())
     try:
+        cpu_before = cpu_of(kube, process.pid)
         first = wait_for(log, process, 1, started)
         elapsed = time.monotonic() - started
+        cpu = {k: v - cpu_before[k] for k, v in cpu_of(kube, process.pid).items()}
         rss = peak_rss_mb(process.pid)
         print(f"first audit after {elapsed:.0f} s, peak RSS {rss:.0f} MB: {first}", flush=True)
         before = api_writes(kube)
@@ -496,9 +536,14 @@ def run_audit(kube: ControlPlane, workdir: Path, args: argparse.Namespace) -> di
         "first": AUDIT_SUMMARY.search(first).groups(),  # type: ignore[union-attr]
         "second": AUDIT_SUMMARY.search(second).groups(),  # type: ignore[union-attr]
         "rss": rss,
+        "cpu": cpu,
         "rss_second": rss_second,
         "summary": first.split("audit completed: ", 1)[1],
-        "phases": [line.split("audit phases: ", 1)[1] for line in lines(log) if "audit phases: " in line][:2],
+        "phases": [
+            line.split("audit ", 1)[1]
+            for line in lines(log)
+            if "audit phases: " in line or "audit writes: " in line
+        ][:4],
         "second_summary": second.split("audit completed: ", 1)[1],
         "second_api_writes": {k: v for k, v in (after - before).items() if v},
         "registry_requests": requests,
@@ -513,8 +558,13 @@ def main() -> None:
     parser.add_argument("--namespaces", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=48, help="creations in flight at once")
     parser.add_argument(
-        "run_args", nargs="*", help="more arguments for `distroguard run` (after --), e.g. the report shape"
+        "--facts",
+        choices=("audited", "resolved"),
+        default="audited",
+        help="the cached ImageFacts as a previous audit wrote them (nothing to write again), or as the "
+        "resolver found them (the audit adds the EOL dates and writes each again)",
     )
+    parser.add_argument("run_args", nargs="*", help="more arguments for `distroguard run` (after --)")
     args = parser.parse_args()
     kube = start(progress=lambda message: print(f"[control plane] {message}", file=sys.stderr))
     try:
@@ -538,6 +588,8 @@ def main() -> None:
     print(f"{'distroguard: start to the final reports':48} {result['elapsed']:>10.1f} s   <= 180 s")
     print(f"{'  of which the first audit itself':48} {float(first[0]):>10.1f} s")
     print(f"{'  ratio first audit / baseline':48} {float(first[0]) / max(listed, 1e-9):>10.1f} x")
+    cpu = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result["cpu"].items())
+    print(f"{'  CPU used meanwhile (2 cores: 2 s a second)':48} {cpu}")
     print(f"{'distroguard: peak RSS after the first audit':48} {result['rss']:>9.0f} MB   <= 600 MB")
     print(f"{'distroguard: peak RSS after the second':48} {result['rss_second']:>9.0f} MB")
     print(f"{'workloads listed / PolicyReports (results)':48} {workloads:>5} / {len(ours)} ({results})")
@@ -572,7 +624,7 @@ def main() -> None:
     )
     print(f"audit log, first:  {result['summary']}")
     for phases in result["phases"]:
-        print(f"audit phases: {phases}")
+        print(f"audit {phases}")
     print(f"audit log, second: {result['second_summary']}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -52,3 +53,20 @@ def test_a_refused_or_broken_list_names_what_was_listed() -> None:
         list(_read("pods", paged(refused)))
     with pytest.raises(ClusterError, match="cannot list DistroPolicies: connection refused"):
         list(_read("DistroPolicies", paged(broken)))
+
+
+def test_the_next_page_is_asked_for_while_the_caller_reads_this_one() -> None:
+    asked_second = threading.Event()
+    first = pages((["a", "b"], "t1"), (["c"], None))
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        answer = first(*args, **kwargs)
+        if kwargs.get("_continue") == "t1":
+            asked_second.set()
+        return answer
+
+    items = paged(call)
+    assert next(items)["metadata"]["name"] == "a"
+    assert asked_second.wait(30), "the second page was not asked for while the first was being read"
+    assert [item["metadata"]["name"] for item in items] == ["b", "c"]
+    assert len(first.asked) == 2

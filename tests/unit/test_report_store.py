@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
 
+from distroguard.audit.policyreports import content
+from distroguard.operator.audit.objectwriter import Resource
 from distroguard.operator.audit.reportstore import CONTENT_ANNOTATION, ReportStore, fingerprint
 
 
@@ -17,7 +20,8 @@ class Raw:
 
 
 class FakeCustomObjects:
-    """The calls ReportStore makes of `CustomObjectsApi`, on a dict; every write counted."""
+    """The calls ReportStore makes of `CustomObjectsApi` and of its `ObjectWriter`, on a dict; every write
+    counted."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
@@ -43,18 +47,16 @@ class FakeCustomObjects:
         ]
         return Raw(json.dumps({"items": items, "metadata": {}}).encode())
 
-    def create_namespaced_custom_object(
-        self, group: str, version: str, ns: str, plural: str, body: Any, **_: Any
-    ) -> Raw:
+    def create(self, resource: Resource, body: Any) -> bytes:
         self.writes.append(("create", body["metadata"]["name"]))
-        return self._store(body, (ns, body["metadata"]["name"]))
+        return self._store(body, (resource.namespace or "", body["metadata"]["name"])).data
 
-    def replace_namespaced_custom_object(
-        self, group: str, version: str, ns: str, plural: str, name: str, body: Any, **_: Any
-    ) -> Raw:
+    def replace(self, resource: Resource, name: str, body: Any) -> bytes:
         self.writes.append(("replace", name))
-        assert body["metadata"]["resourceVersion"] == self.objects[ns, name]["metadata"]["resourceVersion"]
-        return self._store(body, (ns, name))
+        key = (resource.namespace or "", name)
+        if resource.namespace is not None:
+            assert body["metadata"]["resourceVersion"] == self.objects[key]["metadata"]["resourceVersion"]
+        return self._store(body, key).data
 
     def delete_namespaced_custom_object(
         self, group: str, version: str, ns: str, plural: str, name: str
@@ -66,16 +68,6 @@ class FakeCustomObjects:
         if ("", name) not in self.objects:
             raise kubernetes.client.ApiException(status=404)
         return Raw(json.dumps(self.objects["", name]).encode())
-
-    def create_cluster_custom_object(self, group: str, version: str, plural: str, body: Any, **_: Any) -> Raw:
-        self.writes.append(("create", body["metadata"]["name"]))
-        return self._store(body, ("", body["metadata"]["name"]))
-
-    def replace_cluster_custom_object(
-        self, group: str, version: str, plural: str, name: str, body: Any, **_: Any
-    ) -> Raw:
-        self.writes.append(("replace", name))
-        return self._store(body, ("", name))
 
 
 def report(name: str, result: str, seconds: int = 1) -> dict[str, Any]:
@@ -96,12 +88,21 @@ def report(name: str, result: str, seconds: int = 1) -> dict[str, Any]:
 def store_of(fake: FakeCustomObjects) -> ReportStore:
     store = ReportStore(kubernetes.client.ApiClient())
     store._custom = fake
+    store._writer = fake  # type: ignore[assignment]
     return store
 
 
 def test_the_fingerprint_is_of_what_a_report_says_not_when() -> None:
     assert fingerprint(report("web", "pass", seconds=1)) == fingerprint(report("web", "pass", seconds=99))
     assert fingerprint(report("web", "pass")) != fingerprint(report("web", "fail"))
+
+
+def test_the_fingerprint_is_the_sha256_of_the_compact_sorted_json_stored_reports_carry() -> None:
+    said = report("wéb", "pass")
+    said["results"][0]["message"] = 'é \u2028 \x00\x1f "quoted" \\ / \t\n 😀'
+    said["scope"]["uid"] = None
+    compact = json.dumps(content(said), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert fingerprint(said) == hashlib.sha256(compact.encode()).hexdigest()
 
 
 def test_only_changed_reports_are_written_and_the_stored_ones_are_never_read_whole() -> None:

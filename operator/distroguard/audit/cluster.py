@@ -9,13 +9,14 @@ Pull secrets are read per namespace and only on request; their contents never ap
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import kubernetes
+import orjson
 
 from distroguard.errors import DistroguardError, InvalidException
 from distroguard.model import Platform
@@ -54,20 +55,30 @@ class PullCredentials:
 
 
 def _json(response: Any) -> Any:
-    return json.loads(response.data)
+    return orjson.loads(response.data)  # several times faster than `json` on a page of 500 pods
 
 
 def paged(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
     """Every item of a list call of the `kubernetes` client, as JSON, page by page (`limit` and
-    `continue`), so that a large cluster is never held whole."""
-    token: str | None = None
-    while True:
+    `continue`), so that a large cluster is never held whole.
+
+    The next page is asked for while the caller works through this one (at most two pages held): a list
+    of 100,000 pods is 200 round trips, each mostly the API server's time, which the caller's own work on
+    the previous page then overlaps."""
+
+    def fetch(token: str | None) -> Any:
         more = {"_continue": token} if token else {}
-        page = _json(call(*args, limit=PAGE_SIZE, _preload_content=False, **more, **kwargs))
-        yield from page.get("items") or ()
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return
+        return _json(call(*args, limit=PAGE_SIZE, _preload_content=False, **more, **kwargs))
+
+    with ThreadPoolExecutor(1) as ahead:
+        page = fetch(None)
+        while True:
+            token = (page.get("metadata") or {}).get("continue")
+            following = ahead.submit(fetch, token) if token else None
+            yield from page.get("items") or ()
+            if following is None:
+                return
+            page = following.result()
 
 
 def _list_calls(api: Any, kind: WorkloadKind) -> tuple[Callable[..., Any], Callable[..., Any]]:

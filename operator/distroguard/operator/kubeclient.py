@@ -13,9 +13,9 @@ from typing import Any
 import kopf
 import kubernetes
 
-CONNECTIONS = 32
+CONNECTIONS = 96
 """Connections to the API server kept open at most. Each watch of our own (pods, Nodes, networks, ImageFacts)
-holds one for as long as it follows, and the audit writes 16 objects at a time: the library's default
+holds one for as long as it follows, and the audit writes 64 objects at a time: the library's default
 (5 per CPU) made the writers open and discard a TLS connection per request on a small node."""
 
 

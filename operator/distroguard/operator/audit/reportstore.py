@@ -15,7 +15,6 @@ trusted until the report's content changes.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,14 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import kubernetes
+import orjson
 
 from distroguard.audit.cluster import paged
 from distroguard.audit.policyreports import LABELS, MANAGED_BY, content
 from distroguard.model.policyreport import API_VERSION
+from distroguard.operator.audit.objectwriter import ObjectWriter, Resource
 
 GROUP, VERSION = API_VERSION.split("/")
-WRITERS = 16
-"""Writes in flight at once (the API server handles requests in parallel; each waits mostly on it)."""
+WRITERS = 64
+"""Writes in flight at once. The API server handles requests in parallel and each write waits mostly on it
+(a few ms of its CPU, then etcd's commit): the rate grows with the writes in flight well past 16."""
 SELECTOR = f"{MANAGED_BY}={LABELS[MANAGED_BY]}"
 CONTENT_ANNOTATION = "distroguard.dev/content-sha256"
 """The sha256 of the report's `content()` when it was written."""
@@ -38,9 +40,12 @@ _METADATA_LIST = {"Accept": "application/json;as=PartialObjectMetadataList;g=met
 
 
 def fingerprint(report: Mapping[str, Any]) -> str:
-    """The sha256 of what a report says (`content`): equal for two audits that found the same."""
-    said = json.dumps(content(dict(report)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(said.encode()).hexdigest()
+    """The sha256 of what a report says (`content`): equal for two audits that found the same.
+
+    The bytes hashed are compact JSON with sorted keys and UTF-8 text, byte for byte what
+    `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)` gives, so that the
+    annotations of reports already stored stay valid; `orjson` makes them several times faster."""
+    return hashlib.sha256(orjson.dumps(content(dict(report)), option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _stamped(report: Mapping[str, Any], digest: str) -> dict[str, Any]:
@@ -59,6 +64,7 @@ class ReportStats:
 class ReportStore:
     def __init__(self, api: Any) -> None:
         self._custom: Any = kubernetes.client.CustomObjectsApi(api)  # untyped dicts in and out
+        self._writer = ObjectWriter(api)
         self._written: dict[tuple[str, str], str] = {}
         """The resourceVersion of each report as this process last wrote it."""
 
@@ -140,7 +146,7 @@ class ReportStore:
             if exc.status == 404:
                 return None
             raise
-        found: dict[str, Any] = json.loads(response.data)
+        found: dict[str, Any] = orjson.loads(response.data)
         return found
 
     def _put(self, report: dict[str, Any], current: Mapping[str, Any] | None, *, namespaced: bool) -> None:
@@ -149,18 +155,14 @@ class ReportStore:
         body = {**report, "metadata": dict(meta)}
         if current is not None:
             body["metadata"]["resourceVersion"] = current["resourceVersion"]
-        raw = {"_preload_content": False}  # the answer is the whole object again: only its version is read
         if namespaced:
-            args: tuple[str, ...] = (GROUP, VERSION, meta["namespace"], "policyreports")
-            if current is None:
-                response = self._custom.create_namespaced_custom_object(*args, body, **raw)
-            else:
-                response = self._custom.replace_namespaced_custom_object(*args, meta["name"], body, **raw)
-            stored = json.loads(response.data)["metadata"]
-            self._written[meta["namespace"], meta["name"]] = str(stored["resourceVersion"])
-        elif current is None:
-            self._custom.create_cluster_custom_object(GROUP, VERSION, "clusterpolicyreports", body, **raw)
+            resource = Resource(GROUP, VERSION, "policyreports", meta["namespace"])
         else:
-            self._custom.replace_cluster_custom_object(
-                GROUP, VERSION, "clusterpolicyreports", meta["name"], body, **raw
-            )
+            resource = Resource(GROUP, VERSION, "clusterpolicyreports")
+        if current is None:
+            answer = self._writer.create(resource, body)
+        else:
+            answer = self._writer.replace(resource, meta["name"], body)
+        if namespaced:  # the answer is the whole object again: only its version is read
+            stored = orjson.loads(answer)["metadata"]
+            self._written[meta["namespace"], meta["name"]] = str(stored["resourceVersion"])
