@@ -13,7 +13,6 @@ that no date retires (a glibc Wolfi image), never on a release whose support end
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 import shutil
@@ -35,7 +34,7 @@ from support.distros import ALPINE_ROOT, DEBIAN_11_ROOT, DEBIAN_12_ROOT, ELF, WO
 from support.images import BuiltImage, ImageBuilder, push
 from support.kube import ControlPlane
 from support.registry_server import RegistryServer
-from support.scratch import Scratch
+from support.scratch import Scratch, pull_secret
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
 
@@ -328,18 +327,8 @@ def test_pull_secrets_serve_their_own_namespace_only(
 ) -> None:
     auth = (basic_registry.username, basic_registry.password)
     image = pushed(basic_registry, unique("t/private"), DEBIAN_12_ROOT, "v1", auth=auth)
-    token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    config = json.dumps({"auths": {basic_registry.address: {"auth": token}}}).encode()
     owner_ns = scratch.namespace("audit-secret")
-    kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "pull", "namespace": owner_ns},
-            "type": "kubernetes.io/dockerconfigjson",
-            "data": {".dockerconfigjson": base64.b64encode(config).decode()},
-        }
-    )
+    kube.create(pull_secret(owner_ns, basic_registry.address, *auth))
     kube.create(pod(owner_ns, "private", image, imagePullSecrets=[{"name": "pull"}]))
     stranger = scratch.namespace("audit-nosecret")
     kube.create(pod(stranger, "borrower", image))

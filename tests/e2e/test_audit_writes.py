@@ -9,7 +9,6 @@ Small on purpose: the same shape at 100,000 pods is `bench/audit_bench.py`.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -18,13 +17,12 @@ from typing import Any
 
 import pytest
 
-from support.distros import ALPINE_ROOT, DEBIAN_9_ROOT, UBUNTU_2404_ROOT, Files
-from support.images import ImageBuilder, push
+from support.distros import ALPINE_ROOT, DEBIAN_9_ROOT, UBUNTU_2404_ROOT
 from support.kube import ControlPlane, free_port
 from support.manifests import deployment
 from support.operator_process import OperatorProcess
 from support.polling import eventually
-from support.registry_server import RegistryServer
+from support.registry_server import RegistryServer, push_root
 from support.scratch import Scratch, scratch_namespace, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.registry]
@@ -47,15 +45,10 @@ def ns(kube: ControlPlane) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def images(registry: RegistryServer) -> dict[str, str]:
-    def pushed(repo: str, root: Files) -> str:
-        image = ImageBuilder().layer(root).build()
-        asyncio.run(push(registry.url, repo, "1", image))
-        return f"{registry.address}/{repo}:1"
-
     return {
-        "alpine": pushed(unique("writes/alpine"), ALPINE_ROOT),
-        "debian9": pushed(unique("writes/debian9"), DEBIAN_9_ROOT),
-        "ubuntu": pushed(unique("writes/ubuntu2404"), UBUNTU_2404_ROOT),
+        "alpine": push_root(registry, unique("writes/alpine"), ALPINE_ROOT),
+        "debian9": push_root(registry, unique("writes/debian9"), DEBIAN_9_ROOT),
+        "ubuntu": push_root(registry, unique("writes/ubuntu2404"), UBUNTU_2404_ROOT),
     }
 
 

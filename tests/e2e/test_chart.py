@@ -32,6 +32,7 @@ from support.images import ImageBuilder, push
 from support.kube import ControlPlane, KubectlError, free_port
 from support.operator_process import OperatorProcess
 from support.registry_server import RegistryServer
+from support.scratch import pull_secret
 
 pytestmark = pytest.mark.e2e
 
@@ -529,17 +530,7 @@ def test_operator_runs_with_the_service_account_token(
     team = unique("team")
     kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team}})
     registry = f"127.0.0.1:{free_port()}"  # nothing listens: the lookup fails fast, after the reads
-    auth = base64.b64encode(b"user:secret").decode()
-    config = json.dumps({"auths": {registry: {"auth": auth}}}).encode()
-    kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "kubernetes.io/dockerconfigjson",
-            "metadata": {"name": "pull", "namespace": team},
-            "data": {".dockerconfigjson": base64.b64encode(config).decode()},
-        }
-    )
+    kube.create(pull_secret(team, registry, "user", "secret"))
     kube.create(
         {
             "apiVersion": "v1",
