@@ -1,8 +1,10 @@
 """The cluster's ImageFacts into the shared resolver's cache: what every replica learns from the audit.
 
 One list at start, page by page (the whole inventory is in the cache once `wait_listed` returns), then
-the events from that list's resourceVersion, in a daemon thread (`metawatch`). Each record is parsed in
-the thread and handed to the event loop in batches (the resolver's caches belong to the loop's thread).
+the events from that list's resourceVersion, in a daemon thread (`metawatch`). Each record is packed in
+the thread (`factspack`: its JSON compressed, read into facts only when a lookup needs it) and handed to
+the event loop in batches (the resolver's caches belong to the loop's thread); a watched change is read
+into the hot tiers at once, as it replaces what they may hold.
 
 Not a kopf watch: kopf would list every object again after the start-up read and hand each one to a
 worker of its own; at 50,000 objects that is a second whole listing held in memory and minutes of events
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import threading
 import time
@@ -23,11 +24,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes
+import orjson
 
 from distroguard.audit.cluster import PAGE_SIZE
 from distroguard.model.api import FACTS_PLURAL, GROUP, VERSION
-from distroguard.model.record import FactsRecord
-from distroguard.operator.audit.inventorystore import parse_record, seed
+from distroguard.operator.factspack import Packed, Packer, attach, take
 from distroguard.operator.metawatch import Metadata, MetadataWatch
 from distroguard.resolver import Resolver
 
@@ -44,6 +45,8 @@ class FactsWatch(MetadataWatch):
         )
         self._resolver = resolver
         self._loop = loop
+        self._packer = Packer(resolver.cache.settings.tag_ttl)
+        attach(resolver)
         self._listed = threading.Event()
         self.public = 0
         """Public records the first list handed to the cache so far (private ones are an inventory entry
@@ -53,17 +56,17 @@ class FactsWatch(MetadataWatch):
         """Wait until the first list was handed to the loop (or found nothing served); whether it was."""
         return self._listed.wait(timeout)
 
-    def _seed(self, records: Sequence[FactsRecord]) -> None:
+    def _take(self, packed: Sequence[Packed], now_too: bool) -> None:
         """On the loop's thread."""
-        now = datetime.now(UTC)
-        for record in records:
-            seed(self._resolver, record, now)
+        take(self._resolver, packed, now_too=now_too)
 
-    def _hand_over(self, items: Sequence[Mapping[str, Any]]) -> int:
-        records = [r for r in (parse_record(item) for item in items) if r is not None]
-        if records:
-            self._loop.call_soon_threadsafe(self._seed, records)
-        return sum(1 for r in records if r.access == "public")
+    def _hand_over(self, items: Sequence[Mapping[str, Any]], *, now_too: bool = False) -> int:
+        """Pack `items` here, hand them to the loop; how many were public records."""
+        now = datetime.now(UTC)
+        packed = [p for p in (self._packer.pack(item, now) for item in items) if p is not None]
+        if packed:
+            self._loop.call_soon_threadsafe(self._take, packed, now_too)
+        return len(packed)
 
     def _list(self) -> str:
         """Every object, page by page (never the whole inventory's JSON at once); the list's version."""
@@ -73,7 +76,7 @@ class FactsWatch(MetadataWatch):
         while True:
             more = {"_continue": token} if token else {}
             response = self._list_call(limit=PAGE_SIZE, _preload_content=False, **more)
-            page = json.loads(response.data)
+            page = orjson.loads(response.data)
             public = self._hand_over(page.get("items") or ())
             if first:
                 self.public += public
@@ -89,7 +92,7 @@ class FactsWatch(MetadataWatch):
 
     def changed(self, kind: str, metadata: Metadata) -> None:
         if kind != "DELETED":  # an unused image's facts stay true: the cache forgets them in its own time
-            self._hand_over([metadata])
+            self._hand_over([metadata], now_too=True)
 
     def not_served(self) -> None:
         logger.warning("ImageFacts are not served by this cluster: every image is looked up")
