@@ -176,3 +176,26 @@ def test_a_digest_packed_again_replaces_its_record(resolver: Resolver) -> None:
     assert pack(resolver, mixed_record()) == 1
     assert len(resolver.cache.inventory) == size
     assert DIGEST not in resolver.cache.inventory  # only what the record names
+
+
+async def test_records_read_share_what_they_have_in_common(resolver: Resolver) -> None:
+    """Two images on one distribution: their facts are equal to what `FactsRecord.facts` makes, and hold
+    the same OS release, C library and set of fields (one object each, however many images)."""
+    records = [
+        mixed_record().model_copy(update={"digest": f"sha256:{n:064x}", "references": ()}) for n in (1, 2)
+    ]
+    pack(resolver, *records)
+    read = []
+    for record in records:
+        found = resolver.cached_platforms(f"{REPO}@{record.digest}", BOTH)
+        assert found is not None
+        assert [f.model_dump() for f in found.facts] == [
+            f.model_copy(update={"reference": f"{REPO}@{record.digest}"}).model_dump() for f in record.facts()
+        ]
+        kept = resolver.cache.facts.stored((record.digest, "linux/amd64", record.mode))
+        assert kept is not None
+        read.append(kept)
+    first, second = read
+    assert first.os is second.os
+    assert first.libc is second.libc
+    assert first.model_fields_set is second.model_fields_set

@@ -18,6 +18,7 @@ import functools
 import logging
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 
 from distroguard.audit.records import offer_of
 from distroguard.errors import DistroguardError
-from distroguard.model import ImageRef
+from distroguard.model import ImageFacts, ImageRef
 from distroguard.model.record import FactsRecord
 from distroguard.resolver import Resolver
 
@@ -184,10 +185,48 @@ def unpack(resolver: Resolver, record: bytes) -> bool:
     packed); False when it is not a readable record (logged)."""
     spec = orjson.loads(zstd.decompress(record, zstd_dict=_DICTIONARY))
     try:
-        facts = FactsRecord.model_validate(spec)
+        read = FactsRecord.model_validate(_deduplicated(spec, {}))
     except ValidationError as exc:
         logger.warning("ImageFacts of %s ignored: %s", spec.get("digest"), exc.errors(include_url=False)[:3])
         return False
-    references = [(r.image, r.digest, math.inf) for r in facts.references]
-    resolver.remember(facts.facts(), references, offer_of(facts))
+    references = [(r.image, r.digest, math.inf) for r in read.references]
+    resolver.remember([_sharing(facts) for facts in read.facts()], references, offer_of(read))
     return True
+
+
+SHARED_KEPT = 4096
+"""Distinct OS releases, C libraries and runtime lists shared at most (then the table starts again)."""
+_shared: dict[object, Any] = {}
+
+
+def _sharing(facts: ImageFacts) -> ImageFacts:
+    """`facts` with its OS release, C library, runtimes and set of fields given the very objects of other
+    facts that have the same (the hot tiers hold thousands of images on a handful of distributions: a
+    model, or a set, costs more than the strings it holds). Nothing changes them: models are frozen, and
+    pydantic copies a set of fields before it adds to it."""
+    if len(_shared) >= SHARED_KEPT:
+        _shared.clear()
+    values = dict(facts.__dict__)
+    for name in ("os", "libc", "runtimes"):
+        if values[name] is not None:
+            values[name] = _shared.setdefault(values[name], values[name])
+    given = facts.model_fields_set
+    fields = _shared.setdefault(frozenset(given), given)
+    return ImageFacts.model_construct(_fields_set=fields, **values)
+
+
+def _deduplicated(value: Any, seen: dict[str, str]) -> Any:
+    """`value` (parsed JSON) with equal strings made one object: the validated record keeps the strings it
+    was given, and a record names its digests several times. Short ones are interned across records
+    (platforms, media types, distribution names and versions)."""
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= INTERNED_LENGTH else seen.setdefault(value, value)
+    if isinstance(value, dict):
+        return {key: _deduplicated(item, seen) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_deduplicated(item, seen) for item in value]
+    return value
+
+
+INTERNED_LENGTH = 48
+"""Strings up to this long are interned (a digest is 71 characters: deduplicated within its record)."""
