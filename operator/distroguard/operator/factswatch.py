@@ -19,7 +19,9 @@ import functools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +35,9 @@ from distroguard.operator.metawatch import Metadata, MetadataWatch
 from distroguard.resolver import Resolver
 
 logger = logging.getLogger(__name__)
+
+PAGES_AHEAD = 2
+"""Listed pages waiting to be packed at most (each is a few MB of parsed JSON)."""
 
 
 class FactsWatch(MetadataWatch):
@@ -60,39 +65,55 @@ class FactsWatch(MetadataWatch):
         """On the loop's thread."""
         take(self._resolver, packed, now_too=now_too)
 
-    def _hand_over(self, items: Sequence[Mapping[str, Any]], *, now_too: bool = False) -> int:
+    def _hand_over(self, items: Sequence[Mapping[str, Any]], packer: Packer, *, now_too: bool = False) -> int:
         """Pack `items` here, hand them to the loop; how many were public records."""
         now = datetime.now(UTC)
-        packed = [p for p in (self._packer.pack(item, now) for item in items) if p is not None]
+        packed = [p for p in (packer.pack(item, now) for item in items) if p is not None]
         if packed:
             self._loop.call_soon_threadsafe(self._take, packed, now_too)
         return len(packed)
 
     def _list(self) -> str:
-        """Every object, page by page (never the whole inventory's JSON at once); the list's version."""
+        """Every object, page by page (never the whole inventory's JSON at once); the list's version.
+
+        A page is packed in a thread of its own while the next one is asked for (the API server's time
+        and ours overlap); at most `PAGES_AHEAD` pages wait to be packed."""
         token: str | None = None
         first = not self._listed.is_set()
         started = time.monotonic()
-        while True:
-            more = {"_continue": token} if token else {}
-            response = self._list_call(limit=PAGE_SIZE, _preload_content=False, **more)
-            page = orjson.loads(response.data)
-            public = self._hand_over(page.get("items") or ())
+        packer = Packer(self._resolver.cache.settings.tag_ttl)
+        waiting: deque[Future[int]] = deque()
+
+        def packed(done: Future[int]) -> None:
+            public = done.result()
             if first:
                 self.public += public
-            metadata = page.get("metadata") or {}
-            token = metadata.get("continue")
-            if not token:
-                if first:
-                    logger.info(
-                        "%d ImageFacts read into the cache in %.1f s", self.public, time.monotonic() - started
-                    )
-                self._listed.set()
-                return str(metadata["resourceVersion"])
+
+        with ThreadPoolExecutor(1, thread_name_prefix="distroguard ImageFacts pack") as packing:
+            while True:
+                more = {"_continue": token} if token else {}
+                response = self._list_call(limit=PAGE_SIZE, _preload_content=False, **more)
+                page = orjson.loads(response.data)
+                while len(waiting) >= PAGES_AHEAD:
+                    packed(waiting.popleft())
+                waiting.append(packing.submit(self._hand_over, page.get("items") or (), packer))
+                metadata = page.get("metadata") or {}
+                token = metadata.get("continue")
+                if not token:
+                    break
+            for pending in waiting:
+                packed(pending)
+        if first:
+            took = time.monotonic() - started
+            logger.info("%d ImageFacts read into the cache in %.1f s", self.public, took)
+            # A lookup that failed before the inventory was read may be answered by it now.
+            self._loop.call_soon_threadsafe(self._resolver.cache.failures.clear)
+        self._listed.set()
+        return str(metadata["resourceVersion"])
 
     def changed(self, kind: str, metadata: Metadata) -> None:
         if kind != "DELETED":  # an unused image's facts stay true: the cache forgets them in its own time
-            self._hand_over([metadata], now_too=True)
+            self._hand_over([metadata], self._packer, now_too=True)
 
     def not_served(self) -> None:
         logger.warning("ImageFacts are not served by this cluster: every image is looked up")

@@ -112,6 +112,9 @@ class Tier(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         self._store[key] = value
 
+    def clear(self) -> None:
+        self._store.clear()
+
     def __len__(self) -> int:
         return len(self._store)
 
