@@ -125,11 +125,15 @@ class Inventory:
     Bounded: past `entries` digests the earliest packed goes first. `unpack` (set by the packer) turns a
     record into hot entries; a record is unpacked again only after the hot tiers let its entries go, or
     when it was packed anew, so a key its record does not answer (another mode, a platform not judged)
-    costs one unpack, not one per lookup."""
+    costs one unpack, not one per lookup.
+
+    A digest is kept as its hash (a third of its string's size, at tens of thousands of digests): two
+    digests of one hash would cost an unpack that answers nothing, never a wrong answer, since what a
+    lookup gets is what the unpacked record taught the hot tiers under the digest asked."""
 
     def __init__(self, entries: int) -> None:
         self._entries = entries
-        self._packed: dict[str, bytes] = {}
+        self._packed: dict[int, bytes] = {}
         self._missed: dict[Hashable, bytes] = {}
         """Keys whose record was unpacked without answering them, with that record."""
         self.unpack: Callable[[bytes], bool] | None = None
@@ -139,7 +143,7 @@ class Inventory:
         """Keep `record` under each of `digests` (replacing what was packed under them)."""
         packed = self._packed
         for digest in digests:
-            packed[digest] = record
+            packed[hash(digest)] = record
         if len(packed) > self._entries:
             # The earliest tenth at once: removing a dict's first entries one by one makes each next
             # removal scan the ones removed before it.
@@ -150,7 +154,7 @@ class Inventory:
         return len(self._packed)
 
     def __contains__(self, digest: object) -> bool:
-        return digest in self._packed
+        return hash(digest) in self._packed
 
     def packed_bytes(self) -> int:
         """Packed bytes held (each record once, however many digests name it)."""
@@ -159,11 +163,11 @@ class Inventory:
     def fill(self, digest: str, key: Hashable, hot: Callable[[], V | None]) -> V | None:
         """`hot()` after unpacking the record packed under `digest` (None when there is none, or it was
         unpacked before without answering `key`)."""
-        record = self._packed.get(digest)
+        record = self._packed.get(hash(digest))
         if record is None or self.unpack is None or self._missed.get(key) is record:
             return None
         if not self.unpack(record):
-            self._packed.pop(digest, None)
+            self._packed.pop(hash(digest), None)
             return None
         found = hot()
         if found is None:
