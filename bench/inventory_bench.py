@@ -15,8 +15,8 @@ data in the control plane's temporary working directory, removed at the end):
    ImageFacts, the last one listed; the images live on 127.0.0.1:1, where nothing listens, so an answer
    from anything but the inventory is told apart), then one review in each namespace, so that its
    namespace label cache holds every one; its RSS after that, against the baseline's; and how much of the
-   inventory it answers warm (a sample of `--sample` images spread over it: the facts cache keeps
-   `CacheSettings.facts_entries` digests, fewer than a large inventory);
+   inventory it answers warm (a sample of `--sample` images spread over it); then `--hot` more of them
+   (`CacheSettings.facts_entries`: the hot facts tier full) and its RSS again;
 4. replica B is started beside it; then, `--shared` times, a new ImageFacts object is written (as the audit
    writes what a replica resolved) and B is asked about that image every 20 ms until it answers from the
    facts: the time from the write to B's warm answer;
@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import sys
 import time
@@ -245,6 +246,9 @@ def main() -> None:
     parser.add_argument("--shared", type=int, default=20, help="new facts timed from one replica to another")
     parser.add_argument("--concurrency", type=int, default=48)
     parser.add_argument("--sample", type=int, default=200, help="inventory images asked of replica A")
+    parser.add_argument(
+        "--hot", type=int, default=10_000, help="more inventory images asked of A (the hot tier's size)"
+    )
     args = parser.parse_args()
     namespaces = [f"team-{i}" for i in range(args.namespaces)]
     kube = start(progress=lambda message: print(f"[control plane] {message}", file=sys.stderr))
@@ -279,6 +283,13 @@ def main() -> None:
         step = max(1, args.facts // args.sample)
         sample = [n for n in range(MUSL, args.facts, 5)][:: max(1, step // 5)]
         warm = sum(denied_for_musl(a.answer(namespaces[0], image_of(n))) for n in sample)
+        hot = [n for n in range(args.facts) if n % 5 != MUSL][: args.hot]
+        started = time.monotonic()
+        for n in hot:
+            a.answer(namespaces[0], image_of(n))
+        hot_seconds = time.monotonic() - started
+        a_rss_hot = rss_mb(a.pid)
+        read = re.search(r"(\d+) ImageFacts read into the cache in ([\d.]+) s", a.process.log_text())
         b = Replica(kube, "b", kube.workdir).start()
         replicas.append(b)
         b_ready = b.ready(namespaces[1], known, warm=True)
@@ -303,6 +314,11 @@ def main() -> None:
     print(f"{'replica A: peak RSS':56} {a_peak:>7.0f} MB")
     print(f"{'replica A: one review per namespace, all':56} {labels_seconds:>8.1f} s")
     print(f"{'replica A: inventory images answered warm (sample)':56} {warm:>5} / {len(sample)}")
+    if read is not None:
+        print(f"{f'replica A: its log: {read[1]} ImageFacts read in':56} {float(read[2]):>8.1f} s")
+    print(f"{f'replica A: {len(hot)} more inventory images asked, all':56} {hot_seconds:>8.1f} s")
+    print(f"{'replica A: RSS then (hot facts tier full)':56} {a_rss_hot:>7.0f} MB")
+    print(f"{'replica A: RSS then over the empty replica':56} {a_rss_hot - empty_rss:>7.0f} MB")
     print(f"{'replica B: start to first warm answer':56} {b_ready:>8.1f} s")
     print(
         f"{'written ImageFacts to warm in B: median / max':56} {statistics.median(shared):>8.2f} s / "

@@ -5,18 +5,28 @@
 | tags     | registry/repo:tag        | digest     | short TTL: tags move                          |
 | offers   | digest                   | Offer      | LRU only: what an index lists never changes   |
 | facts    | digest + platform + mode | ImageFacts | LRU only: a digest's content never changes    |
+| inventory| digest                   | a packed   | FIFO, bounded: what the hot `facts` and       |
+|          |                          | record     | `offers` tiers were taught from elsewhere     |
 | bases    | diff_id chain + mode     | LayerFacts | LRU only: images on a seen base cost 0 bytes  |
 | claimed  | base name, digest and    | its digest | the tag TTL: the name may be a tag; images    |
 |          | platform an image claims | + diff_ids | claiming one base read it once, not each      |
 | failures | what was asked           | the error  | short TTL: no thundering herd, retry soon     |
 | hosts    | registry host            | the error  | the failure TTL: a host that is down or       |
 |          |                          |            | refused, whatever unique reference names it   |
+
+The `inventory` tier is the cold side of `facts` and `offers`: records learnt elsewhere (the cluster's
+ImageFacts objects, tens of thousands of them) kept packed, a few hundred bytes each, where a parsed
+entry costs a few KB. A miss of either hot tier looks there, and the record found is unpacked into both
+(`Inventory.unpack`, set by whoever packs), so every packed image answers warm while the memory stays
+that of the hot tiers plus the packed bytes.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Generic, TypeVar
 
 from cachetools import Cache, LRUCache, TLRUCache, TTLCache
@@ -44,6 +54,9 @@ class CacheSettings:
     """Seconds a failure is answered from cache before the next real attempt."""
     failure_entries: int = 10_000
     """Failures remembered."""
+    inventory_entries: int = 200_000
+    """Digests under which packed records are kept (a record is kept under its digest, its platforms'
+    manifest digests and the digests its references name: about 250 bytes a record, plus its keys)."""
 
 
 class Generation:
@@ -70,6 +83,7 @@ class Tier(Generic[K, V]):
         store: LRUCache[K, V] | TTLCache[K, V] | TLRUCache[K, V],
         stats: Counter[str],
         generation: Generation | None = None,
+        cold: Callable[[K], V | None] | None = None,
         *,
         every_put: bool = False,
     ) -> None:
@@ -80,6 +94,8 @@ class Tier(Generic[K, V]):
         self.miss_key = f"{name}.miss"
         self._generation = generation if generation is not None else Generation()
         self._every_put = every_put
+        self._cold = cold
+        """Asked on a miss: the value from a colder tier, which it puts in this one (None: not there)."""
 
     def get(self, key: K) -> V | None:
         value = self.peek(key)
@@ -96,12 +112,20 @@ class Tier(Generic[K, V]):
         The warm admission path peeks four tiers per image, so this is `store.get` without its costs: an
         empty store (the failure tiers, nearly always) answers without reading the clock, and a present key
         is read once (cachetools' `get` asks `in` and then reads, each checking the entry's time). The same
-        answers: a missing or expired entry is None, and a hit counts as recent use."""
+        answers: a missing or expired entry is None, and a hit counts as recent use. A miss asks the colder
+        tier behind this one, when there is one."""
         store = self._store
-        if not Cache.__len__(store):  # what is stored, expired entries included: nothing to find
-            return None
+        if Cache.__len__(store):  # what is stored, expired entries included: else nothing to find
+            try:
+                return store[key]
+            except KeyError:
+                pass
+        return None if self._cold is None else self._cold(key)
+
+    def stored(self, key: K) -> V | None:
+        """This tier's own entry (no colder tier asked), uncounted."""
         try:
-            return store[key]
+            return self._store[key]
         except KeyError:
             return None
 
@@ -110,8 +134,69 @@ class Tier(Generic[K, V]):
             self._generation.value += 1
         self._store[key] = value
 
+    def clear(self) -> None:
+        self._store.clear()
+
     def __len__(self) -> int:
         return len(self._store)
+
+
+class Inventory:
+    """Records learnt elsewhere, packed (opaque bytes), by every digest the hot tiers would hold them under.
+
+    Bounded: past `entries` digests the earliest packed goes first. `unpack` (set by the packer) turns a
+    record into hot entries; a record is unpacked again only after the hot tiers let its entries go, or
+    when it was packed anew, so a key its record does not answer (another mode, a platform not judged)
+    costs one unpack, not one per lookup.
+
+    A digest is kept as its hash (a third of its string's size, at tens of thousands of digests): two
+    digests of one hash would cost an unpack that answers nothing, never a wrong answer, since what a
+    lookup gets is what the unpacked record taught the hot tiers under the digest asked."""
+
+    def __init__(self, entries: int) -> None:
+        self._entries = entries
+        self._packed: dict[int, bytes] = {}
+        self._missed: dict[Hashable, bytes] = {}
+        """Keys whose record was unpacked without answering them, with that record."""
+        self.unpack: Callable[[bytes], bool] | None = None
+        """Teach the hot tiers a packed record; False when it is not readable (then it is dropped)."""
+
+    def pack(self, digests: Iterable[str], record: bytes) -> None:
+        """Keep `record` under each of `digests` (replacing what was packed under them)."""
+        packed = self._packed
+        for digest in digests:
+            packed[hash(digest)] = record
+        if len(packed) > self._entries:
+            # The earliest tenth at once: removing a dict's first entries one by one makes each next
+            # removal scan the ones removed before it.
+            kept = islice(packed.items(), len(packed) - self._entries * 9 // 10, None)
+            self._packed = dict(kept)
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    def __contains__(self, digest: object) -> bool:
+        return hash(digest) in self._packed
+
+    def packed_bytes(self) -> int:
+        """Packed bytes held (each record once, however many digests name it)."""
+        return sum(len(record) for record in {id(r): r for r in self._packed.values()}.values())
+
+    def fill(self, digest: str, key: Hashable, hot: Callable[[], V | None]) -> V | None:
+        """`hot()` after unpacking the record packed under `digest` (None when there is none, or it was
+        unpacked before without answering `key`)."""
+        record = self._packed.get(hash(digest))
+        if record is None or self.unpack is None or self._missed.get(key) is record:
+            return None
+        if not self.unpack(record):
+            self._packed.pop(hash(digest), None)
+            return None
+        found = hot()
+        if found is None:
+            if len(self._missed) >= self._entries:
+                self._missed.clear()
+            self._missed[key] = record
+        return found
 
 
 class _Lifetimes:
@@ -141,10 +226,13 @@ class FactsCache:
         self._tag_lifetimes = _Lifetimes(s.tag_ttl, s.tag_entries)
         self._tag_store: TLRUCache[str, str] = TLRUCache(s.tag_entries, self._tag_lifetimes)
         self.tags: Tier[str, str] = Tier("tags", self._tag_store, self.stats, self.generation)
+        self.inventory = Inventory(s.inventory_entries)
         self.facts: Tier[tuple[str, str, str], ImageFacts] = Tier(
-            "facts", LRUCache(s.facts_entries), self.stats, self.generation
+            "facts", LRUCache(s.facts_entries), self.stats, self.generation, self._cold_facts
         )
-        self.offers: Tier[str, Offer] = Tier("offers", LRUCache(s.facts_entries), self.stats, self.generation)
+        self.offers: Tier[str, Offer] = Tier(
+            "offers", LRUCache(s.facts_entries), self.stats, self.generation, self._cold_offer
+        )
         self.bases: Tier[tuple[tuple[str, ...], str], LayerFacts] = Tier(
             "bases", LRUCache(s.base_entries), self.stats
         )
@@ -166,6 +254,16 @@ class FactsCache:
         still names a digest whose facts are here), a new one by GET (its manifest is needed next)."""
         self._read_bottoms: LRUCache[str, bool] = LRUCache(s.base_entries)
         """Bottom layers (compressed digests) read before: an image on one most likely finds its base here."""
+
+    def _cold_facts(self, key: tuple[str, str, str]) -> ImageFacts | None:
+        if key[0] not in self.inventory:
+            return None
+        return self.inventory.fill(key[0], key, lambda: self.facts.stored(key))
+
+    def _cold_offer(self, digest: str) -> Offer | None:
+        if digest not in self.inventory:
+            return None
+        return self.inventory.fill(digest, digest, lambda: self.offers.stored(digest))
 
     def put_tag(self, tag: str, digest: str) -> None:
         self.tags.put(tag, digest)
