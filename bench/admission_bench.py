@@ -12,6 +12,8 @@ resources, probes, env and volumes) is posted over HTTPS, 127.0.0.1 only, to
   (each review observed), and a resolver pool whose caches were warmed by one resolution of each image;
 - bare: an aiohttp handler on the same certificate that parses the body with the same JSON library
   (orjson) and answers the same response document, with no access log;
+- the ceiling: the same server answering every review with one answer prepared before (each review read,
+  decoded and routed, no decision): what the decision adds is the gap between it and distroguard;
 - kopf's stock path, a baseline built here: kopf's own `kopf.WebhookServer` and its generic dispatch
   (`serve_admission_request`) to a `@kopf.on.validate` handler that hands the same `Admitter` a request
   rebuilt from kopf's kwargs, with kopf's and aiohttp's INFO line per request (heap settings unchanged).
@@ -81,7 +83,7 @@ from kopf._core.engines.admission import serve_admission_request
 from kopf._core.engines.indexing import OperatorIndexers
 from kopf._core.reactor.inventory import ResourceMemories
 
-from distroguard.admission import AdmissionRequest
+from distroguard.admission import AdmissionAnswer, AdmissionRequest, decode_review
 from distroguard.admission.review import GroupVersionKind
 from distroguard.eol import EolCatalog, bundled_snapshot
 from distroguard.operator.catalogholder import CatalogHolder
@@ -90,7 +92,7 @@ from distroguard.operator.metrics import Metrics
 from distroguard.operator.policystore import PolicyStore
 from distroguard.operator.process import HOT_PATH_LOGGERS, configure_logging, settle_heap
 from distroguard.operator.webhook.admitter import Admitter
-from distroguard.operator.webhook.server import AdmissionServer
+from distroguard.operator.webhook.server import AdmissionServer, Handler
 from distroguard.policyfiles import load_policies
 from distroguard.registry.client import RegistrySettings
 from distroguard.resolver.routing import NO_CREDENTIALS, PullCredentials, ResolverPool
@@ -297,7 +299,7 @@ def _server_options(certs: devcerts.DevCertificates) -> dict[str, Any]:
     }
 
 
-async def serve_distroguard(admitter: Admitter, certs: devcerts.DevCertificates) -> Served:
+async def serve_distroguard(admitter: Handler, certs: devcerts.DevCertificates) -> Served:
     """The operator's server answering through the admitter, as `distroguard run` serves."""
 
     async def unused(*_: Any, **__: Any) -> Any:
@@ -618,6 +620,14 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
         await pool.anonymous.resolve(image)
     served = await serve_distroguard(admitter, certs)
     stock_served = await serve_kopf_stock(admitter, certs)
+    # The ceiling: the same server answering every review with one answer prepared before (each review
+    # read, decoded and routed as ever; no decision): what any decision behind this server adds to.
+    prepared = await admitter(decode_review(json.dumps(pod_review(images)).encode()))
+
+    async def constant(request: AdmissionRequest) -> AdmissionAnswer:
+        return prepared
+
+    ceiling_served = await serve_distroguard(constant, certs)
 
     review = pod_review(images)
     body = json.dumps(review).encode()
@@ -653,6 +663,7 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
     # The baseline: kopf's stock server and dispatch to a @kopf.on.validate handler asking the same admitter.
     with stock_logging():
         stock = await measured(load(stock_served.url))
+    ceiling = await measured(load(ceiling_served.url))
     # Open loop below saturation: 80% of what distroguard's server answered in the closed loop above, the
     # same offered rate to the bare handler; then each --rate.
     capacity = distroguard.figures["rps"]
@@ -664,6 +675,7 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
 
     await stop(served)
     await stop(stock_served)
+    await stop(ceiling_served)
     await bare_runner.cleanup()
     await pool.close()
 
@@ -686,6 +698,7 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
     rows = (
         ("distroguard (kopf, warm)", distroguard),
         ("kopf's stock path", stock),
+        ("our server, one answer", ceiling),
         ("bare aiohttp + json", bare),
     )
     for name, row in rows:
@@ -695,6 +708,12 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
         f"\nratio distroguard / bare: {ours['rps'] / theirs['rps']:.0%} of the bare throughput; "
         f"{theirs['cpu_us'] / ours['cpu_us']:.0%} by server CPU per review (one-core capacity "
         f"{1e6 / ours['cpu_us']:,.0f} against {1e6 / theirs['cpu_us']:,.0f} reviews/s)"
+    )
+    top = ceiling.figures
+    print(
+        f"the ceiling, our server answering one prepared answer: {theirs['cpu_us'] / top['cpu_us']:.0%} of "
+        f"the bare handler by server CPU per review; the decision costs "
+        f"{ours['cpu_us'] - top['cpu_us']:.0f} µs per review on top of it"
     )
     for rate, (ours_paced, bare_paced) in paced.items():
         share = (

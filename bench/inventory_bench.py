@@ -177,7 +177,7 @@ async def fill(kube: ControlPlane, args: argparse.Namespace, namespaces: list[st
     took: dict[str, float] = {}
     try:
         started = time.monotonic()
-        await api.each(range(args.facts), lambda n: api.post(FACTS_PATH, facts_object(n, now)))
+        await api.each(range(args.facts), lambda n: api.post(FACTS_PATH, facts_object(n, now, None)))
         took["facts"] = time.monotonic() - started
         started = time.monotonic()
         await api.each(
@@ -209,7 +209,7 @@ FACTS_PATH = "/apis/distroguard.dev/v1alpha1/imagefacts"
 async def write_facts(kube: ControlPlane, n: int) -> None:
     api = Api(kube, 1)
     try:
-        await api.post(FACTS_PATH, facts_object(n, datetime.now(UTC)))
+        await api.post(FACTS_PATH, facts_object(n, datetime.now(UTC), None))
     finally:
         await api.close()
 
@@ -295,7 +295,7 @@ def main() -> None:
         b_ready = b.ready(namespaces[1], known, warm=True)
         shared = sharing(kube, b, args, namespaces[1])
         listed, listed_bytes = list_cost(kube)
-        one = len(json.dumps(facts_object(0, datetime.now(UTC))))
+        one = len(json.dumps(facts_object(0, datetime.now(UTC), None)))
     finally:
         for replica in replicas:
             replica.stop()
