@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -21,7 +21,7 @@ from distroguard.cli.images import (
     resolve_all,
 )
 from distroguard.cli.proxies import PROXY_EPILOG
-from distroguard.cli.render import facts_json, stdout_console
+from distroguard.cli.render import Line, facts_json, print_lines
 from distroguard.eol import default_cache_path, load_catalog
 from distroguard.errors import DistroguardError
 from distroguard.model import Decision, ImageFacts, Verdict
@@ -30,9 +30,6 @@ from distroguard.policy import ContainerImage, EvaluationContext, evaluate
 from distroguard.policy.exceptions import ExceptionTarget, apply_exceptions, exception_warning
 from distroguard.policy.scanning import scan_mode
 from distroguard.policyfiles import load_exceptions, load_policies
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 EXIT_VIOLATIONS = 1
 EXIT_ERRORS = 2
@@ -64,25 +61,22 @@ def _result_json(image: str, facts: ImageFacts, decision: Decision) -> dict[str,
     }
 
 
-def _render(results: Sequence[tuple[str, ImageFacts, Decision]], console: Console) -> None:
-    from rich.markup import escape  # a table's alone: json and CI reports start without rich
-
+def _lines(results: Sequence[tuple[str, ImageFacts, Decision]]) -> Iterator[Line]:
     for image, facts, decision in results:
-        style = _STYLE[decision.verdict]
         os = f"{facts.os.id} {facts.os.version_id or ''}".strip() if facts.os else "no OS"
         libc = f"{facts.libc.family} {facts.libc.version or ''}".strip()
-        console.print(
-            f"[{style}]{decision.verdict.upper()}[/{style}]  {escape(image)}  "
-            f"({escape(facts.platform)}: {escape(os)}, {libc})"
+        yield (
+            (decision.verdict.upper(), _STYLE[decision.verdict]),
+            (f"  {image}  ({facts.platform}: {os}, {libc})", None),
         )
         for finding in decision.findings:
-            where = escape(f"{finding.policy}/{finding.rule}")
-            excepted = exception_warning(finding) if finding.exception is not None else None
+            where = f"{finding.policy}/{finding.rule}"
             if finding.exception is not None:
+                excepted = exception_warning(finding)
                 text = excepted or f"allowed by exception {finding.exception.exception}: {finding.message}"
-                console.print(f"  [cyan]skip[/cyan]  {where}: {escape(text)}")
+                yield (("  ", None), ("skip", "cyan"), (f"  {where}: {text}", None))
             else:
-                console.print(f"  {finding.action:<5} {where}: {escape(finding.message)}")
+                yield ((f"  {finding.action:<5} {where}: {finding.message}", None),)
 
 
 @click.command(epilog=PROXY_EPILOG.format(what="registries"))
@@ -217,7 +211,7 @@ def check(
         one = len(wanted) == 1 and not options.several
         click.echo(json.dumps(items[0] if one and items else items, indent=2))
     elif output == "table":
-        _render(checked, stdout_console())
+        print_lines(_lines(checked))
     else:
         from distroguard.cli.reports.commands import check_report  # only a CI report needs it
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from distroguard.cli.deferredca import deferred_ca
+
 
 @dataclass(frozen=True, slots=True)
 class LazyCommand:
@@ -30,12 +32,14 @@ class LazyCommand:
         """The command, its module imported with the cyclic garbage collector paused, and then all it made
         moved out of the collector's sight (`gc.freeze`). An import makes objects that live as long as the
         process (modules, classes, pydantic schemas): collections during it find nothing to free, and the
-        first ones after it would traverse all of it again, for nothing."""
+        first ones after it would traverse all of it again, for nothing. TLS contexts made by the import
+        (aiohttp makes two) read the CA bundle at their first connection, not now (`deferredca`)."""
         module_name, _, attribute = self.target.partition(":")
         enabled = gc.isenabled()
         gc.disable()
         try:
-            command = getattr(importlib.import_module(module_name), attribute)
+            with deferred_ca():
+                command = getattr(importlib.import_module(module_name), attribute)
             gc.freeze()
         finally:
             if enabled:

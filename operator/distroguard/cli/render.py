@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
+
+import click
 
 from distroguard.model import ImageFacts
 from distroguard.model.factsdoc import facts_document
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+Line = Sequence[tuple[str, str | None]]
+"""One line of output as its pieces, each with a rich style (None: unstyled)."""
+
+
+def colours_show() -> bool:
+    """Whether styles would show on stdout: a terminal, or FORCE_COLOR set (rich's own test, in short)."""
+    return bool(os.environ.get("FORCE_COLOR")) or sys.stdout.isatty()
+
+
+def print_lines(lines: Iterable[Line]) -> None:
+    """Styled through rich where colours show; elsewhere (a CI log, a pipe) each line as plain text, whole
+    (never wrapped at a width no one sees), and rich is not imported at all."""
+    if not colours_show():
+        for line in lines:
+            click.echo("".join(text for text, _ in line))
+        return
+    from rich.text import Text
+
+    console = stdout_console()
+    for line in lines:
+        console.print(Text.assemble(*((text, style or "") for text, style in line)))
 
 
 def stdout_console() -> Console:
