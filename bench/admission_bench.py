@@ -1,7 +1,7 @@
 """Admission reviews per second and latency: distroguard's production server path against a bare handler.
 
     python bench/admission_bench.py [--connections 300] [--seconds 10] [--requests 30000] [--cold 15]
-                                    [--rate 400 ...] [--profile FILE]
+                                    [--rounds 3] [--rate 400 ...] [--profile FILE]
 
 Warm: a realistic 3-container Pod AdmissionReview (about 4 KB: init container, app, sidecar, with
 resources, probes, env and volumes) is posted over HTTPS, 127.0.0.1 only, to
@@ -22,6 +22,12 @@ Closed loop, every connection posts again as soon as it is answered, so latency 
 (Little's law: 300 in flight at N reviews/s wait 300/N s). Then open loop, for latency below saturation:
 at 80% of the reviews/s distroguard answered in the closed loop of the same run (its one-core capacity),
 offered to distroguard and to the bare handler alike; `--rate` adds more offered rates.
+
+The closed-loop sides (distroguard, the ceiling, the bare handler) and each open-loop rate take turns
+`--rounds` times, and each side is shown by its median run (closed loop: by server CPU per review; open
+loop: by p99); the closed loop's CPU per review of every round is printed too. On a shared machine one
+run's figures move by more than the differences measured (the bare handler's own throughput was seen to
+halve between two runs of the same command). kopf's stock path is measured once.
 
 The ratio to the bare handler is printed twice: by measured throughput, and by server CPU per review
 (the capacity of one whole core, which holds when the machine's other load takes part of the core).
@@ -651,26 +657,35 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
     async def measured(load: Load) -> Row:
         return Row(*await asyncio.to_thread(measure, load))
 
-    # The servers compete for the CPU with nothing of ours: the load generator is another process.
+    # The servers compete for the CPU with nothing of ours: the load generator is another process. The
+    # sides take turns, --rounds times, and each is represented by its median run (by server CPU per
+    # review): a shared machine's load moves between runs by more than the differences measured.
     profiler = cProfile.Profile() if args.profile else None
-    if profiler is not None:
-        profiler.enable()
-    distroguard = await measured(load(served.url))
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(args.profile)
-    bare = await measured(load(bare_url))
+    closed: dict[str, list[Row]] = {"distroguard": [], "ceiling": [], "bare": []}
+    for round_number in range(args.rounds):
+        if profiler is not None and round_number == 0:
+            profiler.enable()
+        closed["distroguard"].append(await measured(load(served.url)))
+        if profiler is not None and round_number == 0:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        closed["ceiling"].append(await measured(load(ceiling_served.url)))
+        closed["bare"].append(await measured(load(bare_url)))
+    distroguard, ceiling, bare = (median_row(closed[side], "cpu_us") for side in closed)
     # The baseline: kopf's stock server and dispatch to a @kopf.on.validate handler asking the same admitter.
     with stock_logging():
         stock = await measured(load(stock_served.url))
-    ceiling = await measured(load(ceiling_served.url))
     # Open loop below saturation: 80% of what distroguard's server answered in the closed loop above, the
-    # same offered rate to the bare handler; then each --rate.
+    # same offered rate to the bare handler; then each --rate. Each side's median run by p99.
     capacity = distroguard.figures["rps"]
     at_80 = round(capacity * 0.8)
     paced = {}
     for rate in [at_80, *args.rate]:
-        paced[rate] = (await measured(load(served.url, rate)), await measured(load(bare_url, rate)))
+        ours_runs, bare_runs = [], []
+        for _ in range(args.rounds):
+            ours_runs.append(await measured(load(served.url, rate)))
+            bare_runs.append(await measured(load(bare_url, rate)))
+        paced[rate] = (median_row(ours_runs, "p99"), median_row(bare_runs, "p99"))
     cold = await cold_latencies(served.url, certs.ca_file, cold_images)
 
     await stop(served)
@@ -703,6 +718,13 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
     )
     for name, row in rows:
         print(row.line(name))
+    print(
+        f"\nserver CPU µs per review in each of the {args.rounds} closed-loop rounds (the median above): "
+        + "; ".join(
+            f"{side} " + ", ".join(f"{r.figures['cpu_us']:.0f}" for r in runs)
+            for side, runs in closed.items()
+        )
+    )
     ours, theirs = distroguard.figures, bare.figures
     print(
         f"\nratio distroguard / bare: {ours['rps'] / theirs['rps']:.0%} of the bare throughput; "
@@ -738,6 +760,11 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
     )
 
 
+def median_row(rows: list[Row], figure: str) -> Row:
+    """The run whose `figure` is the median of the runs (the upper one of an even count)."""
+    return sorted(rows, key=lambda row: row.figures[figure])[len(rows) // 2]
+
+
 @dataclass
 class Row:
     """One measured run: the load's figures and the collector's pauses meanwhile."""
@@ -760,6 +787,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--cold", type=int, default=15)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs of each side, taking turns; each side's median is shown"
+    )
     parser.add_argument(
         "--rate",
         type=float,

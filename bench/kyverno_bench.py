@@ -10,6 +10,8 @@ holding a Debian image and an Alpine one, then, one at a time against that API s
 - no webhook: the baseline;
 - Kyverno v1.19.1, outside the cluster (`support.kyverno`), with one ClusterPolicy of one image-pattern
   validate rule (images must come from the local registry), Enforce;
+- a minimal webhook (`bench/minimal_webhook.py`: aiohttp and orjson, refusing one image prefix, in a
+  process of its own): what calling any webhook costs the API server, and the floor for a Python one;
 - `distroguard run --dev` with `policies/no-musl.yaml` (the Debian image resolved once before measuring:
   warm, as nearly every admission in a running cluster is).
 
@@ -17,9 +19,9 @@ Each engine is proven to be in the path before it is measured: a Pod it must ref
 sends server-side dry-run Pod creates (`dryRun=All`: admission runs in full, nothing is stored) over
 kept-alive HTTPS as the API server's admin: `--sequential` creates from one client (latency p50/p99), then
 `--clients` concurrent clients for `--seconds` (throughput). The sides run in `--rounds` interleaved
-rounds (no webhook, Kyverno, distroguard, again), so that the machine's load touches each alike; the
-table has each side's median over the rounds, the latency each engine adds at p50 over the no-webhook
-baseline, and the share of the baseline's throughput each keeps.
+rounds (no webhook, the minimal webhook, Kyverno, distroguard, again), so that the machine's load touches
+each alike; the table has each side's median over the rounds, the latency each engine adds at p50 over
+the no-webhook baseline, and the share of the baseline's throughput each keeps.
 
 Not a test: the figures depend on the machine, and CI does not run it. Targets: distroguard
 adds <= 1 ms at p50 and keeps >= 80% of the baseline throughput.
@@ -29,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +53,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from distroguard.operator.dev import certs as devcerts  # noqa: E402
 from support import kube, kyverno  # noqa: E402
 from support.distros import ALPINE_ROOT, DEBIAN_12_ROOT  # noqa: E402
 from support.images import ImageBuilder, push  # noqa: E402
@@ -57,7 +62,7 @@ from support.registry_server import running_registry  # noqa: E402
 from support.review_load import admin_context  # noqa: E402
 
 NAMESPACE = "bench"
-SIDES = ("no webhook", "Kyverno", "distroguard")
+SIDES = ("no webhook", "minimal webhook", "Kyverno", "distroguard")
 WARM_UP = 20
 
 
@@ -220,6 +225,64 @@ def distroguard_side(plane: kube.ControlPlane, musl: str, workdir: Path) -> Iter
     wait_admitted(plane, pod(musl), "no webhook after distroguard")
 
 
+@contextmanager
+def minimal_side(plane: kube.ControlPlane, outside: str, workdir: Path) -> Iterator[None]:
+    """`minimal_webhook.py` in a process of its own, registered for pod creates in the bench namespace."""
+    directory = workdir / f"minimal-{uuid.uuid4().hex[:6]}"
+    directory.mkdir()
+    certs = devcerts.generate(directory)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "minimal_webhook.py"), str(port), str(certs.cert_file),
+         str(certs.key_file), outside.split("/", 1)[0]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    name = "minimal-webhook"
+    configuration = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name},
+        "webhooks": [
+            {
+                "name": "minimal.bench.local",
+                "clientConfig": {
+                    "url": f"https://127.0.0.1:{port}/pods",
+                    "caBundle": base64.b64encode(certs.ca_file.read_bytes()).decode(),
+                },
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["pods"],
+                    }
+                ],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}},
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 10,
+            }
+        ],
+    }
+    try:
+        plane.kubectl("apply", "-f", "-", input=json.dumps(configuration))
+        wait_refused(plane, pod(outside), "refused by the minimal webhook", "the minimal webhook")
+        yield
+    finally:
+        plane.kubectl("delete", "validatingwebhookconfiguration", name, "--ignore-not-found", check=False)
+        process.terminate()
+        process.wait(10)
+    wait_admitted(plane, pod(outside), "no webhook after the minimal one")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -244,7 +307,7 @@ def main() -> None:
     parser.add_argument(
         "--seconds", type=float, default=15.0, help="seconds of concurrent load per side per round"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the three sides")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the sides")
     parser.add_argument(
         "--without-kyverno", action="store_true", help="no Kyverno side (no build): checks the rest quickly"
     )
@@ -275,6 +338,9 @@ def main() -> None:
                     print(f"round {round_number}: {side}", flush=True)
                     if side == "no webhook":
                         figures = measure(plane, debian, args)
+                    elif side == "minimal webhook":
+                        with minimal_side(plane, outside, workdir):
+                            figures = measure(plane, debian, args)
                     elif side == "Kyverno":
                         with kyverno_side(plane, registry.address, outside, workdir):
                             figures = measure(plane, debian, args)
@@ -307,6 +373,7 @@ def report(results: dict[str, list[Figures]], args: argparse.Namespace) -> None:
         p50, p99, rate = median(side, "p50_ms"), median(side, "p99_ms"), median(side, "per_second")
         errors = sum(f.errors for f in results[side])
         label = {
+            "minimal webhook": "minimal webhook (aiohttp, orjson)",
             "Kyverno": f"Kyverno {kyverno.KYVERNO_VERSION}, 1 pattern rule",
             "distroguard": "distroguard run --dev, no-musl",
         }.get(side, side)

@@ -17,13 +17,15 @@ dpkg tool is needed to read one.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import io
 import lzma
 import os
 import subprocess
 import tarfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +126,19 @@ def _cached(debs: Path, name: str, architecture: str) -> Path | None:
     return found[0] if found else None
 
 
+@contextmanager
+def _exclusive(cache: Path, suite: str, architecture: str) -> Iterator[None]:
+    """One process at a time in a suite's apt directory: two test runs at once would otherwise replace
+    each other's lists mid-download (apt fails with "Failed to stat .../lists/partial/...")."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / f".{suite}-{architecture}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _apt_root(suite: str, architecture: str, cache: Path, *, update: bool) -> tuple[Path, list[str]]:
     """The suite's private apt directory and the options that point apt at it; its package lists
     are downloaded when `update` is set or when there are none yet.
@@ -147,8 +162,9 @@ def dependency_closure(
     """`names` and every package they need (Depends and Pre-Depends, not Recommends), in the order
     apt would install them on an empty system: apt's own resolver answers, from the suite's lists.
     """
-    _, options = _apt_root(suite, architecture, cache, update=False)
-    plan = _run(["apt-get", "-s", *options, "install", "--no-install-recommends", *names])
+    with _exclusive(cache, suite, architecture):
+        _, options = _apt_root(suite, architecture, cache, update=False)
+        plan = _run(["apt-get", "-s", *options, "install", "--no-install-recommends", *names])
     # One line per package: `Inst libc6 (2.41-12+deb13u5 Debian:13.4/stable [amd64])`.
     return [line.split()[1] for line in plan.splitlines() if line.startswith("Inst ")]
 
@@ -162,8 +178,9 @@ def fetch_packages(
     found = {name: _cached(debs, name, architecture) for name in wanted}
     missing = [name for name, path in found.items() if path is None]
     if missing:
-        _, options = _apt_root(suite, architecture, cache, update=True)
-        _run(["apt-get", "-qq", *options, "download", *missing], cwd=debs)
+        with _exclusive(cache, suite, architecture):
+            _, options = _apt_root(suite, architecture, cache, update=True)
+            _run(["apt-get", "-qq", *options, "download", *missing], cwd=debs)
         for name in missing:
             found[name] = _cached(debs, name, architecture)
             if found[name] is None:
