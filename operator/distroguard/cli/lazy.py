@@ -16,8 +16,6 @@ from typing import Any
 
 import click
 
-from distroguard.cli.deferredca import deferred_ca
-
 
 @dataclass(frozen=True, slots=True)
 class LazyCommand:
@@ -34,6 +32,8 @@ class LazyCommand:
         process (modules, classes, pydantic schemas): collections during it find nothing to free, and the
         first ones after it would traverse all of it again, for nothing. TLS contexts made by the import
         (aiohttp makes two) read the CA bundle at their first connection, not now (`deferredca`)."""
+        from distroguard.cli.deferredca import deferred_ca  # imports ssl: only a command's import needs it
+
         module_name, _, attribute = self.target.partition(":")
         enabled = gc.isenabled()
         gc.disable()
