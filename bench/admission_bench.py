@@ -21,7 +21,7 @@ resources, probes, env and volumes) is posted over HTTPS, 127.0.0.1 only, to
 Closed loop, every connection posts again as soon as it is answered, so latency is mostly queueing
 (Little's law: 300 in flight at N reviews/s wait 300/N s). Then open loop, for latency below saturation:
 at 80% of the reviews/s distroguard answered in the closed loop of the same run (its one-core capacity),
-offered to distroguard and to the bare handler alike; `--rate` adds more offered rates.
+offered to distroguard, the ceiling and the bare handler alike; `--rate` adds more offered rates.
 
 The closed-loop sides (distroguard, the ceiling, the bare handler) and each open-loop rate take turns
 `--rounds` times, and each side is shown by its median run (closed loop: by server CPU per review; open
@@ -676,16 +676,17 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
     with stock_logging():
         stock = await measured(load(stock_served.url))
     # Open loop below saturation: 80% of what distroguard's server answered in the closed loop above, the
-    # same offered rate to the bare handler; then each --rate. Each side's median run by p99.
+    # same offered rate to the ceiling and the bare handler; then each --rate. Each side's median by p99.
     capacity = distroguard.figures["rps"]
     at_80 = round(capacity * 0.8)
-    paced = {}
+    paced: dict[int, tuple[Row, Row, Row]] = {}
     for rate in [at_80, *args.rate]:
-        ours_runs, bare_runs = [], []
+        runs: tuple[list[Row], list[Row], list[Row]] = ([], [], [])
         for _ in range(args.rounds):
-            ours_runs.append(await measured(load(served.url, rate)))
-            bare_runs.append(await measured(load(bare_url, rate)))
-        paced[rate] = (median_row(ours_runs, "p99"), median_row(bare_runs, "p99"))
+            for url, kept in zip((served.url, ceiling_served.url, bare_url), runs, strict=True):
+                kept.append(await measured(load(url, rate)))
+        ours_paced, ceiling_paced, bare_paced = (median_row(kept, "p99") for kept in runs)
+        paced[rate] = (ours_paced, ceiling_paced, bare_paced)
     cold = await cold_latencies(served.url, certs.ca_file, cold_images)
 
     await stop(served)
@@ -737,12 +738,13 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
         f"the bare handler by server CPU per review; the decision costs "
         f"{ours['cpu_us'] - top['cpu_us']:.0f} µs per review on top of it"
     )
-    for rate, (ours_paced, bare_paced) in paced.items():
+    for rate, (ours_paced, ceiling_paced, bare_paced) in paced.items():
         share = (
             f", 80% of distroguard's {capacity:,.0f} reviews/s above" if rate == round(capacity * 0.8) else ""
         )
         print(f"\nat {rate:g} reviews/s offered over {args.connections} connections (open loop{share}):")
         print(ours_paced.line("distroguard (kopf, warm)"))
+        print(ceiling_paced.line("our server, one answer"))
         print(bare_paced.line("bare aiohttp + json"))
     print("\ngarbage collections in this process during each run (a pause stops every request in flight):")
     for name, row in (
@@ -750,7 +752,7 @@ async def bench(args: argparse.Namespace, registry_url: str, address: str, workd
         *(
             (f"{label} at {rate:g}/s", row)
             for rate, pair in paced.items()
-            for label, row in zip(("distroguard", "bare"), pair, strict=True)
+            for label, row in zip(("distroguard", "ceiling", "bare"), pair, strict=True)
         ),
     ):
         print(f"  {name:<30}{row.pauses}")
