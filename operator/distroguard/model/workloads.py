@@ -235,7 +235,7 @@ def containers_in(spec: PodSpecWire, what: str) -> tuple[Container, ...]:
     for section, items in sections:
         for index, item in enumerate(items):
             # Where a container is, as text, only for an error: a warm review reads several per pod.
-            if type(item) is not dict and not isinstance(item, Mapping):
+            if not is_object(item):
                 raise InvalidObject(what, f"{section}[{index}] is not an object")
             name = item.get("name")
             image = item.get("image")

@@ -21,14 +21,11 @@ from distroguard.audit.cluster import paged
 from distroguard.audit.records import merged, needs_write, offer_of
 from distroguard.model.api import FACTS_KIND, FACTS_PLURAL, GROUP, VERSION
 from distroguard.model.record import FactsRecord, object_name
-from distroguard.operator.audit.objectwriter import ObjectWriter, Resource
+from distroguard.operator.audit.objectwriter import WRITERS, ObjectWriter, Resource
 from distroguard.resolver import Resolver
 
 logger = logging.getLogger(__name__)
 
-WRITERS = 64
-"""Writes in flight at once. The API server handles requests in parallel and each write waits mostly on it
-(a few ms of its CPU, then etcd's commit): the rate grows with the writes in flight well past 16."""
 MAX_OBJECTS = 20_000
 """ImageFacts objects kept at most (about 3 KB each in etcd): images in use always are, unused ones only
 while there is room."""

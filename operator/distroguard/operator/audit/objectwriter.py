@@ -25,6 +25,10 @@ from urllib.parse import quote
 import kubernetes
 import orjson
 
+WRITERS = 64
+"""Writes in flight at once, in each store that writes through a writer (reports, ImageFacts). The API
+server handles requests in parallel and each write waits mostly on it (a few ms of its CPU, then etcd's
+commit): the rate grows with the writes in flight well past 16."""
 RETRIES = 10
 """Times a write refused with 429 is sent again."""
 MAX_RETRY_AFTER = 10.0

@@ -27,12 +27,9 @@ import orjson
 from distroguard.audit.cluster import paged
 from distroguard.audit.policyreports import LABELS, MANAGED_BY, content
 from distroguard.model.policyreport import API_VERSION
-from distroguard.operator.audit.objectwriter import ObjectWriter, Resource
+from distroguard.operator.audit.objectwriter import WRITERS, ObjectWriter, Resource
 
 GROUP, VERSION = API_VERSION.split("/")
-WRITERS = 64
-"""Writes in flight at once. The API server handles requests in parallel and each write waits mostly on it
-(a few ms of its CPU, then etcd's commit): the rate grows with the writes in flight well past 16."""
 SELECTOR = f"{MANAGED_BY}={LABELS[MANAGED_BY]}"
 CONTENT_ANNOTATION = "distroguard.dev/content-sha256"
 """The sha256 of the report's `content()` when it was written."""
